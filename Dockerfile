@@ -1,0 +1,16 @@
+# One image for both roles; compose picks the command (`ganforge api` or `ganforge worker`).
+FROM python:3.11-slim
+WORKDIR /app
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 GANFORGE_DATA_DIR=/data
+# Which torch build lands (CPU or CUDA) is up to the index you pass: --build-arg PIP_EXTRA_INDEX_URL=...
+ARG PIP_EXTRA_INDEX_URL=""
+RUN pip install "torch==2.13.0"
+COPY pyproject.toml README.md ./
+COPY service ./service
+COPY worker ./worker
+COPY models ./models
+RUN pip install .
+RUN useradd --create-home ganforge && mkdir -p /data && chown ganforge /data
+USER ganforge
+EXPOSE 8000
+CMD ["ganforge", "api"]

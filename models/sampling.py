@@ -1,0 +1,51 @@
+"""Turning latents into images: seeded latents, batched inference, uint8 conversion, grids, PNG."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import torch
+from PIL import Image
+from torch import nn
+
+
+def latents_for_seed(n: int, latent_dim: int, seed: int) -> torch.Tensor:
+    """The same (n, latent_dim, seed) gives the same latents on every machine: a CPU generator."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(n, latent_dim, generator=generator)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Float images in [-1, 1] to uint8 in [0, 255]."""
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+@torch.inference_mode()
+def generate(generator: nn.Module, latents: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Runs the generator in eval mode and returns uint8 NCHW images on the CPU."""
+    device = next(generator.parameters()).device
+    out = [to_uint8(generator(chunk.to(device))).cpu() for chunk in latents.split(batch_size)]
+    return torch.cat(out)
+
+
+def grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> torch.Tensor:
+    """Tiles uint8 NCHW images into one CHW image, nrow images per row (square by default)."""
+    n, c, h, w = images.shape
+    nrow = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / nrow)
+    canvas = torch.zeros(c, rows * (h + padding) + padding, nrow * (w + padding) + padding, dtype=torch.uint8)
+    for i, image in enumerate(images):
+        top = padding + (i // nrow) * (h + padding)
+        left = padding + (i % nrow) * (w + padding)
+        canvas[:, top : top + h, left : left + w] = image
+    return canvas
+
+
+def png_bytes(image: torch.Tensor) -> bytes:
+    """Encodes one uint8 CHW image (1 or 3 channels) as PNG."""
+    array = image.permute(1, 2, 0).numpy()
+    pil = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+    buffer = io.BytesIO()
+    pil.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,1 @@
+"""HTTP gateway, command line and dashboard."""

@@ -1,0 +1,43 @@
+"""Request and response bodies of the HTTP API (the job spec itself lives in worker.spec)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class JobOut(BaseModel):
+    id: str
+    status: str = Field(description="queued, running, succeeded, failed or cancelled")
+    spec: dict
+    created_at: str
+    updated_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    progress: dict | None = Field(None, description="step, total_steps, epoch, epochs, losses, D(x), "
+                                                    "D(G(z)), images_per_s, eta_s")
+    error: str | None = None
+    model_id: str | None = None
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+
+
+class GenerateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    latents: list[list[FiniteFloat]] | None = Field(
+        None, min_length=1, description="Explicit latent vectors, each of the model's latent_dim")
+    n: int | None = Field(None, ge=1, description="How many images to draw from `seed`")
+    seed: int | None = Field(None, ge=0, lt=2**63, description="Seed for the latents; random when left out")
+    nrow: int | None = Field(None, ge=1, description="Images per row of the grid")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> GenerateRequest:
+        if self.latents is not None and (self.n is not None or self.seed is not None):
+            raise ValueError("give either latents, or n and seed; not both")
+        return self

@@ -1,0 +1,35 @@
+"""Shared by the tests: a tiny job spec and waits for a job to finish."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from worker.registry import TERMINAL, Registry
+
+# A job small enough to finish in about a second on 2 CPU cores.
+TINY_JOB = {
+    "dataset": "digits",
+    "model": {"arch": "dcgan", "latent_dim": 16, "g_width": 8, "d_width": 8},
+    "train": {"epochs": 1, "max_steps": 12, "batch_size": 32},
+}
+
+
+def wait_for_job(client: httpx.Client, job_id: str, timeout_s: float = 120) -> dict:
+    return _wait(lambda: client.get(f"/v1/jobs/{job_id}").json(), timeout_s)
+
+
+def wait_for_registry_status(registry: Registry, job_id: str, timeout_s: float = 120) -> dict:
+    return _wait(lambda: registry.get_job(job_id), timeout_s)
+
+
+def _wait(read_job, timeout_s: float) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = read_job()
+        if job["status"] in TERMINAL:
+            return job
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job['id']} still {job['status']} after {timeout_s} s")
+        time.sleep(0.2)

@@ -1,0 +1,37 @@
+"""docker compose cannot run here, so check what it would run: every command is a real CLI command."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from service.cli import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_runs_redis_api_and_worker_on_shared_volumes():
+    services = compose()["services"]
+    assert {"redis", "api", "worker"} <= set(services)
+    assert "--appendonly" in services["redis"]["command"] and "noeviction" in services["redis"]["command"]
+    for name in ("api", "worker"):
+        assert "artifacts:/data" in services[name]["volumes"]
+        assert services[name]["environment"]["GANFORGE_REDIS_URL"].startswith("redis://redis:")
+
+
+@pytest.mark.parametrize("service", ["api", "worker"])
+def test_each_ganforge_service_runs_a_real_cli_command(service):
+    command = compose()["services"][service]["command"]
+    assert command[0] == "ganforge"
+    args = build_parser().parse_args(command[1:])  # exits (fails the test) on an unknown command or flag
+    assert args.command == service
+
+
+def test_dockerfile_installs_the_package_and_runs_the_cli():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'CMD ["ganforge", "api"]' in dockerfile and "pip install ." in dockerfile
+    assert build_parser().parse_args(["api"]).command == "api"

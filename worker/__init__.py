@@ -1,0 +1,1 @@
+"""Celery app, training task, settings, job registry and artifact store."""
