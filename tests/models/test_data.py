@@ -32,4 +32,12 @@ def test_model_range_is_minus_one_to_one():
 
 def test_every_builtin_loads():
     for name in BUILTIN_DATASETS:
-        assert load_builtin(name).images.shape[0] > 1000
+        dataset = load_builtin(name)
+        assert len(dataset.labels) > 1000 and dataset.checksum().startswith("sha256:")
+
+
+def test_toy_sets_are_2d_points_labelled_by_mode():
+    ring = load_builtin("ring8")
+    assert ring.points.shape == (10_000, 2) and len(ring.classes) == 8
+    assert torch.bincount(ring.labels).min() > 1000
+    assert load_builtin("ring8").checksum() == ring.checksum()
