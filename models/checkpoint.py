@@ -1,7 +1,7 @@
 """Checkpoints and exported generators as safetensors: tensors plus JSON metadata, never pickle.
 
-A training checkpoint holds everything exact resume needs: both nets, both optimizers, the noise RNG
-and the step. An exported generator holds the generator's weights and the model card, which carries
+A training checkpoint holds everything exact resume needs (see save_training_state). An exported
+generator holds the generator's weights and the model card, which carries
 the config that rebuilds the network without any training code.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -68,6 +69,47 @@ def prefixed(prefix: str, state_dict: dict[str, torch.Tensor]) -> dict[str, torc
 def unprefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     n = len(prefix) + 1
     return {k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
+def save_training_state(trainer, path: Path) -> None:
+    """Everything exact resume needs: both nets (and the EMA copy), every optimizer, the AMP scalers,
+    the noise RNG and the step."""
+    tensors = {**prefixed("g", trainer.generator.state_dict()), **prefixed("d", trainer.discriminator.state_dict())}
+    if trainer.ema is not None:
+        tensors.update(prefixed("ema", trainer.ema.state_dict()))
+    meta: dict = {"step": trainer.step, "gan": trainer.gan.to_dict(), "train": asdict(trainer.config)}
+    for name, optimizer in _optimizers(trainer):
+        flat, meta[name] = flatten_optimizer(name, optimizer)
+        tensors.update(flat)
+    meta["scalers"] = {"d": trainer.scaler_d.state_dict(), "g": trainer.scaler_g.state_dict()}
+    tensors["rng.noise"] = trainer.noise_rng.get_state()
+    atomic_save(tensors, meta, path)
+
+
+def load_training_state(trainer, path: Path) -> None:
+    tensors, meta = load(path)
+    device = trainer.device
+    trainer.generator.load_state_dict(unprefixed("g", tensors))
+    trainer.discriminator.load_state_dict(unprefixed("d", tensors))
+    if trainer.ema is not None:
+        trainer.ema.load_state_dict(unprefixed("ema", tensors))
+    for name, optimizer in _optimizers(trainer):
+        state = unflatten_optimizer(name, tensors, meta[name])
+        for slots in state["state"].values():
+            for key, value in slots.items():
+                if key != "step":  # Adam keeps `step` on the CPU
+                    slots[key] = value.to(device)
+        optimizer.load_state_dict(state)
+    if meta["scalers"]["d"]:
+        trainer.scaler_d.load_state_dict(meta["scalers"]["d"])
+        trainer.scaler_g.load_state_dict(meta["scalers"]["g"])
+    trainer.noise_rng.set_state(tensors["rng.noise"])
+    trainer.step = meta["step"]
+
+
+def _optimizers(trainer) -> list[tuple[str, torch.optim.Optimizer]]:
+    named = [("opt_g", trainer.opt_g), ("opt_d", trainer.opt_d)]
+    return named + ([("opt_q", trainer.opt_q)] if trainer.opt_q is not None else [])
 
 
 def save_generator(generator: nn.Module, card: dict, directory: Path) -> None:

@@ -23,6 +23,10 @@ class ImageDataset:
     classes: tuple[str, ...]
 
     @property
+    def data(self) -> torch.Tensor:
+        return self.images
+
+    @property
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.images.shape[1:])  # type: ignore[return-value]
 
@@ -40,6 +44,10 @@ class PointDataset:
     points: torch.Tensor  # float32, N x 2
     labels: torch.Tensor  # int64, N: the mode each point was drawn from
     classes: tuple[str, ...]
+
+    @property
+    def data(self) -> torch.Tensor:
+        return self.points
 
     @property
     def shape(self) -> tuple[int]:

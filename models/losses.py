@@ -1,4 +1,4 @@
-"""Adversarial losses on discriminator logits."""
+"""Adversarial losses on D's raw outputs (logits or critic scores), and the gradient penalty."""
 
 from __future__ import annotations
 
@@ -6,14 +6,42 @@ import torch
 import torch.nn.functional as F
 
 
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy: real images labelled 1, generated ones 0."""
-    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-    return real + fake
+def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    if kind in ("non-saturating", "minimax"):  # the same D objective: real -> 1, fake -> 0
+        return F.softplus(-real).mean() + F.softplus(fake).mean()
+    if kind == "least-squares":  # Mao et al. 2017, a-b-c = 0-1-1
+        return 0.5 * ((real - 1).pow(2).mean() + fake.pow(2).mean())
+    if kind == "hinge":  # Lim & Ye 2017; Miyato et al. 2018
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    if kind == "wasserstein-gp":  # the penalty is added by the trainer
+        return fake.mean() - real.mean()
+    raise ValueError(f"unknown loss {kind!r}")
 
 
-def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """Non-saturating loss -log D(G(z)) (Goodfellow et al. 2014, sec. 3): strong gradients early on,
-    when D rejects every sample and log(1 - D(G(z))) would saturate."""
-    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
+    if kind == "non-saturating":
+        # -log D(G(z)) (Goodfellow et al. 2014, sec. 3): strong gradients early on, when D rejects every
+        # sample and log(1 - D(G(z))) saturates.
+        return F.softplus(-fake).mean()
+    if kind == "minimax":  # the game as written: minimise log(1 - D(G(z)))
+        return -F.softplus(fake).mean()
+    if kind == "least-squares":
+        return 0.5 * (fake - 1).pow(2).mean()
+    if kind in ("hinge", "wasserstein-gp"):
+        return -fake.mean()
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+def reports_probability(kind: str) -> bool:
+    """Whether sigmoid(D output) is a probability of "real" for this loss."""
+    return kind in ("non-saturating", "minimax")
+
+
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, labels, generator: torch.Generator):
+    """(||grad D(x_hat)|| - 1)^2 on random interpolates of real and fake (Gulrajani et al. 2017)."""
+    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    alpha = torch.rand(shape, device=real.device, generator=generator)
+    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    scores = critic(mixed, labels).logit
+    (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()

@@ -22,10 +22,19 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def generate(generator: nn.Module, latents: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Runs the generator in eval mode and returns uint8 NCHW images on the CPU."""
+def generate(generator: nn.Module, latents: torch.Tensor, labels: torch.Tensor | None = None,
+             categorical: torch.Tensor | None = None, continuous: torch.Tensor | None = None,
+             batch_size: int = 256) -> torch.Tensor:
+    """Runs the generator in eval mode on the CPU side's inputs; returns uint8 NCHW images, or float
+    N x 2 points for a 2-D model."""
     device = next(generator.parameters()).device
-    out = [to_uint8(generator(chunk.to(device))).cpu() for chunk in latents.split(batch_size)]
+    out = []
+    for start in range(0, latents.shape[0], batch_size):
+        chunk = slice(start, start + batch_size)
+        extras = {name: value[chunk].to(device) for name, value in
+                  (("labels", labels), ("categorical", categorical), ("continuous", continuous)) if value is not None}
+        result = generator(latents[chunk].to(device), **extras).float().cpu()
+        out.append(to_uint8(result) if result.dim() == 4 else result)
     return torch.cat(out)
 
 

@@ -1,34 +1,62 @@
-"""The adversarial training loop. It knows nothing of who watches it: progress, samples, checkpoints
-and cancellation go through a `Callbacks` object."""
+"""The adversarial training loop, one for every family. It knows nothing of who watches it:
+progress, samples, checkpoints and cancellation go through a `Callbacks` object."""
 
 from __future__ import annotations
 
+import copy
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
+import torch.nn.functional as F
 
-from models import checkpoint, losses
+from models import losses
+from models.augment import diff_augment
 from models.data import to_model_range
 from models.gan import GANConfig, build_discriminator, build_generator
+from models.nets.conditional import DOutput
 from models.sampling import to_uint8
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 5
-    max_steps: int | None = None  # stops early once this many steps have run in total
+    max_steps: int | None = None  # stops early once this many G steps have run in total
     batch_size: int = 16  # small data sets need many updates per epoch: 1 MNIST epoch = 312 steps
-    lr_g: float = 2e-4  # Adam(2e-4, beta1=0.5): the DCGAN paper's settings
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
+    loss: str | None = None  # None: the family's default (see models.gan.FAMILIES)
+    lr_g: float | None = None
+    lr_d: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    d_steps: int | None = None  # D steps per G step (k in Goodfellow et al., n_critic in WGAN-GP)
+    optimizer: str = "adam"  # or "sgd": SGD with momentum, as in Goodfellow et al. 2014
+    momentum: float = 0.9
+    gp_weight: float = 10.0  # lambda of the gradient penalty (wasserstein-gp)
+    info_weight: float = 1.0  # lambda of InfoGAN's mutual-information term
+    lr_decay: bool = False  # decay both learning rates linearly to 0 over the schedule
+    ema: float | None = None  # decay of an exponential moving average of G's weights, e.g. 0.999
+    augment: tuple[str, ...] = ()  # DiffAugment policies: color, translation, cutout
+    amp: str = "auto"  # off | bf16 | fp16 | auto (bf16 on CUDA, off on CPU)
+    channels_last: bool | None = None  # None: on for conv nets on CUDA
+    compile: bool = False  # torch.compile both nets
     seed: int = 0
     sample_every_epochs: int = 1
     checkpoint_every_steps: int = 500
     progress_every_steps: int = 10
     n_samples: int = 64
+
+    def for_family(self, gan: GANConfig) -> TrainConfig:
+        """Fills every None with the family's default."""
+        family = gan.family
+        return replace(
+            self,
+            loss=self.loss or family.loss,
+            lr_g=self.lr_g or family.lr_g,
+            lr_d=self.lr_d or family.lr_d,
+            beta1=family.betas[0] if self.beta1 is None else self.beta1,
+            beta2=family.betas[1] if self.beta2 is None else self.beta2,
+            d_steps=self.d_steps or family.d_steps,
+        )
 
 
 @dataclass
@@ -39,8 +67,10 @@ class Progress:
     epochs: int
     loss_d: float
     loss_g: float
-    d_real: float  # mean D(x), as a probability
-    d_fake: float  # mean D(G(z)), as a probability
+    d_real: float  # mean D output on real data: a probability for BCE losses, a score otherwise
+    d_fake: float  # the same on generated data
+    gradient_penalty: float | None
+    aux_loss: float | None  # acgan: class loss; infogan: mutual-information loss
     images_per_s: float
     elapsed_s: float
     eta_s: float
@@ -54,7 +84,7 @@ class Callbacks:
 
     def on_progress(self, progress: Progress) -> None: ...
 
-    def on_samples(self, epoch: int, images: torch.Tensor) -> None: ...
+    def on_samples(self, epoch: int, samples: torch.Tensor) -> None: ...
 
     def on_checkpoint(self, trainer: Trainer) -> None: ...
 
@@ -69,55 +99,102 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
+@dataclass
+class Inputs:
+    """What G takes besides its weights; the family decides which parts exist."""
+
+    z: torch.Tensor
+    labels: torch.Tensor | None = None
+    categorical: torch.Tensor | None = None
+    continuous: torch.Tensor | None = None
+
+    def as_kwargs(self) -> dict:
+        return {k: v for k, v in (("labels", self.labels), ("categorical", self.categorical),
+                                  ("continuous", self.continuous)) if v is not None}
+
+
 class Trainer:
     def __init__(self, gan: GANConfig, config: TrainConfig, device: str | torch.device = "cpu"):
-        self.gan, self.config, self.device = gan, config, torch.device(device)
+        self.gan, self.config, self.device = gan, config.for_family(gan), torch.device(device)
+        config = self.config
         torch.manual_seed(config.seed)  # network initialisation
         self.generator = build_generator(gan).to(self.device)
         self.discriminator = build_discriminator(gan).to(self.device)
-        betas = (config.beta1, config.beta2)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=betas)
+        self.amp = _amp_dtype(config.amp, self.device)
+        channels_last = config.channels_last if config.channels_last is not None else self.device.type == "cuda"
+        self.memory_format = torch.channels_last if channels_last and gan.backbone == "conv" else None
+        if self.memory_format:
+            self.generator.to(memory_format=self.memory_format)
+            self.discriminator.to(memory_format=self.memory_format)
+        # Forward passes go through these; state dicts come from the plain modules above.
+        self.g = torch.compile(self.generator) if config.compile else self.generator
+        self.d = torch.compile(self.discriminator) if config.compile else self.discriminator
+
+        q_params = self.discriminator.q_parameters()
+        q_ids = {id(p) for p in q_params}
+        d_params = [p for p in self.discriminator.parameters() if id(p) not in q_ids]
+        self.opt_g = self._optimizer(self.generator.parameters(), config.lr_g)
+        self.opt_d = self._optimizer(d_params, config.lr_d)
+        self.opt_q = self._optimizer(q_params, config.lr_g) if q_params else None
+        self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
+        self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
+        self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) if config.ema else None
+
         # One RNG for all training noise, saved in checkpoints; the data order per epoch is derived
         # from (seed, epoch), so resuming mid-epoch needs no extra state.
         self.noise_rng = torch.Generator(device=self.device).manual_seed(config.seed)
-        self.fixed_latents = torch.randn(
-            config.n_samples, gan.latent_dim, generator=torch.Generator().manual_seed(config.seed + 1)
-        )
+        n_fixed = config.n_samples if gan.is_image else 1000  # a scatter plot needs more points
+        self.fixed_inputs = self._sample_inputs(n_fixed, torch.Generator().manual_seed(config.seed + 1), fixed=True)
         self.step = 0
 
-    def steps_per_epoch(self, n_images: int) -> int:
-        return max(1, n_images // min(self.config.batch_size, n_images))
+    def _optimizer(self, params, lr: float) -> torch.optim.Optimizer:
+        if self.config.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=lr, momentum=self.config.momentum)
+        return torch.optim.Adam(params, lr=lr, betas=(self.config.beta1, self.config.beta2))
 
-    def total_steps(self, n_images: int) -> int:
-        total = self.config.epochs * self.steps_per_epoch(n_images)
+    # -- the schedule -----------------------------------------------------------------------------
+
+    def steps_per_epoch(self, n: int) -> int:
+        batches = max(1, n // min(self.config.batch_size, n))
+        return max(1, batches // self.config.d_steps)
+
+    def total_steps(self, n: int) -> int:
+        total = self.config.epochs * self.steps_per_epoch(n)
         return min(total, self.config.max_steps) if self.config.max_steps else total
 
-    def fit(self, images: torch.Tensor, callbacks: Callbacks | None = None) -> TrainResult:
-        """Trains on uint8 NCHW `images` from the current step to the end of the schedule."""
+    def fit(self, data: torch.Tensor, labels: torch.Tensor | None = None,
+            callbacks: Callbacks | None = None) -> TrainResult:
+        """Trains on `data` (uint8 NCHW images, or float N x 2 points) from the current step to the end
+        of the schedule. `labels` are needed by the conditional families."""
         callbacks = callbacks or Callbacks()
-        n = images.shape[0]
+        n = data.shape[0]
         batch_size = min(self.config.batch_size, n)
-        per_epoch, total = self.steps_per_epoch(n), self.total_steps(n)
+        per_epoch, total, k = self.steps_per_epoch(n), self.total_steps(n), self.config.d_steps
         result = TrainResult(steps=self.step, stopped=False)
         started, start_step = time.perf_counter(), self.step
-        sums = torch.zeros(4, device=self.device)
-        window_steps = 0
+        sums = torch.zeros(6, device=self.device)
+        window = 0
         while self.step < total:
             epoch = self.step // per_epoch
             order = torch.randperm(n, generator=torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch))
             for i in range(self.step % per_epoch, per_epoch):
-                batch = images[order[i * batch_size : (i + 1) * batch_size]]
-                sums += self.train_step(to_model_range(batch).to(self.device, non_blocking=True))
+                batches = []
+                for j in range(i * k, (i + 1) * k):
+                    index = order[j * batch_size : (j + 1) * batch_size]
+                    batch_labels = labels[index].to(self.device) if labels is not None else None
+                    batches.append((self._prepare(data[index]), batch_labels))
+                if self.config.lr_decay:
+                    self._set_lr_fraction(1 - self.step / total)
+                sums += self.train_step(batches)
                 self.step += 1
-                window_steps += 1
+                window += 1
                 at_epoch_end = self.step % per_epoch == 0 or self.step == total
                 if self.step % self.config.progress_every_steps == 0 or at_epoch_end:
-                    progress = self._progress(sums / window_steps, total, per_epoch, started, start_step, batch_size)
+                    progress = self._progress(sums / window, total, per_epoch, started, start_step, batch_size * k)
                     result.history.append(progress.to_dict())
                     callbacks.on_progress(progress)
                     sums.zero_()
-                    window_steps = 0
+                    window = 0
                 if at_epoch_end and ((epoch + 1) % self.config.sample_every_epochs == 0 or self.step == total):
                     callbacks.on_samples(epoch + 1, self.samples())
                 if self.step % self.config.checkpoint_every_steps == 0 and self.step < total:
@@ -130,76 +207,155 @@ class Trainer:
         result.steps = self.step
         return result
 
-    def train_step(self, real: torch.Tensor) -> torch.Tensor:
-        """One D step then one G step on the same fakes (pytorch/examples dcgan); returns
-        [loss_d, loss_g, D(x), D(G(z))] as a tensor so the caller syncs only when it reports."""
-        z = torch.randn(real.shape[0], self.gan.latent_dim, device=self.device, generator=self.noise_rng)
-        fake = self.generator(z)
+    def _set_lr_fraction(self, fraction: float) -> None:
+        bases = ((self.opt_g, self.config.lr_g), (self.opt_d, self.config.lr_d), (self.opt_q, self.config.lr_g))
+        for optimizer, base in bases:
+            if optimizer is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = base * fraction
 
-        real_logits = self.discriminator(real)
-        fake_logits = self.discriminator(fake.detach())
-        loss_d = losses.discriminator_loss(real_logits, fake_logits)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_d.step()
+    def _prepare(self, batch: torch.Tensor) -> torch.Tensor:
+        batch = batch.to(self.device, non_blocking=True)
+        batch = to_model_range(batch) if batch.dtype == torch.uint8 else batch.float()
+        return batch.contiguous(memory_format=self.memory_format) if self.memory_format else batch
 
-        loss_g = losses.generator_loss(self.discriminator(fake))
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
+    # -- one step ---------------------------------------------------------------------------------
 
+    def train_step(self, batches: list[tuple[torch.Tensor, torch.Tensor | None]]) -> torch.Tensor:
+        """`d_steps` D updates, each on its own real batch, then one G update (pytorch/examples dcgan:
+        D on real, D on detached fakes, step D; G on fakes with real labels, step G). Returns
+        [loss_d, loss_g, D(x), D(G(z)), gradient penalty, aux loss] so the caller syncs only to report."""
+        for real, labels in batches:
+            loss_d, real_out, fake_out, penalty = self._discriminator_step(real, labels)
+        loss_g, aux = self._generator_step(batches[-1][0].shape[0])
+        if self.ema is not None:
+            self._update_ema()
         with torch.no_grad():
-            return torch.stack(
-                [loss_d, loss_g, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()]
-            ).detach()
+            to_stat = torch.sigmoid if losses.reports_probability(self.config.loss) else (lambda t: t)
+            return torch.stack([loss_d, loss_g, to_stat(real_out.logit.float()).mean(),
+                                to_stat(fake_out.logit.float()).mean(), penalty, aux]).detach().float()
 
-    def _progress(self, means, total, per_epoch, started, start_step, batch_size) -> Progress:
-        loss_d, loss_g, d_real, d_fake = means.tolist()
+    def _discriminator_step(self, real, labels):
+        inputs = self._sample_inputs(real.shape[0], self.noise_rng)
+        with self._autocast():
+            fake = self.g(inputs.z, **inputs.as_kwargs()).detach()
+            real_out = self.d(self._augment(real), labels)
+            fake_out = self.d(self._augment(fake), inputs.labels)
+            loss = losses.discriminator_loss(self.config.loss, real_out.logit.float(), fake_out.logit.float())
+            if real_out.class_logits is not None:  # acgan: D also learns to classify real and fake
+                loss = loss + F.cross_entropy(real_out.class_logits.float(), labels) \
+                    + F.cross_entropy(fake_out.class_logits.float(), inputs.labels)
+        penalty = torch.zeros((), device=self.device)
+        if self.config.loss == "wasserstein-gp":  # in float32: the penalty differentiates a gradient
+            penalty = losses.gradient_penalty(self.d, real, fake.float(), labels, self.noise_rng)
+            loss = loss + self.config.gp_weight * penalty
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler_d.scale(loss).backward()
+        self.scaler_d.step(self.opt_d)
+        self.scaler_d.update()
+        return loss.detach(), real_out, fake_out, penalty.detach()
+
+    def _generator_step(self, n: int):
+        inputs = self._sample_inputs(n, self.noise_rng)
+        with self._autocast():
+            out: DOutput = self.d(self._augment(self.g(inputs.z, **inputs.as_kwargs())), inputs.labels)
+            loss = losses.generator_loss(self.config.loss, out.logit.float())
+            aux = torch.zeros((), device=self.device)
+            if out.class_logits is not None:
+                aux = F.cross_entropy(out.class_logits.float(), inputs.labels)
+                loss = loss + aux
+            if out.q_categorical is not None:
+                aux = self._information_loss(out, inputs)
+                loss = loss + self.config.info_weight * aux
+        self.opt_g.zero_grad(set_to_none=True)
+        if self.opt_q is not None:
+            self.opt_q.zero_grad(set_to_none=True)
+        self.scaler_g.scale(loss).backward()
+        self.scaler_g.step(self.opt_g)
+        if self.opt_q is not None:  # InfoGAN: Q and G both maximise the mutual-information bound
+            self.scaler_g.step(self.opt_q)
+        self.scaler_g.update()
+        return loss.detach(), aux.detach()
+
+    @staticmethod
+    def _information_loss(out: DOutput, inputs: Inputs) -> torch.Tensor:
+        # Categorical code: cross-entropy; continuous codes: a unit-variance Gaussian's NLL (up to a
+        # constant), weighted 0.1 as is common for InfoGAN on MNIST.
+        loss = F.cross_entropy(out.q_categorical.float(), inputs.categorical) if inputs.categorical is not None else 0
+        if inputs.continuous is not None:
+            loss = loss + 0.1 * 0.5 * (out.q_continuous.float() - inputs.continuous).pow(2).sum(dim=1).mean()
+        return loss
+
+    def _sample_inputs(self, n: int, generator: torch.Generator, fixed: bool = False) -> Inputs:
+        device = generator.device
+        gan = self.gan
+        inputs = Inputs(torch.randn(n, gan.latent_dim, device=device, generator=generator))
+        if gan.conditions_generator:
+            inputs.labels = (torch.arange(n, device=device) % gan.num_classes if fixed
+                             else torch.randint(gan.num_classes, (n,), device=device, generator=generator))
+        if gan.cat_codes:
+            inputs.categorical = (torch.arange(n, device=device) % gan.cat_codes if fixed
+                                  else torch.randint(gan.cat_codes, (n,), device=device, generator=generator))
+        if gan.cont_codes:  # Uniform(-1, 1), as in the InfoGAN paper
+            inputs.continuous = torch.rand(n, gan.cont_codes, device=device, generator=generator) * 2 - 1
+        return Inputs(*(t.to(self.device) if t is not None else None for t in
+                        (inputs.z, inputs.labels, inputs.categorical, inputs.continuous)))
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.config.augment, self.noise_rng) if self.config.augment and x.dim() == 4 else x
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None)
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        for ema_p, p in zip(self.ema.parameters(), self.generator.parameters(), strict=True):
+            ema_p.lerp_(p, 1 - self.config.ema)
+        for ema_b, b in zip(self.ema.buffers(), self.generator.buffers(), strict=True):
+            ema_b.copy_(b)
+
+    def _progress(self, means, total, per_epoch, started, start_step, images_per_step) -> Progress:
+        loss_d, loss_g, d_real, d_fake, penalty, aux = means.tolist()
         elapsed = time.perf_counter() - started
-        done = self.step - start_step
-        rate = done / elapsed if elapsed > 0 else 0.0
+        rate = (self.step - start_step) / elapsed if elapsed > 0 else 0.0
         return Progress(
-            step=self.step,
-            total_steps=total,
-            epoch=(self.step - 1) // per_epoch + 1,
-            epochs=-(-total // per_epoch),
-            loss_d=loss_d,
-            loss_g=loss_g,
-            d_real=d_real,
-            d_fake=d_fake,
-            images_per_s=rate * batch_size,
-            elapsed_s=elapsed,
+            step=self.step, total_steps=total, epoch=(self.step - 1) // per_epoch + 1, epochs=-(-total // per_epoch),
+            loss_d=loss_d, loss_g=loss_g, d_real=d_real, d_fake=d_fake,
+            gradient_penalty=penalty if self.config.loss == "wasserstein-gp" else None,
+            aux_loss=aux if self.gan.conditioning == "auxiliary" or self.gan.cat_codes else None,
+            images_per_s=rate * images_per_step, elapsed_s=elapsed,
             eta_s=(total - self.step) / rate if rate > 0 else 0.0,
         )
 
+    # -- outputs ----------------------------------------------------------------------------------
+
+    def serving_generator(self) -> torch.nn.Module:
+        """The generator to sample from and export: the EMA copy when EMA is on."""
+        return self.ema if self.ema is not None else self.generator
+
     @torch.no_grad()
     def samples(self) -> torch.Tensor:
-        """uint8 images from the fixed latents: the same z every epoch, so grids show progress."""
-        was_training = self.generator.training
-        self.generator.eval()
-        images = to_uint8(self.generator(self.fixed_latents.to(self.device))).cpu()
-        self.generator.train(was_training)
-        return images
+        """Samples from the fixed inputs, the same every epoch so they show progress: uint8 images,
+        or float points for 2-D data."""
+        generator = self.serving_generator()
+        was_training = generator.training
+        generator.eval()
+        out = generator(self.fixed_inputs.z, **self.fixed_inputs.as_kwargs()).float().cpu()
+        generator.train(was_training)
+        return to_uint8(out) if out.dim() == 4 else out
 
-    # -- checkpoints ------------------------------------------------------------------------------
+    def save_checkpoint(self, path) -> None:
+        from models.checkpoint import save_training_state
 
-    def save_checkpoint(self, path: Path) -> None:
-        tensors = {**checkpoint.prefixed("g", self.generator.state_dict())}
-        tensors.update(checkpoint.prefixed("d", self.discriminator.state_dict()))
-        opt_g, meta_g = checkpoint.flatten_optimizer("opt_g", self.opt_g)
-        opt_d, meta_d = checkpoint.flatten_optimizer("opt_d", self.opt_d)
-        tensors.update(opt_g)
-        tensors.update(opt_d)
-        tensors["rng.noise"] = self.noise_rng.get_state()
-        meta = {"step": self.step, "gan": self.gan.to_dict(), "train": asdict(self.config),
-                "opt_g": meta_g, "opt_d": meta_d}
-        checkpoint.atomic_save(tensors, meta, path)
+        save_training_state(self, path)
 
-    def load_checkpoint(self, path: Path) -> None:
-        tensors, meta = checkpoint.load(path)
-        self.generator.load_state_dict(checkpoint.unprefixed("g", tensors))
-        self.discriminator.load_state_dict(checkpoint.unprefixed("d", tensors))
-        self.opt_g.load_state_dict(checkpoint.unflatten_optimizer("opt_g", tensors, meta["opt_g"]))
-        self.opt_d.load_state_dict(checkpoint.unflatten_optimizer("opt_d", tensors, meta["opt_d"]))
-        self.noise_rng.set_state(tensors["rng.noise"])
-        self.step = meta["step"]
+    def load_checkpoint(self, path) -> None:
+        from models.checkpoint import load_training_state
+
+        load_training_state(self, path)
+
+
+def _amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
+    if setting == "auto":
+        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+    return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[setting]

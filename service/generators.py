@@ -21,9 +21,10 @@ class LoadedGenerator:
     card: dict
     lock: threading.Lock  # eval-mode inference is stateless, but one batch at a time keeps CPU threads sane
 
-    def images(self, latents: torch.Tensor) -> torch.Tensor:
+    def images(self, latents: torch.Tensor, **conditioning: torch.Tensor) -> torch.Tensor:
+        """uint8 images, or float points for a 2-D model."""
         with self.lock:
-            return generate(self.net, latents)
+            return generate(self.net, latents, **conditioning)
 
 
 class GeneratorCache:

@@ -27,6 +27,14 @@ class JobList(BaseModel):
     jobs: list[JobOut]
 
 
+class CodesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    categorical: int | list[int] | None = Field(None, description="One category for all images, or one per image")
+    continuous: list[FiniteFloat] | list[list[FiniteFloat]] | None = Field(
+        None, description="The continuous codes for all images, or one list per image; each in about [-1, 1]")
+
+
 class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -35,6 +43,11 @@ class GenerateRequest(BaseModel):
     n: int | None = Field(None, ge=1, description="How many images to draw from `seed`")
     seed: int | None = Field(None, ge=0, lt=2**63, description="Seed for the latents; random when left out")
     nrow: int | None = Field(None, ge=1, description="Images per row of the grid")
+    labels: int | str | list[int | str] | None = Field(
+        None, description="Conditional models: one class (name or index) for all images, or one per image; "
+                          "default: the classes in turn")
+    codes: CodesIn | None = Field(None, description="InfoGAN models: the latent codes; default: categories in "
+                                                    "turn, continuous codes 0")
 
     @model_validator(mode="after")
     def _one_source(self) -> GenerateRequest:

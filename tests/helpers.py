@@ -1,4 +1,4 @@
-"""Shared by the tests: a tiny job spec and waits for a job to finish."""
+"""Shared by the tests: a tiny job spec, waits for a job to finish, a training interrupter."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import time
 
 import httpx
 
+from models.trainer import Callbacks, Trainer
 from worker.registry import TERMINAL, Registry
 
 # A job small enough to finish in about a second on 2 CPU cores.
@@ -33,3 +34,13 @@ def _wait(read_job, timeout_s: float) -> dict:
         if time.monotonic() > deadline:
             raise TimeoutError(f"job {job['id']} still {job['status']} after {timeout_s} s")
         time.sleep(0.2)
+
+
+class StopAt(Callbacks):
+    """Interrupts training after a given step, as a killed worker or a cancel would."""
+
+    def __init__(self, trainer: Trainer, step: int):
+        self.trainer, self.step = trainer, step
+
+    def should_stop(self) -> bool:
+        return self.trainer.step >= self.step

@@ -7,13 +7,15 @@ import secrets
 import threading
 import time
 import traceback
+from dataclasses import asdict
 
 import torch
 
 from models.checkpoint import save_generator
-from models.data import load_builtin
+from models.data import ImageDataset, PointDataset, load_builtin
 from models.gan import GANConfig
-from models.sampling import grid, png_bytes
+from models.plots import picture
+from models.sampling import png_bytes
 from models.trainer import Callbacks, Progress, TrainConfig, Trainer
 from worker.ids import new_id
 from worker.registry import TERMINAL, Registry, utcnow
@@ -57,8 +59,8 @@ class _JobCallbacks(Callbacks):
             self.registry.record_progress(self.job_id, progress.to_dict())
             self.last_write = now
 
-    def on_samples(self, epoch: int, images: torch.Tensor) -> None:
-        self.store.write_bytes(self.store.sample_path(self.job_id, epoch), png_bytes(grid(images)))
+    def on_samples(self, epoch: int, samples: torch.Tensor) -> None:
+        self.store.write_bytes(self.store.sample_path(self.job_id, epoch), png_bytes(picture(samples)))
         self.registry.add_event(self.job_id, "samples", {"epoch": epoch})
 
     def on_checkpoint(self, trainer: Trainer) -> None:
@@ -71,6 +73,33 @@ class _JobCallbacks(Callbacks):
         elif time.monotonic() - self.started > self.settings.job_time_limit_s:
             self.stop_reason = f"time limit of {self.settings.job_time_limit_s} s exceeded"
         return self.stop_reason is not None
+
+
+def gan_config(spec: JobSpec, dataset: ImageDataset | PointDataset) -> GANConfig:
+    model = spec.model
+    codes = model.resolved_codes
+    return GANConfig(
+        arch=model.arch,
+        latent_dim=model.latent_dim or (100 if isinstance(dataset, ImageDataset) else 2),
+        data_shape=tuple(dataset.shape),
+        g_width=model.g_width,
+        d_width=model.d_width,
+        hidden=model.hidden,
+        depth=model.depth,
+        num_classes=len(dataset.classes) if model.is_conditional else 0,
+        cat_codes=codes.categorical,
+        cont_codes=codes.continuous,
+    )
+
+
+def model_inputs(gan: GANConfig, classes) -> dict:
+    """What a client may pass to generate from this model (served by GET /v1/models)."""
+    return {
+        "latent_dim": gan.latent_dim,
+        "labels": list(classes) if gan.conditions_generator else None,
+        "codes": {"categorical": gan.cat_codes, "continuous": gan.cont_codes} if gan.cat_codes + gan.cont_codes
+        else None,
+    }
 
 
 def resolve_device(setting: str) -> torch.device:
@@ -110,10 +139,8 @@ def _train(job: dict, registry: Registry, store: ArtifactStore, settings: Settin
     spec = JobSpec.model_validate(job["spec"])
     registry.set_status(job_id, "running", started_at=job.get("started_at") or utcnow(), error=None)
     dataset = load_builtin(spec.dataset, spec.model.image_size)
-    channels, size, _ = dataset.shape
-    gan = GANConfig(arch=spec.model.arch, latent_dim=spec.model.latent_dim, channels=channels, image_size=size,
-                    g_width=spec.model.g_width, d_width=spec.model.d_width)
-    config = TrainConfig(**spec.train.model_dump())
+    gan = gan_config(spec, dataset)
+    config = TrainConfig(**{**spec.train.model_dump(), "augment": tuple(spec.train.augment), "loss": spec.model.loss})
     device = resolve_device(settings.device)
     trainer = Trainer(gan, config, device)
     checkpoint = store.checkpoint_path(job_id)
@@ -123,7 +150,8 @@ def _train(job: dict, registry: Registry, store: ArtifactStore, settings: Settin
 
     callbacks = _JobCallbacks(job_id, registry, store, settings, heartbeat, time.monotonic())
     started = time.perf_counter()
-    result = trainer.fit(dataset.images, callbacks)
+    labels = dataset.labels if gan.conditions_generator else None
+    result = trainer.fit(dataset.data, labels, callbacks)
     if result.stopped:
         trainer.save_checkpoint(checkpoint)
         if callbacks.stop_reason == "lease lost":
@@ -138,17 +166,20 @@ def _train(job: dict, registry: Registry, store: ArtifactStore, settings: Settin
         "job_id": job_id,
         "created_at": utcnow(),
         "arch": gan.arch,
+        "reference": gan.family.reference,
         "config": gan.to_dict(),
         "latent_dim": gan.latent_dim,
-        "image_shape": [channels, size, size],
+        "kind": "images" if gan.is_image else "points",
+        "image_shape": list(gan.data_shape),
         "classes": list(dataset.classes),
-        "dataset": {"id": spec.dataset, "checksum": dataset.checksum(), "images": int(dataset.images.shape[0])},
-        "training": spec.model_dump(),
+        "inputs": model_inputs(gan, dataset.classes),
+        "dataset": {"id": spec.dataset, "checksum": dataset.checksum(), "count": int(dataset.data.shape[0])},
+        "training": {**spec.model_dump(), "resolved": asdict(trainer.config)},
         "metrics": {"steps": result.steps, "seconds": round(time.perf_counter() - started, 3),
                     "final": result.history[-1] if result.history else None},
         "lineage": {"job_id": job_id, "checkpoint": str(checkpoint.relative_to(store.root))},
     }
-    generator = trainer.generator.to("cpu").eval()
+    generator = trainer.serving_generator().to("cpu").eval()
     save_generator(generator, card, store.model_dir(model_id))
     registry.register_model(card)
     registry.set_status(job_id, "succeeded", model_id=model_id, finished_at=utcnow())

@@ -5,13 +5,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import FileResponse
 
-from models.data import BUILTIN_DATASETS
+from models.data import BUILTIN_DATASETS, ImageDataset, load_builtin
 from service.deps import CeleryDep, RegistryDep, SettingsDep, StoreDep
 from service.problems import Problem
 from service.schemas import JobList, JobOut
 from worker.ids import is_valid
 from worker.queue import enqueue_training
-from worker.spec import JobSpec
+from worker.spec import JobSpec, compatibility_errors
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -28,6 +28,11 @@ def submit_job(
     """Queue a training job."""
     if spec.dataset not in BUILTIN_DATASETS:
         raise Problem(422, f"dataset: unknown data set {spec.dataset!r}; available: {', '.join(BUILTIN_DATASETS)}")
+    dataset = load_builtin(spec.dataset)
+    kind = "images" if isinstance(dataset, ImageDataset) else "points"
+    errors = compatibility_errors(spec, kind, dataset.shape, list(dataset.classes))
+    if errors:
+        raise Problem(422, f"{spec.dataset} does not fit this model: " + "; ".join(errors))
     if spec.train.epochs > settings.max_epochs:
         raise Problem(422, f"train.epochs: at most {settings.max_epochs} (the server's max_epochs); "
                            f"got {spec.train.epochs}")

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
-import torch
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from models.sampling import grid, latents_for_seed, png_bytes
+from models.plots import picture
+from models.sampling import png_bytes
 from service.deps import CacheDep, RegistryDep, SettingsDep
+from service.generation import GeneratorInputs, resolve_inputs
 from service.generators import GeneratorCache
 from service.problems import Problem
 from service.schemas import GenerateRequest
@@ -39,9 +39,10 @@ async def get_images(
     n: Annotated[int, Query(ge=1)] = 16,
     seed: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
     nrow: Annotated[int | None, Query(ge=1)] = None,
+    label: Annotated[str | None, Query(description="Conditional models: a class name or index for all")] = None,
 ) -> Response:
     """A PNG grid of `n` images drawn from `seed`."""
-    request = GenerateRequest(n=n, seed=seed, nrow=nrow)
+    request = GenerateRequest(n=n, seed=seed, nrow=nrow, labels=label)
     return await _render(model_id, request, registry, cache, settings.max_images_per_request)
 
 
@@ -49,41 +50,26 @@ async def get_images(
 async def generate_images(
     model_id: str, request: GenerateRequest, registry: RegistryDep, cache: CacheDep, settings: SettingsDep
 ) -> Response:
-    """Images for explicit latents, or for `n` + `seed`: one PNG, or a grid for several."""
+    """Images for explicit latents, or for `n` + `seed` (plus labels or codes): one PNG, or a grid."""
     return await _render(model_id, request, registry, cache, settings.max_images_per_request)
 
 
 async def _render(model_id: str, request: GenerateRequest, registry, cache: GeneratorCache, cap: int) -> Response:
     card = _card_or_404(registry, model_id)
-    latent_dim = card["latent_dim"]
-    headers = {"X-Model-Id": model_id}
-    if request.latents is not None:
-        if len(request.latents) > cap:
-            raise Problem(422, f"latents: at most {cap} vectors per request; got {len(request.latents)}")
-        for i, vector in enumerate(request.latents):
-            if len(vector) != latent_dim:
-                raise Problem(422, f"latents[{i}] must have length {latent_dim} (the model's latent_dim); "
-                                   f"got {len(vector)}")
-        latents = torch.tensor(request.latents, dtype=torch.float32)
-    else:
-        n = request.n or 1
-        if n > cap:
-            raise Problem(422, f"n: at most {cap} images per request (the server's max_images_per_request); got {n}")
-        seed = request.seed if request.seed is not None else secrets.randbelow(2**63)
-        latents = latents_for_seed(n, latent_dim, seed)
-        headers["X-Seed"] = str(seed)
+    inputs = resolve_inputs(card, request, cap)
+    headers = {"X-Model-Id": model_id, "X-Image-Count": str(inputs.latents.shape[0])}
+    if inputs.seed is not None:
+        headers["X-Seed"] = str(inputs.seed)
     try:
         loaded = await run_in_threadpool(cache.get, model_id)
     except FileNotFoundError:
         raise Problem(404, f"model {model_id} has no generator on disk (deleted?)") from None
-    body = await run_in_threadpool(_encode, loaded.images, latents, request.nrow)
-    headers["X-Image-Count"] = str(latents.shape[0])
+    body = await run_in_threadpool(_encode, loaded, inputs, request.nrow)
     return Response(body, media_type="image/png", headers=headers)
 
 
-def _encode(render, latents: torch.Tensor, nrow: int | None) -> bytes:
-    images = render(latents)
-    return png_bytes(images[0] if images.shape[0] == 1 else grid(images, nrow))
+def _encode(loaded, inputs: GeneratorInputs, nrow: int | None) -> bytes:
+    return png_bytes(picture(loaded.images(inputs.latents, **inputs.as_kwargs()), nrow))
 
 
 def _card_or_404(registry, model_id: str) -> dict:

@@ -1,0 +1,100 @@
+"""The generator and discriminator every family uses: a backbone plus the family's conditioning.
+
+- cgan (Mirza & Osindero 2014): one-hot labels concatenated to z, and to D's input.
+- acgan (Odena et al. 2017): labels to G; D sees no labels but predicts them with an auxiliary head.
+- sngan with classes (Miyato & Koyama 2018): a projection term <embed(y), features> in D.
+- infogan (Chen et al. 2016): categorical and continuous codes concatenated to z; a Q head on D's
+  features recovers them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from models.nets.dcgan import ConvBody, ConvGenerator, init_weights
+from models.nets.mlp import MLPBody, MLPGenerator
+
+
+@dataclass
+class DOutput:
+    logit: torch.Tensor  # N: real/fake score
+    class_logits: torch.Tensor | None = None  # N x classes (acgan)
+    q_categorical: torch.Tensor | None = None  # N x categories (infogan)
+    q_continuous: torch.Tensor | None = None  # N x continuous codes (infogan)
+
+
+class Generator(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.latent_dim = config.latent_dim
+        self.label_classes = config.num_classes if config.conditions_generator else 0
+        self.cat_codes, self.cont_codes = config.cat_codes, config.cont_codes
+        in_dim = self.latent_dim + self.label_classes + self.cat_codes + self.cont_codes
+        if config.backbone == "conv":
+            c, size, _ = config.data_shape
+            self.backbone = ConvGenerator(in_dim, c, size, config.g_width)
+            self.backbone.apply(init_weights)
+        else:
+            self.backbone = MLPGenerator(in_dim, config.data_shape, config.hidden, config.depth)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+                categorical: torch.Tensor | None = None, continuous: torch.Tensor | None = None) -> torch.Tensor:
+        parts = [z]
+        if self.label_classes:
+            parts.append(F.one_hot(labels, self.label_classes).to(z.dtype))
+        if self.cat_codes:
+            parts.append(F.one_hot(categorical, self.cat_codes).to(z.dtype))
+        if self.cont_codes:
+            parts.append(continuous.to(z.dtype))
+        return self.backbone(torch.cat(parts, dim=1))
+
+
+class Discriminator(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.input_classes = config.num_classes if config.conditioning == "concat" else 0
+        wrap = spectral_norm if config.d_norm == "spectral" else (lambda m: m)
+        if config.backbone == "conv":
+            c, size, _ = config.data_shape
+            self.body = ConvBody(c + self.input_classes, size, config.d_width, config.d_norm)
+            self.body.apply(init_weights)
+        else:
+            self.body = MLPBody(config.data_dim + self.input_classes, config.hidden, config.depth, config.d_norm)
+        features = self.body.features
+        self.adversarial = wrap(nn.Linear(features, 1))
+        self.projection = (wrap(nn.Embedding(config.num_classes, features))
+                           if config.conditioning == "projection" else None)
+        self.classifier = nn.Linear(features, config.num_classes) if config.conditioning == "auxiliary" else None
+        self.cat_codes, self.cont_codes = config.cat_codes, config.cont_codes
+        self.q = (nn.Sequential(nn.Linear(features, 128), nn.LeakyReLU(0.2, True),
+                                nn.Linear(128, self.cat_codes + self.cont_codes))
+                  if self.cat_codes + self.cont_codes else None)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> DOutput:
+        if self.input_classes:
+            x = _with_labels(x, F.one_hot(labels, self.input_classes).to(x.dtype))
+        features = self.body(x)
+        logit = self.adversarial(features).view(-1)
+        out = DOutput(logit)
+        if self.projection is not None:
+            out.logit = logit + (self.projection(labels) * features).sum(dim=1)
+        if self.classifier is not None:
+            out.class_logits = self.classifier(features)
+        if self.q is not None:
+            q = self.q(features)
+            out.q_categorical, out.q_continuous = q[:, : self.cat_codes], q[:, self.cat_codes :]
+        return out
+
+    def q_parameters(self) -> list[nn.Parameter]:
+        return list(self.q.parameters()) if self.q is not None else []
+
+
+def _with_labels(x: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
+    if x.dim() == 4:  # images: one constant map per class, stacked as extra channels
+        return torch.cat([x, one_hot[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])], dim=1)
+    return torch.cat([x.flatten(1), one_hot], dim=1)

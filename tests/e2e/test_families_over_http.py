@@ -1,0 +1,103 @@
+"""Every family is selectable over HTTP, trains on the real worker and serves its own inputs."""
+
+import io
+
+import pytest
+from PIL import Image
+
+from tests.e2e.test_train_and_generate import assert_problem, png
+from tests.helpers import wait_for_job
+
+pytestmark = pytest.mark.e2e
+
+TINY = {"latent_dim": 8, "g_width": 8, "d_width": 8, "hidden": 32}
+STEPS = {"epochs": 1, "max_steps": 4, "batch_size": 32}
+
+
+def train(client, dataset: str, model: dict, train: dict | None = None) -> dict:
+    response = client.post("/v1/jobs", json={"dataset": dataset, "model": {**TINY, **model},
+                                            "train": {**STEPS, **(train or {})}})
+    assert response.status_code == 202, response.text
+    job = wait_for_job(client, response.json()["id"])
+    assert job["status"] == "succeeded", job
+    return client.get(f"/v1/models/{job['model_id']}").json()
+
+
+@pytest.fixture(scope="module")
+def cgan(client, worker_process):
+    return train(client, "digits", {"arch": "cgan"})
+
+
+@pytest.fixture(scope="module")
+def infogan(client, worker_process):
+    return train(client, "digits", {"arch": "infogan", "codes": {"categorical": 4, "continuous": 2}})
+
+
+@pytest.mark.parametrize("arch,dataset,extra", [
+    ("mlp", "ring8", {}), ("wgan-gp", "digits", {}), ("sngan", "digits", {"conditional": True}),
+    ("acgan", "digits", {}),
+])
+def test_family_trains_over_http_with_its_defaults_and_card(client, worker_process, arch, dataset, extra):
+    card = train(client, dataset, {"arch": arch, **extra}, {"max_steps": 2})
+    assert card["arch"] == arch and card["reference"]
+    resolved = card["training"]["resolved"]
+    if arch == "wgan-gp":
+        assert (resolved["loss"], resolved["d_steps"], resolved["lr_g"], resolved["beta1"]) == \
+            ("wasserstein-gp", 5, 1e-4, 0.0)
+    if arch == "sngan":
+        assert resolved["loss"] == "hinge" and card["inputs"]["labels"] == [str(i) for i in range(10)]
+    if dataset == "ring8":
+        assert card["kind"] == "points" and card["latent_dim"] == 8
+        scatter = png(client.get(f"/v1/models/{card['id']}/images", params={"n": 64, "seed": 1}))
+        assert scatter.size == (256, 256)
+
+
+def test_cgan_generates_the_label_asked_for_by_name_or_index(client, cgan):
+    url = f"/v1/models/{cgan['id']}/generate"
+    by_name = client.post(url, json={"n": 4, "seed": 3, "labels": "7"})
+    by_index = client.post(url, json={"n": 4, "seed": 3, "labels": [7, 7, 7, 7]})
+    other = client.post(url, json={"n": 4, "seed": 3, "labels": 2})
+    assert png(by_name).size == (2 * 30 + 2, 2 * 30 + 2)
+    assert by_name.content == by_index.content != other.content
+    assert client.get(f"/v1/models/{cgan['id']}/images", params={"n": 4, "seed": 3, "label": "7"}).content \
+        == by_name.content
+
+
+def test_unknown_label_and_wrong_label_count_are_422(client, cgan):
+    url = f"/v1/models/{cgan['id']}/generate"
+    assert_problem(client.post(url, json={"n": 2, "labels": "cat"}), 422, "unknown label 'cat'")
+    assert_problem(client.post(url, json={"n": 3, "labels": [1, 2]}), 422, "one per image (3)")
+
+
+def test_labels_for_an_unconditional_model_are_422(client, trained_model):
+    response = client.post(f"/v1/models/{trained_model['id']}/generate", json={"n": 1, "labels": 1})
+    assert_problem(response, 422, "unconditional")
+
+
+def test_infogan_serves_its_codes(client, infogan):
+    assert infogan["inputs"]["codes"] == {"categorical": 4, "continuous": 2}
+    url = f"/v1/models/{infogan['id']}/generate"
+    a = client.post(url, json={"n": 1, "seed": 5, "codes": {"categorical": 0, "continuous": [0.5, -0.5]}})
+    b = client.post(url, json={"n": 1, "seed": 5, "codes": {"categorical": 3, "continuous": [0.5, -0.5]}})
+    assert Image.open(io.BytesIO(a.content)).size == (28, 28) and a.content != b.content
+    assert_problem(client.post(url, json={"n": 1, "codes": {"categorical": 9}}), 422, "codes.categorical")
+    assert_problem(client.post(url, json={"n": 1, "codes": {"continuous": [1.0]}}), 422, "codes.continuous")
+
+
+def test_codes_for_a_non_infogan_model_are_422(client, cgan):
+    response = client.post(f"/v1/models/{cgan['id']}/generate", json={"n": 1, "codes": {"categorical": 1}})
+    assert_problem(response, 422, "not an InfoGAN")
+
+
+@pytest.mark.parametrize("model,dataset,fragment", [
+    ({"arch": "dcgan", "codes": {"categorical": 3}}, "digits", "codes are InfoGAN's latent codes"),
+    ({"arch": "wgan-gp", "loss": "hinge"}, "digits", "does not go with wgan-gp"),
+    ({"arch": "dcgan"}, "ring8", "dcgan is convolutional and needs images"),
+    ({"arch": "mlp", "image_size": 32}, "ring8", "image_size applies to images"),
+    ({"arch": "dcgan", "conditional": True}, "digits", "dcgan is not conditional"),
+    ({"arch": "cgan", "conditional": False}, "digits", "conditional by definition"),
+    ({"arch": "stylegan"}, "digits", "model.arch"),
+])
+def test_incompatible_specs_are_refused_at_post_with_the_reason(client, model, dataset, fragment):
+    response = client.post("/v1/jobs", json={"dataset": dataset, "model": model, "train": STEPS})
+    assert_problem(response, 422, fragment)
