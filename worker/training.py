@@ -11,10 +11,10 @@ import traceback
 import torch
 
 from models.checkpoint import save_generator
-from models.data import load_builtin
 from models.gan import GANConfig
 from models.sampling import grid, png_bytes
 from models.trainer import Callbacks, Progress, TrainConfig, Trainer
+from worker.datasets import dataset_checksum, load_dataset
 from worker.ids import new_id
 from worker.registry import TERMINAL, Registry, utcnow
 from worker.settings import Settings
@@ -109,7 +109,7 @@ def _train(job: dict, registry: Registry, store: ArtifactStore, settings: Settin
     job_id = job["id"]
     spec = JobSpec.model_validate(job["spec"])
     registry.set_status(job_id, "running", started_at=job.get("started_at") or utcnow(), error=None)
-    dataset = load_builtin(spec.dataset, spec.model.image_size)
+    dataset = load_dataset(spec.dataset, store, spec.model.image_size, checksum=spec.dataset_checksum)
     channels, size, _ = dataset.shape
     gan = GANConfig(arch=spec.model.arch, latent_dim=spec.model.latent_dim, channels=channels, image_size=size,
                     g_width=spec.model.g_width, d_width=spec.model.d_width)
@@ -142,7 +142,8 @@ def _train(job: dict, registry: Registry, store: ArtifactStore, settings: Settin
         "latent_dim": gan.latent_dim,
         "image_shape": [channels, size, size],
         "classes": list(dataset.classes),
-        "dataset": {"id": spec.dataset, "checksum": dataset.checksum(), "images": int(dataset.images.shape[0])},
+        "dataset": {"id": spec.dataset, "checksum": spec.dataset_checksum or dataset_checksum(spec.dataset, store),
+                    "images": int(dataset.images.shape[0])},
         "training": spec.model_dump(),
         "metrics": {"steps": result.steps, "seconds": round(time.perf_counter() - started, 3),
                     "final": result.history[-1] if result.history else None},
