@@ -34,7 +34,7 @@ log = logging.getLogger("ganforge.datasets")
 DATA_FILE, MANIFEST_FILE, PREVIEW_FILE = "data.safetensors", "manifest.json", "preview.png"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-# Built-in manifests and previews cost a load and a hash each; computed once per process, on first use.
+# Built-in manifests and previews cost a load (and a hash) each: computed once per process, on first use.
 _builtin_lock = threading.Lock()
 _builtin_manifests: dict[str, dict] = {}
 _builtin_previews: dict[str, bytes] = {}
@@ -43,10 +43,15 @@ _builtin_previews: dict[str, bytes] = {}
 def builtin_manifest(name: str) -> dict:
     with _builtin_lock:
         if name not in _builtin_manifests:
-            dataset = load_builtin(name)
-            _builtin_manifests[name] = _describe_builtin(name, dataset)
-            _builtin_previews[name] = _preview(dataset)
+            _builtin_manifests[name] = _describe_builtin(name, load_builtin(name))
         return _builtin_manifests[name]
+
+
+def builtin_preview(name: str) -> bytes:
+    with _builtin_lock:
+        if name not in _builtin_previews:
+            _builtin_previews[name] = _preview(load_builtin(name))
+        return _builtin_previews[name]
 
 
 def warm_builtins() -> threading.Thread:
@@ -166,8 +171,7 @@ class DatasetCatalog:
     def preview(self, dataset_id: str) -> bytes | Path | None:
         """PNG bytes for a built-in, the stored file for an upload, None for an unknown id."""
         if dataset_id in BUILTIN_DATASETS:
-            builtin_manifest(dataset_id)
-            return _builtin_previews[dataset_id]
+            return builtin_preview(dataset_id)
         if self.get(dataset_id) is None:
             return None
         path = self.store.dataset_dir(dataset_id) / PREVIEW_FILE
