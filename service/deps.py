@@ -8,6 +8,7 @@ from celery import Celery
 from fastapi import Depends, Request
 
 from service.generators import GeneratorCache
+from worker.datasets import DatasetCatalog
 from worker.registry import Registry
 from worker.settings import Settings
 from worker.store import ArtifactStore
@@ -29,6 +30,10 @@ def _cache(request: Request) -> GeneratorCache:
     return request.app.state.generators
 
 
+def _catalog(request: Request) -> DatasetCatalog:
+    return request.app.state.catalog
+
+
 def _celery(request: Request) -> Celery:
     return request.app.state.celery
 
@@ -37,4 +42,5 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 RegistryDep = Annotated[Registry, Depends(_registry)]
 StoreDep = Annotated[ArtifactStore, Depends(_store)]
 CacheDep = Annotated[GeneratorCache, Depends(_cache)]
+CatalogDep = Annotated[DatasetCatalog, Depends(_catalog)]
 CeleryDep = Annotated[Celery, Depends(_celery)]

@@ -14,7 +14,7 @@ import pytest
 from redis import Redis
 
 from service.embedded_redis import free_port, start_redis
-from tests.helpers import TINY_JOB, wait_for_job
+from tests.helpers import TINY_JOB, UPLOAD_CAPS, wait_for_job
 from worker.registry import Registry
 from worker.settings import Settings
 
@@ -92,7 +92,8 @@ def worker_process(settings, tmp_path_factory):
 def api_url(settings, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("logs") / "api.log"
-    process = _spawn(["api"], _env(settings, GANFORGE_PORT=str(port), GANFORGE_MAX_IMAGES_PER_REQUEST="64"), log)
+    env = _env(settings, GANFORGE_PORT=str(port), GANFORGE_MAX_IMAGES_PER_REQUEST="64", **UPLOAD_CAPS)
+    process = _spawn(["api"], env, log)
     url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:

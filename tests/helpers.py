@@ -16,6 +16,16 @@ TINY_JOB = {
     "train": {"epochs": 1, "max_steps": 12, "batch_size": 32},
 }
 
+# Small upload caps for the test API, so the hostile-upload tests stay fast.
+UPLOAD_CAPS = {
+    "GANFORGE_MAX_UPLOAD_BYTES": str(2_000_000),
+    "GANFORGE_MAX_UNCOMPRESSED_BYTES": str(8_000_000),
+    "GANFORGE_MAX_ENTRY_BYTES": str(4_000_000),
+    "GANFORGE_MAX_ZIP_ENTRIES": "300",
+    "GANFORGE_MAX_IMAGE_PIXELS": str(1_000_000),
+    "GANFORGE_MAX_DATASET_IMAGES": "2000",
+}
+
 
 def wait_for_job(client: httpx.Client, job_id: str, timeout_s: float = 120) -> dict:
     return _wait(lambda: client.get(f"/v1/jobs/{job_id}").json(), timeout_s)

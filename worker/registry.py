@@ -18,6 +18,24 @@ _EVENTS_KEPT = 1000
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
+# A job is linked to its data set only while the data set still exists, and a data set is removed only
+# while no linked job is active: both run as one Redis script, so a delete and a submit cannot interleave.
+_LINK = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('sadd', KEYS[2], ARGV[1]) + 1 end return 0"
+_UNREGISTER_IF_UNUSED = """
+if redis.call('exists', KEYS[1]) == 0 then return {'missing'} end
+local terminal = {}
+for i = 3, #ARGV do terminal[ARGV[i]] = true end
+local active = {'busy'}
+for _, job in ipairs(redis.call('smembers', KEYS[2])) do
+  local status = redis.call('hget', ARGV[1] .. job, 'status')
+  if status and not terminal[status] then table.insert(active, job) else redis.call('srem', KEYS[2], job) end
+end
+if #active > 1 then return active end
+redis.call('del', KEYS[1], KEYS[2])
+redis.call('zrem', KEYS[3], ARGV[2])
+return {'deleted'}
+"""
+
 
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -28,6 +46,8 @@ class Registry:
         self.redis, self.p = redis, prefix
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
+        self._link = redis.register_script(_LINK)
+        self._unregister_if_unused = redis.register_script(_UNREGISTER_IF_UNUSED)
 
     # -- jobs -------------------------------------------------------------------------------------
 
@@ -102,6 +122,41 @@ class Registry:
     def list_models(self, limit: int = 50, offset: int = 0) -> list[dict]:
         ids = self.redis.zrevrange(f"{self.p}:models", offset, offset + limit - 1)
         return [m for m in (self.get_model(i.decode()) for i in ids) if m is not None]
+
+    # -- data sets (uploads; built-ins live in code) -----------------------------------------------
+
+    def register_dataset(self, manifest: dict) -> None:
+        pipe = self.redis.pipeline()
+        pipe.hset(self._dataset(manifest["id"]), mapping={"manifest": json.dumps(manifest)})
+        pipe.zadd(f"{self.p}:datasets", {manifest["id"]: datetime.now(UTC).timestamp()})
+        pipe.execute()
+
+    def get_dataset(self, dataset_id: str) -> dict | None:
+        raw = self.redis.hget(self._dataset(dataset_id), "manifest")
+        return json.loads(raw) if raw else None
+
+    def list_datasets(self, limit: int = 50, offset: int = 0) -> list[dict]:
+        ids = self.redis.zrevrange(f"{self.p}:datasets", offset, offset + limit - 1)
+        return [d for d in (self.get_dataset(i.decode()) for i in ids) if d is not None]
+
+    def count_datasets(self) -> int:
+        return int(self.redis.zcard(f"{self.p}:datasets"))
+
+    def link_job_to_dataset(self, dataset_id: str, job_id: str) -> bool:
+        """Records that the job uses the data set; False when the data set is gone (deleted meanwhile)."""
+        return bool(self._link(keys=[self._dataset(dataset_id), self._dataset_jobs(dataset_id)], args=[job_id]))
+
+    def unregister_dataset_if_unused(self, dataset_id: str) -> tuple[str, list[str]]:
+        """("deleted", []), ("missing", []) or ("busy", ids of the queued or running jobs that use it)."""
+        keys = [self._dataset(dataset_id), self._dataset_jobs(dataset_id), f"{self.p}:datasets"]
+        outcome, *jobs = self._unregister_if_unused(keys=keys, args=[f"{self.p}:job:", dataset_id, *TERMINAL])
+        return outcome.decode(), [j.decode() for j in jobs]
+
+    def _dataset(self, dataset_id: str) -> str:
+        return f"{self.p}:dataset:{dataset_id}"
+
+    def _dataset_jobs(self, dataset_id: str) -> str:
+        return f"{self.p}:dataset:{dataset_id}:jobs"
 
     def _job(self, job_id: str) -> str:
         return f"{self.p}:job:{job_id}"

@@ -29,6 +29,16 @@ class Settings(BaseSettings):
     lease_ttl_s: int = Field(30, ge=2, description="A job's lease expires this long after its last heartbeat")
     progress_interval_s: float = Field(0.5, ge=0, description="Least time between progress writes to Redis")
 
+    # Data set uploads. Every cap is checked while the bytes flow, never trusted from a header.
+    max_upload_bytes: int = Field(512 * 2**20, ge=1, description="Largest upload body accepted (413 beyond)")
+    max_uncompressed_bytes: int = Field(2 * 2**30, ge=1, description="Most bytes a ZIP or NPZ may unpack to")
+    max_entry_bytes: int = Field(64 * 2**20, ge=1, description="Most bytes one file inside a ZIP may unpack to")
+    max_zip_entries: int = Field(100_000, ge=1, description="Most entries (files and folders) in an uploaded ZIP")
+    max_image_pixels: int = Field(4096 * 4096, ge=1, description="Largest image (width x height) decoded; "
+                                                                   "also Pillow's decompression-bomb limit")
+    max_dataset_images: int = Field(100_000, ge=1, description="Most images in one data set")
+    max_dataset_bytes: int = Field(2**30, ge=1, description="Largest stored data set (N x C x H x W bytes)")
+
     @model_validator(mode="after")
     def _visibility_outlasts_jobs(self) -> Settings:
         if self.visibility_timeout_s <= self.job_time_limit_s:
@@ -36,6 +46,13 @@ class Settings(BaseSettings):
                 f"visibility_timeout_s ({self.visibility_timeout_s}) must exceed job_time_limit_s "
                 f"({self.job_time_limit_s}), or a long job is delivered twice"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _entry_fits_in_total(self) -> Settings:
+        if self.max_entry_bytes > self.max_uncompressed_bytes:
+            raise ValueError(f"max_entry_bytes ({self.max_entry_bytes}) must not exceed max_uncompressed_bytes "
+                             f"({self.max_uncompressed_bytes})")
         return self
 
     def require_redis_url(self) -> str:

@@ -86,7 +86,10 @@ class TrainSpec(_Strict):
 
 
 class JobSpec(_Strict):
-    dataset: str = Field(..., description="A data set id, e.g. mnist, digits, ring8", examples=["mnist"])
+    dataset: str = Field(..., description="A data set id: a built-in (mnist, digits, ring8, grid25) or an upload's id",
+                         examples=["mnist"])
+    dataset_checksum: str | None = Field(None, description="Set by the server at submit: the checksum of the "
+                                         "data set trained on. If you give it, the job is refused unless it matches")
     model: ModelSpec = Field(default_factory=ModelSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
 

@@ -21,6 +21,13 @@ class ArtifactStore:
     def model_dir(self, model_id: str) -> Path:
         return self._child("models", model_id)
 
+    def dataset_dir(self, dataset_id: str) -> Path:
+        return self._child("datasets", dataset_id)
+
+    @property
+    def datasets_root(self) -> Path:
+        return self.root / "datasets"
+
     def checkpoint_path(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "checkpoint.safetensors"
 

@@ -12,11 +12,12 @@ from dataclasses import asdict
 import torch
 
 from models.checkpoint import save_generator
-from models.data import ImageDataset, PointDataset, load_builtin
+from models.data import ImageDataset, PointDataset
 from models.gan import GANConfig
 from models.plots import picture
 from models.sampling import png_bytes
 from models.trainer import Callbacks, Progress, TrainConfig, Trainer
+from worker.datasets import dataset_checksum, load_dataset
 from worker.ids import new_id
 from worker.registry import TERMINAL, Registry, utcnow
 from worker.settings import Settings
@@ -138,7 +139,7 @@ def _train(job: dict, registry: Registry, store: ArtifactStore, settings: Settin
     job_id = job["id"]
     spec = JobSpec.model_validate(job["spec"])
     registry.set_status(job_id, "running", started_at=job.get("started_at") or utcnow(), error=None)
-    dataset = load_builtin(spec.dataset, spec.model.image_size)
+    dataset = load_dataset(spec.dataset, store, spec.model.image_size, checksum=spec.dataset_checksum)
     gan = gan_config(spec, dataset)
     config = TrainConfig(**{**spec.train.model_dump(), "augment": tuple(spec.train.augment), "loss": spec.model.loss})
     device = resolve_device(settings.device)
@@ -173,7 +174,8 @@ def _train(job: dict, registry: Registry, store: ArtifactStore, settings: Settin
         "image_shape": list(gan.data_shape),
         "classes": list(dataset.classes),
         "inputs": model_inputs(gan, dataset.classes),
-        "dataset": {"id": spec.dataset, "checksum": dataset.checksum(), "count": int(dataset.data.shape[0])},
+        "dataset": {"id": spec.dataset, "checksum": spec.dataset_checksum or dataset_checksum(spec.dataset, store),
+                    "count": int(dataset.data.shape[0])},
         "training": {**spec.model_dump(), "resolved": asdict(trainer.config)},
         "metrics": {"steps": result.steps, "seconds": round(time.perf_counter() - started, 3),
                     "final": result.history[-1] if result.history else None},

@@ -5,12 +5,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import FileResponse
 
-from models.data import BUILTIN_DATASETS, ImageDataset, load_builtin
-from service.deps import CeleryDep, RegistryDep, SettingsDep, StoreDep
+from models.data import BUILTIN_DATASETS
+from service.deps import CatalogDep, CeleryDep, RegistryDep, SettingsDep, StoreDep
 from service.problems import Problem
 from service.schemas import JobList, JobOut
 from worker.ids import is_valid
 from worker.queue import enqueue_training
+from worker.registry import utcnow
 from worker.spec import JobSpec, compatibility_errors
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -23,20 +24,29 @@ def submit_job(
     registry: RegistryDep,
     settings: SettingsDep,
     celery: CeleryDep,
+    catalog: CatalogDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict:
     """Queue a training job."""
-    if spec.dataset not in BUILTIN_DATASETS:
-        raise Problem(422, f"dataset: unknown data set {spec.dataset!r}; available: {', '.join(BUILTIN_DATASETS)}")
-    dataset = load_builtin(spec.dataset)
-    kind = "images" if isinstance(dataset, ImageDataset) else "points"
-    errors = compatibility_errors(spec, kind, dataset.shape, list(dataset.classes))
+    dataset = catalog.get(spec.dataset)
+    if dataset is None:
+        raise Problem(422, f"dataset: unknown data set {spec.dataset!r}; available: "
+                           f"{', '.join(catalog.available_ids())} (all at GET /v1/datasets)")
+    if spec.dataset_checksum is not None and spec.dataset_checksum != dataset["checksum"]:
+        raise Problem(422, f"dataset_checksum: data set {spec.dataset} has checksum {dataset['checksum']}, not "
+                           f"{spec.dataset_checksum}; leave dataset_checksum out to train on it as it is")
+    errors = compatibility_errors(spec, dataset["kind"], dataset["shape"], dataset["classes"])
     if errors:
         raise Problem(422, f"{spec.dataset} does not fit this model: " + "; ".join(errors))
+    spec = spec.model_copy(update={"dataset_checksum": dataset["checksum"]})
     if spec.train.epochs > settings.max_epochs:
         raise Problem(422, f"train.epochs: at most {settings.max_epochs} (the server's max_epochs); "
                            f"got {spec.train.epochs}")
     job, created = registry.create_job(spec.model_dump(), idempotency_key)
+    if created and spec.dataset not in BUILTIN_DATASETS and not registry.link_job_to_dataset(spec.dataset, job["id"]):
+        reason = f"data set {spec.dataset} was deleted while the job was being submitted"
+        registry.set_status(job["id"], "failed", error=reason, finished_at=utcnow())
+        raise Problem(409, f"{reason}; upload it again or pick another")
     if created:
         enqueue_training(celery, job["id"])
     else:

@@ -1,0 +1,225 @@
+"""The data set catalog: the built-ins (from models.data) and uploads (files in the store, listed in Redis).
+
+An upload lives in `<data_dir>/datasets/<id>/`: `data.safetensors` (`images` uint8 N x C x H x W,
+`labels` int64 N, -1 when unlabelled), `manifest.json` and `preview.png`. The folder is written under a
+temporary name and renamed into place, so a reader sees a whole data set or none.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from models.data import BUILTIN_DATASETS, ImageDataset, PointDataset, load_builtin, resize
+from worker.datasets.decode import Decoded, decode_upload
+from worker.datasets.errors import BuiltinDataset, DatasetChanged, DatasetInUse, DatasetNotFound
+from worker.datasets.options import UploadLimits, UploadOptions
+from worker.datasets.preview import image_grid_png, scatter_png
+from worker.ids import is_valid, new_id
+from worker.registry import Registry, utcnow
+from worker.store import ArtifactStore
+
+log = logging.getLogger("ganforge.datasets")
+
+DATA_FILE, MANIFEST_FILE, PREVIEW_FILE = "data.safetensors", "manifest.json", "preview.png"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+# Built-in manifests and previews cost a load (and a hash) each: computed once per process, on first use.
+_builtin_lock = threading.Lock()
+_builtin_manifests: dict[str, dict] = {}
+_builtin_previews: dict[str, bytes] = {}
+
+
+def builtin_manifest(name: str) -> dict:
+    with _builtin_lock:
+        if name not in _builtin_manifests:
+            _builtin_manifests[name] = _describe_builtin(name, load_builtin(name))
+        return _builtin_manifests[name]
+
+
+def builtin_preview(name: str) -> bytes:
+    with _builtin_lock:
+        if name not in _builtin_previews:
+            _builtin_previews[name] = _preview(load_builtin(name))
+        return _builtin_previews[name]
+
+
+def warm_builtins() -> threading.Thread:
+    """Computes the built-ins' manifests in the background, so the first listing is quick."""
+
+    def warm() -> None:
+        for name in BUILTIN_DATASETS:
+            try:
+                builtin_manifest(name)
+            except Exception:  # a listing will try again and report it
+                log.exception("could not describe built-in data set %s", name)
+
+    thread = threading.Thread(target=warm, name="warm-builtin-datasets", daemon=True)
+    thread.start()
+    return thread
+
+
+def load_dataset(dataset_id: str, store: ArtifactStore, image_size: int | None = None,
+                 checksum: str | None = None) -> ImageDataset | PointDataset:
+    """The data set a job trains on; with `checksum`, refuses one whose content changed since submit."""
+    if dataset_id in BUILTIN_DATASETS:
+        dataset = load_builtin(dataset_id)
+    elif is_valid(dataset_id) and (store.dataset_dir(dataset_id) / DATA_FILE).exists():
+        dataset = _read_upload(dataset_id, store.dataset_dir(dataset_id))
+    else:
+        raise DatasetNotFound(f"unknown data set {dataset_id!r} (deleted?); built-ins: {', '.join(BUILTIN_DATASETS)}")
+    if checksum is not None and dataset.checksum() != checksum:
+        raise DatasetChanged(f"data set {dataset_id} changed since the job was submitted (checksum {checksum} "
+                             f"then, {dataset.checksum()} now); submit the job again to train on it as it is")
+    if isinstance(dataset, ImageDataset) and image_size is not None and image_size != dataset.images.shape[-1]:
+        dataset = ImageDataset(dataset.name, resize(dataset.images, image_size), dataset.labels, dataset.classes)
+    return dataset
+
+
+def dataset_checksum(dataset_id: str, store: ArtifactStore) -> str:
+    """The checksum in the data set's manifest."""
+    if dataset_id in BUILTIN_DATASETS:
+        return builtin_manifest(dataset_id)["checksum"]
+    path = store.dataset_dir(dataset_id) / MANIFEST_FILE if is_valid(dataset_id) else None
+    if path is None or not path.exists():
+        raise DatasetNotFound(f"unknown data set {dataset_id!r}")
+    return json.loads(path.read_text())["checksum"]
+
+
+class DatasetCatalog:
+    def __init__(self, registry: Registry, store: ArtifactStore, limits: UploadLimits):
+        self.registry, self.store, self.limits = registry, store, limits
+
+    def incoming_dir(self) -> Path:
+        """Where uploads stream to before they are decoded: beside the data sets, on the same disk."""
+        path = self.store.datasets_root / ".incoming"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def get(self, dataset_id: str) -> dict | None:
+        if dataset_id in BUILTIN_DATASETS:
+            return builtin_manifest(dataset_id)
+        return self.registry.get_dataset(dataset_id) if is_valid(dataset_id) else None
+
+    def list(self, limit: int = 50, offset: int = 0) -> tuple[list[dict], int]:
+        """Built-ins first, then uploads newest first; returns (page, total)."""
+        builtins = [builtin_manifest(name) for name in BUILTIN_DATASETS]
+        page = builtins[offset : offset + limit]
+        room, upload_offset = limit - len(page), max(0, offset - len(builtins))
+        if room > 0:
+            page += self.registry.list_datasets(room, upload_offset)
+        return page, len(builtins) + self.registry.count_datasets()
+
+    def available_ids(self, most: int = 20) -> list[str]:
+        uploads = [d["id"] for d in self.registry.list_datasets(most)]
+        return [*BUILTIN_DATASETS, *uploads]
+
+    def create(self, upload: Path, source: str | None, options: UploadOptions) -> dict:
+        """Decodes the upload, stores it atomically and registers it; returns its manifest."""
+        decoded = decode_upload(upload, options, self.limits)
+        dataset_id = new_id("ds")
+        images, labels = torch.from_numpy(decoded.images), torch.from_numpy(decoded.labels)
+        dataset = ImageDataset(dataset_id, images, labels, tuple(decoded.classes))
+        manifest = _describe_upload(dataset, decoded, source, options)
+        self.store.datasets_root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=self.store.datasets_root, prefix=".staging-"))
+        final = self.store.dataset_dir(dataset_id)
+        try:
+            save_file({"images": images.contiguous(), "labels": labels.contiguous()}, str(staging / DATA_FILE))
+            (staging / PREVIEW_FILE).write_bytes(image_grid_png(images))
+            (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+            os.rename(staging, final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        try:
+            self.registry.register_dataset(manifest)
+        except BaseException:
+            shutil.rmtree(final, ignore_errors=True)
+            raise
+        return manifest
+
+    def delete(self, dataset_id: str) -> None:
+        if dataset_id in BUILTIN_DATASETS:
+            raise BuiltinDataset(f"{dataset_id} is a built-in data set; built-ins cannot be deleted")
+        if not is_valid(dataset_id):
+            raise DatasetNotFound(f"no data set with id {dataset_id!r}")
+        outcome, jobs = self.registry.unregister_dataset_if_unused(dataset_id)
+        if outcome == "missing":
+            raise DatasetNotFound(f"no data set with id {dataset_id!r}")
+        if outcome == "busy":
+            raise DatasetInUse(dataset_id, jobs)
+        # Unregistered, so no job can start using it; renamed first, so nobody reads a half-deleted folder.
+        directory = self.store.dataset_dir(dataset_id)
+        trash = self.store.datasets_root / f".trash-{dataset_id}-{secrets.token_hex(4)}"
+        try:
+            os.rename(directory, trash)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def preview(self, dataset_id: str) -> bytes | Path | None:
+        """PNG bytes for a built-in, the stored file for an upload, None for an unknown id."""
+        if dataset_id in BUILTIN_DATASETS:
+            return builtin_preview(dataset_id)
+        if self.get(dataset_id) is None:
+            return None
+        path = self.store.dataset_dir(dataset_id) / PREVIEW_FILE
+        return path if path.exists() else None
+
+
+def _read_upload(dataset_id: str, directory: Path) -> ImageDataset:
+    tensors = load_file(str(directory / DATA_FILE))
+    manifest = json.loads((directory / MANIFEST_FILE).read_text())
+    return ImageDataset(dataset_id, tensors["images"], tensors["labels"], tuple(manifest["classes"]))
+
+
+def _preview(dataset: ImageDataset | PointDataset) -> bytes:
+    if isinstance(dataset, PointDataset):
+        return scatter_png(dataset.points, dataset.labels)
+    return image_grid_png(dataset.images)
+
+
+def _class_counts(labels: torch.Tensor, classes: tuple[str, ...]) -> dict[str, int]:
+    if not classes:
+        return {}
+    counts = torch.bincount(labels[labels >= 0], minlength=len(classes)).tolist()
+    return dict(zip(classes, counts, strict=True))
+
+
+def _describe_builtin(name: str, dataset: ImageDataset | PointDataset) -> dict:
+    return {
+        "id": name, "name": name, "builtin": True, "description": BUILTIN_DATASETS[name],
+        "kind": "points" if isinstance(dataset, PointDataset) else "images",
+        "count": len(dataset.labels), "shape": list(dataset.shape),
+        "classes": list(dataset.classes), "class_counts": _class_counts(dataset.labels, dataset.classes),
+        "skipped": 0, "warnings": [], "checksum": dataset.checksum(), "created_at": None,
+    }
+
+
+def _describe_upload(dataset: ImageDataset, decoded: Decoded, source: str | None, options: UploadOptions) -> dict:
+    counts = _class_counts(dataset.labels, dataset.classes)
+    warnings = list(decoded.warnings)
+    warnings += [f"class {name!r} has a single image: a model learns little about it; add more or merge it"
+                 for name, count in counts.items() if count == 1]
+    source = _CONTROL.sub("", source or "")[-200:] or None
+    return {
+        "id": dataset.name, "name": options.name or source or dataset.name, "builtin": False,
+        "source": source, "format": decoded.format, "kind": "images",
+        "count": len(dataset.labels), "shape": list(dataset.shape),
+        "classes": list(dataset.classes), "class_counts": counts,
+        "skipped": decoded.skipped, "skipped_files": decoded.skipped_files, "warnings": warnings,
+        "options": options.model_dump(exclude={"name"}),
+        "bytes": dataset.images.numel() + 8 * dataset.labels.numel(),
+        "checksum": dataset.checksum(), "created_at": utcnow(),
+    }
