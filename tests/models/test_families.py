@@ -146,3 +146,13 @@ def test_cuda_mixed_precision_channels_last_and_compile(amp, digits):
     assert trainer.memory_format == torch.channels_last
     result = trainer.fit(images)
     assert result.steps == 4 and all(map(lambda h: h["loss_d"] == h["loss_d"], result.history))
+
+
+def test_ema_is_the_running_average_of_the_generator(ring):
+    points, _ = ring
+    trainer = Trainer(config_for("mlp", (2,)), TrainConfig(max_steps=1, batch_size=64, ema=0.75))
+    before = [p.detach().clone() for p in trainer.generator.parameters()]
+    trainer.fit(points)
+    for start, now, ema in zip(before, trainer.generator.parameters(), trainer.ema.parameters(), strict=True):
+        assert torch.allclose(ema, 0.75 * start + 0.25 * now)
+    assert trainer.serving_generator() is trainer.ema
