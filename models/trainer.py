@@ -86,6 +86,9 @@ class Callbacks:
 
     def on_samples(self, epoch: int, samples: torch.Tensor) -> None: ...
 
+    def on_epoch_end(self, metrics: Progress) -> None:
+        """The epoch's row: its losses and D outputs averaged over all its steps."""
+
     def on_checkpoint(self, trainer: Trainer) -> None: ...
 
     def should_stop(self) -> bool:
@@ -173,7 +176,8 @@ class Trainer:
         result = TrainResult(steps=self.step, stopped=False)
         started, start_step = time.perf_counter(), self.step
         sums = torch.zeros(6, device=self.device)
-        window = 0
+        epoch_sums = torch.zeros(6, device=self.device)
+        window = epoch_steps = 0
         while self.step < total:
             epoch = self.step // per_epoch
             order = torch.randperm(n, generator=torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch))
@@ -185,9 +189,12 @@ class Trainer:
                     batches.append((self._prepare(data[index]), batch_labels))
                 if self.config.lr_decay:
                     self._set_lr_fraction(1 - self.step / total)
-                sums += self.train_step(batches)
+                stats = self.train_step(batches)
+                sums += stats
+                epoch_sums += stats
                 self.step += 1
                 window += 1
+                epoch_steps += 1
                 at_epoch_end = self.step % per_epoch == 0 or self.step == total
                 if self.step % self.config.progress_every_steps == 0 or at_epoch_end:
                     progress = self._progress(sums / window, total, per_epoch, started, start_step, batch_size * k)
@@ -195,6 +202,12 @@ class Trainer:
                     callbacks.on_progress(progress)
                     sums.zero_()
                     window = 0
+                if at_epoch_end:
+                    metrics = self._progress(epoch_sums / epoch_steps, total, per_epoch, started, start_step,
+                                             batch_size * k)
+                    callbacks.on_epoch_end(metrics)
+                    epoch_sums.zero_()
+                    epoch_steps = 0
                 if at_epoch_end and ((epoch + 1) % self.config.sample_every_epochs == 0 or self.step == total):
                     callbacks.on_samples(epoch + 1, self.samples())
                 if self.step % self.config.checkpoint_every_steps == 0 and self.step < total:

@@ -31,6 +31,18 @@ class ArtifactStore:
     def checkpoint_path(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "checkpoint.safetensors"
 
+    def metrics_path(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "metrics.jsonl"
+
+    def append_line(self, path: Path, line: str) -> None:
+        """Appends one line in a single write, so a reader never sees half a row."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+
     def sample_path(self, job_id: str, epoch: int) -> Path:
         return self.job_dir(job_id) / "samples" / f"epoch-{epoch:04d}.png"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
@@ -59,6 +60,10 @@ class _JobCallbacks(Callbacks):
         if now - self.last_write >= self.settings.progress_interval_s or progress.step == progress.total_steps:
             self.registry.record_progress(self.job_id, progress.to_dict())
             self.last_write = now
+
+    def on_epoch_end(self, metrics: Progress) -> None:
+        self.store.append_line(self.store.metrics_path(self.job_id), json.dumps(metrics.to_dict()))
+        self.registry.add_event(self.job_id, "metrics", metrics.to_dict())
 
     def on_samples(self, epoch: int, samples: torch.Tensor) -> None:
         self.store.write_bytes(self.store.sample_path(self.job_id, epoch), png_bytes(picture(samples)))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
@@ -69,6 +70,15 @@ def list_jobs(
 def get_job(job_id: str, registry: RegistryDep) -> dict:
     """A job's status, progress, losses and outcome."""
     return _job_or_404(registry, job_id)
+
+
+@router.get("/{job_id}/metrics")
+def get_metrics(job_id: str, registry: RegistryDep, store: StoreDep) -> dict:
+    """One row per finished epoch: losses, D(x), D(G(z)), gradient penalty, images/s."""
+    _job_or_404(registry, job_id)
+    path = store.metrics_path(job_id)
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
+    return {"job_id": job_id, "epochs": rows}
 
 
 @router.get("/{job_id}/samples/{epoch}", response_class=FileResponse,

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from models.checkpoint import load_generator, save_generator
@@ -17,9 +18,13 @@ def mnist_slice(n: int = 512) -> torch.Tensor:
 class Recorder(Callbacks):
     def __init__(self, stop_after: int | None = None):
         self.progress, self.samples, self.checkpoints, self.stop_after = [], [], [], stop_after
+        self.epochs = []
 
     def on_progress(self, progress):
         self.progress.append(progress)
+
+    def on_epoch_end(self, metrics):
+        self.epochs.append(metrics)
 
     def on_samples(self, epoch, images):
         self.samples.append((epoch, images))
@@ -49,6 +54,10 @@ def test_a_few_dozen_steps_teach_d_to_tell_real_from_fake_and_change_the_samples
     assert [epoch for epoch, _ in recorder.samples] == [1, 2, 3]
     assert recorder.checkpoints == [20, 40]
     assert last.step == 48 and last.total_steps == 48 and last.eta_s == 0 and last.images_per_s > 0
+    # One metrics row per epoch, averaged over the epoch's 16 steps (4 progress windows of 4 steps).
+    assert [row.epoch for row in recorder.epochs] == [1, 2, 3]
+    windows = [p.loss_d for p in recorder.progress if p.epoch == 3]
+    assert recorder.epochs[-1].loss_d == pytest.approx(sum(windows) / len(windows), rel=1e-5)
 
 
 def test_max_steps_caps_training():
