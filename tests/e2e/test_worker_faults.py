@@ -64,6 +64,8 @@ def test_a_job_whose_worker_is_killed_resumes_on_another_from_its_checkpoint(sta
         time.sleep(0.1)
 
     assert current["status"] == "succeeded", current
+    resumed_after = next((t for t, status, _, attempts in seen if status == "running" and attempts == 2), None)
+    print(f"\nSIGKILL -> running again on the other worker: {resumed_after} s (lease TTL {LEASE_TTL_S} s)")
     assert current["progress"]["step"] == current["progress"]["total_steps"] == 400
     assert current["attempts"] == 2 and current["requeues"] == 1 and not current["worker"].startswith(victim)
     # Shown running on the dead worker only while its lease could still live.
@@ -90,3 +92,30 @@ def test_a_job_whose_worker_is_killed_resumes_on_another_from_its_checkpoint(sta
 def _progressed(client: httpx.Client, job_id: str, step: int) -> dict | None:
     job = client.get(f"/v1/jobs/{job_id}").json()
     return job if job["status"] == "running" and (job["progress"] or {}).get("step", 0) >= step else None
+
+
+def test_a_killed_pool_child_is_requeued_and_resumed_without_a_loop(stack):
+    """Only the prefork child dies (OOM killer): Celery rejects the task back to the queue; its redelivery
+    finds the dead child's lease still live and leaves it; the reaper then queues it once more."""
+    client = stack["client"]
+    job = client.post("/v1/jobs", json=tiny_job(max_steps=300, epochs=10, checkpoint_every_steps=25)).json()
+    running = wait_until(lambda: _progressed(client, job["id"], 60), 120, "job reaching step 60", 0.05)
+    parent = next(p for name, p in stack["workers"].items() if running["worker"].startswith(name + "@"))
+    children = _children(parent.pid)
+    assert len(children) == 1, children
+
+    os.kill(children[0], signal.SIGKILL)
+    done = wait_for_job(client, job["id"])
+
+    assert done["status"] == "succeeded" and done["progress"]["step"] == 300, done
+    assert done["attempts"] == 2, done
+    resumed = [e["data"]["step"] for e in events(client, job["id"], "resumed")]
+    assert len(resumed) == 1 and resumed[0] >= 25
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            found += [int(c) for c in f.read().split()]
+    return found
