@@ -25,6 +25,7 @@ class JobOut(BaseModel):
     worker: str | None = Field(None, description="The worker that runs (or last ran) it")
     attempts: int | None = Field(None, description="Times a worker started (or resumed) it")
     requeues: int | None = Field(None, description="Times it was queued again after its worker vanished")
+    enqueued_at: str | None = Field(None, description="When its task last reached the broker")
 
 
 class JobEvent(BaseModel):

@@ -5,6 +5,7 @@ Lua scripts (worker/registry_lua.py)."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 from redis import Redis
@@ -45,7 +46,7 @@ class Registry:
         and created=False. Raises CapReached when `owner` has `max_unfinished` unfinished jobs."""
         now = utcnow()
         job = {"id": new_id("job"), "status": "queued", "spec": spec, "created_at": now, "updated_at": now,
-               "owner": owner, "attempts": 0}
+               "owner": owner, "attempts": 0, "queued_ts": round(time.time(), 3)}
         fields = {k: v for k, v in _encode(job).items() if k != "status"}
         outcome, job_id = self._run("CREATE", job["id"], idempotency_key or "", json.dumps(fields), owner,
                                     max_unfinished, datetime.now(UTC).timestamp(), _IDEMPOTENCY_TTL_S,
@@ -125,7 +126,18 @@ class Registry:
     def reap_job(self, job_id: str, max_attempts: int) -> str:
         """If the job is running but its lease expired: 'requeued' (enqueue it again!), 'failed' (too
         many attempts) or 'cancelled' (it was cancelling); else 'alive' or 'skip'."""
-        return _text(self._scripts["REAP"](args=[self.p, job_id, utcnow(), max_attempts]))
+        return _text(self._scripts["REAP"](args=[self.p, job_id, utcnow(), max_attempts, time.time()]))
+
+    def mark_enqueued(self, job_id: str) -> None:
+        """Records that the job's task reached the broker (see worker.reaper: queued jobs never enqueued)."""
+        self.redis.hset(self._job(job_id), "enqueued_at", utcnow())
+
+    def unenqueued_since(self, job_id: str) -> float | None:
+        """For a queued job whose task never reached the broker: the epoch second it was queued."""
+        status, enqueued, queued_ts = self.redis.hmget(self._job(job_id), "status", "enqueued_at", "queued_ts")
+        if status != b"queued" or enqueued or not queued_ts:
+            return None
+        return float(queued_ts)
 
     # -- models -----------------------------------------------------------------------------------
 

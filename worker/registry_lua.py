@@ -130,8 +130,8 @@ if status == 'cancelling' then return {'cancelling', status} end
 return {'conflict', status}
 """
 
-# ARGV: p, id, now, max attempts. A running (or cancelling) job whose lease has expired lost its worker.
-# The status check and the change are one step, so of two reapers only one re-queues a job.
+# ARGV: p, id, now, max attempts, now as epoch seconds. A running (or cancelling) job whose lease has
+# expired lost its worker. The status check and the change are one step, so of two reapers only one re-queues a job.
 REAP = _PRELUDE + """
 local status = redis.call('hget', job, 'status')
 if status ~= 'running' and status ~= 'cancelling' then return 'skip' end
@@ -152,7 +152,7 @@ if attempts >= tonumber(ARGV[4]) then
 end
 move('queued')
 redis.call('hincrby', job, 'requeues', 1)
-redis.call('hset', job, 'updated_at', ARGV[3])
+redis.call('hset', job, 'updated_at', ARGV[3], 'queued_ts', ARGV[5], 'enqueued_at', '')
 event('requeued', cjson.encode({reason = 'lease expired: its worker stopped heartbeating', attempts = attempts}))
 event('status', cjson.encode({status = 'queued'}))
 return 'requeued'

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     transient_retries: int = Field(3, ge=0, description="Retries of a job after a transient failure")
     retry_backoff_s: float = Field(5.0, ge=0, description="First retry delay; doubles with each retry")
     reaper_interval_s: float = Field(10.0, gt=0, description="How often each worker looks for orphaned jobs")
+    orphan_grace_s: float = Field(30.0, gt=0, description="A queued job whose task never reached the broker "
+                                  "is enqueued again after this long")
     torch_threads: int = Field(0, ge=0, description="CPU threads per training process; 0: torch's default "
                                "(set 1 when several workers share a machine's cores)")
     worker_heartbeat_ttl_s: float = Field(15.0, ge=1, description="A worker counts as gone this long after "

@@ -71,7 +71,7 @@ def _start_background(sender, **_) -> None:
     name = sender.hostname
     heartbeat = WorkerHeartbeat(redis, name, settings.worker_heartbeat_ttl_s)
     reaper = Reaper(Registry(redis), lambda job_id: enqueue_training(app, job_id), settings.reaper_interval_s,
-                    settings.max_attempts)
+                    settings.max_attempts, settings.orphan_grace_s)
     for thread in (heartbeat, reaper):
         thread.start()
         _background.append(thread)

@@ -136,10 +136,7 @@ def run_training_job(job_id: str, registry: Registry, store: ArtifactStore, sett
     except Exception as exc:
         if is_transient(exc):
             log.warning("job %s: transient failure (attempt %d): %s", job_id, attempt, exc)
-            error = f"{type(exc).__name__}: {exc}"
-            # Back to queued, visibly, until the retry runs; a job being cancelled is cancelled instead.
-            _best_effort(lambda: lease.set_status("cancelled", finished_at=utcnow()) if lease.status() == "cancelling"
-                         else lease.update({"error": error}, "queued", "retrying", {"error": error}))
+            _best_effort(_queue_for_retry, lease, f"{type(exc).__name__}: {exc}")
             raise TransientFailure(f"{type(exc).__name__}: {exc}") from exc
         log.exception("job %s failed", job_id)
         _best_effort(lease.set_status, "failed", error=f"{type(exc).__name__}: {exc}", finished_at=utcnow())
@@ -148,6 +145,14 @@ def run_training_job(job_id: str, registry: Registry, store: ArtifactStore, sett
     finally:
         heartbeat.stopped.set()
         _best_effort(lease.release)
+
+
+def _queue_for_retry(lease: JobLease, error: str) -> None:
+    """Back to queued, visibly, until Celery's retry runs it; a job being cancelled is cancelled instead."""
+    if lease.status() == "cancelling":
+        lease.set_status("cancelled", finished_at=utcnow())
+    else:
+        lease.update({"error": error, "enqueued_at": utcnow()}, "queued", "retrying", {"error": error})
 
 
 def _best_effort(write, *args, **kwargs) -> None:

@@ -46,6 +46,7 @@ def submit_job(
                       {"Retry-After": "30"}) from None
     if created:
         enqueue_training(celery, job["id"])
+        registry.mark_enqueued(job["id"])
     else:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/jobs/{job['id']}"

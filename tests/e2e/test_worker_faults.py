@@ -10,11 +10,13 @@ import time
 import httpx
 import pytest
 from PIL import Image
+from redis import Redis
 
 from tests.helpers import events, tiny_job, wait_for_job, wait_until
 from tests.processes import env_for, start_api, start_worker, stop
 from worker.celery_app import create_celery
 from worker.queue import enqueue_training
+from worker.registry import Registry
 from worker.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -25,12 +27,14 @@ LEASE_TTL_S = 3
 def stack(redis_url, data_dir, tmp_path_factory):
     """Two workers and an API on a Redis database of their own, with short leases."""
     url = redis_url.rsplit("/", 1)[0] + "/2"
-    env = env_for(url, data_dir, GANFORGE_LEASE_TTL_S=str(LEASE_TTL_S), GANFORGE_REAPER_INTERVAL_S="0.5")
+    env = env_for(url, data_dir, GANFORGE_LEASE_TTL_S=str(LEASE_TTL_S), GANFORGE_REAPER_INTERVAL_S="0.5",
+                  GANFORGE_ORPHAN_GRACE_S="1")
     logs = tmp_path_factory.mktemp("fault-logs")
     workers = {name: start_worker(env, f"{name}@%h", logs / f"{name}.log") for name in ("w1", "w2")}
     api, api_url = start_api(env, logs / "api.log")
     with httpx.Client(base_url=api_url, timeout=30) as client:
-        yield {"client": client, "workers": workers, "celery": create_celery(Settings(redis_url=url))}
+        yield {"client": client, "workers": workers, "celery": create_celery(Settings(redis_url=url)),
+               "registry": Registry(Redis.from_url(url))}
     for process in (api, *workers.values()):
         stop(process)
 
@@ -87,6 +91,12 @@ def test_a_job_whose_worker_is_killed_resumes_on_another_from_its_checkpoint(sta
     assert card["metrics"]["steps"] == 400
     image = client.get(f"/v1/models/{card['id']}/images", params={"n": 4, "seed": 1})
     assert image.status_code == 200 and Image.open(io.BytesIO(image.content)).size == (2 * 30 + 2, 2 * 30 + 2)
+
+
+def test_a_job_recorded_but_never_enqueued_still_runs(stack):
+    job, _ = stack["registry"].create_job(tiny_job())  # as if the API died right after recording it
+    done = wait_for_job(stack["client"], job["id"], timeout_s=60)
+    assert done["status"] == "succeeded" and done["enqueued_at"]
 
 
 def _progressed(client: httpx.Client, job_id: str, step: int) -> dict | None:

@@ -10,10 +10,18 @@ from redis import Redis
 from service.embedded_redis import free_port
 from tests.helpers import TINY_JOB
 from worker.reaper import reap
-from worker.registry import CapReached, LeaseLost
+from worker.registry import CapReached, LeaseLost, Registry
 from worker.settings import Settings
 from worker.store import ArtifactStore
 from worker.training import TransientFailure, is_transient, run_training_job
+
+
+@pytest.fixture
+def registry(redis_url):
+    """A database no worker listens on: the jobs made here must not be picked up and trained."""
+    client = Redis.from_url(redis_url.rsplit("/", 1)[0] + "/3")
+    yield Registry(client)
+    client.close()
 
 
 def new_job(registry, **kwargs) -> str:
@@ -118,9 +126,17 @@ def test_status_counts_follow_every_change(registry):
     assert after["cancelled"] == before["cancelled"] + 1 and after["queued"] == before["queued"]
 
 
-def test_lost_redis_is_a_transient_failure(tmp_path):
-    from worker.registry import Registry
+def test_a_job_recorded_but_never_enqueued_is_enqueued_by_the_reaper_once(registry):
+    job_id = new_job(registry)  # as if the API died between recording the job and enqueueing it
+    enqueued: list[str] = []
+    reap(registry, enqueued.append, max_attempts=5, orphan_grace_s=60)
+    assert job_id not in enqueued  # give its creator time to enqueue it
+    reap(registry, enqueued.append, max_attempts=5, orphan_grace_s=0)
+    reap(registry, enqueued.append, max_attempts=5, orphan_grace_s=0)
+    assert enqueued.count(job_id) == 1 and registry.get_job(job_id)["enqueued_at"]
 
+
+def test_lost_redis_is_a_transient_failure(tmp_path):
     settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0", data_dir=tmp_path)
     registry = Registry(Redis.from_url(settings.redis_url, socket_connect_timeout=1))
     with pytest.raises(TransientFailure):
