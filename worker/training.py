@@ -182,8 +182,8 @@ def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
     started = time.perf_counter()
     result = trainer.fit(dataset.images, callbacks)
     if result.stopped:
-        if callbacks.stop_reason == "lease lost":
-            return "lease-lost"  # another worker owns the job now; write nothing more, not even a checkpoint
+        if callbacks.stop_reason == "lease lost":  # another worker owns the job: write nothing, not even a checkpoint
+            raise LeaseLost(f"job {job_id}: lease lost while training (at step {trainer.step})")
         callbacks.on_checkpoint(trainer)  # keep the work done, to resume or continue it later
         if callbacks.stop_reason == "cancelled":
             lease.set_status("cancelled", finished_at=utcnow(), stopped_at_step=trainer.step)

@@ -34,7 +34,7 @@ def stack(redis_url, data_dir, tmp_path_factory):
     api, api_url = start_api(env, logs / "api.log")
     with httpx.Client(base_url=api_url, timeout=30) as client:
         yield {"client": client, "workers": workers, "celery": create_celery(Settings(redis_url=url)),
-               "registry": Registry(Redis.from_url(url))}
+               "registry": Registry(Redis.from_url(url)), "logs": logs}
     for process in (api, *workers.values()):
         stop(process)
 
@@ -51,6 +51,29 @@ def test_a_second_delivery_of_a_running_job_is_left_alone(stack):
     assert any("left it alone" in e["data"].get("message", "") for e in events(client, job["id"], "log"))
     models = [m for m in client.get("/v1/models").json()["models"] if m["job_id"] == job["id"]]
     assert len(models) == 1
+
+
+def test_a_paused_worker_that_lost_its_lease_writes_nothing_after_it_wakes(stack):
+    """SIGSTOP past the lease (a long GC pause, a VM freeze): another worker takes the job over; when the
+    first wakes up, the fencing token stops every write it tries."""
+    client, workers = stack["client"], stack["workers"]
+    job = client.post("/v1/jobs", json=tiny_job(max_steps=400, epochs=10, checkpoint_every_steps=25)).json()
+    running = wait_until(lambda: _progressed(client, job["id"], 60), 120, "job reaching step 60", 0.05)
+    paused = running["worker"].split("@")[0]
+
+    os.killpg(workers[paused].pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: client.get(f"/v1/jobs/{job['id']}").json()["attempts"] == 2, 60, "takeover")
+    finally:
+        os.killpg(workers[paused].pid, signal.SIGCONT)
+    done = wait_for_job(client, job["id"])
+
+    assert done["status"] == "succeeded" and not done["worker"].startswith(paused) and done["attempts"] == 2
+    outcomes = [e["data"]["status"] for e in events(client, job["id"], "status")]
+    assert outcomes.count("succeeded") == 1 and "failed" not in outcomes
+    assert len([m for m in client.get("/v1/models").json()["models"] if m["job_id"] == job["id"]]) == 1
+    log = stack["logs"] / f"{paused}.log"
+    wait_until(lambda: "lease lost" in log.read_text(), 30, "the woken worker noticing it lost the lease")
 
 
 def test_a_job_whose_worker_is_killed_resumes_on_another_from_its_checkpoint(stack):
