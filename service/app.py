@@ -5,11 +5,17 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from service import problems
 from service.generators import GeneratorCache
 from service.json_default import JsonByDefault
+from service.limits import BodySizeLimit, RateLimiter
+from service.metrics import Metrics
+from service.request_context import RequestContext
 from service.routers import datasets, health, jobs, models
 from worker.celery_app import create_celery
 from worker.datasets import DatasetCatalog, UploadLimits, warm_builtins
@@ -20,12 +26,17 @@ from worker.store import ArtifactStore
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        redis = Redis.from_url(settings.require_redis_url(), socket_timeout=10, health_check_interval=30)
+        # Short timeouts and few retries: while Redis is down a request gets a 503 in seconds, not a hang.
+        timeout = settings.redis_timeout_s
+        redis = Redis.from_url(settings.require_redis_url(), socket_timeout=timeout, socket_connect_timeout=timeout,
+                               health_check_interval=30, retry=Retry(ExponentialBackoff(cap=0.5, base=0.1), 2))
         app.state.settings = settings
         app.state.registry = Registry(redis)
+        app.state.rate_limiter = RateLimiter(redis)
         app.state.store = ArtifactStore(settings.data_dir)
         app.state.catalog = DatasetCatalog(app.state.registry, app.state.store, UploadLimits.from_settings(settings))
         warm_builtins()
@@ -33,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         device = "cpu" if settings.device == "auto" else settings.device
         app.state.generators = GeneratorCache(app.state.store, settings.generator_cache_size, device)
         app.state.celery = create_celery(settings)
+        metrics.watch(app.state.registry, app.state.generators)
         yield
         redis.close()
 
@@ -42,7 +54,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Train GANs and serve their generators over HTTP.",
         lifespan=lifespan,
     )
+    app.state.metrics = metrics
+    # Added last = outermost: the request id and metrics see every request, including refused ones.
     app.add_middleware(JsonByDefault)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,
+                       max_upload_bytes=settings.max_upload_bytes)
+    if settings.cors_origins:  # off unless configured
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+                           expose_headers=["Location", "Retry-After", "X-Request-ID", "X-Seed"])
+    app.add_middleware(RequestContext, metrics=metrics)
     problems.install(app)
     for router in (health.router, jobs.router, models.router, datasets.router):
         app.include_router(router)

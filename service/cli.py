@@ -1,9 +1,12 @@
-"""The `ganforge` command: `up` (everything, locally), `api`, `worker`."""
+"""The `ganforge` command: `up` (everything, locally), `api`, `worker`, `status`, `keys new`."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,25 +23,91 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run a Celery training worker against GANFORGE_REDIS_URL")
     worker.add_argument("--name", default=None, help="worker node name (default: gpu-or-cpu@host)")
     worker.add_argument("--concurrency", type=int, default=1, help="training processes (one per GPU)")
+    status = commands.add_parser("status", help="print workers, queue depth and jobs (reads GANFORGE_REDIS_URL)")
+    status.add_argument("--limit", type=int, default=20, help="most recent jobs to list")
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
+    new = keys.add_parser("new", help="print a fresh API key and the entry that configures it")
+    new.add_argument("--scope", choices=["generate", "train", "admin"], required=True)
+    new.add_argument("--name", default=None, help="a name for the key, shown in logs (default: <scope>-<random>)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    {"up": run_up, "api": run_api, "worker": lambda: run_worker(args.name, args.concurrency)}[args.command]()
+    commands = {
+        "up": run_up,
+        "api": run_api,
+        "worker": lambda: run_worker(args.name, args.concurrency),
+        "status": lambda: run_status(args.limit, args.json),
+        "keys": lambda: run_keys_new(args.scope, args.name),
+    }
+    commands[args.command]()
 
 
 def run_api() -> None:
+    from service.auth import refuse_unsafe_bind
+    from worker import logs
+
+    settings = get_settings()
+    settings.require_redis_url()
+    auth_mode = refuse_unsafe_bind(settings)  # before the slow imports: a refusal comes at once
+    logs.configure(settings.log_format)
     import uvicorn
 
     from service.app import create_app
 
+    log = logging.getLogger("ganforge.api")
+    (log.info if settings.api_keys else log.warning)(auth_mode)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+
+
+def run_keys_new(scope: str, name: str | None) -> None:
+    from service.auth import hash_key, new_key
+
+    key = new_key()
+    name = name or f"{scope}-{secrets.token_hex(3)}"
+    entry = {"name": name, "sha256": hash_key(key), "scope": scope}
+    print(f"key (give it to the client; it is shown only now): {key}")
+    print(f"entry for GANFORGE_API_KEYS (a JSON list of such entries): {json.dumps(entry)}")
+    print(f"for example: export GANFORGE_API_KEYS='{json.dumps([entry])}'")
+
+
+def run_status(limit: int, as_json: bool) -> None:
+    from redis import Redis
+
+    from worker.heartbeat import alive_workers
+    from worker.queue import QUEUE
+    from worker.registry import Registry
+
     settings = get_settings()
-    settings.require_redis_url()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    redis = Redis.from_url(settings.require_redis_url(), socket_timeout=5, socket_connect_timeout=5)
+    registry = Registry(redis)
+    report = {
+        "workers": alive_workers(redis),
+        "queue_depth": redis.llen(QUEUE),
+        "jobs_by_status": registry.count_by_status(),
+        "jobs": registry.list_jobs(limit),
+    }
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"workers alive: {len(report['workers'])}")
+    for w in report["workers"]:
+        print(f"  {w['name']:<32} pid {w['pid']:<8} up since {w['started_at']}")
+    print(f"queue depth: {report['queue_depth']}")
+    print("jobs: " + ", ".join(f"{k} {v}" for k, v in report["jobs_by_status"].items()))
+    for job in report["jobs"]:
+        progress = job.get("progress") or {}
+        steps = f"{progress.get('step', 0)}/{progress.get('total_steps', '?')}"
+        print(f"  {job['id']}  {job['status']:<10} step {steps:<12} attempts {job.get('attempts') or 0}  "
+              f"{job.get('worker') or ''}  {job.get('error') or ''}")
 
 
 def run_worker(name: str | None, concurrency: int) -> None:
+    from worker import logs
+
+    logs.configure(get_settings().log_format)
     from worker.tasks import app
 
     argv = ["worker", "--pool=prefork", f"--concurrency={concurrency}", "--loglevel=INFO", "--without-gossip"]

@@ -1,13 +1,23 @@
-"""Shared resources handed to routes; tests may override any of them."""
+"""Shared resources handed to routes; tests may override any of them.
+
+Auth: put `Depends(require_scope("generate" | "train" | "admin"))` on a router (or a route) to make it
+need a key of at least that scope; a route that wants to know who calls declares `key: CurrentKey`.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from functools import lru_cache
+from typing import Annotated, Literal
 
 from celery import Celery
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from service.auth import LOCAL, Principal, identify
 from service.generators import GeneratorCache
+from service.limits import RateLimiter
+from service.metrics import Metrics
+from service.problems import Problem
 from worker.datasets import DatasetCatalog
 from worker.registry import Registry
 from worker.settings import Settings
@@ -38,9 +48,62 @@ def _celery(request: Request) -> Celery:
     return request.app.state.celery
 
 
+def _metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RegistryDep = Annotated[Registry, Depends(_registry)]
 StoreDep = Annotated[ArtifactStore, Depends(_store)]
 CacheDep = Annotated[GeneratorCache, Depends(_cache)]
 CatalogDep = Annotated[DatasetCatalog, Depends(_catalog)]
 CeleryDep = Annotated[Celery, Depends(_celery)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key; `ganforge keys new` makes one")
+_UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+
+
+@lru_cache  # one function per scope, so FastAPI runs it once per request however often it is declared
+def require_scope(scope: Literal["generate", "train", "admin"]):
+    def check(
+        request: Request, settings: SettingsDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        if not settings.api_keys:
+            principal = LOCAL  # no keys configured: loopback-only local use (see service.auth)
+        elif credentials is None:
+            raise Problem(401, "missing API key: send the header `Authorization: Bearer <key>`", _UNAUTHORIZED)
+        elif (principal := identify(credentials.credentials, settings.api_keys)) is None:
+            raise Problem(401, "unknown API key: check the key, or ask an admin for one", _UNAUTHORIZED)
+        if not principal.allows(scope):
+            raise Problem(403, f"this needs a key with scope {scope!r}; key {principal.name!r} has scope "
+                               f"{principal.scope!r}")
+        request.state.principal = principal  # for the access log and CurrentKey
+        return principal
+
+    return check
+
+
+def _current_key(request: Request) -> Principal:
+    return getattr(request.state, "principal", None) or LOCAL
+
+
+CurrentKey = Annotated[Principal, Depends(_current_key)]
+
+
+@lru_cache
+def rate_limit(bucket: Literal["generate", "jobs"]):
+    """A per-key limit on requests per minute, from settings `rate_limit_<bucket>_per_min`."""
+
+    def check(request: Request, settings: SettingsDep, key: CurrentKey) -> None:
+        limit = getattr(settings, f"rate_limit_{bucket}_per_min")
+        if limit <= 0:
+            return
+        limiter: RateLimiter = request.app.state.rate_limiter
+        allowed, retry_after = limiter.hit(bucket, key.name, limit)
+        if not allowed:
+            raise Problem(429, f"rate limit: key {key.name!r} may make {limit} {bucket} requests per minute; "
+                               f"retry in {retry_after} s", {"Retry-After": str(retry_after)})
+
+    return check

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+REDIS_RETRY_AFTER_S = 5
+log = logging.getLogger("ganforge.api")
 
 
 class Problem(Exception):
@@ -20,10 +26,14 @@ class Problem(Exception):
         self.status, self.detail, self.headers, self.extra = status, detail, headers, extra
 
 
-def problem_response(request: Request, status: int, detail: str, headers=None, **extra) -> JSONResponse:
+def problem_json(status: int, detail: str, instance: str, headers=None, **extra) -> JSONResponse:
     body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail,
-            "instance": request.url.path, **extra}
+            "instance": instance, **extra}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_response(request: Request, status: int, detail: str, headers=None, **extra) -> JSONResponse:
+    return problem_json(status, detail, request.url.path, headers, **extra)
 
 
 def _location(loc: tuple) -> str:
@@ -40,6 +50,15 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return problem_response(request, exc.status_code, detail, getattr(exc, "headers", None))
+
+    # Redis down or too slow: answer at once and tell the client when to try again, rather than hang.
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    @app.exception_handler(OperationalError)
+    async def _redis_down(request: Request, exc: Exception):
+        log.warning("Redis unreachable: %s", exc)
+        return problem_response(request, 503, "the job registry (Redis) is unreachable; retry shortly",
+                                {"Retry-After": str(REDIS_RETRY_AFTER_S)})
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):

@@ -11,7 +11,7 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 class JobOut(BaseModel):
     id: str
-    status: str = Field(description="queued, running, succeeded, failed or cancelled")
+    status: str = Field(description="queued, running, cancelling, succeeded, failed or cancelled")
     spec: dict
     created_at: str
     updated_at: str
@@ -21,6 +21,21 @@ class JobOut(BaseModel):
                                                     "D(G(z)), images_per_s, eta_s")
     error: str | None = None
     model_id: str | None = None
+    owner: str | None = Field(None, description="Name of the API key that submitted it")
+    worker: str | None = Field(None, description="The worker that runs (or last ran) it")
+    attempts: int | None = Field(None, description="Times a worker started (or resumed) it")
+    requeues: int | None = Field(None, description="Times it was queued again after its worker vanished")
+    enqueued_at: str | None = Field(None, description="When its task last reached the broker")
+
+
+class JobEvent(BaseModel):
+    id: str
+    event: str = Field(description="status, progress, checkpoint, samples, resumed, requeued, retrying or log")
+    data: dict
+
+
+class JobEvents(BaseModel):
+    events: list[JobEvent]
 
 
 class JobList(BaseModel):

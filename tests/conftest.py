@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from redis import Redis
 
-from service.embedded_redis import free_port, start_redis
+from service.embedded_redis import start_redis
 from tests.helpers import TINY_JOB, UPLOAD_CAPS, wait_for_job
+from tests.processes import env_for, start_api, start_worker, stop
 from worker.registry import Registry
 from worker.settings import Settings
 
@@ -45,66 +41,28 @@ def registry(redis_url):
 
 
 def _env(settings: Settings, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GANFORGE_")}
-    env.update(GANFORGE_REDIS_URL=settings.redis_url, GANFORGE_DATA_DIR=str(settings.data_dir),
-               GANFORGE_PROGRESS_INTERVAL_S="0", GANFORGE_LEASE_TTL_S="5", PYTHONUNBUFFERED="1", **extra)
-    return env
-
-
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "service.cli", *args], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        pass
-
-
-def _wait_for(predicate, timeout_s: float, what: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited early:\n{log.read_text()[-3000:]}")
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"{what} not ready in {timeout_s} s:\n{log.read_text()[-3000:]}")
+    # Submission limits stay generous here: many tests share the one local key.
+    return env_for(settings.redis_url, settings.data_dir, GANFORGE_RATE_LIMIT_JOBS_PER_MIN="0",
+                   GANFORGE_MAX_UNFINISHED_JOBS_PER_KEY="0", **extra)
 
 
 @pytest.fixture(scope="session")
 def worker_process(settings, tmp_path_factory):
-    log = tmp_path_factory.mktemp("logs") / "worker.log"
-    process = _spawn(["worker", "--name", "test@%h"], _env(settings), log)
-    _wait_for(lambda: b" ready." in log.read_bytes(), 60, "celery worker", process, log)
+    process = start_worker(_env(settings), "test@%h", tmp_path_factory.mktemp("logs") / "worker.log")
     yield process
-    _stop(process)
+    stop(process)
 
 
 @pytest.fixture(scope="session")
-def api_url(settings, tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("logs") / "api.log"
-    env = _env(settings, GANFORGE_PORT=str(port), GANFORGE_MAX_IMAGES_PER_REQUEST="64", **UPLOAD_CAPS)
-    process = _spawn(["api"], env, log)
-    url = f"http://127.0.0.1:{port}"
+def api_log(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("logs") / "api.log"
 
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
 
-    _wait_for(healthy, 60, "API", process, log)
+@pytest.fixture(scope="session")
+def api_url(settings, api_log):
+    process, url = start_api(_env(settings, GANFORGE_MAX_IMAGES_PER_REQUEST="64", **UPLOAD_CAPS), api_log)
     yield url
-    _stop(process)
+    stop(process)
 
 
 @pytest.fixture(scope="session")

@@ -54,3 +54,24 @@ class StopAt(Callbacks):
 
     def should_stop(self) -> bool:
         return self.trainer.step >= self.step
+
+
+def tiny_job(**train) -> dict:
+    """TINY_JOB with other training settings, e.g. enough steps for a job to run a few seconds."""
+    return {**TINY_JOB, "train": {**TINY_JOB["train"], **train}}
+
+
+def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.1):
+    """Polls until `predicate()` returns something truthy, and returns it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if value := predicate():
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout_s} s")
+        time.sleep(interval_s)
+
+
+def events(client: httpx.Client, job_id: str, kind: str | None = None) -> list[dict]:
+    found = client.get(f"/v1/jobs/{job_id}/events").json()["events"]
+    return [e for e in found if kind is None or e["event"] == kind]

@@ -23,6 +23,11 @@ def test_compose_runs_redis_api_and_worker_on_shared_volumes():
         assert services[name]["environment"]["GANFORGE_REDIS_URL"].startswith("redis://redis:")
 
 
+def test_compose_serves_beyond_loopback_only_with_api_keys():
+    api = compose()["services"]["api"]["environment"]
+    assert api["GANFORGE_HOST"] == "0.0.0.0" and "GANFORGE_API_KEYS" in api
+
+
 @pytest.mark.parametrize("service", ["api", "worker"])
 def test_each_ganforge_service_runs_a_real_cli_command(service):
     command = compose()["services"][service]["command"]

@@ -1,22 +1,30 @@
-"""Jobs and models in Redis: a hash per item, a sorted set per kind for listing, a stream of events
-per job, and a lease per running job."""
+"""Jobs and models in Redis: a hash per item, a sorted set per kind for listing, a set per job status,
+a stream of events per job, and a lease per running job. State changes that must not interleave are
+Lua scripts (worker/registry_lua.py)."""
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 from redis import Redis
 
+from worker import registry_lua as lua
 from worker.ids import new_id
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+STATUSES = ("queued", "running", "cancelling", *TERMINAL)
 _JSON_FIELDS = ("spec", "progress")
-_EVENTS_KEPT = 1000
+_IDEMPOTENCY_TTL_S = 24 * 3600
 
-# Renew or release only the lease we hold: a worker that lost its lease must not touch the new one.
-_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+class LeaseLost(Exception):
+    """This worker no longer holds the job's lease: another worker has taken it over."""
+
+
+class CapReached(Exception):
+    """The owner already has as many unfinished jobs as allowed."""
 
 # A job is linked to its data set only while the data set still exists, and a data set is removed only
 # while no linked job is active: both run as one Redis script, so a delete and a submit cannot interleave.
@@ -44,30 +52,29 @@ def utcnow() -> str:
 class Registry:
     def __init__(self, redis: Redis, prefix: str = "gf"):
         self.redis, self.p = redis, prefix
-        self._renew = redis.register_script(_RENEW)
-        self._release = redis.register_script(_RELEASE)
+        self._scripts = {name: redis.register_script(getattr(lua, name))
+                         for name in ("CREATE", "UPDATE", "FENCED_UPDATE", "BEGIN", "CANCEL", "REAP", "RENEW",
+                                      "RELEASE")}
         self._link = redis.register_script(_LINK)
         self._unregister_if_unused = redis.register_script(_UNREGISTER_IF_UNUSED)
 
     # -- jobs -------------------------------------------------------------------------------------
 
-    def create_job(self, spec: dict, idempotency_key: str | None = None) -> tuple[dict, bool]:
-        """Returns (job, created). A key seen before returns the job it created, and created=False."""
-        job_id = new_id("job")
-        if idempotency_key:
-            key = f"{self.p}:idem:{idempotency_key}"
-            if not self.redis.set(key, job_id, nx=True, ex=24 * 3600):
-                existing = self.get_job(self.redis.get(key).decode())
-                if existing is not None:
-                    return existing, False
-                self.redis.set(key, job_id, ex=24 * 3600)
+    def create_job(self, spec: dict, idempotency_key: str | None = None, owner: str = "",
+                   max_unfinished: int = 0) -> tuple[dict, bool]:
+        """Returns (job, created). A key seen before (for the same owner) returns the job it created,
+        and created=False. Raises CapReached when `owner` has `max_unfinished` unfinished jobs."""
         now = utcnow()
-        job = {"id": job_id, "status": "queued", "spec": spec, "created_at": now, "updated_at": now}
-        pipe = self.redis.pipeline()
-        pipe.hset(self._job(job_id), mapping=_encode(job))
-        pipe.zadd(f"{self.p}:jobs", {job_id: datetime.now(UTC).timestamp()})
-        pipe.execute()
-        self.add_event(job_id, "status", {"status": "queued"})
+        job = {"id": new_id("job"), "status": "queued", "spec": spec, "created_at": now, "updated_at": now,
+               "owner": owner, "attempts": 0, "queued_ts": round(time.time(), 3)}
+        fields = {k: v for k, v in _encode(job).items() if k != "status"}
+        outcome, job_id = self._run("CREATE", job["id"], idempotency_key or "", json.dumps(fields), owner,
+                                    max_unfinished, datetime.now(UTC).timestamp(), _IDEMPOTENCY_TTL_S,
+                                    json.dumps({"status": "queued"}))
+        if outcome == "capped":
+            raise CapReached(f"{max_unfinished} unfinished jobs already")
+        if outcome == "existing":
+            return self.get_job(job_id), False
         return job, True
 
     def get_job(self, job_id: str) -> dict | None:
@@ -79,33 +86,78 @@ class Registry:
         return [job for job in (self.get_job(i.decode()) for i in ids) if job is not None]
 
     def update_job(self, job_id: str, **fields) -> None:
-        fields["updated_at"] = utcnow()
-        self.redis.hset(self._job(job_id), mapping=_encode(fields))
+        self._update(job_id, fields)
 
     def set_status(self, job_id: str, status: str, **fields) -> None:
-        self.update_job(job_id, status=status, **fields)
-        self.add_event(job_id, "status", {"status": status, **{k: v for k, v in fields.items() if v is not None}})
+        self._update(job_id, fields, status, "status", {"status": status, **_present(fields)})
 
     def record_progress(self, job_id: str, progress: dict) -> None:
-        self.update_job(job_id, progress=progress)
-        self.add_event(job_id, "progress", progress)
+        self._update(job_id, {"progress": progress}, event="progress", data=progress)
 
     def add_event(self, job_id: str, kind: str, data: dict) -> None:
-        self.redis.xadd(
-            f"{self.p}:job:{job_id}:events", {"event": kind, "data": json.dumps(data)},
-            maxlen=_EVENTS_KEPT, approximate=True,
-        )
+        self._update(job_id, {}, event=kind, data=data)
 
-    # -- leases -----------------------------------------------------------------------------------
+    def events(self, job_id: str, after: str = "-", count: int = 1000) -> list[dict]:
+        """The job's events, oldest first: {"id", "event", "data"}."""
+        start = after if after == "-" else f"({after}"
+        rows = self.redis.xrange(f"{self._job(job_id)}:events", start, "+", count=count)
+        return [{"id": i.decode(), "event": f[b"event"].decode(), "data": json.loads(f[b"data"])} for i, f in rows]
+
+    def cancel_job(self, job_id: str) -> tuple[str, str]:
+        """Returns (outcome, status before): outcome is 'cancelled' (it was queued), 'cancelling' (a
+        worker will stop it), 'conflict' (it had already finished) or 'missing'."""
+        outcome, before = self._run("CANCEL", job_id, utcnow())
+        return outcome, before
+
+    def count_by_status(self) -> dict[str, int]:
+        pipe = self.redis.pipeline()
+        for status in STATUSES:
+            pipe.scard(f"{self.p}:status:{status}")
+        return dict(zip(STATUSES, pipe.execute(), strict=True))
+
+    def job_ids_with_status(self, status: str) -> list[str]:
+        return sorted(i.decode() for i in self.redis.smembers(f"{self.p}:status:{status}"))
+
+    def unfinished_jobs_of(self, owner: str) -> int:
+        return self.redis.scard(f"{self.p}:owner:{owner}:unfinished")
+
+    # -- running a job: leases and fenced writes ---------------------------------------------------
+
+    def begin_job(self, job_id: str, token: str, ttl_s: float, worker: str, max_attempts: int) -> tuple[str, int]:
+        """Takes the lease and marks the job running; returns ('running', attempt) or why not."""
+        outcome, attempts = self._run("BEGIN", job_id, token, int(ttl_s * 1000), worker, utcnow(), max_attempts)
+        return outcome, int(attempts)
+
+    def lease(self, job_id: str, token: str) -> JobLease:
+        return JobLease(self, job_id, token)
 
     def acquire_lease(self, job_id: str, token: str, ttl_s: float) -> bool:
         return bool(self.redis.set(self._lease(job_id), token, nx=True, px=int(ttl_s * 1000)))
 
     def renew_lease(self, job_id: str, token: str, ttl_s: float) -> bool:
-        return bool(self._renew(keys=[self._lease(job_id)], args=[token, int(ttl_s * 1000)]))
+        return bool(self._scripts["RENEW"](keys=[self._lease(job_id)], args=[token, int(ttl_s * 1000)]))
 
     def release_lease(self, job_id: str, token: str) -> None:
-        self._release(keys=[self._lease(job_id)], args=[token])
+        self._scripts["RELEASE"](keys=[self._lease(job_id)], args=[token])
+
+    def lease_alive(self, job_id: str) -> bool:
+        return bool(self.redis.exists(self._lease(job_id)))
+
+    def reap_job(self, job_id: str, max_attempts: int) -> str:
+        """If the job is running but its lease expired: 'requeued' (enqueue it again!), 'failed' (too
+        many attempts) or 'cancelled' (it was cancelling); else 'alive' or 'skip'."""
+        return _text(self._scripts["REAP"](args=[self.p, job_id, utcnow(), max_attempts, time.time()]))
+
+    def mark_enqueued(self, job_id: str) -> None:
+        """Records that the job's task reached the broker (see worker.reaper: queued jobs never enqueued)."""
+        self.redis.hset(self._job(job_id), "enqueued_at", utcnow())
+
+    def unenqueued_since(self, job_id: str) -> float | None:
+        """For a queued job whose task never reached the broker: the epoch second it was queued."""
+        status, enqueued, queued_ts = self.redis.hmget(self._job(job_id), "status", "enqueued_at", "queued_ts")
+        if status != b"queued" or enqueued or not queued_ts:
+            return None
+        return float(queued_ts)
 
     # -- models -----------------------------------------------------------------------------------
 
@@ -158,6 +210,22 @@ class Registry:
     def _dataset_jobs(self, dataset_id: str) -> str:
         return f"{self.p}:dataset:{dataset_id}:jobs"
 
+    def delete_model(self, model_id: str) -> bool:
+        pipe = self.redis.pipeline()
+        pipe.delete(self._model(model_id))
+        pipe.zrem(f"{self.p}:models", model_id)
+        return bool(pipe.execute()[0])
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _update(self, job_id: str, fields: dict, status: str = "", event: str = "", data: dict | None = None) -> None:
+        fields = {**fields, "updated_at": utcnow()}
+        self._run("UPDATE", job_id, json.dumps(_encode(fields)), status, event, json.dumps(data or {}))
+
+    def _run(self, script: str, job_id: str, *args):
+        result = self._scripts[script](args=[self.p, job_id, *args])
+        return [_text(r) for r in result] if isinstance(result, list) else result
+
     def _job(self, job_id: str) -> str:
         return f"{self.p}:job:{job_id}"
 
@@ -166,6 +234,53 @@ class Registry:
 
     def _model(self, model_id: str) -> str:
         return f"{self.p}:model:{model_id}"
+
+
+class JobLease:
+    """The writes a worker makes while it runs a job. Each one checks the lease token atomically and
+    raises LeaseLost once another worker has taken the job over (field notes: leases with fencing)."""
+
+    def __init__(self, registry: Registry, job_id: str, token: str):
+        self.registry, self.job_id, self.token = registry, job_id, token
+
+    def update(self, fields: dict | None = None, status: str = "", event: str = "", data: dict | None = None,
+               model: dict | None = None) -> None:
+        fields = {**(fields or {}), "updated_at": utcnow()}
+        model_args = [model["id"], json.dumps(model), datetime.now(UTC).timestamp()] if model else ["", "", 0]
+        written = self.registry._run("FENCED_UPDATE", self.job_id, self.token, json.dumps(_encode(fields)), status,
+                                     event, json.dumps(data or {}), *model_args)
+        if not written:
+            raise LeaseLost(f"job {self.job_id}: lease lost to another worker")
+
+    def set_status(self, status: str, model: dict | None = None, **fields) -> None:
+        self.update(fields, status, "status", {"status": status, **_present(fields)}, model)
+
+    def record_progress(self, progress: dict) -> None:
+        self.update({"progress": progress}, event="progress", data=progress)
+
+    def add_event(self, kind: str, data: dict) -> None:
+        self.update(event=kind, data=data)
+
+    def holds(self) -> bool:
+        return self.registry.redis.get(self.registry._lease(self.job_id)) == self.token.encode()
+
+    def renew(self, ttl_s: float) -> bool:
+        return self.registry.renew_lease(self.job_id, self.token, ttl_s)
+
+    def release(self) -> None:
+        self.registry.release_lease(self.job_id, self.token)
+
+    def status(self) -> str | None:
+        raw = self.registry.redis.hget(self.registry._job(self.job_id), "status")
+        return raw.decode() if raw else None
+
+
+def _present(fields: dict) -> dict:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _encode(fields: dict) -> dict:
@@ -177,4 +292,7 @@ def _decode(raw: dict) -> dict:
     for k, v in raw.items():
         key, value = k.decode(), v.decode()
         out[key] = json.loads(value) if key in _JSON_FIELDS else (value or None)
+    for key in ("attempts", "requeues"):
+        if out.get(key) is not None:
+            out[key] = int(out[key])
     return out

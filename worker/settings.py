@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiKeyConfig(BaseModel):
+    """One API key as configured: its SHA-256, never the key itself (`ganforge keys new` prints both)."""
+
+    name: str = Field(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    sha256: str = Field(..., pattern=r"^[0-9a-f]{64}$")
+    scope: Literal["generate", "train", "admin"]
 
 
 class Settings(BaseSettings):
@@ -28,6 +37,29 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(12 * 3600, ge=60)
     lease_ttl_s: int = Field(30, ge=2, description="A job's lease expires this long after its last heartbeat")
     progress_interval_s: float = Field(0.5, ge=0, description="Least time between progress writes to Redis")
+    cancel_check_interval_s: float = Field(0.5, gt=0, description="How often a running job looks for a cancel")
+    max_attempts: int = Field(5, ge=1, description="Deliveries of a job that may start training before it fails")
+    transient_retries: int = Field(3, ge=0, description="Retries of a job after a transient failure")
+    retry_backoff_s: float = Field(5.0, ge=0, description="First retry delay; doubles with each retry")
+    reaper_interval_s: float = Field(10.0, gt=0, description="How often each worker looks for orphaned jobs")
+    orphan_grace_s: float = Field(30.0, gt=0, description="A queued job whose task never reached the broker "
+                                  "is enqueued again after this long")
+    torch_threads: int = Field(0, ge=0, description="CPU threads per training process; 0: torch's default "
+                               "(set 1 when several workers share a machine's cores)")
+    worker_heartbeat_ttl_s: float = Field(15.0, ge=1, description="A worker counts as gone this long after "
+                                                                  "its last heartbeat")
+
+    # -- the HTTP API --
+    api_keys: list[ApiKeyConfig] = Field(default_factory=list, description="JSON list of {name, sha256, "
+                                         "scope}; empty: no auth, and the API binds loopback only")
+    cors_origins: list[str] = Field(default_factory=list, description="JSON list; empty: CORS off")
+    max_body_bytes: int = Field(8 * 2**20, ge=1024, description="Largest JSON request body")
+    max_upload_bytes: int = Field(512 * 2**20, ge=1024, description="Largest multipart (upload) request body")
+    rate_limit_generate_per_min: int = Field(600, ge=0, description="Generation requests per key per minute; 0: off")
+    rate_limit_jobs_per_min: int = Field(30, ge=0, description="Job submissions per key per minute; 0: off")
+    max_unfinished_jobs_per_key: int = Field(20, ge=0, description="Queued + running jobs per key; 0: no cap")
+    redis_timeout_s: float = Field(2.0, gt=0, description="The API's Redis socket timeout: answers 503 after it")
+    log_format: Literal["json", "text"] = "json"
 
     # Data set uploads. Every cap is checked while the bytes flow, never trusted from a header.
     max_upload_bytes: int = Field(512 * 2**20, ge=1, description="Largest upload body accepted (413 beyond)")

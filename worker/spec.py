@@ -83,6 +83,8 @@ class TrainSpec(_Strict):
     seed: int = Field(0, ge=0, lt=2**63)
     sample_every_epochs: int = Field(1, ge=1)
     checkpoint_every_steps: int = Field(500, ge=1)
+    time_limit_s: int | None = Field(None, ge=1, description="Fail the job after this long running; "
+                                     "default and cap: the server's job_time_limit_s")
 
 
 class JobSpec(_Strict):

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
+import socket
 import threading
 import time
 import traceback
 from dataclasses import asdict
 
 import torch
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from models.checkpoint import save_generator
 from models.data import ImageDataset, PointDataset
@@ -20,7 +24,7 @@ from models.sampling import png_bytes
 from models.trainer import Callbacks, Progress, TrainConfig, Trainer
 from worker.datasets import dataset_checksum, load_dataset
 from worker.ids import new_id
-from worker.registry import TERMINAL, Registry, utcnow
+from worker.registry import JobLease, LeaseLost, Registry, utcnow
 from worker.settings import Settings
 from worker.spec import JobSpec
 from worker.store import ArtifactStore
@@ -28,56 +32,81 @@ from worker.store import ArtifactStore
 log = logging.getLogger("ganforge.worker")
 
 
+class TransientFailure(Exception):
+    """A failure worth retrying later (lost connection, flaky storage); carries the original error."""
+
+
+# Errors of the job itself (bad data, bad config) fail it at once; these are the environment's.
+_PERMANENT_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+        return True
+    return isinstance(exc, OSError) and not isinstance(exc, _PERMANENT_OS_ERRORS)
+
+
 class _Heartbeat(threading.Thread):
     """Renews the job's lease until stopped; records if the lease was lost to another worker."""
 
-    def __init__(self, registry: Registry, job_id: str, token: str, ttl_s: float):
-        super().__init__(daemon=True, name=f"lease-{job_id}")
-        self.registry, self.job_id, self.token, self.ttl_s = registry, job_id, token, ttl_s
+    def __init__(self, lease: JobLease, ttl_s: float):
+        super().__init__(daemon=True, name=f"lease-{lease.job_id}")
+        self.lease, self.ttl_s = lease, ttl_s
         self.stopped = threading.Event()
         self.lost = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(self.ttl_s / 3):
             try:
-                if not self.registry.renew_lease(self.job_id, self.token, self.ttl_s):
+                if not self.lease.renew(self.ttl_s):
                     self.lost.set()
                     return
             except Exception:  # a Redis blip: try again next beat, the lease outlives a few misses
-                log.warning("lease renewal failed for %s", self.job_id, exc_info=True)
+                log.warning("lease renewal failed for %s", self.lease.job_id, exc_info=True)
 
 
 class _JobCallbacks(Callbacks):
-    def __init__(self, job_id: str, registry: Registry, store: ArtifactStore, settings: Settings,
-                 heartbeat: _Heartbeat, started: float):
-        self.job_id, self.registry, self.store, self.settings = job_id, registry, store, settings
-        self.heartbeat, self.started = heartbeat, started
-        self.last_write = 0.0
+    def __init__(self, lease: JobLease, store: ArtifactStore, settings: Settings, heartbeat: _Heartbeat,
+                 started: float, time_limit_s: float):
+        self.job_id, self.lease, self.store, self.settings = lease.job_id, lease, store, settings
+        self.heartbeat, self.started, self.time_limit_s = heartbeat, started, time_limit_s
+        self.last_write = self.last_cancel_check = 0.0
         self.stop_reason: str | None = None
 
     def on_progress(self, progress: Progress) -> None:
         now = time.monotonic()
         if now - self.last_write >= self.settings.progress_interval_s or progress.step == progress.total_steps:
-            self.registry.record_progress(self.job_id, progress.to_dict())
+            self.lease.record_progress(progress.to_dict())
             self.last_write = now
 
     def on_epoch_end(self, metrics: Progress) -> None:
         self.store.append_line(self.store.metrics_path(self.job_id), json.dumps(metrics.to_dict()))
-        self.registry.add_event(self.job_id, "metrics", metrics.to_dict())
+        self.lease.add_event("metrics", metrics.to_dict())
 
     def on_samples(self, epoch: int, samples: torch.Tensor) -> None:
         self.store.write_bytes(self.store.sample_path(self.job_id, epoch), png_bytes(picture(samples)))
-        self.registry.add_event(self.job_id, "samples", {"epoch": epoch})
+        self.lease.add_event("samples", {"epoch": epoch})
 
     def on_checkpoint(self, trainer: Trainer) -> None:
+        # The store cannot check a token, so look before writing: a worker that lost its lease must not
+        # replace the new owner's checkpoint (the window left is one rename long).
+        if not self.lease.holds():
+            raise LeaseLost(f"job {self.job_id}: lease lost before writing a checkpoint")
         trainer.save_checkpoint(self.store.checkpoint_path(self.job_id))
-        self.registry.add_event(self.job_id, "checkpoint", {"step": trainer.step})
+        self.lease.add_event("checkpoint", {"step": trainer.step})
 
     def should_stop(self) -> bool:
+        now = time.monotonic()
         if self.heartbeat.lost.is_set():
             self.stop_reason = "lease lost"
-        elif time.monotonic() - self.started > self.settings.job_time_limit_s:
-            self.stop_reason = f"time limit of {self.settings.job_time_limit_s} s exceeded"
+        elif now - self.started > self.time_limit_s:
+            self.stop_reason = f"time limit of {self.time_limit_s:g} s exceeded; raise train.time_limit_s " \
+                               f"(at most the server's job_time_limit_s, {self.settings.job_time_limit_s} s)"
+        elif now - self.last_cancel_check >= self.settings.cancel_check_interval_s:
+            # Cooperative cancel: a flag in Redis read between steps (field notes: never revoke+terminate).
+            self.last_cancel_check = now
+            if self.lease.status() == "cancelling":
+                self.stop_reason = "cancelled"
         return self.stop_reason is not None
 
 
@@ -114,57 +143,91 @@ def resolve_device(setting: str) -> torch.device:
     return torch.device(setting)
 
 
-def run_training_job(job_id: str, registry: Registry, store: ArtifactStore, settings: Settings) -> str:
-    """Trains the job if no other worker holds it; returns the status it left the job in."""
-    job = registry.get_job(job_id)
-    if job is None:
-        log.warning("job %s does not exist; dropping the task", job_id)
-        return "missing"
-    if job["status"] in TERMINAL:
-        return job["status"]
+def run_training_job(job_id: str, registry: Registry, store: ArtifactStore, settings: Settings,
+                     worker: str | None = None) -> str:
+    """Trains the job if no other worker holds it; returns the status it left the job in, or why it
+    did not run it. Raises TransientFailure when it is worth trying again later."""
     token = secrets.token_hex(16)
-    if not registry.acquire_lease(job_id, token, settings.lease_ttl_s):
+    worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        outcome, attempt = registry.begin_job(job_id, token, settings.lease_ttl_s, worker, settings.max_attempts)
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        raise TransientFailure(f"{type(exc).__name__}: {exc}") from exc
+    if outcome == "leased":
         log.info("job %s is leased by another worker; leaving it alone", job_id)
+        registry.add_event(job_id, "log", {"message": f"a second delivery to {worker} left it alone: leased"})
         return "leased-elsewhere"
-    heartbeat = _Heartbeat(registry, job_id, token, settings.lease_ttl_s)
+    if outcome != "running":
+        log.info("job %s is %s; not training it", job_id, outcome)
+        return outcome
+    lease = registry.lease(job_id, token)
+    heartbeat = _Heartbeat(lease, settings.lease_ttl_s)
     heartbeat.start()
     try:
-        return _train(job, registry, store, settings, heartbeat)
+        return _train(registry.get_job(job_id), lease, store, settings, heartbeat)
+    except LeaseLost:
+        log.warning("job %s: lease lost to another worker; stopped without writing more", job_id)
+        return "lease-lost"
     except Exception as exc:
+        if is_transient(exc):
+            log.warning("job %s: transient failure (attempt %d): %s", job_id, attempt, exc)
+            _best_effort(_queue_for_retry, lease, f"{type(exc).__name__}: {exc}")
+            raise TransientFailure(f"{type(exc).__name__}: {exc}") from exc
         log.exception("job %s failed", job_id)
-        registry.set_status(job_id, "failed", error=f"{type(exc).__name__}: {exc}", finished_at=utcnow())
-        registry.add_event(job_id, "log", {"traceback": traceback.format_exc(limit=5)})
+        _best_effort(lease.set_status, "failed", error=f"{type(exc).__name__}: {exc}", finished_at=utcnow())
+        _best_effort(lease.add_event, "log", {"traceback": traceback.format_exc(limit=5)})
         return "failed"
     finally:
         heartbeat.stopped.set()
-        registry.release_lease(job_id, token)
+        _best_effort(lease.release)
 
 
-def _train(job: dict, registry: Registry, store: ArtifactStore, settings: Settings, heartbeat: _Heartbeat) -> str:
+def _queue_for_retry(lease: JobLease, error: str) -> None:
+    """Back to queued, visibly, until Celery's retry runs it; a job being cancelled is cancelled instead."""
+    if lease.status() == "cancelling":
+        lease.set_status("cancelled", finished_at=utcnow())
+    else:
+        lease.update({"error": error, "enqueued_at": utcnow()}, "queued", "retrying", {"error": error})
+
+
+def _best_effort(write, *args, **kwargs) -> None:
+    try:
+        write(*args, **kwargs)
+    except Exception:  # the outcome is already decided; the reaper repairs what this could not write
+        log.warning("could not record a job outcome", exc_info=True)
+
+
+def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings, heartbeat: _Heartbeat) -> str:
     job_id = job["id"]
     spec = JobSpec.model_validate(job["spec"])
-    registry.set_status(job_id, "running", started_at=job.get("started_at") or utcnow(), error=None)
     dataset = load_dataset(spec.dataset, store, spec.model.image_size, checksum=spec.dataset_checksum)
     gan = gan_config(spec, dataset)
-    config = TrainConfig(**{**spec.train.model_dump(), "augment": tuple(spec.train.augment), "loss": spec.model.loss})
+    train = spec.train.model_dump(exclude={"time_limit_s"})
+    config = TrainConfig(**{**train, "augment": tuple(spec.train.augment), "loss": spec.model.loss})
     device = resolve_device(settings.device)
     trainer = Trainer(gan, config, device)
     checkpoint = store.checkpoint_path(job_id)
     if checkpoint.exists():
         trainer.load_checkpoint(checkpoint)
-        registry.add_event(job_id, "log", {"message": f"resumed from step {trainer.step}"})
+        lease.add_event("resumed", {"step": trainer.step, "message": f"resumed from step {trainer.step}"})
 
-    callbacks = _JobCallbacks(job_id, registry, store, settings, heartbeat, time.monotonic())
+    time_limit_s = min(spec.train.time_limit_s or settings.job_time_limit_s, settings.job_time_limit_s)
+    callbacks = _JobCallbacks(lease, store, settings, heartbeat, time.monotonic(), time_limit_s)
     started = time.perf_counter()
     labels = dataset.labels if gan.conditions_generator else None
     result = trainer.fit(dataset.data, labels, callbacks)
     if result.stopped:
-        trainer.save_checkpoint(checkpoint)
-        if callbacks.stop_reason == "lease lost":
-            return "lease-lost"  # another worker owns the job now; write nothing more
-        registry.set_status(job_id, "failed", error=callbacks.stop_reason, finished_at=utcnow())
+        if callbacks.stop_reason == "lease lost":  # another worker owns the job: write nothing, not even a checkpoint
+            raise LeaseLost(f"job {job_id}: lease lost while training (at step {trainer.step})")
+        callbacks.on_checkpoint(trainer)  # keep the work done, to resume or continue it later
+        if callbacks.stop_reason == "cancelled":
+            lease.set_status("cancelled", finished_at=utcnow(), stopped_at_step=trainer.step)
+            return "cancelled"
+        lease.set_status("failed", error=callbacks.stop_reason, finished_at=utcnow())
         return "failed"
 
+    if not lease.holds():
+        raise LeaseLost(f"job {job_id}: lease lost before the final checkpoint")
     trainer.save_checkpoint(checkpoint)  # the full training state, to continue training later
     model_id = new_id("model")
     card = {
@@ -188,6 +251,6 @@ def _train(job: dict, registry: Registry, store: ArtifactStore, settings: Settin
     }
     generator = trainer.serving_generator().to("cpu").eval()
     save_generator(generator, card, store.model_dir(model_id))
-    registry.register_model(card)
-    registry.set_status(job_id, "succeeded", model_id=model_id, finished_at=utcnow())
+    # Model and outcome in one fenced write: a stale worker's model is never registered.
+    lease.set_status("succeeded", model=card, model_id=model_id, finished_at=utcnow())
     return "succeeded"

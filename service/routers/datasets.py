@@ -3,12 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from service.deps import CatalogDep, SettingsDep
+from service.deps import CatalogDep, SettingsDep, require_scope
 from service.problems import Problem
 from service.uploads import FILE_FIELD, receive_upload
 from worker.datasets import (
@@ -20,7 +20,7 @@ from worker.datasets import (
     UploadTooLarge,
 )
 
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], dependencies=[Depends(require_scope("train"))])
 
 _UPLOAD_BODY = {
     "requestBody": {
@@ -92,7 +92,8 @@ def get_preview(dataset_id: str, catalog: CatalogDep) -> Response:
     return Response(preview, media_type="image/png")
 
 
-@router.delete("/{dataset_id}", status_code=204, response_class=Response)
+@router.delete("/{dataset_id}", status_code=204, response_class=Response,
+               dependencies=[Depends(require_scope("admin"))])
 def delete_dataset(dataset_id: str, catalog: CatalogDep) -> Response:
     """Delete an uploaded data set and its files; refused while a queued or running job uses it."""
     try:

@@ -1,6 +1,13 @@
+"""Liveness, readiness and metrics: open to all, for load balancers and Prometheus."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from service.deps import MetricsDep, RegistryDep, SettingsDep
+from service.problems import Problem
+from worker.heartbeat import alive_workers
 
 router = APIRouter(tags=["health"])
 
@@ -9,3 +16,25 @@ router = APIRouter(tags=["health"])
 def healthz() -> dict:
     """The process is up."""
     return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(registry: RegistryDep, settings: SettingsDep) -> dict:
+    """Ready to train: Redis answers and at least one worker is alive."""
+    try:
+        registry.redis.ping()
+        workers = alive_workers(registry.redis)
+    except Exception as exc:
+        raise Problem(503, f"Redis is unreachable ({type(exc).__name__}); jobs cannot be queued",
+                      {"Retry-After": "5"}) from None
+    if not workers:
+        raise Problem(503, f"no worker is alive (none sent a heartbeat in the last "
+                           f"{settings.worker_heartbeat_ttl_s:g} s); start one with `ganforge worker`",
+                      {"Retry-After": "5"}, redis="ok", workers=[])
+    return {"status": "ready", "redis": "ok", "workers": [w["name"] for w in workers]}
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+def metrics(collected: MetricsDep) -> Response:
+    """Prometheus metrics."""
+    return Response(collected.render(), media_type=CONTENT_TYPE_LATEST)

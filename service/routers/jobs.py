@@ -3,22 +3,32 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import FileResponse
 
 from models.data import BUILTIN_DATASETS
-from service.deps import CatalogDep, CeleryDep, RegistryDep, SettingsDep, StoreDep
+from service.deps import (
+    CatalogDep,
+    CeleryDep,
+    CurrentKey,
+    RegistryDep,
+    SettingsDep,
+    StoreDep,
+    rate_limit,
+    require_scope,
+)
 from service.problems import Problem
-from service.schemas import JobList, JobOut
+from service.schemas import JobEvents, JobList, JobOut
 from worker.ids import is_valid
 from worker.queue import enqueue_training
-from worker.registry import utcnow
+from worker.reaper import reap_job
+from worker.registry import CapReached, utcnow
 from worker.spec import JobSpec, compatibility_errors
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(require_scope("train"))])
 
 
-@router.post("", status_code=202, response_model=JobOut)
+@router.post("", status_code=202, response_model=JobOut, dependencies=[Depends(rate_limit("jobs"))])
 def submit_job(
     spec: JobSpec,
     response: Response,
@@ -26,6 +36,7 @@ def submit_job(
     settings: SettingsDep,
     celery: CeleryDep,
     catalog: CatalogDep,
+    key: CurrentKey,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict:
     """Queue a training job."""
@@ -43,13 +54,23 @@ def submit_job(
     if spec.train.epochs > settings.max_epochs:
         raise Problem(422, f"train.epochs: at most {settings.max_epochs} (the server's max_epochs); "
                            f"got {spec.train.epochs}")
-    job, created = registry.create_job(spec.model_dump(), idempotency_key)
+    if spec.train.time_limit_s and spec.train.time_limit_s > settings.job_time_limit_s:
+        raise Problem(422, f"train.time_limit_s: at most {settings.job_time_limit_s} (the server's "
+                           f"job_time_limit_s); got {spec.train.time_limit_s}")
+    try:
+        job, created = registry.create_job(spec.model_dump(), idempotency_key, owner=key.name,
+                                           max_unfinished=settings.max_unfinished_jobs_per_key)
+    except CapReached:
+        raise Problem(429, f"key {key.name!r} already has {settings.max_unfinished_jobs_per_key} unfinished jobs "
+                           "(the server's max_unfinished_jobs_per_key); wait for some to finish or cancel some",
+                      {"Retry-After": "30"}) from None
     if created and spec.dataset not in BUILTIN_DATASETS and not registry.link_job_to_dataset(spec.dataset, job["id"]):
         reason = f"data set {spec.dataset} was deleted while the job was being submitted"
         registry.set_status(job["id"], "failed", error=reason, finished_at=utcnow())
         raise Problem(409, f"{reason}; upload it again or pick another")
     if created:
         enqueue_training(celery, job["id"])
+        registry.mark_enqueued(job["id"])
     else:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/jobs/{job['id']}"
@@ -67,8 +88,30 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: str, registry: RegistryDep) -> dict:
+def get_job(job_id: str, registry: RegistryDep, settings: SettingsDep, celery: CeleryDep) -> dict:
     """A job's status, progress, losses and outcome."""
+    job = _job_or_404(registry, job_id)
+    if job["status"] in ("running", "cancelling") and not registry.lease_alive(job_id):
+        # Its worker vanished: show the truth now rather than at the next reaper sweep.
+        reap_job(registry, job_id, lambda i: enqueue_training(celery, i), settings.max_attempts)
+        job = _job_or_404(registry, job_id)
+    return job
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut, status_code=202,
+             responses={200: {"description": "The job was queued and is now cancelled"},
+                        409: {"description": "The job had already finished"}})
+def cancel_job(job_id: str, registry: RegistryDep, response: Response) -> dict:
+    """Cancel a job: a queued one at once, a running one at its next step (its checkpoint is kept)."""
+    _job_or_404(registry, job_id)
+    outcome, before = registry.cancel_job(job_id)
+    if outcome == "missing":
+        raise Problem(404, f"no job with id {job_id!r}")
+    if outcome == "conflict":
+        raise Problem(409, f"job {job_id} already {before}; only queued or running jobs can be cancelled",
+                      status_of_job=before)
+    if outcome == "cancelled":
+        response.status_code = 200
     return _job_or_404(registry, job_id)
 
 
@@ -79,6 +122,17 @@ def get_metrics(job_id: str, registry: RegistryDep, store: StoreDep) -> dict:
     path = store.metrics_path(job_id)
     rows = [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
     return {"job_id": job_id, "epochs": rows}
+
+
+@router.get("/{job_id}/events", response_model=JobEvents)
+def get_events(
+    job_id: str, registry: RegistryDep,
+    after: Annotated[str, Query(pattern=r"^(-|\d+-\d+)$", description="Only events after this event id")] = "-",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+) -> dict:
+    """The job's history, oldest first: status changes, progress, checkpoints, requeues, resumes."""
+    _job_or_404(registry, job_id)
+    return {"events": registry.events(job_id, after, limit)}
 
 
 @router.get("/{job_id}/samples/{epoch}", response_class=FileResponse,

@@ -2,19 +2,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from models.plots import picture
 from models.sampling import png_bytes
-from service.deps import CacheDep, RegistryDep, SettingsDep
+from service.deps import CacheDep, MetricsDep, RegistryDep, SettingsDep, StoreDep, rate_limit, require_scope
 from service.generation import GeneratorInputs, resolve_inputs
 from service.generators import GeneratorCache
+from service.metrics import Metrics
 from service.problems import Problem
 from service.schemas import GenerateRequest
 from worker.ids import is_valid
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[Depends(require_scope("generate"))])
+_LIMITED = [Depends(rate_limit("generate"))]
 PNG = {200: {"content": {"image/png": {}}, "description": "One image, or a grid of several"}}
 
 
@@ -30,12 +32,23 @@ def get_model(model_id: str, registry: RegistryDep) -> dict:
     return _card_or_404(registry, model_id)
 
 
-@router.get("/{model_id}/images", response_class=Response, responses=PNG)
+@router.delete("/{model_id}", status_code=204, dependencies=[Depends(require_scope("admin"))])
+def delete_model(model_id: str, registry: RegistryDep, store: StoreDep, cache: CacheDep) -> Response:
+    """Delete a model: its card, its generator on disk, and its place in the cache."""
+    _card_or_404(registry, model_id)
+    registry.delete_model(model_id)
+    cache.forget(model_id)
+    store.remove_model(model_id)
+    return Response(status_code=204)
+
+
+@router.get("/{model_id}/images", response_class=Response, responses=PNG, dependencies=_LIMITED)
 async def get_images(
     model_id: str,
     registry: RegistryDep,
     cache: CacheDep,
     settings: SettingsDep,
+    metrics: MetricsDep,
     n: Annotated[int, Query(ge=1)] = 16,
     seed: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
     nrow: Annotated[int | None, Query(ge=1)] = None,
@@ -43,18 +56,20 @@ async def get_images(
 ) -> Response:
     """A PNG grid of `n` images drawn from `seed`."""
     request = GenerateRequest(n=n, seed=seed, nrow=nrow, labels=label)
-    return await _render(model_id, request, registry, cache, settings.max_images_per_request)
+    return await _render(model_id, request, registry, cache, settings.max_images_per_request, metrics)
 
 
-@router.post("/{model_id}/generate", response_class=Response, responses=PNG)
+@router.post("/{model_id}/generate", response_class=Response, responses=PNG, dependencies=_LIMITED)
 async def generate_images(
-    model_id: str, request: GenerateRequest, registry: RegistryDep, cache: CacheDep, settings: SettingsDep
+    model_id: str, request: GenerateRequest, registry: RegistryDep, cache: CacheDep, settings: SettingsDep,
+    metrics: MetricsDep,
 ) -> Response:
     """Images for explicit latents, or for `n` + `seed` (plus labels or codes): one PNG, or a grid."""
-    return await _render(model_id, request, registry, cache, settings.max_images_per_request)
+    return await _render(model_id, request, registry, cache, settings.max_images_per_request, metrics)
 
 
-async def _render(model_id: str, request: GenerateRequest, registry, cache: GeneratorCache, cap: int) -> Response:
+async def _render(model_id: str, request: GenerateRequest, registry, cache: GeneratorCache, cap: int,
+                  metrics: Metrics) -> Response:
     card = _card_or_404(registry, model_id)
     inputs = resolve_inputs(card, request, cap)
     headers = {"X-Model-Id": model_id, "X-Image-Count": str(inputs.latents.shape[0])}
@@ -65,6 +80,7 @@ async def _render(model_id: str, request: GenerateRequest, registry, cache: Gene
     except FileNotFoundError:
         raise Problem(404, f"model {model_id} has no generator on disk (deleted?)") from None
     body = await run_in_threadpool(_encode, loaded, inputs, request.nrow)
+    metrics.images.inc(inputs.latents.shape[0])
     return Response(body, media_type="image/png", headers=headers)
 
 

@@ -1,0 +1,74 @@
+"""Prometheus metrics: HTTP traffic recorded as it happens; jobs, queue and workers read from Redis at
+scrape time, so every API process reports the same, current numbers."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from service.generators import GeneratorCache
+from worker.heartbeat import alive_workers
+from worker.queue import QUEUE
+from worker.registry import Registry
+
+log = logging.getLogger("ganforge.api")
+
+
+class Metrics:
+    def __init__(self):
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("ganforge_http_requests", "HTTP requests by route template and status",
+                                ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("ganforge_http_request_duration_seconds", "HTTP request latency",
+                                 ["method", "route"], registry=self.registry,
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.images = Counter("ganforge_generated_images", "Images generated (rate() gives images/s)",
+                              registry=self.registry)
+
+    def watch(self, registry: Registry, cache: GeneratorCache) -> None:
+        self.registry.register(_StateCollector(registry, cache))
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _StateCollector:
+    def __init__(self, registry: Registry, cache: GeneratorCache):
+        self.jobs, self.cache = registry, cache
+
+    def describe(self):
+        return []  # read at collect time only
+
+    def collect(self):
+        hits = CounterMetricFamily("ganforge_model_cache_hits", "Generator cache hits in this API process")
+        hits.add_metric([], self.cache.hits)
+        misses = CounterMetricFamily("ganforge_model_cache_misses", "Generator cache misses (loads from disk)")
+        misses.add_metric([], self.cache.misses)
+        loaded = GaugeMetricFamily("ganforge_model_cache_size", "Generators loaded in this API process")
+        loaded.add_metric([], len(self.cache))
+        yield from (hits, misses, loaded)
+        up = GaugeMetricFamily("ganforge_redis_up", "1 when the API reaches Redis")
+        try:
+            counts = self.jobs.count_by_status()
+            depth = self.jobs.redis.llen(QUEUE)
+            workers = len(alive_workers(self.jobs.redis))
+        except Exception as exc:  # Redis down: still report what this process knows
+            log.warning("metrics: Redis unreachable: %s", exc)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        jobs = GaugeMetricFamily("ganforge_jobs", "Jobs by state", labels=["state"])
+        for state, count in counts.items():
+            jobs.add_metric([state], count)
+        queue = GaugeMetricFamily("ganforge_queue_depth", "Training tasks waiting in the broker queue")
+        queue.add_metric([], depth)
+        alive = GaugeMetricFamily("ganforge_workers_alive", "Workers with a live heartbeat")
+        alive.add_metric([], workers)
+        yield from (up, jobs, queue, alive)

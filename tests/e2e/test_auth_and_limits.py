@@ -1,0 +1,148 @@
+"""An API with keys configured and tight limits: every scope allowed and denied, 401/403/413/429.
+
+It runs on a Redis database of its own with no worker, so its jobs stay queued and readiness fails."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import httpx
+import pytest
+from redis import Redis
+
+from service.auth import hash_key
+from tests.e2e.test_train_and_generate import assert_problem
+from tests.helpers import TINY_JOB
+from tests.processes import env_for, start_api, stop
+from worker.ids import new_id
+from worker.registry import Registry
+from worker.store import ArtifactStore
+
+pytestmark = pytest.mark.e2e
+KEYS = {name: f"gfk_test_{name}_secret" for name in ("gen", "gen2", "train", "train2", "train3", "admin")}
+SCOPES = {"gen": "generate", "gen2": "generate", "train": "train", "train2": "train", "train3": "train",
+          "admin": "admin"}
+
+
+@pytest.fixture(scope="module")
+def secured(redis_url, data_dir, tmp_path_factory, trained_model):
+    url = redis_url.rsplit("/", 1)[0] + "/1"
+    # A copy of the trained model on this database (a test here deletes it; the session's stays).
+    store = ArtifactStore(data_dir)
+    card = {**trained_model, "id": new_id("model")}
+    shutil.copytree(store.model_dir(trained_model["id"]), store.model_dir(card["id"]))
+    Registry(Redis.from_url(url)).register_model(card)
+    keys = [{"name": n, "sha256": hash_key(k), "scope": SCOPES[n]} for n, k in KEYS.items()]
+    env = env_for(url, data_dir, GANFORGE_API_KEYS=json.dumps(keys), GANFORGE_MAX_BODY_BYTES="65536",
+                  GANFORGE_RATE_LIMIT_GENERATE_PER_MIN="5", GANFORGE_RATE_LIMIT_JOBS_PER_MIN="4",
+                  GANFORGE_MAX_UNFINISHED_JOBS_PER_KEY="2")
+    log = tmp_path_factory.mktemp("secured-logs") / "api.log"
+    process, api_url = start_api(env, log)
+    with httpx.Client(base_url=api_url, timeout=30) as client:
+        yield {"client": client, "model": card["id"], "log": log, "data_dir": data_dir}
+    stop(process)
+
+
+def as_key(name: str | None) -> dict:
+    return {"Authorization": f"Bearer {KEYS[name]}"} if name else {}
+
+
+@pytest.mark.parametrize(("key", "allowed"), [(None, False), ("gen", True), ("train", True), ("admin", True)])
+def test_reading_models_needs_the_generate_scope(secured, key, allowed):
+    response = secured["client"].get(f"/v1/models/{secured['model']}", headers=as_key(key))
+    if allowed:
+        assert response.status_code == 200 and response.json()["id"] == secured["model"]
+    else:
+        assert_problem(response, 401, "missing API key")
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_generating_with_a_generate_key_gives_images(secured):
+    response = secured["client"].get(f"/v1/models/{secured['model']}/images", params={"n": 1, "seed": 3},
+                                     headers=as_key("gen"))
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+
+
+@pytest.mark.parametrize(("key", "status"), [(None, 401), ("gen", 403), ("train", 200), ("admin", 200)])
+def test_jobs_need_the_train_scope(secured, key, status):
+    response = secured["client"].get("/v1/jobs", headers=as_key(key))
+    if status == 200:
+        assert response.status_code == 200 and "jobs" in response.json()
+    else:
+        assert_problem(response, status)
+    if status == 403:
+        assert "needs a key with scope 'train'" in response.json()["detail"]
+        assert_problem(secured["client"].post("/v1/jobs", json=TINY_JOB, headers=as_key(key)), 403)
+
+
+def test_an_unknown_key_is_a_401(secured):
+    response = secured["client"].get("/v1/models", headers={"Authorization": "Bearer gfk_not_a_key"})
+    assert_problem(response, 401, "unknown API key")
+    assert "gfk_not_a_key" not in secured["log"].read_text()  # keys never reach the logs
+
+
+@pytest.mark.parametrize(("key", "status"), [("gen", 403), ("train", 403), ("admin", 204)])
+def test_deleting_a_model_needs_the_admin_scope(secured, key, status):
+    client = secured["client"]
+    response = client.delete(f"/v1/models/{secured['model']}", headers=as_key(key))
+    assert response.status_code == status, response.text
+    if status == 204:
+        assert_problem(client.get(f"/v1/models/{secured['model']}", headers=as_key(key)), 404)
+        assert not ArtifactStore(secured["data_dir"]).model_dir(secured["model"]).exists()
+
+
+def test_health_readiness_and_metrics_stay_open(secured):
+    client = secured["client"]
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/metrics").status_code == 200
+    # Open, and not ready: no worker serves this database.
+    assert_problem(client.get("/readyz"), 503, "no worker is alive", "ganforge worker")
+
+
+def test_submission_is_capped_by_unfinished_jobs_per_key(secured):
+    client = secured["client"]
+    ids = [client.post("/v1/jobs", json=TINY_JOB, headers=as_key("train2")).json()["id"] for _ in range(2)]
+    response = client.post("/v1/jobs", json=TINY_JOB, headers=as_key("train2"))
+    assert_problem(response, 429, "already has 2 unfinished jobs", "cancel")
+    # Queued jobs cancel at once and free their places.
+    cancelled = client.post(f"/v1/jobs/{ids[0]}/cancel", headers=as_key("train2"))
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert client.post("/v1/jobs", json=TINY_JOB, headers=as_key("train2")).status_code == 202
+
+
+def test_submission_is_rate_limited_per_key(secured):
+    client = secured["client"]
+    for _ in range(4):
+        job = client.post("/v1/jobs", json=TINY_JOB, headers=as_key("train3"))
+        assert job.status_code == 202
+        client.post(f"/v1/jobs/{job.json()['id']}/cancel", headers=as_key("train3"))
+    response = client.post("/v1/jobs", json=TINY_JOB, headers=as_key("train3"))
+    assert_problem(response, 429, "4 jobs requests per minute")
+    assert 1 <= int(response.headers["retry-after"]) <= 60
+    assert client.post("/v1/jobs", json=TINY_JOB, headers=as_key("train")).status_code == 202  # others still may
+
+
+def test_generation_is_rate_limited_per_key(secured):
+    client = secured["client"]
+    url = f"/v1/models/{secured['model']}/generate"
+    statuses = [client.post(url, json={"n": 1}, headers=as_key("gen2")).status_code for _ in range(6)]
+    assert statuses[-1] == 429 and 429 not in statuses[:5]
+    response = client.post(url, json={"n": 1}, headers=as_key("gen2"))
+    assert_problem(response, 429, "5 generate requests per minute")
+    assert int(response.headers["retry-after"]) >= 1
+
+
+def test_an_oversized_body_is_a_413_by_length_and_while_streaming(secured):
+    client = secured["client"]
+    big = json.dumps({**TINY_JOB, "padding": "x" * 70_000})
+    response = client.post("/v1/jobs", content=big, headers={**as_key("train"), "content-type": "application/json"})
+    assert_problem(response, 413, "65536 bytes", "max_body_bytes")
+
+    def chunks():  # no Content-Length: the cap must hold while the body streams in
+        for _ in range(20):
+            yield b"x" * 8192
+
+    headers = {**as_key("train"), "content-type": "application/json"}
+    response = client.post("/v1/jobs", content=chunks(), headers=headers)
+    assert_problem(response, 413, "max_body_bytes")

@@ -1,0 +1,46 @@
+"""The `ganforge` command's operational helpers, run as real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from service.auth import Principal, hash_key, identify
+from tests.processes import env_for
+from worker.settings import ApiKeyConfig
+
+
+def ganforge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "service.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=60)
+
+
+def test_keys_new_prints_a_key_and_the_entry_that_configures_it():
+    result = ganforge("keys", "new", "--scope", "train", "--name", "ci")
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.split("shown only now): ")[1].split()[0]
+    entry = json.loads(result.stdout.split("GANFORGE_API_KEYS (a JSON list of such entries): ")[1].splitlines()[0])
+    assert entry == {"name": "ci", "sha256": hash_key(key), "scope": "train"}
+    assert identify(key, [ApiKeyConfig(**entry)]) == Principal("ci", "train")
+    assert identify(key + "x", [ApiKeyConfig(**entry)]) is None
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.5", "::"])
+def test_the_api_refuses_to_serve_beyond_loopback_without_keys(host, settings):
+    env = env_for(settings.redis_url, settings.data_dir, GANFORGE_HOST=host)
+    result = ganforge("api", env=env)
+    assert result.returncode != 0
+    assert f"refusing to serve on {host} without API keys" in result.stderr
+    assert "ganforge keys new" in result.stderr
+
+
+def test_status_lists_workers_queue_and_jobs(settings, worker_process, trained_model):
+    result = ganforge("status", env=env_for(settings.redis_url, settings.data_dir))
+    assert result.returncode == 0, result.stderr
+    assert "workers alive: " in result.stdout and "test@" in result.stdout
+    assert "queue depth: " in result.stdout and trained_model["job_id"] in result.stdout
+    report = json.loads(ganforge("status", "--json", env=env_for(settings.redis_url, settings.data_dir)).stdout)
+    assert report["jobs_by_status"]["succeeded"] >= 1 and report["workers"]

@@ -1,0 +1,49 @@
+"""Worker liveness: each worker process keeps a key with a TTL in Redis, so `/readyz` and
+`ganforge status` see which workers are alive without a round trip through the broker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+
+from redis import Redis
+
+log = logging.getLogger("ganforge.worker")
+PREFIX = "gf:worker:"
+
+
+class WorkerHeartbeat(threading.Thread):
+    def __init__(self, redis: Redis, name: str, ttl_s: float):
+        super().__init__(daemon=True, name="worker-heartbeat")
+        self.redis, self.name, self.ttl_s = redis, name, ttl_s
+        self.stopped = threading.Event()
+        self.info = {"name": name, "host": socket.gethostname(), "pid": os.getpid(),
+                     "started_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")}
+
+    def beat(self) -> None:
+        self.redis.set(PREFIX + self.name, json.dumps({**self.info, "seen": time.time()}), px=int(self.ttl_s * 1000))
+
+    def run(self) -> None:
+        while True:
+            try:
+                self.beat()
+            except Exception:  # Redis down: keep trying; the key expires meanwhile, as it should
+                log.warning("worker heartbeat failed", exc_info=True)
+            if self.stopped.wait(self.ttl_s / 3):
+                break
+        try:
+            self.redis.delete(PREFIX + self.name)  # a clean stop leaves at once, not after the TTL
+        except Exception:
+            pass
+
+
+def alive_workers(redis: Redis) -> list[dict]:
+    """The workers whose heartbeat has not expired."""
+    keys = sorted(redis.scan_iter(match=PREFIX + "*", count=500))
+    values = redis.mget(keys) if keys else []
+    return [json.loads(v) for v in values if v]
