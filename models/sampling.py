@@ -9,11 +9,40 @@ import torch
 from PIL import Image
 from torch import nn
 
+# A conditional generator's other inputs, by keyword: labels, categorical, continuous.
+Conditioning = dict[str, torch.Tensor]
 
-def latents_for_seed(n: int, latent_dim: int, seed: int) -> torch.Tensor:
-    """The same (n, latent_dim, seed) gives the same latents on every machine: a CPU generator."""
+
+def latents_for_seed(n: int, latent_dim: int, seed: int, truncation: float | None = None) -> torch.Tensor:
+    """The same (n, latent_dim, seed, truncation) gives the same latents on every machine: a CPU generator.
+
+    With `truncation` t, every component with |z| > t is drawn again (from the same generator) until
+    none is left: the truncation trick, trading variety for fidelity (Brock et al. 2019, BigGAN)."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.randn(n, latent_dim, generator=generator)
+    latents = torch.randn(n, latent_dim, generator=generator)
+    if truncation is not None:
+        outside = latents.abs() > truncation
+        while outside.any():
+            latents[outside] = torch.randn(int(outside.sum()), generator=generator)
+            outside = latents.abs() > truncation
+    return latents
+
+
+def interpolate(start: torch.Tensor, end: torch.Tensor, steps: int, method: str = "slerp") -> torch.Tensor:
+    """`steps` latents from `start` to `end` (both included, exactly), linearly or along the great circle.
+
+    Slerp keeps the norm a Gaussian latent typically has, where lerp's midpoints shrink towards the
+    origin (White 2016, "Sampling Generative Networks"); nearly parallel vectors fall back to lerp."""
+    t = torch.linspace(0, 1, steps).unsqueeze(1)
+    start, end = start.float().unsqueeze(0), end.float().unsqueeze(0)
+    path = start + t * (end - start)
+    if method == "slerp":
+        cosine = torch.nn.functional.cosine_similarity(start, end).clamp(-1, 1)
+        omega = torch.arccos(cosine)
+        if float(torch.sin(omega)) > 1e-6:
+            path = (torch.sin((1 - t) * omega) * start + torch.sin(t * omega) * end) / torch.sin(omega)
+    path[0], path[-1] = start[0], end[0]
+    return path
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -51,10 +80,14 @@ def grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> tor
     return canvas
 
 
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """One uint8 CHW image (1 or 3 channels) as a Pillow image (mode L or RGB)."""
+    array = image.permute(1, 2, 0).numpy()
+    return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+
+
 def png_bytes(image: torch.Tensor) -> bytes:
     """Encodes one uint8 CHW image (1 or 3 channels) as PNG."""
-    array = image.permute(1, 2, 0).numpy()
-    pil = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
     buffer = io.BytesIO()
-    pil.save(buffer, format="PNG")
+    to_pil(image).save(buffer, format="PNG")
     return buffer.getvalue()

@@ -11,7 +11,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from service import problems
-from service.generators import GeneratorCache
+from service.generators import BatchPolicy, GeneratorCache
 from service.json_default import JsonByDefault
 from service.limits import BodySizeLimit, RateLimiter
 from service.metrics import Metrics
@@ -22,6 +22,7 @@ from worker.datasets import DatasetCatalog, UploadLimits, warm_builtins
 from worker.registry import Registry
 from worker.settings import Settings, get_settings
 from worker.store import ArtifactStore
+from worker.training import resolve_device
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,9 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = ArtifactStore(settings.data_dir)
         app.state.catalog = DatasetCatalog(app.state.registry, app.state.store, UploadLimits.from_settings(settings))
         warm_builtins()
-        # The API serves on CPU unless told otherwise; GPU serving is opt-in via GANFORGE_DEVICE.
-        device = "cpu" if settings.device == "auto" else settings.device
-        app.state.generators = GeneratorCache(app.state.store, settings.generator_cache_size, device)
+        policy = BatchPolicy(settings.batch_max_images, settings.batch_wait_ms / 1000)
+        app.state.generators = GeneratorCache(app.state.store, settings.generator_cache_size,
+                                              settings.generator_cache_bytes, resolve_device(settings.device), policy)
         app.state.celery = create_celery(settings)
         metrics.watch(app.state.registry, app.state.generators)
         yield

@@ -1,4 +1,4 @@
-"""Turns a generation request into the generator's inputs, checking each against the model's card."""
+"""Turns a request into the generator's inputs, checking each against the model's card."""
 
 from __future__ import annotations
 
@@ -7,68 +7,111 @@ from dataclasses import dataclass, field
 
 import torch
 
-from models.sampling import latents_for_seed
+from models.sampling import Conditioning, interpolate, latents_for_seed
 from service.problems import Problem
-from service.schemas import GenerateRequest
+from service.schemas import CodesIn, GenerateRequest, InterpolateRequest, LatentPoint, TraverseRequest
 
 
 @dataclass
 class GeneratorInputs:
     latents: torch.Tensor
-    labels: torch.Tensor | None = None
-    categorical: torch.Tensor | None = None
-    continuous: torch.Tensor | None = None
+    conditioning: Conditioning = field(default_factory=dict)
     seed: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    truncation: float | None = None
 
-    def as_kwargs(self) -> dict:
-        return {k: v for k, v in (("labels", self.labels), ("categorical", self.categorical),
-                                  ("continuous", self.continuous)) if v is not None}
+    @property
+    def count(self) -> int:
+        return self.latents.shape[0]
+
+    def headers(self, model_id: str) -> dict[str, str]:
+        headers = {"X-Model-Id": model_id, "X-Image-Count": str(self.count)}
+        if self.seed is not None:
+            headers["X-Seed"] = str(self.seed)
+        if self.truncation is not None:
+            headers["X-Truncation"] = str(self.truncation)
+        return headers
+
+
+def new_seed() -> int:
+    return secrets.randbelow(2**63)
 
 
 def resolve_inputs(card: dict, request: GenerateRequest, cap: int) -> GeneratorInputs:
-    inputs = GeneratorInputs(_latents(card["latent_dim"], request, cap))
-    n = inputs.latents.shape[0]
-    if request.latents is None:
-        inputs.seed = request.seed
-    model_inputs = card.get("inputs") or {}
-    inputs.labels = _labels(model_inputs.get("labels"), request.labels, n, card["id"])
-    inputs.categorical, inputs.continuous = _codes(model_inputs.get("codes"), request.codes, n, card["id"])
-    return inputs
-
-
-def _latents(latent_dim: int, request: GenerateRequest, cap: int) -> torch.Tensor:
     if request.latents is not None:
         if len(request.latents) > cap:
             raise Problem(422, f"latents: at most {cap} vectors per request; got {len(request.latents)}")
-        for i, vector in enumerate(request.latents):
-            if len(vector) != latent_dim:
-                raise Problem(422, f"latents[{i}] must have length {latent_dim} (the model's latent_dim); "
-                                   f"got {len(vector)}")
-        return torch.tensor(request.latents, dtype=torch.float32)
-    n = request.n or 1
-    if n > cap:
-        raise Problem(422, f"n: at most {cap} images per request (the server's max_images_per_request); got {n}")
-    if request.seed is None:
-        request.seed = secrets.randbelow(2**63)
-    return latents_for_seed(n, latent_dim, request.seed)
+        inputs = GeneratorInputs(_explicit(card["latent_dim"], request.latents, "latents"))
+    else:
+        n = request.n or 1
+        if n > cap:
+            raise Problem(422, f"n: at most {cap} images per request (the server's max_images_per_request); "
+                               f"got {n}")
+        seed = new_seed() if request.seed is None else request.seed
+        inputs = GeneratorInputs(latents_for_seed(n, card["latent_dim"], seed, request.truncation), seed=seed,
+                                 truncation=request.truncation)
+    inputs.conditioning = conditioning(card, request.labels, request.codes, inputs.count)
+    return inputs
 
 
-def _labels(classes: list[str] | None, asked, n: int, model_id: str) -> torch.Tensor | None:
-    if not classes:
-        if asked is not None:
-            raise Problem(422, f"labels: model {model_id} is unconditional and takes no labels")
-        return None
-    if asked is None:  # one image per class in turn, so a grid shows every class
-        return torch.arange(n) % len(classes)
-    asked = asked if isinstance(asked, list) else [asked]
-    if len(asked) not in (1, n):
-        raise Problem(422, f"labels: give one label for all images or one per image ({n}); got {len(asked)}")
-    indices = [_label_index(classes, label) for label in asked]
-    return torch.tensor(indices * n if len(indices) == 1 else indices, dtype=torch.long)
+def interpolation_inputs(card: dict, request: InterpolateRequest, cap: int) -> GeneratorInputs:
+    _check_steps(request.steps, cap)
+    start = _point(card["latent_dim"], request.start, request.truncation, "start")
+    end = _point(card["latent_dim"], request.end, request.truncation, "end")
+    latents = interpolate(start, end, request.steps, request.method)
+    return GeneratorInputs(latents, _fixed(card, request, request.steps), truncation=request.truncation)
 
 
-def _label_index(classes: list[str], label: int | str) -> int:
+def traversal_inputs(card: dict, request: TraverseRequest, cap: int) -> GeneratorInputs:
+    """`rows` base latents, each repeated along one swept latent dimension or InfoGAN code."""
+    latent_dim, codes = card["latent_dim"], (card.get("inputs") or {}).get("codes")
+    seed = None
+    if request.latent is not None:
+        base = _explicit(latent_dim, [request.latent], "latent")
+    else:
+        seed = new_seed() if request.seed is None else request.seed
+        base = latents_for_seed(request.rows, latent_dim, seed, request.truncation)
+    steps = request.steps
+    if request.code == "categorical":
+        if not codes or not codes["categorical"]:
+            raise Problem(422, f"code: model {card['id']} has no categorical code to step through")
+        steps = codes["categorical"]
+    count = base.shape[0] * steps
+    _check_steps(steps, cap, count)
+    latents = base.repeat_interleave(steps, dim=0)
+    sweep = torch.linspace(request.low, request.high, steps).repeat(base.shape[0])
+    fixed = _fixed(card, request, count)
+    if request.dimension is not None:
+        if request.dimension >= latent_dim:
+            raise Problem(422, f"dimension: the model's latents have {latent_dim} dimensions (0..{latent_dim - 1}); "
+                               f"got {request.dimension}")
+        latents[:, request.dimension] = sweep
+    elif request.code == "categorical":
+        fixed["categorical"] = torch.arange(steps).repeat(base.shape[0])
+    else:
+        index = int(request.code.split(":")[1])
+        width = codes["continuous"] if codes else 0
+        if index >= width:
+            raise Problem(422, f"code: model {card['id']} has {width} continuous codes; got continuous:{index}")
+        fixed["continuous"][:, index] = sweep
+    return GeneratorInputs(latents, fixed, seed=seed, truncation=request.truncation)
+
+
+def conditioning(card: dict, labels, codes: CodesIn | None, n: int, cycle: bool = True) -> Conditioning:
+    """Labels and codes for `n` images; what is left out cycles through the classes and categories (a grid
+    shows each), or with `cycle` off holds the first."""
+    model_inputs, model_id = card.get("inputs") or {}, card["id"]
+    result = {}
+    if (label_tensor := _labels(model_inputs.get("labels"), labels, n, model_id, cycle)) is not None:
+        result["labels"] = label_tensor
+    categorical, continuous = _codes(model_inputs.get("codes"), codes, n, model_id, cycle)
+    if categorical is not None:
+        result["categorical"] = categorical
+    if continuous is not None:
+        result["continuous"] = continuous
+    return result
+
+
+def label_index(classes: list[str], label: int | str) -> int:
     if isinstance(label, str) and label in classes:
         return classes.index(label)
     if isinstance(label, int) and 0 <= label < len(classes):
@@ -79,7 +122,46 @@ def _label_index(classes: list[str], label: int | str) -> int:
                        f"(or their indices 0..{len(classes) - 1})")
 
 
-def _codes(spec: dict | None, asked, n: int, model_id: str):
+def _fixed(card: dict, request: InterpolateRequest | TraverseRequest, n: int) -> Conditioning:
+    return conditioning(card, request.labels, request.codes, n, cycle=False)
+
+
+def _check_steps(steps: int, cap: int, count: int | None = None) -> None:
+    if steps > cap:
+        raise Problem(422, f"steps: at most {cap} (the server's max_images_per_request); got {steps}")
+    if count is not None and count > cap:
+        raise Problem(422, f"rows x steps: at most {cap} images (the server's max_images_per_request); got {count}")
+
+
+def _explicit(latent_dim: int, vectors: list[list[float]], name: str) -> torch.Tensor:
+    for i, vector in enumerate(vectors):
+        if len(vector) != latent_dim:
+            where = f"{name}[{i}]" if name == "latents" else name
+            raise Problem(422, f"{where} must have length {latent_dim} (the model's latent_dim); got {len(vector)}")
+    return torch.tensor(vectors, dtype=torch.float32)
+
+
+def _point(latent_dim: int, point: LatentPoint, truncation: float | None, name: str) -> torch.Tensor:
+    if point.latent is not None:
+        return _explicit(latent_dim, [point.latent], f"{name}.latent")[0]
+    return latents_for_seed(1, latent_dim, point.seed, truncation)[0]
+
+
+def _labels(classes: list[str] | None, asked, n: int, model_id: str, cycle: bool) -> torch.Tensor | None:
+    if not classes:
+        if asked is not None:
+            raise Problem(422, f"labels: model {model_id} is unconditional and takes no labels")
+        return None
+    if asked is None:
+        return torch.arange(n) % len(classes) if cycle else torch.zeros(n, dtype=torch.long)
+    asked = asked if isinstance(asked, list) else [asked]
+    if len(asked) not in (1, n):
+        raise Problem(422, f"labels: give one label for all images or one per image ({n}); got {len(asked)}")
+    indices = [label_index(classes, label) for label in asked]
+    return torch.tensor(indices * n if len(indices) == 1 else indices, dtype=torch.long)
+
+
+def _codes(spec: dict | None, asked: CodesIn | None, n: int, model_id: str, cycle: bool):
     if not spec:
         if asked is not None:
             raise Problem(422, f"codes: model {model_id} is not an InfoGAN and takes no codes")
@@ -88,8 +170,8 @@ def _codes(spec: dict | None, asked, n: int, model_id: str):
     asked_cont = asked.continuous if asked is not None else None
     categorical = None
     if spec["categorical"]:
-        if asked_cat is None:  # each category in turn
-            categorical = torch.arange(n) % spec["categorical"]
+        if asked_cat is None:
+            categorical = torch.arange(n) % spec["categorical"] if cycle else torch.zeros(n, dtype=torch.long)
         else:
             values = asked_cat if isinstance(asked_cat, list) else [asked_cat]
             if len(values) not in (1, n) or any(not 0 <= v < spec["categorical"] for v in values):
@@ -104,7 +186,7 @@ def _codes(spec: dict | None, asked, n: int, model_id: str):
         if asked_cont is None:  # the centre of the code's range
             continuous = torch.zeros(n, width)
         else:
-            rows = asked_cont if isinstance(asked_cont[0], list) else [asked_cont]
+            rows = asked_cont if asked_cont and isinstance(asked_cont[0], list) else [asked_cont]
             if len(rows) not in (1, n) or any(len(row) != width for row in rows):
                 raise Problem(422, f"codes.continuous: {width} values for all images, or one such list per image "
                                    f"({n}); got {asked_cont}")

@@ -1,17 +1,27 @@
-"""Loaded generators, kept in an LRU cache so a request rarely pays for a load."""
+"""Loaded generators, kept in an LRU cache bounded by count and bytes, each with its request batcher."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from models.checkpoint import load_generator
-from models.sampling import generate
+from models.sampling import Conditioning, generate
+from service.batching import Batcher
 from worker.store import ArtifactStore
+
+log = logging.getLogger("ganforge.api")
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    max_images: int = 64
+    max_wait_s: float = 0.002
 
 
 @dataclass
@@ -19,40 +29,91 @@ class LoadedGenerator:
     model_id: str
     net: nn.Module
     card: dict
-    lock: threading.Lock  # eval-mode inference is stateless, but one batch at a time keeps CPU threads sane
+    nbytes: int
+    policy: BatchPolicy = field(default_factory=BatchPolicy)
+    # One forward at a time per generator: batches already run one after another, and an augment
+    # stream takes its turn between them instead of fighting them for the CPU threads.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _batcher: Batcher | None = None
 
-    def images(self, latents: torch.Tensor, **conditioning: torch.Tensor) -> torch.Tensor:
-        """uint8 images, or float points for a 2-D model."""
+    def images(self, latents: torch.Tensor, conditioning: Conditioning | None = None) -> torch.Tensor:
+        """uint8 NCHW images, or float N x 2 points for a 2-D model, computed now in this thread."""
         with self.lock:
-            return generate(self.net, latents, **conditioning)
+            return generate(self.net, latents, batch_size=self.policy.max_images, **(conditioning or {}))
+
+    async def batched(self, latents: torch.Tensor, conditioning: Conditioning, on_batch) -> torch.Tensor:
+        """The same as `images`, awaited: computed together with concurrent requests for this model."""
+        if self._batcher is None:  # made on first use, inside the event loop it belongs to
+            self._batcher = Batcher(self.images, self.policy.max_images, self.policy.max_wait_s, on_batch)
+        return await self._batcher(latents, conditioning)
+
+
+def module_bytes(net: nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in [*net.parameters(), *net.buffers()])
 
 
 class GeneratorCache:
-    def __init__(self, store: ArtifactStore, capacity: int, device: str | torch.device = "cpu"):
-        self.store, self.capacity, self.device = store, capacity, device
+    """Least recently used generators stay loaded; the cache holds at most `capacity` of them and
+    `max_bytes` of their weights (one larger than that is still served, alone)."""
+
+    def __init__(self, store: ArtifactStore, capacity: int, max_bytes: int, device: str | torch.device = "cpu",
+                 policy: BatchPolicy | None = None):
+        self.store, self.capacity, self.max_bytes, self.device = store, capacity, max_bytes, device
+        self.policy = policy or BatchPolicy()
         self._items: OrderedDict[str, LoadedGenerator] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = self.misses = 0
+        self._loading: dict[str, threading.Lock] = {}
+        self.hits = self.misses = self.evictions = 0
 
     def get(self, model_id: str) -> LoadedGenerator:
         """Raises FileNotFoundError when the model's files are gone."""
+        if (loaded := self._hit(model_id)) is not None:
+            return loaded
         with self._lock:
-            if model_id in self._items:
-                self._items.move_to_end(model_id)
-                self.hits += 1
-                return self._items[model_id]
-        net, card = load_generator(self.store.model_dir(model_id), self.device)
-        loaded = LoadedGenerator(model_id, net, card, threading.Lock())
-        with self._lock:
-            self.misses += 1
-            self._items[model_id] = loaded
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+            loading = self._loading.setdefault(model_id, threading.Lock())
+        with loading:  # a burst of requests for a cold model loads it once
+            if (loaded := self._hit(model_id)) is not None:
+                return loaded
+            try:
+                net, card = load_generator(self.store.model_dir(model_id), self.device)
+                loaded = LoadedGenerator(model_id, net, card, module_bytes(net), self.policy)
+                with self._lock:
+                    self.misses += 1
+                    self._items[model_id] = loaded
+                    self._evict()
+            finally:
+                with self._lock:
+                    self._loading.pop(model_id, None)
         return loaded
 
     def forget(self, model_id: str) -> None:
         with self._lock:
             self._items.pop(model_id, None)
 
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return sum(item.nbytes for item in self._items.values())
+
+    def __contains__(self, model_id: str) -> bool:
+        with self._lock:
+            return model_id in self._items
+
     def __len__(self) -> int:
         return len(self._items)
+
+    def _hit(self, model_id: str) -> LoadedGenerator | None:
+        with self._lock:
+            if model_id in self._items:
+                self._items.move_to_end(model_id)
+                self.hits += 1
+                return self._items[model_id]
+        return None
+
+    def _evict(self) -> None:
+        """Drops the least recently used until both bounds hold, never the one just loaded."""
+        while len(self._items) > 1 and (len(self._items) > self.capacity or
+                                        sum(i.nbytes for i in self._items.values()) > self.max_bytes):
+            model_id, evicted = self._items.popitem(last=False)
+            self.evictions += 1
+            log.info("generator cache: evicted %s (%d bytes)", model_id, evicted.nbytes)

@@ -26,6 +26,8 @@ class Metrics:
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
         self.images = Counter("ganforge_generated_images", "Images generated (rate() gives images/s)",
                               registry=self.registry)
+        self.batch_images = Histogram("ganforge_generation_batch_images", "Images per batched generator forward",
+                                      registry=self.registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 
     def watch(self, registry: Registry, cache: GeneratorCache) -> None:
         self.registry.register(_StateCollector(registry, cache))
@@ -52,7 +54,12 @@ class _StateCollector:
         misses.add_metric([], self.cache.misses)
         loaded = GaugeMetricFamily("ganforge_model_cache_size", "Generators loaded in this API process")
         loaded.add_metric([], len(self.cache))
-        yield from (hits, misses, loaded)
+        held = GaugeMetricFamily("ganforge_model_cache_bytes", "Bytes of generator weights loaded in this process")
+        held.add_metric([], self.cache.nbytes)
+        evictions = CounterMetricFamily("ganforge_model_cache_evictions", "Generators dropped to keep the cache's "
+                                        "bounds")
+        evictions.add_metric([], self.cache.evictions)
+        yield from (hits, misses, loaded, held, evictions)
         up = GaugeMetricFamily("ganforge_redis_up", "1 when the API reaches Redis")
         try:
             counts = self.jobs.count_by_status()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -50,22 +50,113 @@ class CodesIn(BaseModel):
         None, description="The continuous codes for all images, or one list per image; each in about [-1, 1]")
 
 
+Label = int | str
+Labels = Label | list[Label]
+Seed = Annotated[int, Field(ge=0, lt=2**63)]
+Truncation = Annotated[float, Field(gt=0, le=10, description="Seeded latents only: every component with |z| "
+                                    "above it is drawn again (the truncation trick); about 0.5-1 trades variety "
+                                    "for fidelity")]
+ImageFormat = Literal["png", "grid", "zip", "npz", "json"]
+FrameFormat = Literal["grid", "zip", "npz", "json", "gif"]
+FORMATS_DOC = ("png: one image; grid: one PNG of all (`nrow` per row); zip: one PNG per image + manifest.json; "
+               "npz: uint8 images N x H x W x C with labels, latents and codes; json: base64 PNGs with the "
+               "latents, labels and codes used")
+
+
 class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     latents: list[list[FiniteFloat]] | None = Field(
         None, min_length=1, description="Explicit latent vectors, each of the model's latent_dim")
     n: int | None = Field(None, ge=1, description="How many images to draw from `seed`")
-    seed: int | None = Field(None, ge=0, lt=2**63, description="Seed for the latents; random when left out")
+    seed: Seed | None = Field(None, description="Seed for the latents; random when left out (see header X-Seed)")
+    truncation: Truncation | None = None
     nrow: int | None = Field(None, ge=1, description="Images per row of the grid")
-    labels: int | str | list[int | str] | None = Field(
+    labels: Labels | None = Field(
         None, description="Conditional models: one class (name or index) for all images, or one per image; "
                           "default: the classes in turn")
     codes: CodesIn | None = Field(None, description="InfoGAN models: the latent codes; default: categories in "
                                                     "turn, continuous codes 0")
+    format: ImageFormat | None = Field(None, description=f"Default: png for one image, grid for several. "
+                                                         f"{FORMATS_DOC}")
 
     @model_validator(mode="after")
     def _one_source(self) -> GenerateRequest:
         if self.latents is not None and (self.n is not None or self.seed is not None):
             raise ValueError("give either latents, or n and seed; not both")
+        if self.latents is not None and self.truncation is not None:
+            raise ValueError("truncation redraws seeded latents; explicit latents are used as given")
+        return self
+
+
+class LatentPoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seed: Seed | None = Field(None, description="The latent that `n=1` with this seed draws")
+    latent: list[FiniteFloat] | None = Field(None, description="An explicit latent vector")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LatentPoint:
+        if (self.seed is None) == (self.latent is None):
+            raise ValueError("give exactly one of seed or latent")
+        return self
+
+
+class _Exploration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int = Field(8, ge=2, description="Images along the way, both ends included")
+    truncation: Truncation | None = None
+    labels: Label | None = Field(None, description="Conditional models: the class of every frame; default: the "
+                                                   "first class")
+    codes: CodesIn | None = Field(None, description="InfoGAN models: codes held fixed; default: category 0, "
+                                                    "continuous codes 0")
+    format: FrameFormat = Field("grid", description=f"{FORMATS_DOC}; gif: an animation of the frames")
+    nrow: int | None = Field(None, ge=1, description="Images per row of the grid; default: `steps`")
+
+
+class InterpolateRequest(_Exploration):
+    start: LatentPoint
+    end: LatentPoint
+    method: Literal["slerp", "lerp"] = Field("slerp", description="slerp: along the great circle, keeping a "
+                                                                  "typical latent's norm; lerp: a straight line")
+
+
+class TraverseRequest(_Exploration):
+    seed: Seed | None = Field(None, description="Seed of the base latents, one per row; random when left out")
+    latent: list[FiniteFloat] | None = Field(None, description="An explicit base latent (one row)")
+    rows: int = Field(1, ge=1, description="Base latents drawn from `seed`, one row of the grid each")
+    dimension: int | None = Field(None, ge=0, description="The latent dimension to sweep")
+    code: str | None = Field(None, pattern=r"^(categorical|continuous:\d+)$",
+                             description="InfoGAN: `continuous:<i>` sweeps continuous code i; `categorical` steps "
+                                         "through every category (then `steps` is the number of categories)")
+    low: FiniteFloat = Field(-2.0, description="First value of the swept dimension or code")
+    high: FiniteFloat = Field(2.0, description="Last value of the swept dimension or code")
+
+    @model_validator(mode="after")
+    def _one_axis(self) -> TraverseRequest:
+        if (self.dimension is None) == (self.code is None):
+            raise ValueError("give exactly one of dimension (a latent index) or code")
+        if self.latent is not None and (self.seed is not None or self.rows != 1):
+            raise ValueError("give either latent (one row), or seed and rows; not both")
+        if self.latent is not None and self.truncation is not None:
+            raise ValueError("truncation redraws seeded latents; an explicit latent is used as given")
+        return self
+
+
+class AugmentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    counts: dict[str, Annotated[int, Field(ge=0)]] | None = Field(
+        None, description="Conditional models: images per class, by class name or index")
+    total: int | None = Field(None, ge=1, description="Images in all, balanced across the classes if any")
+    seed: Seed | None = Field(None, description="Random when left out; the response's manifest records it")
+    truncation: Truncation | None = None
+    format: Literal["zip", "npz"] = Field("zip", description="zip: a folder of PNGs per class + manifest.json; "
+                                                             "npz: images N x H x W x C, labels, latents, classes")
+
+    @model_validator(mode="after")
+    def _one_size(self) -> AugmentRequest:
+        if (self.counts is None) == (self.total is None):
+            raise ValueError("give exactly one of counts (per class) or total")
         return self

@@ -9,7 +9,7 @@ import pytest
 from redis import Redis
 
 from service.embedded_redis import start_redis
-from tests.helpers import TINY_JOB, UPLOAD_CAPS, wait_for_job
+from tests.helpers import TINY_JOB, UPLOAD_CAPS, train_model, wait_for_job
 from tests.processes import env_for, start_api, start_worker, stop
 from worker.registry import Registry
 from worker.settings import Settings
@@ -60,7 +60,8 @@ def api_log(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def api_url(settings, api_log):
-    process, url = start_api(_env(settings, GANFORGE_MAX_IMAGES_PER_REQUEST="64", **UPLOAD_CAPS), api_log)
+    process, url = start_api(_env(settings, GANFORGE_MAX_IMAGES_PER_REQUEST="64", GANFORGE_MAX_AUGMENT_IMAGES="3000",
+                                          **UPLOAD_CAPS), api_log)
     yield url
     stop(process)
 
@@ -80,3 +81,15 @@ def trained_model(client, worker_process) -> dict:
     assert job["status"] == "succeeded", job
     return client.get(f"/v1/models/{job['model_id']}").json()
 
+
+
+@pytest.fixture(scope="session")
+def cgan(client, worker_process) -> dict:
+    """A conditional model (the digits' 10 classes), for tests of labels."""
+    return train_model(client, "digits", {"arch": "cgan"})
+
+
+@pytest.fixture(scope="session")
+def infogan(client, worker_process) -> dict:
+    """An InfoGAN with a 4-way categorical and 2 continuous codes."""
+    return train_model(client, "digits", {"arch": "infogan", "codes": {"categorical": 4, "continuous": 2}})

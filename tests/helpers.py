@@ -27,6 +27,21 @@ UPLOAD_CAPS = {
 }
 
 
+# Tiny networks for the families' e2e tests: a few steps each, a second or two on the worker.
+TINY_NETS = {"latent_dim": 8, "g_width": 8, "d_width": 8, "hidden": 32}
+TINY_STEPS = {"epochs": 1, "max_steps": 4, "batch_size": 32}
+
+
+def train_model(client: httpx.Client, dataset: str, model: dict, train: dict | None = None) -> dict:
+    """Trains a tiny model over HTTP; returns its card."""
+    response = client.post("/v1/jobs", json={"dataset": dataset, "model": {**TINY_NETS, **model},
+                                            "train": {**TINY_STEPS, **(train or {})}})
+    assert response.status_code == 202, response.text
+    job = wait_for_job(client, response.json()["id"])
+    assert job["status"] == "succeeded", job
+    return client.get(f"/v1/models/{job['model_id']}").json()
+
+
 def wait_for_job(client: httpx.Client, job_id: str, timeout_s: float = 120) -> dict:
     return _wait(lambda: client.get(f"/v1/jobs/{job_id}").json(), timeout_s)
 

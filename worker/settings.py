@@ -28,8 +28,12 @@ class Settings(BaseSettings):
 
     max_images_per_request: int = Field(256, ge=1)
     max_epochs: int = Field(1000, ge=1)
+    max_augment_images: int = Field(100_000, ge=1, description="Most images one augment request may ask for")
     generator_cache_size: int = Field(8, ge=1, description="Generators kept loaded in the API")
-    device: str = Field("auto", description="auto, cpu or cuda[:i]")
+    generator_cache_bytes: int = Field(2 * 2**30, ge=1, description="Most bytes of weights kept loaded in the API")
+    batch_max_images: int = Field(64, ge=1, description="Largest batch of concurrent generation requests run as one")
+    batch_wait_ms: float = Field(2.0, ge=0, description="Longest a request waits for others to share its batch")
+    device: str = Field("auto", description="auto (CUDA when there is a GPU), cpu or cuda[:i]; training and serving")
 
     job_time_limit_s: int = Field(6 * 3600, ge=1)
     # Redis redelivers an unacknowledged late-ack message after this long, so it must outlast any
@@ -54,7 +58,6 @@ class Settings(BaseSettings):
                                          "scope}; empty: no auth, and the API binds loopback only")
     cors_origins: list[str] = Field(default_factory=list, description="JSON list; empty: CORS off")
     max_body_bytes: int = Field(8 * 2**20, ge=1024, description="Largest JSON request body")
-    max_upload_bytes: int = Field(512 * 2**20, ge=1024, description="Largest multipart (upload) request body")
     rate_limit_generate_per_min: int = Field(600, ge=0, description="Generation requests per key per minute; 0: off")
     rate_limit_jobs_per_min: int = Field(30, ge=0, description="Job submissions per key per minute; 0: off")
     max_unfinished_jobs_per_key: int = Field(20, ge=0, description="Queued + running jobs per key; 0: no cap")

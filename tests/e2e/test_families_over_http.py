@@ -6,39 +6,16 @@ import pytest
 from PIL import Image
 
 from tests.e2e.test_train_and_generate import assert_problem, png
-from tests.helpers import wait_for_job
+from tests.helpers import TINY_STEPS, train_model
 
 pytestmark = pytest.mark.e2e
-
-TINY = {"latent_dim": 8, "g_width": 8, "d_width": 8, "hidden": 32}
-STEPS = {"epochs": 1, "max_steps": 4, "batch_size": 32}
-
-
-def train(client, dataset: str, model: dict, train: dict | None = None) -> dict:
-    response = client.post("/v1/jobs", json={"dataset": dataset, "model": {**TINY, **model},
-                                            "train": {**STEPS, **(train or {})}})
-    assert response.status_code == 202, response.text
-    job = wait_for_job(client, response.json()["id"])
-    assert job["status"] == "succeeded", job
-    return client.get(f"/v1/models/{job['model_id']}").json()
-
-
-@pytest.fixture(scope="module")
-def cgan(client, worker_process):
-    return train(client, "digits", {"arch": "cgan"})
-
-
-@pytest.fixture(scope="module")
-def infogan(client, worker_process):
-    return train(client, "digits", {"arch": "infogan", "codes": {"categorical": 4, "continuous": 2}})
-
 
 @pytest.mark.parametrize("arch,dataset,extra", [
     ("mlp", "ring8", {}), ("wgan-gp", "digits", {}), ("sngan", "digits", {"conditional": True}),
     ("acgan", "digits", {}),
 ])
 def test_family_trains_over_http_with_its_defaults_and_card(client, worker_process, arch, dataset, extra):
-    card = train(client, dataset, {"arch": arch, **extra}, {"max_steps": 2})
+    card = train_model(client, dataset, {"arch": arch, **extra}, {"max_steps": 2})
     assert card["arch"] == arch and card["reference"]
     resolved = card["training"]["resolved"]
     if arch == "wgan-gp":
@@ -99,5 +76,5 @@ def test_codes_for_a_non_infogan_model_are_422(client, cgan):
     ({"arch": "stylegan"}, "digits", "model.arch"),
 ])
 def test_incompatible_specs_are_refused_at_post_with_the_reason(client, model, dataset, fragment):
-    response = client.post("/v1/jobs", json={"dataset": dataset, "model": model, "train": STEPS})
+    response = client.post("/v1/jobs", json={"dataset": dataset, "model": model, "train": TINY_STEPS})
     assert_problem(response, 422, fragment)

@@ -1,0 +1,123 @@
+"""The API's serving engine without HTTP: the generator cache's bounds and the request batcher."""
+
+import asyncio
+
+import pytest
+import torch
+
+from models.checkpoint import save_generator
+from models.gan import GANConfig, build_generator
+from models.sampling import latents_for_seed
+from service.batching import Batcher
+from service.generators import BatchPolicy, GeneratorCache, module_bytes
+from worker.store import ArtifactStore
+
+
+def small_generator(latent_dim: int = 8) -> tuple[torch.nn.Module, GANConfig]:
+    config = GANConfig(arch="dcgan", latent_dim=latent_dim, data_shape=(1, 28, 28), g_width=4, d_width=4)
+    torch.manual_seed(latent_dim)
+    return build_generator(config).eval(), config
+
+
+def model(i: int) -> str:
+    return f"model_{i:016x}"
+
+
+@pytest.fixture
+def store(tmp_path) -> ArtifactStore:
+    store = ArtifactStore(tmp_path)
+    for i, latent_dim in enumerate((8, 8, 8, 16)):
+        net, config = small_generator(latent_dim)
+        save_generator(net, {"id": model(i), "config": config.to_dict()}, store.model_dir(model(i)))
+    return store
+
+
+def test_cache_evicts_the_least_recently_used_beyond_its_count(store):
+    cache = GeneratorCache(store, capacity=2, max_bytes=2**30)
+    first = cache.get(model(0))
+    cache.get(model(1))
+    assert cache.get(model(0)) is first  # a hit, and now the most recently used
+    cache.get(model(2))
+    assert model(0) in cache and model(2) in cache and model(1) not in cache
+    assert (cache.hits, cache.misses, cache.evictions) == (1, 3, 1)
+    cache.get(model(1))  # loaded again from disk
+    assert cache.misses == 4 and len(cache) == 2
+
+
+def test_cache_evicts_beyond_its_bytes_but_keeps_the_one_just_loaded(store):
+    one = module_bytes(small_generator(8)[0])
+    cache = GeneratorCache(store, capacity=10, max_bytes=2 * one + 1)
+    for i in range(3):
+        cache.get(model(i))
+    assert len(cache) == 2 and cache.nbytes == 2 * one and model(0) not in cache
+    big = cache.get(model(3))  # too large to sit beside any other within the bound: served alone
+    assert big.nbytes + one > cache.max_bytes
+    assert len(cache) == 1 and cache.nbytes == big.nbytes
+
+
+def test_cache_refuses_a_missing_model_with_file_not_found(store):
+    with pytest.raises(FileNotFoundError):
+        GeneratorCache(store, capacity=2, max_bytes=2**30).get(model(9))
+
+
+def test_batcher_merges_concurrent_requests_and_returns_each_its_own_rows(store):
+    loaded = GeneratorCache(store, 1, 2**30, policy=BatchPolicy(max_images=16, max_wait_s=0.05)).get(model(0))
+    sizes = [1, 3, 2, 5, 1, 4, 2]
+    requests = [latents_for_seed(n, 8, seed) for seed, n in enumerate(sizes)]
+    batches: list[int] = []
+
+    async def all_at_once():
+        batcher = Batcher(loaded.images, 8, 0.05, batches.append)
+        return await asyncio.gather(*(batcher(latents, {}) for latents in requests))
+
+    together = asyncio.run(all_at_once())
+    for latents, images in zip(requests, together, strict=True):
+        alone = loaded.images(latents)
+        assert images.shape == alone.shape
+        assert (images.int() - alone.int()).abs().max() <= 1
+    # At most 8 images a batch, taken in arrival order: 1+3+2, 5+1, 4+2.
+    assert batches == [6, 6, 6]
+
+
+def test_a_request_larger_than_the_batch_runs_alone(store):
+    loaded = GeneratorCache(store, 1, 2**30).get(model(0))
+    batches: list[int] = []
+
+    async def run():
+        batcher = Batcher(loaded.images, 4, 0.01, batches.append)
+        return await asyncio.gather(batcher(latents_for_seed(2, 8, 0), {}), batcher(latents_for_seed(9, 8, 1), {}),
+                                    batcher(latents_for_seed(1, 8, 2), {}))
+
+    outputs = asyncio.run(run())
+    assert [o.shape[0] for o in outputs] == [2, 9, 1] and batches == [2, 9, 1]
+
+
+def test_a_failing_batch_fails_its_callers_and_the_next_batch_still_runs():
+    calls = []
+
+    def forward(latents, conditioning):
+        calls.append(latents.shape[0])
+        if len(calls) == 1:
+            raise RuntimeError("out of memory")
+        return latents * 2
+
+    async def run():
+        batcher = Batcher(forward, 4, 0.0, lambda n: None)
+        failed = await asyncio.gather(batcher(torch.ones(1, 2), {}), return_exceptions=True)
+        return failed, await batcher(torch.ones(1, 2), {})
+
+    failed, later = asyncio.run(run())
+    assert isinstance(failed[0], RuntimeError) and torch.equal(later, torch.full((1, 2), 2.0))
+
+
+def test_a_caller_that_went_away_is_skipped():
+    seen = []
+
+    async def run():
+        batcher = Batcher(lambda latents, c: seen.append(latents.shape[0]) or latents, 8, 0.05, lambda n: None)
+        gone = asyncio.ensure_future(batcher(torch.ones(3, 2), {}))
+        await asyncio.sleep(0)
+        gone.cancel()
+        return await batcher(torch.ones(2, 2), {})
+
+    assert asyncio.run(run()).shape == (2, 2) and seen == [2]
