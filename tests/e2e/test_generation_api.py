@@ -221,6 +221,16 @@ def test_augment_npz_is_balanced_labelled_and_reproducible(client, cgan):
     assert not np.array_equal(first["images"], other["images"])
 
 
+def test_an_augment_zip_uploads_as_a_labelled_data_set(client, cgan):
+    synthetic = client.post(f"/v1/models/{cgan['id']}/augment", json={"counts": {"3": 4, "7": 2}, "seed": 1})
+    assert synthetic.status_code == 200
+    response = client.post("/v1/datasets", files={"file": ("synthetic.zip", synthetic.content)})
+    assert response.status_code == 201, response.text
+    dataset = response.json()
+    assert dataset["count"] == 6 and dataset["class_counts"] == {"3": 4, "7": 2}
+    assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
+
+
 def test_augment_an_unconditional_model_by_total(client, trained_model):
     members = zip_members(client.post(f"/v1/models/{trained_model['id']}/augment", json={"total": 3}))
     assert sorted(members) == ["images/000000.png", "images/000001.png", "images/000002.png", "manifest.json"]
