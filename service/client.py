@@ -1,9 +1,10 @@
 """A typed Python client for the GANForge HTTP API: `Client` (blocking) and `AsyncClient` (asyncio).
 
 Each operation is written once, as a generator that yields what it needs done — an HTTP call, a pause,
-a progress callback — and receives the HTTP responses back. `Client` runs those steps with httpx.Client
-and time.sleep, `AsyncClient` with httpx.AsyncClient and asyncio.sleep, so the two classes only drive;
-request building, polling, parsing and unpacking live in the shared operations below.
+a progress callback — and receives each HTTP response back (or the error, thrown in, to retry or clean up).
+`Client` runs those steps with httpx.Client and time.sleep, `AsyncClient` with httpx.AsyncClient and
+asyncio.sleep, so the two classes only drive; request building, polling, retrying, parsing and unpacking
+live in the shared operations below.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 _CHUNK = 1 << 16
+_WAIT_RETRIES = 10  # polls in a row that may fail (503, connection lost) before `wait` gives up
 
 T = TypeVar("T")
 Progress = Callable[[dict], Any]
@@ -142,19 +144,30 @@ def _cancel(job_id: str) -> _Op[dict]:
 
 def _wait(job_id: str, on_progress: Progress | None, poll_s: float, timeout_s: float | None) -> _Op[dict]:
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    seen = None
+    seen, failures, status = None, 0, "unknown"
     while True:
-        job = (yield _Call("GET", f"/v1/jobs/{_segment(job_id)}")).json()
-        if on_progress is not None and job.get("progress") and job["progress"] != seen:
+        pause = poll_s
+        try:
+            job = (yield _Call("GET", f"/v1/jobs/{_segment(job_id)}")).json()
+            failures, status = 0, job["status"]
+        except (GANForgeError, httpx.TransportError) as error:
+            # Redis or the API restarting answers 503 or drops the connection for seconds; a wait that may
+            # span hours rides that out rather than losing track of the job.
+            failures += 1
+            if failures > _WAIT_RETRIES or (isinstance(error, GANForgeError) and error.status != 503):
+                raise
+            job, pause = None, max(poll_s, getattr(error, "retry_after", None) or 0.0)
+        if job is not None and on_progress is not None and job.get("progress") and job["progress"] != seen:
             seen = job["progress"]
             yield _Notify(on_progress, job)
-        if job["status"] in TERMINAL:
-            if job["status"] != "succeeded":
+        if status in TERMINAL:
+            if status != "succeeded":
                 raise JobFailed(job)
             return job
-        if deadline is not None and time.monotonic() >= deadline:
-            raise TimeoutError(f"job {job_id} still {job['status']} after {timeout_s} s")
-        pause = poll_s if deadline is None else min(poll_s, deadline - time.monotonic())
+        if deadline is not None:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"job {job_id} still {status} after {timeout_s} s")
+            pause = min(pause, deadline - time.monotonic())
         yield _Sleep(max(pause, 0.0))
 
 
@@ -353,14 +366,17 @@ class Client:
         return self._run(_upload_dataset(path, options))
 
     def _run(self, operation: _Op[T]) -> T:
-        reply = None
-        with closing(operation):  # on an error, the operation's `finally` blocks still run
+        advance, reply = operation.send, None
+        with closing(operation):
             while True:
                 try:
-                    step = operation.send(reply)
+                    step = advance(reply)
                 except StopIteration as done:
                     return done.value
-                reply = self._perform(step)
+                try:
+                    advance, reply = operation.send, self._perform(step)
+                except Exception as error:  # the operation's to handle: retry, or clean up and re-raise
+                    advance, reply = operation.throw, error
 
     def _perform(self, step: _Step) -> httpx.Response | None:
         if isinstance(step, _Sleep):
@@ -446,14 +462,17 @@ class AsyncClient:
         return await self._run(_upload_dataset(path, options))
 
     async def _run(self, operation: _Op[T]) -> T:
-        reply = None
+        advance, reply = operation.send, None
         with closing(operation):
             while True:
                 try:
-                    step = operation.send(reply)
+                    step = advance(reply)
                 except StopIteration as done:
                     return done.value
-                reply = await self._perform(step)
+                try:
+                    advance, reply = operation.send, await self._perform(step)
+                except Exception as error:  # the operation's to handle: retry, or clean up and re-raise
+                    advance, reply = operation.throw, error
 
     async def _perform(self, step: _Step) -> httpx.Response | None:
         if isinstance(step, _Sleep):

@@ -2,15 +2,21 @@
 
 import asyncio
 import io
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlparse
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
 from service.client import AsyncClient, Augmented, Client, GANForgeError, Generated, JobFailed, _extract_zip
+from service.embedded_redis import start_redis
 from tests.datasets_builders import class_zip, zip_of
 from tests.datasets_builders import png as png_bytes
-from tests.helpers import TINY_JOB, tiny_job
+from tests.helpers import TINY_JOB, tiny_job, wait_until
+from tests.processes import env_for, start_api, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -77,6 +83,46 @@ def test_wait_gives_up_after_timeout_s(gf, worker_process):
             gf.wait(job["id"], poll_s=0.05, timeout_s=0.3)
     finally:
         gf.cancel(job["id"])
+
+
+def test_wait_rides_out_a_redis_restart(tmp_path, data_dir):
+    redis_dir = tmp_path / "redis"
+    redis, redis_url = start_redis(redis_dir)
+    api, api_url = start_api(env_for(redis_url, data_dir), tmp_path / "api.log")  # no worker: the job stays queued
+    try:
+        with Client(api_url, timeout=30) as gf, ThreadPoolExecutor(1) as pool:
+            job = gf.submit_job(**TINY_JOB)
+            redis.terminate()
+            redis.wait(10)
+
+            def restart_then_cancel() -> None:
+                nonlocal redis
+                time.sleep(1)  # while `wait` gets 503s
+                redis, _ = start_redis(redis_dir, urlparse(redis_url).port)  # same files, same port
+                wait_until(lambda: _cancelled(gf, job["id"]), 30, "cancelling once Redis is back")
+
+            helper = pool.submit(restart_then_cancel)
+            with pytest.raises(JobFailed) as ended:
+                gf.wait(job["id"], poll_s=0.2, timeout_s=60)
+            helper.result()
+            assert ended.value.status == "cancelled"
+    finally:
+        stop(api)
+        redis.terminate()
+        redis.wait(10)
+
+
+def _cancelled(gf: Client, job_id: str) -> bool:
+    try:
+        return gf.cancel(job_id)["status"] == "cancelled"
+    except GANForgeError as error:
+        assert error.status == 503, error
+        return False
+
+
+def test_wait_gives_up_when_the_server_stays_unreachable(tmp_path):
+    with Client("http://127.0.0.1:9", timeout=1) as gf, pytest.raises(httpx.ConnectError):
+        gf.wait("job_0123456789abcdef", poll_s=0.01)
 
 
 def test_models_and_model_return_the_cards(gf, trained_model):
