@@ -265,3 +265,15 @@ def test_the_async_client_streams_augment_to_disk(api_url, cgan, tmp_path):
     result = asyncio.run(scenario())
     assert result.image_count == 3 and len(list((tmp_path / "1").iterdir())) == 3
 
+
+
+def test_the_async_client_uploads_a_dataset(api_url, tmp_path):
+    path = tmp_path / "pair.zip"
+    path.write_bytes(class_zip({"left": 2, "right": 2}))
+
+    async def scenario() -> dict:
+        async with AsyncClient(api_url, timeout=60) as agf:
+            return await agf.upload_dataset(path, name="pair")
+
+    manifest = asyncio.run(scenario())
+    assert manifest["count"] == 4 and manifest["classes"] == ["left", "right"]
