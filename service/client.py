@@ -87,7 +87,7 @@ class Augmented:
     model_id: str
     seed: int | None
     image_count: int
-    manifest: dict | None  # zip only: the server's manifest.json (counts per class, seed, chunk_size, ...)
+    manifest: dict | None  # zip only: the server's manifest.json (counts per class, seed, ...)
 
 
 # The steps an operation yields to whichever client drives it.
