@@ -181,6 +181,13 @@ def test_generate_passes_labels_to_a_conditional_model(gf, cgan):
     assert generated.labels.tolist() == [generated.classes.index("7")] * 3
 
 
+def test_generate_passes_truncation_and_infogan_codes(gf, trained_model, infogan):
+    truncated = gf.generate(trained_model["id"], n=8, seed=3, truncation=0.5, as_="array")
+    assert np.abs(truncated.latents).max() <= 0.5
+    coded = gf.generate(infogan["id"], n=2, seed=1, codes={"categorical": 3, "continuous": [0.5, -0.5]},
+                        as_="array")
+    assert coded.categorical.tolist() == [3, 3] and coded.continuous.tolist() == [[0.5, -0.5]] * 2
+
 def test_augment_writes_the_requested_counts_per_class_folder(gf, cgan, tmp_path):
     folder = tmp_path / "synthetic"
     result = gf.augment(cgan["id"], folder, counts={"3": 4, "7": 2}, seed=5)
