@@ -244,9 +244,11 @@ def _problem(response: httpx.Response) -> GANForgeError:
     except ValueError:
         body = response.text
     detail = body.get("detail") if isinstance(body, dict) else body
-    if not isinstance(detail, str):
+    if detail in (None, ""):  # not a problem document (a proxy's page, say): the status line is all there is
+        detail = response.reason_phrase
+    elif not isinstance(detail, str):
         detail = json.dumps(detail)
-    return GANForgeError(response.status_code, detail or response.reason_phrase, body, response.headers)
+    return GANForgeError(response.status_code, detail, body, response.headers)
 
 
 def _pil_images(content: bytes) -> list[Image.Image]:
