@@ -1,0 +1,504 @@
+"""A typed Python client for the GANForge HTTP API: `Client` (blocking) and `AsyncClient` (asyncio).
+
+Each operation is written once, as a generator that yields what it needs done — an HTTP call, a pause,
+a progress callback — and receives each HTTP response back (or the error, thrown in, to retry or clean up).
+`Client` runs those steps with httpx.Client and time.sleep, `AsyncClient` with httpx.AsyncClient and
+asyncio.sleep, so the two classes only drive; request building, polling, retrying, parsing and unpacking
+live in the shared operations below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Generator, Mapping, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, Literal, TypeVar
+from urllib.parse import quote
+
+import httpx
+import numpy as np
+from PIL import Image
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+# Generation and augmentation may compute for a while before the first byte; connecting should not.
+DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+_CHUNK = 1 << 16
+_WAIT_RETRIES = 10  # polls in a row that may fail (503, connection lost) before `wait` gives up
+
+T = TypeVar("T")
+Progress = Callable[[dict], Any]
+
+
+class GANForgeError(Exception):
+    """The server answered 4xx or 5xx; `detail` is what its problem document says went wrong."""
+
+    def __init__(self, status: int, detail: str, body: Any = None, headers: Mapping[str, str] | None = None):
+        super().__init__(f"{status}: {detail}")
+        self.status, self.detail, self.body = status, detail, body
+        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds the server asked to wait before retrying (429, 503), if it said."""
+        try:
+            return float(self.headers["retry-after"])
+        except (KeyError, ValueError):  # absent, or an HTTP date, which this server never sends
+            return None
+
+
+class JobFailed(Exception):
+    """`wait` saw the job end `failed` or `cancelled`; `job` is its last state, `error` the server's reason."""
+
+    def __init__(self, job: dict):
+        self.job, self.status, self.error = job, job["status"], job.get("error")
+        super().__init__(f"job {job['id']} {self.status}" + (f": {self.error}" if self.error else ""))
+
+
+@dataclass(frozen=True, eq=False)
+class Generated:
+    """What `generate(..., as_="array")` returns: the images with the inputs that made them."""
+
+    images: np.ndarray | None  # N×H×W×C uint8, channels last; None for 2-D point models
+    latents: np.ndarray  # N×latent_dim float32: send them back as `latents` to get the same images
+    seed: int | None  # None when explicit latents were given
+    labels: np.ndarray | None = None  # int64 N, indices into `classes` (conditional models)
+    classes: list[str] | None = None
+    categorical: np.ndarray | None = None  # InfoGAN codes
+    continuous: np.ndarray | None = None
+    points: np.ndarray | None = None  # N×2 float32, 2-D point models only
+
+
+@dataclass(frozen=True)
+class Augmented:
+    """What `augment` wrote: `path` is the folder (zip) or `folder/augment.npz` (npz)."""
+
+    path: Path
+    model_id: str
+    seed: int | None
+    image_count: int
+    manifest: dict | None  # zip only: the server's manifest.json (counts per class, seed, ...)
+
+
+# The steps an operation yields to whichever client drives it.
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    path: str
+    json: Any = None
+    params: Mapping[str, Any] | None = None
+    headers: Mapping[str, str] | None = None
+    files: Mapping[str, Any] | None = None
+    data: Mapping[str, str] | None = None
+    into: IO[bytes] | None = None  # stream the body into this file rather than into memory
+
+    def httpx_args(self) -> dict[str, Any]:
+        args = {"json": self.json, "params": self.params, "headers": self.headers, "files": self.files,
+                "data": self.data}
+        return {k: v for k, v in args.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class _Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Notify:
+    callback: Progress
+    job: dict
+
+
+_Step = _Call | _Sleep | _Notify
+_Op = Generator[_Step, Any, T]
+
+
+# Operations: the whole logic of each method, shared by Client and AsyncClient.
+
+def _submit_job(dataset: str, model: dict | None, train: dict | None, idempotency_key: str | None) -> _Op[dict]:
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+    response = yield _Call("POST", "/v1/jobs", json={"dataset": dataset, **_given(model=model, train=train)},
+                           headers=headers)
+    return response.json()
+
+
+def _get(path: str, key: str | None = None) -> _Op[Any]:
+    body = (yield _Call("GET", path)).json()
+    return body[key] if key else body
+
+
+def _cancel(job_id: str) -> _Op[dict]:
+    return (yield _Call("POST", f"/v1/jobs/{_segment(job_id)}/cancel")).json()
+
+
+def _wait(job_id: str, on_progress: Progress | None, poll_s: float, timeout_s: float | None) -> _Op[dict]:
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    seen, failures, status = None, 0, "unknown"
+    while True:
+        pause = poll_s
+        try:
+            job = (yield _Call("GET", f"/v1/jobs/{_segment(job_id)}")).json()
+            failures, status = 0, job["status"]
+        except (GANForgeError, httpx.TransportError) as error:
+            # Redis or the API restarting answers 503 or drops the connection for seconds; a wait that may
+            # span hours rides that out rather than losing track of the job.
+            failures += 1
+            if failures > _WAIT_RETRIES or (isinstance(error, GANForgeError) and error.status != 503):
+                raise
+            job, pause = None, max(poll_s, getattr(error, "retry_after", None) or 0.0)
+        if job is not None and on_progress is not None and job.get("progress") and job["progress"] != seen:
+            seen = job["progress"]
+            yield _Notify(on_progress, job)
+        if status in TERMINAL:
+            if status != "succeeded":
+                raise JobFailed(job)
+            return job
+        if deadline is not None:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"job {job_id} still {status} after {timeout_s} s")
+            pause = min(pause, deadline - time.monotonic())
+        yield _Sleep(max(pause, 0.0))
+
+
+def _generate(model_id: str, as_: str, inputs: dict) -> _Op[list[Image.Image] | Generated]:
+    if as_ not in ("pil", "array"):
+        raise ValueError(f"as_ must be 'pil' or 'array'; got {as_!r}")
+    body = {**_given(**inputs), "format": "zip" if as_ == "pil" else "npz"}
+    response = yield _Call("POST", f"/v1/models/{_segment(model_id)}/generate", json=body)
+    return _pil_images(response.content) if as_ == "pil" else _generated(response)
+
+
+def _augment(model_id: str, folder: str | os.PathLike, format: str, request: dict) -> _Op[Augmented]:
+    if format not in ("zip", "npz"):
+        raise ValueError(f"format must be 'zip' or 'npz'; got {format!r}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    # Spooled to disk, never held in memory, and beside its destination so an npz is moved into place by a
+    # rename; removed whatever happens, the drivers close this generator on any error.
+    spool = tempfile.NamedTemporaryFile(dir=folder, prefix=".augment-", suffix=".part", delete=False)
+    try:
+        with spool:
+            response = yield _Call("POST", f"/v1/models/{_segment(model_id)}/augment",
+                                   json={**_given(**request), "format": format}, into=spool)
+        if format == "npz":
+            path, manifest = folder / "augment.npz", None
+            os.replace(spool.name, path)
+        else:
+            path, manifest = folder, _extract_zip(Path(spool.name), folder)
+    finally:
+        Path(spool.name).unlink(missing_ok=True)
+    return Augmented(path, response.headers.get("x-model-id", model_id), _int_header(response, "x-seed"),
+                     _int_header(response, "x-image-count") or 0, manifest)
+
+
+def _upload_dataset(path: str | os.PathLike, options: dict[str, Any]) -> _Op[dict]:
+    path = Path(path)
+    with path.open("rb") as file:  # httpx streams it from disk
+        response = yield _Call("POST", "/v1/datasets", files={"file": (path.name, file)},
+                               data={k: str(v) for k, v in options.items() if v is not None})
+    return response.json()
+
+
+# Building requests and reading responses.
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """The fields the caller set, made JSON-ready (numpy arrays become lists)."""
+    return {k: _plain(v) for k, v in fields.items() if v is not None}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return value.tolist()
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _segment(identifier: str) -> str:
+    # An id is one path segment: a stray "/" or "?" must not reach another route.
+    return quote(identifier, safe="")
+
+
+def _int_header(response: httpx.Response, name: str) -> int | None:
+    value = response.headers.get(name)
+    return int(value) if value is not None else None
+
+
+def _problem(response: httpx.Response) -> GANForgeError:
+    """The error for a 4xx/5xx response; its body must have been read."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text
+    detail = body.get("detail") if isinstance(body, dict) else body
+    if detail in (None, ""):  # not a problem document (a proxy's page, say): the status line is all there is
+        detail = response.reason_phrase
+    elif not isinstance(detail, str):
+        detail = json.dumps(detail)
+    return GANForgeError(response.status_code, detail, body, response.headers)
+
+
+def _pil_images(content: bytes) -> list[Image.Image]:
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        # Entries are 000000.png, 000001.png, ... in request order, beside manifest.json.
+        names = sorted(name for name in archive.namelist() if name.endswith(".png"))
+        return [_decoded(archive.read(name)) for name in names]
+
+
+def _decoded(png: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(png))
+    image.load()  # decode now: the caller gets a plain image, not a lazy one tied to a buffer
+    return image
+
+
+def _generated(response: httpx.Response) -> Generated:
+    with np.load(io.BytesIO(response.content), allow_pickle=False) as arrays:
+        found = {name: arrays[name] for name in arrays.files}
+    classes = found.get("classes")
+    return Generated(images=found.get("images"), latents=found["latents"], seed=_int_header(response, "x-seed"),
+                     labels=found.get("labels"), classes=None if classes is None else classes.tolist(),
+                     categorical=found.get("categorical"), continuous=found.get("continuous"),
+                     points=found.get("points"))
+
+
+def _extract_zip(archive_path: Path, folder: Path) -> dict | None:
+    """Unpacks the archive into `folder`, refusing it whole if any entry would land outside; its manifest."""
+    root = folder.resolve()
+    with zipfile.ZipFile(archive_path) as archive:
+        members = [(info, _destination(root, info.filename)) for info in archive.infolist()]
+        for info, destination in members:
+            if info.is_dir():
+                destination.mkdir(parents=True, exist_ok=True)
+                continue
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as source, destination.open("wb") as target:
+                shutil.copyfileobj(source, target, _CHUNK)
+        manifest = archive.read("manifest.json") if "manifest.json" in archive.namelist() else None
+    return json.loads(manifest) if manifest is not None else None
+
+
+def _destination(root: Path, name: str) -> Path:
+    parts = PurePosixPath(name).parts
+    if not parts or name.startswith("/") or "\\" in name or ":" in name or ".." in parts:
+        raise ValueError(f"refusing to unpack archive entry {name!r}: not a plain relative path")
+    destination = root.joinpath(*parts).resolve()
+    if destination == root or not destination.is_relative_to(root):  # e.g. through a symlink already there
+        raise ValueError(f"refusing to unpack archive entry {name!r}: it would land outside {root}")
+    return destination
+
+
+# The two drivers.
+
+class Client:
+    """Blocking client. `with Client(base_url, api_key) as gf: gf.wait(gf.submit_job("mnist")["id"])`."""
+
+    def __init__(self, base_url: str = DEFAULT_URL, api_key: str | None = None,
+                 timeout: float | httpx.Timeout = DEFAULT_TIMEOUT, *, transport: httpx.BaseTransport | None = None):
+        self._http = httpx.Client(**_http_options(base_url, api_key, timeout), transport=transport)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def submit_job(self, dataset: str, model: dict | None = None, train: dict | None = None,
+                   idempotency_key: str | None = None) -> dict:
+        """Queues a training job; returns the job (its `id`, `status` "queued", the resolved `spec`)."""
+        return self._run(_submit_job(dataset, model, train, idempotency_key))
+
+    def job(self, job_id: str) -> dict:
+        """A job's status, progress, error and, once succeeded, `model_id`."""
+        return self._run(_get(f"/v1/jobs/{_segment(job_id)}"))
+
+    def cancel(self, job_id: str) -> dict:
+        """Cancels a queued or running job; returns it ("cancelled", or "cancelling" while it stops)."""
+        return self._run(_cancel(job_id))
+
+    def wait(self, job_id: str, on_progress: Progress | None = None, poll_s: float = 1.0,
+             timeout_s: float | None = None) -> dict:
+        """Polls until the job ends; returns it if it succeeded, else raises JobFailed (TimeoutError past
+        `timeout_s`). `on_progress(job)` is called on each poll where the job's progress changed."""
+        return self._run(_wait(job_id, on_progress, poll_s, timeout_s))
+
+    def models(self) -> list[dict]:
+        """The model cards, newest first."""
+        return self._run(_get("/v1/models", "models"))
+
+    def model(self, model_id: str) -> dict:
+        """One model's card: arch, latent_dim, kind, image_shape, classes, inputs, training, metrics."""
+        return self._run(_get(f"/v1/models/{_segment(model_id)}"))
+
+    def generate(self, model_id: str, n: int | None = None, seed: int | None = None, latents: Any = None,
+                 labels: Any = None, codes: dict | None = None, truncation: float | None = None,
+                 as_: Literal["pil", "array"] = "pil") -> list[Image.Image] | Generated:
+        """Images from `latents`, or `n` from `seed`: PIL images in request order (`as_="pil"`), or a
+        Generated with a N×H×W×C uint8 array and the latents, labels and seed used (`as_="array"`)."""
+        inputs = {"n": n, "seed": seed, "latents": latents, "labels": labels, "codes": codes,
+                  "truncation": truncation}
+        return self._run(_generate(model_id, as_, inputs))
+
+    def augment(self, model_id: str, folder: str | os.PathLike, counts: Mapping[str, int] | None = None,
+                total: int | None = None, seed: int | None = None, truncation: float | None = None,
+                format: Literal["zip", "npz"] = "zip") -> Augmented:
+        """Generates a synthetic data set into `folder`, streamed to disk: zip → `<class>/000000.png`, ... and
+        manifest.json; npz → `augment.npz`. `counts` per class, or a `total` balanced across classes."""
+        request = {"counts": counts, "total": total, "seed": seed, "truncation": truncation}
+        return self._run(_augment(model_id, folder, format, request))
+
+    def upload_dataset(self, path: str | os.PathLike, **options: Any) -> dict:
+        """Uploads a ZIP or NPZ as a data set (options: image_size, channels, resize, background, name);
+        returns its manifest, whose `id` a job's `dataset` takes."""
+        return self._run(_upload_dataset(path, options))
+
+    def _run(self, operation: _Op[T]) -> T:
+        advance, reply = operation.send, None
+        with closing(operation):
+            while True:
+                try:
+                    step = advance(reply)
+                except StopIteration as done:
+                    return done.value
+                try:
+                    advance, reply = operation.send, self._perform(step)
+                except Exception as error:  # the operation's to handle: retry, or clean up and re-raise
+                    advance, reply = operation.throw, error
+
+    def _perform(self, step: _Step) -> httpx.Response | None:
+        if isinstance(step, _Sleep):
+            time.sleep(step.seconds)
+        elif isinstance(step, _Notify):
+            step.callback(step.job)
+        elif step.into is None:
+            response = self._http.request(step.method, step.path, **step.httpx_args())
+            if response.is_error:
+                raise _problem(response)
+            return response
+        else:
+            with self._http.stream(step.method, step.path, **step.httpx_args()) as response:
+                if response.is_error:
+                    response.read()
+                    raise _problem(response)
+                for chunk in response.iter_bytes(_CHUNK):
+                    step.into.write(chunk)
+                return response
+        return None
+
+
+class AsyncClient:
+    """The same methods as Client, awaitable; `on_progress` may be a plain function or a coroutine function."""
+
+    def __init__(self, base_url: str = DEFAULT_URL, api_key: str | None = None,
+                 timeout: float | httpx.Timeout = DEFAULT_TIMEOUT, *,
+                 transport: httpx.AsyncBaseTransport | None = None):
+        self._http = httpx.AsyncClient(**_http_options(base_url, api_key, timeout), transport=transport)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def submit_job(self, dataset: str, model: dict | None = None, train: dict | None = None,
+                         idempotency_key: str | None = None) -> dict:
+        """See Client.submit_job."""
+        return await self._run(_submit_job(dataset, model, train, idempotency_key))
+
+    async def job(self, job_id: str) -> dict:
+        """See Client.job."""
+        return await self._run(_get(f"/v1/jobs/{_segment(job_id)}"))
+
+    async def cancel(self, job_id: str) -> dict:
+        """See Client.cancel."""
+        return await self._run(_cancel(job_id))
+
+    async def wait(self, job_id: str, on_progress: Progress | None = None, poll_s: float = 1.0,
+                   timeout_s: float | None = None) -> dict:
+        """See Client.wait."""
+        return await self._run(_wait(job_id, on_progress, poll_s, timeout_s))
+
+    async def models(self) -> list[dict]:
+        """See Client.models."""
+        return await self._run(_get("/v1/models", "models"))
+
+    async def model(self, model_id: str) -> dict:
+        """See Client.model."""
+        return await self._run(_get(f"/v1/models/{_segment(model_id)}"))
+
+    async def generate(self, model_id: str, n: int | None = None, seed: int | None = None, latents: Any = None,
+                       labels: Any = None, codes: dict | None = None, truncation: float | None = None,
+                       as_: Literal["pil", "array"] = "pil") -> list[Image.Image] | Generated:
+        """See Client.generate."""
+        inputs = {"n": n, "seed": seed, "latents": latents, "labels": labels, "codes": codes,
+                  "truncation": truncation}
+        return await self._run(_generate(model_id, as_, inputs))
+
+    async def augment(self, model_id: str, folder: str | os.PathLike, counts: Mapping[str, int] | None = None,
+                      total: int | None = None, seed: int | None = None, truncation: float | None = None,
+                      format: Literal["zip", "npz"] = "zip") -> Augmented:
+        """See Client.augment. Writing to disk blocks the event loop briefly, chunk by chunk."""
+        request = {"counts": counts, "total": total, "seed": seed, "truncation": truncation}
+        return await self._run(_augment(model_id, folder, format, request))
+
+    async def upload_dataset(self, path: str | os.PathLike, **options: Any) -> dict:
+        """See Client.upload_dataset."""
+        return await self._run(_upload_dataset(path, options))
+
+    async def _run(self, operation: _Op[T]) -> T:
+        advance, reply = operation.send, None
+        with closing(operation):
+            while True:
+                try:
+                    step = advance(reply)
+                except StopIteration as done:
+                    return done.value
+                try:
+                    advance, reply = operation.send, await self._perform(step)
+                except Exception as error:  # the operation's to handle: retry, or clean up and re-raise
+                    advance, reply = operation.throw, error
+
+    async def _perform(self, step: _Step) -> httpx.Response | None:
+        if isinstance(step, _Sleep):
+            await asyncio.sleep(step.seconds)
+        elif isinstance(step, _Notify):
+            outcome = step.callback(step.job)
+            if inspect.isawaitable(outcome):
+                await outcome
+        elif step.into is None:
+            response = await self._http.request(step.method, step.path, **step.httpx_args())
+            if response.is_error:
+                raise _problem(response)
+            return response
+        else:
+            async with self._http.stream(step.method, step.path, **step.httpx_args()) as response:
+                if response.is_error:
+                    await response.aread()
+                    raise _problem(response)
+                async for chunk in response.aiter_bytes(_CHUNK):
+                    step.into.write(chunk)
+                return response
+        return None
+
+
+def _http_options(base_url: str, api_key: str | None, timeout: float | httpx.Timeout) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return {"base_url": base_url, "headers": headers, "timeout": timeout}
