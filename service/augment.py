@@ -54,13 +54,13 @@ class AugmentPlan:
             return ["images"]
         return [_safe_folder(name, i) for i, name in enumerate(self.card["classes"])]
 
-    def labels(self) -> torch.Tensor:
-        """Every image's class index: the classes one after another."""
-        return torch.repeat_interleave(torch.arange(len(self.counts)), torch.tensor(self.counts))
+    def labels(self, start: int, stop: int) -> torch.Tensor:
+        """The class index of images start..stop-1: all of class 0 first, then class 1, and so on."""
+        ends = torch.tensor(self.counts).cumsum(0)
+        return torch.searchsorted(ends, torch.arange(start, stop), right=True)
 
     def chunks(self) -> Iterator[tuple[int, GeneratorInputs]]:
         """(first image index, inputs) of each chunk, in order."""
-        labels = self.labels()
         codes = (self.card.get("inputs") or {}).get("codes") or {}
         for k, start in enumerate(range(0, self.total, CHUNK_IMAGES)):
             stop = min(start + CHUNK_IMAGES, self.total)
@@ -68,7 +68,7 @@ class AugmentPlan:
             latents = latents_for_seed(stop - start, self.card["latent_dim"], seed, self.truncation)
             conditioning = {}
             if self.conditional:
-                conditioning["labels"] = labels[start:stop]
+                conditioning["labels"] = self.labels(start, stop)
             if codes.get("categorical"):  # InfoGAN: the categories in turn, continuous codes from their prior
                 conditioning["categorical"] = torch.arange(start, stop) % codes["categorical"]
             if codes.get("continuous"):
@@ -127,12 +127,11 @@ def stream(plan: AugmentPlan, loaded: LoadedGenerator, fmt: str, on_images: Call
 
 
 def _write_pngs(plan: AugmentPlan, loaded: LoadedGenerator, archive: zipfile.ZipFile, on_images) -> Iterator[None]:
-    folders, labels = plan.folders(), plan.labels()
-    first_of_class = np.cumsum([0, *plan.counts])
+    folders, first_of_class = plan.folders(), np.cumsum([0, *plan.counts])
     for start, inputs in plan.chunks():
         images = loaded.images(inputs.latents, inputs.conditioning)
-        for offset, image in enumerate(images):
-            label = int(labels[start + offset])
+        labels = plan.labels(start, start + len(images)).tolist()
+        for offset, (image, label) in enumerate(zip(images, labels, strict=True)):
             name = f"{folders[label]}/{start + offset - first_of_class[label]:06d}.png"
             write_bytes(archive, name, png_bytes(image))
         on_images(len(images))
