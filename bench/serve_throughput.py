@@ -1,0 +1,411 @@
+"""Serving throughput: POST /v1/models/{id}/generate under N concurrent clients vs the raw generator.
+
+The raw figure is the same generator in this process: batched forward passes plus one PNG encode per
+image, nothing else. The HTTP figure runs a real API process (uvicorn, `python -m service.cli api`)
+against a real Redis, and N asyncio clients on one httpx.AsyncClient each POST `{"n": 1, "seed": k}`
+with a fresh k in a loop for a fixed time. Raw and HTTP rounds alternate so machine noise hits both;
+figures are medians over rounds, latencies are pooled over rounds, and the ratio compares each HTTP
+round with the raw rounds either side of it. The clients and the server share this machine's CPU
+cores, so the HTTP figure pays for the clients too; the CPU time each process spends per request
+(against the raw loop's per image) says where the cores went.
+
+No training: the generator has seeded random weights; the forward pass costs the same whatever it learnt.
+
+    .venv/bin/python bench/serve_throughput.py                          # 64x64x3 DCGAN
+    .venv/bin/python bench/serve_throughput.py --size 28 --channels 1   # the MNIST one
+    .venv/bin/python bench/serve_throughput.py --quick                  # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import torch
+from redis import Redis
+
+from models.checkpoint import load_generator, save_generator
+from models.gan import GANConfig, build_generator
+from models.sampling import generate, latents_for_seed, png_bytes
+from service.embedded_redis import free_port, start_redis
+from worker.ids import new_id
+from worker.registry import Registry
+from worker.store import ArtifactStore
+
+ROUTE = "/v1/models/{model_id}/generate"  # the route template the API's metrics are labelled with
+
+
+# -- the model ------------------------------------------------------------------------------------
+
+def random_generator(gan: GANConfig, seed: int) -> torch.nn.Module:
+    """Seeded random weights, the output layer scaled so that images use the whole pixel range as a
+    trained model's do. At init they are almost flat grey, which PNG squeezes to a quarter; scaled,
+    they are noisier than a trained model's and barely compress (PNG cost errs on the high side)."""
+    torch.manual_seed(seed)
+    generator = build_generator(gan).eval()
+    layers = generator.backbone.net
+    with torch.no_grad():
+        probe = layers[:-1](torch.randn(64, gan.latent_dim)[:, :, None, None])  # everything but the Tanh
+        layers[-2].weight.div_(probe.std())
+    return generator
+
+
+def publish_model(gan: GANConfig, store: ArtifactStore, registry: Registry, seed: int) -> str:
+    """Stores and registers a model as a finished training job would; returns its id."""
+    model_id = new_id("model")
+    card = {
+        "id": model_id,
+        "job_id": None,
+        "created_at": datetime.now(UTC).isoformat(),
+        "arch": gan.arch,
+        "reference": gan.family.reference,
+        "config": gan.to_dict(),
+        "latent_dim": gan.latent_dim,
+        "kind": "images",
+        "image_shape": list(gan.data_shape),
+        "classes": [],
+        "inputs": {"latent_dim": gan.latent_dim, "labels": None, "codes": None},
+        "note": f"bench/serve_throughput.py: random weights (seed {seed}), untrained",
+    }
+    save_generator(random_generator(gan, seed), card, store.model_dir(model_id))
+    registry.register_model(card)
+    return model_id
+
+
+# -- the processes --------------------------------------------------------------------------------
+
+@contextmanager
+def redis_server(directory: Path):
+    process, url = start_redis(directory)
+    try:
+        yield url
+    finally:
+        _stop(process)
+
+
+@dataclass(frozen=True)
+class Api:
+    url: str
+    pid: int
+
+
+@contextmanager
+def api_server(redis_url: str, data_dir: Path, threads: int, device: str, extra_env: dict[str, str], log: Path):
+    """`python -m service.cli api` in its own process group."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GANFORGE_")}
+    env.update(GANFORGE_REDIS_URL=redis_url, GANFORGE_DATA_DIR=str(data_dir), GANFORGE_PORT=str(port),
+               GANFORGE_RATE_LIMIT_GENERATE_PER_MIN="0", GANFORGE_DEVICE=device, OMP_NUM_THREADS=str(threads),
+               PYTHONUNBUFFERED="1")
+    env.update(extra_env)
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "service.cli", "api"], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    api = Api(f"http://127.0.0.1:{port}", process.pid)
+    try:
+        _wait_healthy(api.url, process, log)
+        yield api
+    finally:
+        _stop(process)
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the API exited with code {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"the API did not answer /healthz in {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM to the whole group (it leads one), SIGKILL if it lingers: no orphans left behind."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+# -- the measurements -----------------------------------------------------------------------------
+
+@dataclass
+class RawRound:
+    images: int
+    seconds: float
+    cpu_seconds: float  # this process's CPU time, all its threads
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.seconds
+
+
+def raw_round(generator: torch.nn.Module, latent_dim: int, batch: int, seconds: float, seeds) -> RawRound:
+    """Seeded latents -> batched forward -> one PNG per image, for about `seconds`."""
+    images, started, cpu = 0, time.perf_counter(), time.process_time()
+    while images == 0 or time.perf_counter() - started < seconds:
+        for image in generate(generator, latents_for_seed(batch, latent_dim, next(seeds))):
+            png_bytes(image)
+        images += batch
+    return RawRound(images, time.perf_counter() - started, time.process_time() - cpu)
+
+
+@dataclass
+class HttpRound:
+    images: int
+    seconds: float
+    latencies: list[float]
+    server: dict[str, float | None]  # what the API's /metrics counted during the round
+    api_cpu_seconds: float | None
+    client_cpu_seconds: float
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.seconds
+
+
+async def http_round(client: httpx.AsyncClient, api: Api, path: str, clients: int, seconds: float,
+                     seeds) -> HttpRound:
+    """`clients` tasks, each sending one single-image request after another until the time is up.
+    The round ends when the last answer arrives, so requests still in flight at the deadline count."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def one_client() -> None:
+        while time.perf_counter() < deadline:
+            sent = time.perf_counter()
+            response = await client.post(path, json={"n": 1, "seed": next(seeds)})
+            latencies.append(time.perf_counter() - sent)
+            _check(response)
+
+    before = await server_counters(client)
+    api_cpu, client_cpu, started = process_cpu_seconds(api.pid), time.process_time(), time.perf_counter()
+    await asyncio.gather(*(one_client() for _ in range(clients)))
+    elapsed, client_cpu = time.perf_counter() - started, time.process_time() - client_cpu
+    api_cpu = _minus(process_cpu_seconds(api.pid), api_cpu)
+    after = await server_counters(client)
+    server = {k: _minus(after[k], before[k]) for k in before}
+    return HttpRound(len(latencies), elapsed, latencies, server, api_cpu, client_cpu)
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process, all its threads (Linux /proc; None elsewhere). Per
+    request, it says where the cores went: the generator's share is the raw loop's CPU per image."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def wait_until_idle(pid: int, timeout_s: float = 30) -> None:
+    """The API keeps working for a while after it answers /healthz (it describes the built-in data
+    sets in a background thread): that would slow the first raw round."""
+    deadline = time.monotonic() + timeout_s
+    before = process_cpu_seconds(pid)
+    while before is not None and time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = process_cpu_seconds(pid)
+        if now is None or now - before < 0.02:
+            return
+        before = now
+
+
+def _minus(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else after - before
+
+
+def _check(response: httpx.Response) -> None:
+    if response.status_code != 200 or response.headers.get("content-type") != "image/png":
+        raise RuntimeError(f"generate answered {response.status_code} {response.headers.get('content-type')}: "
+                           f"{response.text[:500]}")
+
+
+async def server_counters(client: httpx.AsyncClient) -> dict[str, float | None]:
+    """The API's own running totals. Seconds spent in the generate route (its duration histogram's
+    sum): what the client's latency adds to it is the client, the loopback and uvicorn before the app.
+    Images and forwards of its batcher (absent before dynamic batching): their ratio is the batch size."""
+    text = (await client.get("/metrics")).text
+    return {"route_seconds": _sample(text, "ganforge_http_request_duration_seconds_sum", f'route="{ROUTE}"'),
+            "batched_images": _sample(text, "ganforge_generation_batch_images_sum"),
+            "batches": _sample(text, "ganforge_generation_batch_images_count")}
+
+
+def _sample(text: str, name: str, label: str = "") -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name)] in " {" and label in line:
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+@dataclass
+class Results:
+    raw: list[RawRound] = field(default_factory=list)
+    http: dict[int, list[HttpRound]] = field(default_factory=dict)
+
+
+async def measure(api: Api, model_id: str, model_dir: Path, gan: GANConfig, args: argparse.Namespace) -> Results:
+    generator, _ = load_generator(model_dir, args.device)
+    path = f"/v1/models/{model_id}/generate"
+    seeds = itertools.count(1)  # every request and raw batch its own seed, as distinct users would send
+    results = Results(http={n: [] for n in args.clients})
+
+    def raw(seconds: float) -> RawRound:
+        return raw_round(generator, gan.latent_dim, args.batch, seconds, seeds)
+
+    limits = httpx.Limits(max_connections=max(args.clients), max_keepalive_connections=max(args.clients))
+    async with httpx.AsyncClient(base_url=api.url, limits=limits, timeout=120) as client:
+        # Warm-up: the first request loads the model into the API's cache; then each N once, which opens
+        # every connection and lets the CPU kernels meet the batch sizes each N makes (the first forward
+        # of a new shape pays a one-off setup).
+        warm_up_s = max(0.5, args.seconds / 4)
+        wait_until_idle(api.pid)
+        raw(warm_up_s)
+        _check(await client.post(path, json={"n": 1, "seed": 0}))
+        for n in args.clients:
+            await http_round(client, api, path, n, warm_up_s, seeds)
+        for r in range(args.rounds):
+            results.raw.append(raw(args.seconds))
+            print(f"round {r + 1}/{args.rounds}: raw {results.raw[-1].images_per_s:.0f} images/s", end="", flush=True)
+            for n in args.clients:
+                results.http[n].append(await http_round(client, api, path, n, args.seconds, seeds))
+                print(f", N={n} {results.http[n][-1].images_per_s:.0f}", end="", flush=True)
+            print(f"   (load average {_load()})", flush=True)
+        results.raw.append(raw(args.seconds))
+        print(f"raw once more, after the last round: {results.raw[-1].images_per_s:.0f} images/s", flush=True)
+    return results
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def report(results: Results, args: argparse.Namespace, png_size: int) -> None:
+    raw = statistics.median(r.images_per_s for r in results.raw)
+    raw_cpu_ms = 1000 * sum(r.cpu_seconds for r in results.raw) / sum(r.images for r in results.raw)
+    print()
+    print(f"generator: dcgan {args.channels}x{args.size}x{args.size}, nz 100, g_width {args.g_width}, on "
+          f"{args.device}; PNG about {png_size} bytes; torch {torch.__version__}; {args.threads} torch thread(s) "
+          f"in the API (OMP_NUM_THREADS) and in the raw loop; {os.cpu_count()} CPU cores, shared by the API, "
+          f"the clients and the raw loop" + "".join(f"; {k}={v}" for k, v in args.api_env.items()))
+    print(f"raw: batch {args.batch}, {raw:.0f} images/s, {raw_cpu_ms:.2f} CPU ms per image (rounds: "
+          f"{', '.join(f'{r.images_per_s:.0f}' for r in results.raw)})")
+    print(f"HTTP: POST {{\"n\": 1, \"seed\": k}}, {args.seconds:g} s per round, {args.rounds} round(s)")
+    print(f"{'clients':>7} {'images/s':>9} {'x raw':>6} {'p50 ms':>7} {'p99 ms':>7} {'server ms':>9} "
+          f"{'batch':>5} {'API cpu':>7} {'client cpu':>10}  rounds")
+    for n, rounds in results.http.items():
+        rate = statistics.median(r.images_per_s for r in rounds)
+        ratio = statistics.median(round_ratios(results, n))
+        latencies = [x for r in rounds for x in r.latencies]
+        server_ms = _per(rounds, lambda r: r.server["route_seconds"], lambda r: r.images / 1000)
+        batch = _per(rounds, lambda r: r.server["batched_images"], lambda r: r.server["batches"])
+        api_cpu = _per(rounds, lambda r: r.api_cpu_seconds, lambda r: r.images / 1000)
+        client_cpu = _per(rounds, lambda r: r.client_cpu_seconds, lambda r: r.images / 1000)
+        print(f"{n:>7} {rate:>9.0f} {ratio:>6.2f} {percentile(latencies, 50) * 1000:>7.1f} "
+              f"{percentile(latencies, 99) * 1000:>7.1f} {server_ms:>9} {batch:>5} {api_cpu:>7} {client_cpu:>10}  "
+              f"{', '.join(f'{r.images_per_s:.0f}' for r in rounds)}")
+    top = max(results.http)
+    ratios = round_ratios(results, top)
+    print(f"ratio HTTP(N={top}) / raw: {statistics.median(ratios):.3f} "
+          f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
+    print("x raw: each HTTP round over the raw rounds either side of it, median of rounds. server ms: the API's "
+          "own mean duration per request (its /metrics histogram), waits inside it included; the rest of the "
+          "latency is the client, the loopback and uvicorn before the app. batch: mean images per generator "
+          "forward in the API. API cpu, client cpu: CPU ms per request of the API process and of this one; "
+          "compare with the raw loop's CPU ms per image.")
+
+
+def round_ratios(results: Results, clients: int) -> list[float]:
+    """Each round's HTTP figure over the mean of the raw rounds just before and just after it: when
+    another process takes the cores halfway through, the ratio of neighbours stays meaningful where
+    a ratio of medians would not."""
+    return [http.images_per_s / statistics.mean(r.images_per_s for r in results.raw[i:i + 2])
+            for i, http in enumerate(results.http[clients])]
+
+
+def _per(rounds: list[HttpRound], numerator, denominator) -> str:
+    """numerator(round) summed over the rounds over denominator(round) summed likewise; n/a when the
+    API does not report it."""
+    above, below = [numerator(r) for r in rounds], [denominator(r) for r in rounds]
+    if any(x is None for x in above + below) or not sum(below):
+        return "n/a"
+    return f"{sum(above) / sum(below):.1f}"
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=64, choices=(28, 32, 64), help="image side")
+    parser.add_argument("--channels", type=int, default=3, choices=(1, 3))
+    parser.add_argument("--g-width", type=int, default=64, help="channels of G's last hidden layer (ngf)")
+    parser.add_argument("--clients", default="1,8,32", help="comma-separated numbers of concurrent clients")
+    parser.add_argument("--batch", type=int, default=32, help="batch of the raw forward passes")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch threads in the API and in the raw loop (default: torch's, one per core)")
+    parser.add_argument("--device", default="cpu", help="where the API and the raw loop run the generator")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    parser.add_argument("--api-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the API process, e.g. GANFORGE_BATCH_WAIT_MS=0 (repeatable)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: one short round")
+    args = parser.parse_args()
+    args.clients = sorted({int(n) for n in args.clients.split(",")})
+    args.api_env = dict(item.split("=", 1) for item in args.api_env)
+    if args.quick:
+        args.rounds, args.seconds = 1, 0.5
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    gan = GANConfig(arch="dcgan", latent_dim=100, data_shape=(args.channels, args.size, args.size),
+                    g_width=args.g_width)
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {_load()}", flush=True)
+    with ExitStack() as stack:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ganforge-serve-bench-")))
+        redis_url = stack.enter_context(redis_server(root / "redis"))
+        store = ArtifactStore(root / "data")
+        redis = stack.enter_context(Redis.from_url(redis_url))
+        model_id = publish_model(gan, store, Registry(redis), args.seed)
+        api = stack.enter_context(api_server(redis_url, store.root, args.threads, args.device, args.api_env,
+                                             root / "api.log"))
+        results = asyncio.run(measure(api, model_id, store.model_dir(model_id), gan, args))
+        png_size = len(png_bytes(generate(load_generator(store.model_dir(model_id))[0],
+                                          latents_for_seed(1, gan.latent_dim, 1))[0]))
+    report(results, args, png_size)
+    print(f"load average at the end {_load()}")
+
+
+if __name__ == "__main__":
+    main()
