@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -21,7 +22,7 @@ log = logging.getLogger("ganforge.api")
 @dataclass(frozen=True)
 class BatchPolicy:
     max_images: int = 64
-    max_wait_s: float = 0.002
+    max_wait_s: float = 0.0
 
 
 @dataclass
@@ -31,6 +32,7 @@ class LoadedGenerator:
     card: dict
     nbytes: int
     policy: BatchPolicy = field(default_factory=BatchPolicy)
+    checked_at: float = 0.0  # when the registry last confirmed the model exists (time.monotonic)
     # One forward at a time per generator: batches already run one after another, and an augment
     # stream takes its turn between them instead of fighting them for the CPU threads.
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -85,6 +87,17 @@ class GeneratorCache:
                 with self._lock:
                     self._loading.pop(model_id, None)
         return loaded
+
+    def fresh(self, model_id: str, max_age_s: float) -> LoadedGenerator | None:
+        """The loaded generator, if the registry confirmed its model within `max_age_s`: a request for a
+        busy model then needs neither Redis nor a thread."""
+        with self._lock:
+            loaded = self._items.get(model_id)
+            if loaded is None or time.monotonic() - loaded.checked_at > max_age_s:
+                return None
+            self._items.move_to_end(model_id)
+            self.hits += 1
+            return loaded
 
     def forget(self, model_id: str) -> None:
         with self._lock:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -23,6 +24,11 @@ from service.schemas import (
     Truncation,
 )
 from worker.ids import is_valid
+from worker.registry import Registry
+
+# How long a loaded model is served without asking the registry whether it still exists: a delete
+# through another API process reaches this one's cache within this long (through this one, at once).
+CARD_RECHECK_S = 1.0
 
 router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[Depends(require_scope("generate"))])
 _LIMITED = [Depends(rate_limit("generate"))]
@@ -95,9 +101,9 @@ async def interpolate_images(
 ) -> Response:
     """`steps` images along the path from one latent (or seed) to another, both ends included: a one-row
     grid by default, or frames (zip, gif, npz, json)."""
-    card = _card_or_404(registry, model_id)
-    inputs = interpolation_inputs(card, request, settings.max_images_per_request)
-    return await _serve(card, inputs, request.format, request.nrow or request.steps, cache, metrics)
+    loaded = await _loaded(model_id, registry, cache)
+    inputs = interpolation_inputs(loaded.card, request, settings.max_images_per_request)
+    return await _serve(loaded, inputs, request.format, request.nrow or request.steps, metrics)
 
 
 @router.post("/{model_id}/traverse", response_class=Response, responses=IMAGES, dependencies=_LIMITED)
@@ -107,10 +113,10 @@ async def traverse(
 ) -> Response:
     """One latent dimension (or InfoGAN code) swept from `low` to `high` while the rest stays fixed: a grid
     with a row per base latent and a column per step."""
-    card = _card_or_404(registry, model_id)
-    inputs = traversal_inputs(card, request, settings.max_images_per_request)
+    loaded = await _loaded(model_id, registry, cache)
+    inputs = traversal_inputs(loaded.card, request, settings.max_images_per_request)
     columns = inputs.count // (1 if request.latent is not None else request.rows)
-    return await _serve(card, inputs, request.format, request.nrow or columns, cache, metrics)
+    return await _serve(loaded, inputs, request.format, request.nrow or columns, metrics)
 
 
 @router.post("/{model_id}/augment", response_class=StreamingResponse, responses=ARCHIVE, dependencies=_LIMITED)
@@ -121,11 +127,10 @@ async def augment_dataset(
     """A labelled synthetic data set: `counts` per class or a balanced `total`, streamed as a ZIP (a
     folder of PNGs per class, manifest.json last) or an NPZ, in constant memory. The manifest and the
     headers say how it was made, so the same request makes it again."""
-    card = _card_or_404(registry, model_id)
-    if card.get("kind") == "points":
+    loaded = await _loaded(model_id, registry, cache)
+    if loaded.card.get("kind") == "points":
         raise Problem(422, f"augment makes images; model {model_id} makes 2-D points: use generate with format npz")
-    plan = augment.plan_augment(card, request, settings.max_augment_images)
-    loaded = await _load(cache, model_id)
+    plan = augment.plan_augment(loaded.card, request, settings.max_augment_images)
     headers = {"X-Model-Id": model_id, "X-Seed": str(plan.seed), "X-Image-Count": str(plan.total),
                "Content-Disposition": f'attachment; filename="{model_id}-augment.{request.format}"'}
     if plan.truncation is not None:
@@ -136,25 +141,36 @@ async def augment_dataset(
 
 async def _generate(model_id: str, request: GenerateRequest, registry, cache: GeneratorCache, cap: int,
                     metrics: Metrics) -> Response:
-    card = _card_or_404(registry, model_id)
-    inputs = resolve_inputs(card, request, cap)
-    return await _serve(card, inputs, request.format or default_format(inputs.count), request.nrow, cache, metrics)
+    loaded = await _loaded(model_id, registry, cache)
+    inputs = resolve_inputs(loaded.card, request, cap)
+    return await _serve(loaded, inputs, request.format or default_format(inputs.count), request.nrow, metrics)
 
 
-async def _serve(card: dict, inputs: GeneratorInputs, fmt: str, nrow: int | None, cache: GeneratorCache,
+async def _serve(loaded: LoadedGenerator, inputs: GeneratorInputs, fmt: str, nrow: int | None,
                  metrics: Metrics) -> Response:
-    check_format(card, fmt, inputs.count)
-    loaded = await _load(cache, card["id"])
+    check_format(loaded.card, fmt, inputs.count)
     samples = await loaded.batched(inputs.latents, inputs.conditioning, metrics.batch_images.observe)
     metrics.images.inc(inputs.count)
-    return await run_in_threadpool(respond, samples, inputs, card, fmt, nrow)
+    return await run_in_threadpool(respond, samples, inputs, loaded.card, fmt, nrow)
 
 
-async def _load(cache: GeneratorCache, model_id: str) -> LoadedGenerator:
+async def _loaded(model_id: str, registry: Registry, cache: GeneratorCache) -> LoadedGenerator:
+    """The model's generator with its card; 404 when the registry no longer has it."""
+    return cache.fresh(model_id, CARD_RECHECK_S) or await run_in_threadpool(_load_checked, model_id, registry, cache)
+
+
+def _load_checked(model_id: str, registry: Registry, cache: GeneratorCache) -> LoadedGenerator:
     try:
-        return await run_in_threadpool(cache.get, model_id)
+        card = _card_or_404(registry, model_id)
+    except Problem:
+        cache.forget(model_id)  # deleted through another API process
+        raise
+    try:
+        loaded = cache.get(model_id)
     except FileNotFoundError:  # deleted between reading its card and loading its weights
         raise Problem(404, f"model {model_id} has no generator on disk (deleted?)") from None
+    loaded.card, loaded.checked_at = card, time.monotonic()
+    return loaded
 
 
 def _card_or_404(registry, model_id: str) -> dict:
