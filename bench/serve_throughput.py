@@ -22,10 +22,7 @@ import argparse
 import asyncio
 import itertools
 import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from contextlib import ExitStack, contextmanager
@@ -40,7 +37,8 @@ from redis import Redis
 from models.checkpoint import load_generator, save_generator
 from models.gan import GANConfig, build_generator
 from models.sampling import generate, latents_for_seed, png_bytes
-from service.embedded_redis import free_port, start_redis
+from service.embedded_redis import start_redis
+from service.processes import start_api, stop
 from worker.ids import new_id
 from worker.registry import Registry
 from worker.store import ArtifactStore
@@ -93,7 +91,7 @@ def redis_server(directory: Path):
     try:
         yield url
     finally:
-        _stop(process)
+        stop(process)
 
 
 @dataclass(frozen=True)
@@ -105,47 +103,15 @@ class Api:
 @contextmanager
 def api_server(redis_url: str, data_dir: Path, threads: int, device: str, extra_env: dict[str, str], log: Path):
     """`python -m service.cli api` in its own process group."""
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GANFORGE_")}
-    env.update(GANFORGE_REDIS_URL=redis_url, GANFORGE_DATA_DIR=str(data_dir), GANFORGE_PORT=str(port),
-               GANFORGE_RATE_LIMIT_GENERATE_PER_MIN="0", GANFORGE_DEVICE=device, OMP_NUM_THREADS=str(threads),
-               PYTHONUNBUFFERED="1")
+    env.update(GANFORGE_REDIS_URL=redis_url, GANFORGE_DATA_DIR=str(data_dir), GANFORGE_RATE_LIMIT_GENERATE_PER_MIN="0",
+               GANFORGE_DEVICE=device, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
     env.update(extra_env)
-    with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "service.cli", "api"], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    api = Api(f"http://127.0.0.1:{port}", process.pid)
+    process, url = start_api(env, log)
     try:
-        _wait_healthy(api.url, process, log)
-        yield api
+        yield Api(url, process.pid)
     finally:
-        _stop(process)
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the API exited with code {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"the API did not answer /healthz in {timeout_s} s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the whole group (it leads one), SIGKILL if it lingers: no orphans left behind."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        pass
+        stop(process)
 
 
 # -- the measurements -----------------------------------------------------------------------------

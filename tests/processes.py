@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
+from service.processes import spawn, start_api, stop, wait_for
 
-from service.embedded_redis import free_port
+__all__ = ["env_for", "spawn", "start_api", "start_worker", "stop", "wait_for"]
 
 
 def env_for(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -26,51 +23,7 @@ def env_for(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    with open(log, "wb") as out:
-        # Its own process group, so a test can kill the worker with its pool children, as a crash would.
-        return subprocess.Popen([sys.executable, "-m", "service.cli", *args], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        pass
-
-
-def wait_for(predicate, timeout_s: float, what: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited early:\n{log.read_text()[-3000:]}")
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"{what} not ready in {timeout_s} s:\n{log.read_text()[-3000:]}")
-
-
 def start_worker(env: dict[str, str], name: str, log: Path) -> subprocess.Popen:
     process = spawn(["worker", "--name", name], env, log)
     wait_for(lambda: b" ready." in log.read_bytes(), 60, f"celery worker {name}", process, log)
     return process
-
-
-def start_api(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = spawn(["api"], {**env, "GANFORGE_PORT": str(port)}, log)
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_for(healthy, 60, "API", process, log)
-    return process, url
