@@ -91,13 +91,7 @@ class GeneratorCache:
     def fresh(self, model_id: str, max_age_s: float) -> LoadedGenerator | None:
         """The loaded generator, if the registry confirmed its model within `max_age_s`: a request for a
         busy model then needs neither Redis nor a thread."""
-        with self._lock:
-            loaded = self._items.get(model_id)
-            if loaded is None or time.monotonic() - loaded.checked_at > max_age_s:
-                return None
-            self._items.move_to_end(model_id)
-            self.hits += 1
-            return loaded
+        return self._hit(model_id, max_age_s)
 
     def forget(self, model_id: str) -> None:
         with self._lock:
@@ -115,13 +109,14 @@ class GeneratorCache:
     def __len__(self) -> int:
         return len(self._items)
 
-    def _hit(self, model_id: str) -> LoadedGenerator | None:
+    def _hit(self, model_id: str, max_age_s: float | None = None) -> LoadedGenerator | None:
         with self._lock:
-            if model_id in self._items:
-                self._items.move_to_end(model_id)
-                self.hits += 1
-                return self._items[model_id]
-        return None
+            loaded = self._items.get(model_id)
+            if loaded is None or (max_age_s is not None and time.monotonic() - loaded.checked_at > max_age_s):
+                return None
+            self._items.move_to_end(model_id)
+            self.hits += 1
+            return loaded
 
     def _evict(self) -> None:
         """Drops the least recently used until both bounds hold, never the one just loaded."""
