@@ -39,7 +39,7 @@ from models.gan import GANConfig, build_generator
 from models.sampling import generate, latents_for_seed, png_bytes
 from service.embedded_redis import start_redis
 from service.processes import start_api, stop
-from worker.ids import new_id
+from worker.card import sampler_card
 from worker.registry import Registry
 from worker.store import ArtifactStore
 
@@ -63,24 +63,10 @@ def random_generator(gan: GANConfig, seed: int) -> torch.nn.Module:
 
 def publish_model(gan: GANConfig, store: ArtifactStore, registry: Registry, seed: int) -> str:
     """Stores and registers a model as a finished training job would; returns its id."""
-    model_id = new_id("model")
-    card = {
-        "id": model_id,
-        "job_id": None,
-        "created_at": datetime.now(UTC).isoformat(),
-        "arch": gan.arch,
-        "reference": gan.family.reference,
-        "config": gan.to_dict(),
-        "latent_dim": gan.latent_dim,
-        "kind": "images",
-        "image_shape": list(gan.data_shape),
-        "classes": [],
-        "inputs": {"latent_dim": gan.latent_dim, "labels": None, "codes": None},
-        "note": f"bench/serve_throughput.py: random weights (seed {seed}), untrained",
-    }
-    save_generator(random_generator(gan, seed), card, store.model_dir(model_id))
+    card = sampler_card(gan, [], note=f"bench/serve_throughput.py: random weights (seed {seed}), untrained")
+    save_generator(random_generator(gan, seed), card.to_json(), store.model_dir(card.id))
     registry.register_model(card)
-    return model_id
+    return card.id
 
 
 # -- the processes --------------------------------------------------------------------------------

@@ -1,52 +1,126 @@
-"""The GAN families and the config that rebuilds a family's networks (stored in every model card)."""
+"""The GAN families and the config that rebuilds a family's networks (stored in every model card).
+
+A family is one row of data: what it is, what it takes and gives, its paper's defaults, and the
+functions that build its networks. The job spec's validation, the compatibility check against a
+data set, the docs table and the tests all read these rows, so a new family is a new row (plus its
+nets), registered with `register_family`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Literal
+
+from torch import nn
 
 from models.nets.conditional import Discriminator, Generator
+from models.nets.dcgan import SUPPORTED_SIZES
+
+DataKind = Literal["images", "points"]
+Conditional = Literal["never", "always", "optional"]
+LOSSES = ("non-saturating", "minimax", "least-squares", "hinge", "wasserstein-gp")
+_BCE_LIKE = ("non-saturating", "minimax", "least-squares", "hinge")
 
 
 @dataclass(frozen=True)
 class Family:
-    """A family's networks and its paper's training defaults."""
+    """A family's networks, what it takes and gives, and its paper's training defaults."""
 
     reference: str
+    networks: str  # one line for the docs table
     loss: str
     losses: tuple[str, ...]  # the losses that make sense for it
     lr_g: float
     lr_d: float
     betas: tuple[float, float]
     d_steps: int = 1
-    d_norm: str = "batch"
-    conditioning: str = "none"  # none | concat | auxiliary | projection
-    needs_images: bool = False
+    d_norm: str = "batch"  # batch | layer | spectral | none
+    conditional: Conditional = "never"  # whether it conditions on class labels
+    conditioning: str = "concat"  # when conditional, how labels reach D: concat | auxiliary | projection
+    takes_codes: bool = False  # InfoGAN's categorical and continuous latent codes
+    data_kinds: tuple[DataKind, ...] = ("images", "points")
+    image_sizes: tuple[int, ...] = SUPPORTED_SIZES
+    image_backbone: str = "conv"  # the nets for images: conv, or mlp on flattened pixels
+    kind: str = "sampler"  # sampler: noise (+ labels, codes) -> sample; translator: image -> image
+    # Training settings that differ from TrainConfig's defaults, per data kind: measured recipes.
+    recipes: dict[str, dict] = field(default_factory=dict)
+    build_generator: Callable[[GANConfig], nn.Module] = Generator
+    build_discriminator: Callable[[GANConfig], nn.Module] = Discriminator
 
+    def train_defaults(self, data_kind: str) -> dict:
+        """What a job leaves unset trains with: the paper's optimiser and loss, then the data kind's recipe."""
+        return {"loss": self.loss, "lr_g": self.lr_g, "lr_d": self.lr_d, "beta1": self.betas[0],
+                "beta2": self.betas[1], "d_steps": self.d_steps, **self.recipes.get(data_kind, {})}
 
-_BCE_LIKE = ("non-saturating", "minimax", "least-squares", "hinge")
+    def refusals(self, *, conditional: bool, codes: bool, loss: str | None) -> list[str]:
+        """What in a model spec does not fit this family, as sentences for a 422."""
+        errors = []
+        if loss is not None and loss not in self.losses:
+            errors.append(f"does not train with loss {loss!r}; choose one of {', '.join(self.losses)}")
+        if conditional and self.conditional == "never":
+            errors.append(f"is not conditional; use one of {', '.join(conditional_families())} to condition on "
+                          "labels")
+        if not conditional and self.conditional == "always":
+            errors.append("is conditional by definition; use an unconditional family such as dcgan")
+        if codes and not self.takes_codes:
+            takers = ", ".join(name for name, family in FAMILIES.items() if family.takes_codes)
+            errors.append(f"takes no latent codes; codes belong to {takers}")
+        return errors
+
 
 FAMILIES: dict[str, Family] = {
     # Goodfellow et al. 2014: k D steps per G step; the paper trains with SGD + momentum.
-    "mlp": Family("Goodfellow et al. 2014, arXiv:1406.2661", "non-saturating", (*_BCE_LIKE, "wasserstein-gp"),
-                  1e-3, 1e-3, (0.5, 0.999), d_norm="none"),
-    "dcgan": Family("Radford et al. 2015, arXiv:1511.06434", "non-saturating", _BCE_LIKE,
-                    2e-4, 2e-4, (0.5, 0.999), needs_images=True),
-    "cgan": Family("Mirza & Osindero 2014, arXiv:1411.1784", "non-saturating", _BCE_LIKE,
-                   2e-4, 2e-4, (0.5, 0.999), conditioning="concat"),
-    "acgan": Family("Odena et al. 2017, arXiv:1610.09585", "non-saturating", _BCE_LIKE,
-                    2e-4, 2e-4, (0.5, 0.999), conditioning="auxiliary"),
+    "mlp": Family("Goodfellow et al. 2014, arXiv:1406.2661", "MLP G and D (flattened images or 2-D points)",
+                  "non-saturating", (*_BCE_LIKE, "wasserstein-gp"), 1e-3, 1e-3, (0.5, 0.999), d_norm="none",
+                  image_backbone="mlp"),
+    "dcgan": Family("Radford et al. 2015, arXiv:1511.06434",
+                    "strided conv G and D, BatchNorm, ReLU/Tanh in G, LeakyReLU in D", "non-saturating", _BCE_LIKE,
+                    2e-4, 2e-4, (0.5, 0.999), data_kinds=("images",)),
+    "cgan": Family("Mirza & Osindero 2014, arXiv:1411.1784",
+                   "DCGAN (or MLP for points); one-hot labels joined to z and to D's input", "non-saturating",
+                   _BCE_LIKE, 2e-4, 2e-4, (0.5, 0.999), conditional="always", conditioning="concat"),
+    "acgan": Family("Odena et al. 2017, arXiv:1610.09585",
+                    "labels to G; D has an auxiliary classifier head, both nets add its cross-entropy",
+                    "non-saturating", _BCE_LIKE, 2e-4, 2e-4, (0.5, 0.999), conditional="always",
+                    conditioning="auxiliary"),
     # InfoGAN's MNIST setup: D 2e-4, G 1e-3, 10-way categorical + 2 continuous codes, lambda 1.
-    "infogan": Family("Chen et al. 2016, arXiv:1606.03657", "non-saturating", _BCE_LIKE,
-                      1e-3, 2e-4, (0.5, 0.999)),
+    "infogan": Family("Chen et al. 2016, arXiv:1606.03657",
+                      "categorical + continuous codes joined to z; a Q head on D's features; λ·MI term for G and Q",
+                      "non-saturating", _BCE_LIKE, 1e-3, 2e-4, (0.5, 0.999), takes_codes=True),
     # WGAN-GP paper: lambda 10, n_critic 5, Adam(1e-4, betas (0, 0.9)), no BatchNorm in the critic.
-    "wgan-gp": Family("Gulrajani et al. 2017, arXiv:1704.00028", "wasserstein-gp", ("wasserstein-gp",),
-                      1e-4, 1e-4, (0.0, 0.9), d_steps=5, d_norm="layer"),
-    # SNGAN: spectral norm on every D layer, hinge loss, Adam(2e-4, (0.5, 0.999)), one D step.
-    "sngan": Family("Miyato et al. 2018, arXiv:1802.05957", "hinge", _BCE_LIKE,
-                    2e-4, 2e-4, (0.5, 0.999), d_norm="spectral"),
+    "wgan-gp": Family("Gulrajani et al. 2017, arXiv:1704.00028",
+                      "critic without BatchNorm (layer norm), gradient penalty λ = 10", "wasserstein-gp",
+                      ("wasserstein-gp",), 1e-4, 1e-4, (0.0, 0.9), d_steps=5, d_norm="layer"),
+    # SNGAN: spectral norm on every D layer, hinge loss, Adam(2e-4, (0.5, 0.999)), one D step; with
+    # classes, a projection discriminator (Miyato & Koyama 2018).
+    "sngan": Family("Miyato et al. 2018, arXiv:1802.05957",
+                    "spectral norm on every D layer; with `conditional: true`, a projection discriminator", "hinge",
+                    _BCE_LIKE, 2e-4, 2e-4, (0.5, 0.999), d_norm="spectral", conditional="optional",
+                    conditioning="projection"),
 }
-ARCHITECTURES = tuple(FAMILIES)
-LOSSES = ("non-saturating", "minimax", "least-squares", "hinge", "wasserstein-gp")
+
+
+def register_family(name: str, family: Family) -> None:
+    """Adds a family (a plugin's, or a test's); every part that lists families reads FAMILIES."""
+    if name in FAMILIES and FAMILIES[name] is not family:
+        raise ValueError(f"a family named {name!r} is already registered")
+    FAMILIES[name] = family
+
+
+def load_family_modules(modules: Iterable[str]) -> None:
+    """Imports modules that call register_family: the settings' `family_modules`, in API and worker alike."""
+    for module in modules:
+        importlib.import_module(module)
+
+
+def architectures() -> tuple[str, ...]:
+    return tuple(FAMILIES)
+
+
+def conditional_families() -> tuple[str, ...]:
+    return tuple(name for name, family in FAMILIES.items() if family.conditional != "never")
 
 
 @dataclass(frozen=True)
@@ -64,7 +138,7 @@ class GANConfig:
 
     def __post_init__(self) -> None:
         if self.arch not in FAMILIES:
-            raise ValueError(f"unknown arch {self.arch!r}; known: {', '.join(ARCHITECTURES)}")
+            raise ValueError(f"unknown arch {self.arch!r}; known: {', '.join(FAMILIES)}")
 
     @property
     def family(self) -> Family:
@@ -75,6 +149,10 @@ class GANConfig:
         return len(self.data_shape) == 3
 
     @property
+    def data_kind(self) -> str:
+        return "images" if self.is_image else "points"
+
+    @property
     def data_dim(self) -> int:
         n = 1
         for d in self.data_shape:
@@ -83,7 +161,7 @@ class GANConfig:
 
     @property
     def backbone(self) -> str:
-        return "conv" if self.is_image and self.arch != "mlp" else "mlp"
+        return self.family.image_backbone if self.is_image else "mlp"
 
     @property
     def d_norm(self) -> str:
@@ -92,12 +170,8 @@ class GANConfig:
 
     @property
     def conditioning(self) -> str:
-        """How labels reach D; sngan is conditional (projection) only when given classes."""
-        if not self.num_classes:
-            return "none"
-        if self.arch == "sngan":
-            return "projection"
-        return self.family.conditioning
+        """How labels reach D: none without classes, else the family's way."""
+        return self.family.conditioning if self.num_classes else "none"
 
     @property
     def conditions_generator(self) -> bool:
@@ -115,9 +189,9 @@ class GANConfig:
         return cls(**values)
 
 
-def build_generator(config: GANConfig) -> Generator:
-    return Generator(config)
+def build_generator(config: GANConfig) -> nn.Module:
+    return config.family.build_generator(config)
 
 
-def build_discriminator(config: GANConfig) -> Discriminator:
-    return Discriminator(config)
+def build_discriminator(config: GANConfig) -> nn.Module:
+    return config.family.build_discriminator(config)

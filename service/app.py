@@ -10,6 +10,7 @@ from redis import Redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from models.gan import load_family_modules
 from service import problems
 from service.generators import BatchPolicy, GeneratorCache
 from service.json_default import JsonByDefault
@@ -27,6 +28,7 @@ from worker.training import resolve_device
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    load_family_modules(settings.family_modules)
     metrics = Metrics()
 
     @asynccontextmanager

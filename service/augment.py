@@ -23,7 +23,7 @@ from service.generation import GeneratorInputs, label_index, new_seed
 from service.generators import LoadedGenerator
 from service.problems import Problem
 from service.schemas import AugmentRequest
-from worker.registry import utcnow
+from worker.ids import utcnow
 
 # Part of how a data set is made (which seed draws which image), so a constant, not a setting.
 CHUNK_IMAGES = 256

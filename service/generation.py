@@ -10,6 +10,7 @@ import torch
 from models.sampling import Conditioning, interpolate, latents_for_seed
 from service.problems import Problem
 from service.schemas import CodesIn, GenerateRequest, InterpolateRequest, LatentPoint, TraverseRequest
+from worker.card import CodeSizes, ModelCard
 
 
 @dataclass
@@ -36,34 +37,34 @@ def new_seed() -> int:
     return secrets.randbelow(2**63)
 
 
-def resolve_inputs(card: dict, request: GenerateRequest, cap: int) -> GeneratorInputs:
+def resolve_inputs(card: ModelCard, request: GenerateRequest, cap: int) -> GeneratorInputs:
     if request.latents is not None:
         if len(request.latents) > cap:
             raise Problem(422, f"latents: at most {cap} vectors per request; got {len(request.latents)}")
-        inputs = GeneratorInputs(_explicit(card["latent_dim"], request.latents, "latents"))
+        inputs = GeneratorInputs(_explicit(card.latent_dim, request.latents, "latents"))
     else:
         n = request.n or 1
         if n > cap:
             raise Problem(422, f"n: at most {cap} images per request (the server's max_images_per_request); "
                                f"got {n}")
         seed = new_seed() if request.seed is None else request.seed
-        inputs = GeneratorInputs(latents_for_seed(n, card["latent_dim"], seed, request.truncation), seed=seed,
+        inputs = GeneratorInputs(latents_for_seed(n, card.latent_dim, seed, request.truncation), seed=seed,
                                  truncation=request.truncation)
     inputs.conditioning = conditioning(card, request.labels, request.codes, inputs.count)
     return inputs
 
 
-def interpolation_inputs(card: dict, request: InterpolateRequest, cap: int) -> GeneratorInputs:
+def interpolation_inputs(card: ModelCard, request: InterpolateRequest, cap: int) -> GeneratorInputs:
     _check_steps(request.steps, cap)
-    start = _point(card["latent_dim"], request.start, request.truncation, "start")
-    end = _point(card["latent_dim"], request.end, request.truncation, "end")
+    start = _point(card.latent_dim, request.start, request.truncation, "start")
+    end = _point(card.latent_dim, request.end, request.truncation, "end")
     latents = interpolate(start, end, request.steps, request.method)
     return GeneratorInputs(latents, _fixed(card, request, request.steps), truncation=request.truncation)
 
 
-def traversal_inputs(card: dict, request: TraverseRequest, cap: int) -> GeneratorInputs:
+def traversal_inputs(card: ModelCard, request: TraverseRequest, cap: int) -> GeneratorInputs:
     """`rows` base latents, each repeated along one swept latent dimension or InfoGAN code."""
-    latent_dim, codes = card["latent_dim"], (card.get("inputs") or {}).get("codes")
+    latent_dim, codes = card.latent_dim, card.inputs.codes
     seed = None
     if request.latent is not None:
         base = _explicit(latent_dim, [request.latent], "latent")
@@ -72,9 +73,9 @@ def traversal_inputs(card: dict, request: TraverseRequest, cap: int) -> Generato
         base = latents_for_seed(request.rows, latent_dim, seed, request.truncation)
     steps = request.steps
     if request.code == "categorical":
-        if not codes or not codes["categorical"]:
-            raise Problem(422, f"code: model {card['id']} has no categorical code to step through")
-        steps = codes["categorical"]
+        if not codes or not codes.categorical:
+            raise Problem(422, f"code: model {card.id} has no categorical code to step through")
+        steps = codes.categorical
     count = base.shape[0] * steps
     _check_steps(steps, cap, count)
     latents = base.repeat_interleave(steps, dim=0)
@@ -89,21 +90,20 @@ def traversal_inputs(card: dict, request: TraverseRequest, cap: int) -> Generato
         fixed["categorical"] = torch.arange(steps).repeat(base.shape[0])
     else:
         index = int(request.code.split(":")[1])
-        width = codes["continuous"] if codes else 0
+        width = codes.continuous if codes else 0
         if index >= width:
-            raise Problem(422, f"code: model {card['id']} has {width} continuous codes; got continuous:{index}")
+            raise Problem(422, f"code: model {card.id} has {width} continuous codes; got continuous:{index}")
         fixed["continuous"][:, index] = sweep
     return GeneratorInputs(latents, fixed, seed=seed, truncation=request.truncation)
 
 
-def conditioning(card: dict, labels, codes: CodesIn | None, n: int, cycle: bool = True) -> Conditioning:
+def conditioning(card: ModelCard, labels, codes: CodesIn | None, n: int, cycle: bool = True) -> Conditioning:
     """Labels and codes for `n` images; what is left out cycles through the classes and categories (a grid
     shows each), or with `cycle` off holds the first."""
-    model_inputs, model_id = card.get("inputs") or {}, card["id"]
     result = {}
-    if (label_tensor := _labels(model_inputs.get("labels"), labels, n, model_id, cycle)) is not None:
+    if (label_tensor := _labels(card.inputs.labels, labels, n, card.id, cycle)) is not None:
         result["labels"] = label_tensor
-    categorical, continuous = _codes(model_inputs.get("codes"), codes, n, model_id, cycle)
+    categorical, continuous = _codes(card.inputs.codes, codes, n, card.id, cycle)
     if categorical is not None:
         result["categorical"] = categorical
     if continuous is not None:
@@ -122,7 +122,7 @@ def label_index(classes: list[str], label: int | str) -> int:
                        f"(or their indices 0..{len(classes) - 1})")
 
 
-def _fixed(card: dict, request: InterpolateRequest | TraverseRequest, n: int) -> Conditioning:
+def _fixed(card: ModelCard, request: InterpolateRequest | TraverseRequest, n: int) -> Conditioning:
     return conditioning(card, request.labels, request.codes, n, cycle=False)
 
 
@@ -161,7 +161,7 @@ def _labels(classes: list[str] | None, asked, n: int, model_id: str, cycle: bool
     return torch.tensor(indices * n if len(indices) == 1 else indices, dtype=torch.long)
 
 
-def _codes(spec: dict | None, asked: CodesIn | None, n: int, model_id: str, cycle: bool):
+def _codes(spec: CodeSizes | None, asked: CodesIn | None, n: int, model_id: str, cycle: bool):
     if not spec:
         if asked is not None:
             raise Problem(422, f"codes: model {model_id} is not an InfoGAN and takes no codes")
@@ -169,20 +169,20 @@ def _codes(spec: dict | None, asked: CodesIn | None, n: int, model_id: str, cycl
     asked_cat = asked.categorical if asked is not None else None
     asked_cont = asked.continuous if asked is not None else None
     categorical = None
-    if spec["categorical"]:
+    if spec.categorical:
         if asked_cat is None:
-            categorical = torch.arange(n) % spec["categorical"] if cycle else torch.zeros(n, dtype=torch.long)
+            categorical = torch.arange(n) % spec.categorical if cycle else torch.zeros(n, dtype=torch.long)
         else:
             values = asked_cat if isinstance(asked_cat, list) else [asked_cat]
-            if len(values) not in (1, n) or any(not 0 <= v < spec["categorical"] for v in values):
+            if len(values) not in (1, n) or any(not 0 <= v < spec.categorical for v in values):
                 raise Problem(422, f"codes.categorical: one index in 0..{spec['categorical'] - 1} for all images "
                                    f"or one per image ({n}); got {asked_cat}")
             categorical = torch.tensor(values * n if len(values) == 1 else values, dtype=torch.long)
     elif asked_cat is not None:
         raise Problem(422, "codes.categorical: this model has no categorical code")
     continuous = None
-    if spec["continuous"]:
-        width = spec["continuous"]
+    if spec.continuous:
+        width = spec.continuous
         if asked_cont is None:  # the centre of the code's range
             continuous = torch.zeros(n, width)
         else:

@@ -14,6 +14,7 @@ from torch import nn
 from models.checkpoint import load_generator
 from models.sampling import Conditioning, generate
 from service.batching import Batcher
+from worker.card import ModelCard
 from worker.store import ArtifactStore
 
 log = logging.getLogger("ganforge.api")
@@ -29,7 +30,7 @@ class BatchPolicy:
 class LoadedGenerator:
     model_id: str
     net: nn.Module
-    card: dict
+    card: ModelCard
     nbytes: int
     policy: BatchPolicy = field(default_factory=BatchPolicy)
     checked_at: float = 0.0  # when the registry last confirmed the model exists (time.monotonic)
@@ -78,7 +79,7 @@ class GeneratorCache:
                 return loaded
             try:
                 net, card = load_generator(self.store.model_dir(model_id), self.device)
-                loaded = LoadedGenerator(model_id, net, card, module_bytes(net), self.policy)
+                loaded = LoadedGenerator(model_id, net, ModelCard.model_validate(card), module_bytes(net), self.policy)
                 with self._lock:
                     self.misses += 1
                     self._items[model_id] = loaded

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from worker.card import ModelCard
+
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
@@ -40,6 +42,10 @@ class JobEvents(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[JobOut]
+
+
+class ModelList(BaseModel):
+    models: list[ModelCard]
 
 
 class CodesIn(BaseModel):

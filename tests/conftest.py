@@ -8,11 +8,14 @@ import httpx
 import pytest
 from redis import Redis
 
+import tests.toy_family  # noqa: F401  (registers the toy family here, before tests list the families)
 from service.embedded_redis import start_redis
 from tests.helpers import TINY_JOB, UPLOAD_CAPS, train_model, wait_for_job
 from tests.processes import env_for, start_api, start_worker, stop
 from worker.registry import Registry
 from worker.settings import Settings
+
+FAMILY_PLUGINS = '["tests.toy_family"]'  # the API and worker processes load the toy family too
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +46,7 @@ def registry(redis_url):
 def _env(settings: Settings, **extra: str) -> dict[str, str]:
     # Submission limits stay generous here: many tests share the one local key.
     return env_for(settings.redis_url, settings.data_dir, GANFORGE_RATE_LIMIT_JOBS_PER_MIN="0",
-                   GANFORGE_MAX_UNFINISHED_JOBS_PER_KEY="0", **extra)
+                   GANFORGE_MAX_UNFINISHED_JOBS_PER_KEY="0", GANFORGE_FAMILY_MODULES=FAMILY_PLUGINS, **extra)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from redis import Redis
 
 from worker import registry_lua as lua
-from worker.ids import new_id
+from worker.card import ModelCard
+from worker.ids import new_id, utcnow
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 STATUSES = ("queued", "running", "cancelling", *TERMINAL)
@@ -43,10 +44,6 @@ redis.call('del', KEYS[1], KEYS[2])
 redis.call('zrem', KEYS[3], ARGV[2])
 return {'deleted'}
 """
-
-
-def utcnow() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Registry:
@@ -161,17 +158,17 @@ class Registry:
 
     # -- models -----------------------------------------------------------------------------------
 
-    def register_model(self, model: dict) -> None:
+    def register_model(self, card: ModelCard) -> None:
         pipe = self.redis.pipeline()
-        pipe.hset(self._model(model["id"]), mapping={"card": json.dumps(model)})
-        pipe.zadd(f"{self.p}:models", {model["id"]: datetime.now(UTC).timestamp()})
+        pipe.hset(self._model(card.id), mapping={"card": card.model_dump_json()})
+        pipe.zadd(f"{self.p}:models", {card.id: datetime.now(UTC).timestamp()})
         pipe.execute()
 
-    def get_model(self, model_id: str) -> dict | None:
+    def get_model(self, model_id: str) -> ModelCard | None:
         raw = self.redis.hget(self._model(model_id), "card")
-        return json.loads(raw) if raw else None
+        return ModelCard.model_validate_json(raw) if raw else None
 
-    def list_models(self, limit: int = 50, offset: int = 0) -> list[dict]:
+    def list_models(self, limit: int = 50, offset: int = 0) -> list[ModelCard]:
         ids = self.redis.zrevrange(f"{self.p}:models", offset, offset + limit - 1)
         return [m for m in (self.get_model(i.decode()) for i in ids) if m is not None]
 
@@ -244,15 +241,15 @@ class JobLease:
         self.registry, self.job_id, self.token = registry, job_id, token
 
     def update(self, fields: dict | None = None, status: str = "", event: str = "", data: dict | None = None,
-               model: dict | None = None) -> None:
+               model: ModelCard | None = None) -> None:
         fields = {**(fields or {}), "updated_at": utcnow()}
-        model_args = [model["id"], json.dumps(model), datetime.now(UTC).timestamp()] if model else ["", "", 0]
+        model_args = [model.id, model.model_dump_json(), datetime.now(UTC).timestamp()] if model else ["", "", 0]
         written = self.registry._run("FENCED_UPDATE", self.job_id, self.token, json.dumps(_encode(fields)), status,
                                      event, json.dumps(data or {}), *model_args)
         if not written:
             raise LeaseLost(f"job {self.job_id}: lease lost to another worker")
 
-    def set_status(self, status: str, model: dict | None = None, **fields) -> None:
+    def set_status(self, status: str, model: ModelCard | None = None, **fields) -> None:
         self.update(fields, status, "status", {"status": status, **_present(fields)}, model)
 
     def record_progress(self, progress: dict) -> None:

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # (bench/serve_throughput.py: N=1 p50 12.0 ms at 0 vs 15.8 ms at 2, the same images/s at N=32).
     batch_wait_ms: float = Field(0.0, ge=0, description="Longest a request waits for others to share its batch; "
                                  "0: a batch takes what queued while the previous one ran")
+    family_modules: list[str] = Field(default_factory=list, description="JSON list of Python modules that "
+                                      "register extra GAN families (models.gan.register_family); API and "
+                                      "workers import them at start")
     device: str = Field("auto", description="auto (CUDA when there is a GPU), cpu or cuda[:i]; training and serving")
 
     job_time_limit_s: int = Field(6 * 3600, ge=1)

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import dataclasses
+from typing import Literal, get_args, get_origin, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-from models.augment import POLICIES
-from models.gan import ARCHITECTURES, FAMILIES, LOSSES
+from models.gan import FAMILIES, LOSSES, SUPPORTED_SIZES, Family, GANConfig
+from models.trainer import TrainConfig
 
-Arch = Literal[ARCHITECTURES]  # type: ignore[valid-type]
 Loss = Literal[LOSSES]  # type: ignore[valid-type]
-Policy = Literal[POLICIES]  # type: ignore[valid-type]
+ImageSize = Literal[SUPPORTED_SIZES]  # type: ignore[valid-type]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _list_families(schema: dict) -> None:
+    # Read when the schema is made, so families registered at start-up (plugins) are listed too.
+    schema["enum"] = list(FAMILIES)
 
 
 class Codes(_Strict):
@@ -23,68 +28,85 @@ class Codes(_Strict):
     continuous: int = Field(2, ge=0, le=16, description="Number of InfoGAN's continuous codes, each in [-1, 1]")
 
 
+_NETS = GANConfig()  # the nets' default sizes
+
+
 class ModelSpec(_Strict):
-    arch: Arch = Field("dcgan", description="The GAN family; see docs/models.md")
+    arch: str = Field("dcgan", description="The GAN family; see docs/models.md", json_schema_extra=_list_families)
     loss: Loss | None = Field(None, description="Adversarial loss; default: the family's own")
     latent_dim: int | None = Field(None, ge=1, le=1024, description="Length of z; default 100, or 2 for 2-D data")
-    g_width: int = Field(64, ge=1, le=1024, description="conv nets: channels of G's last hidden layer (ngf)")
-    d_width: int = Field(64, ge=1, le=1024, description="conv nets: channels of D's first layer (ndf)")
-    hidden: int = Field(256, ge=1, le=4096, description="mlp nets: units per hidden layer")
-    depth: int = Field(3, ge=1, le=8, description="mlp nets: hidden layers")
-    image_size: Literal[28, 32, 64] | None = Field(None, description="Resize the images to this; default: native")
+    g_width: int = Field(_NETS.g_width, ge=1, le=1024, description="conv nets: channels of G's last hidden layer "
+                                                                   "(ngf)")
+    d_width: int = Field(_NETS.d_width, ge=1, le=1024, description="conv nets: channels of D's first layer (ndf)")
+    hidden: int = Field(_NETS.hidden, ge=1, le=4096, description="mlp nets: units per hidden layer")
+    depth: int = Field(_NETS.depth, ge=1, le=8, description="mlp nets: hidden layers")
+    image_size: ImageSize | None = Field(None, description="Resize the images to this; default: native")
     conditional: bool | None = Field(
-        None, description="Condition on class labels: always for cgan/acgan, optional for sngan (projection D)")
+        None, description="Condition on class labels; default: whether the family always does (cgan, acgan). "
+                          "Optional for sngan (projection D)")
     codes: Codes | None = Field(None, description="infogan only; default 10 categories + 2 continuous codes")
+
+    @field_validator("arch")
+    @classmethod
+    def _known_family(cls, arch: str) -> str:
+        if arch not in FAMILIES:
+            raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(FAMILIES)}")
+        return arch
 
     @model_validator(mode="after")
     def _fits_the_family(self) -> ModelSpec:
-        family = FAMILIES[self.arch]
-        if self.loss is not None and self.loss not in family.losses:
-            choices = ", ".join(family.losses)
-            raise ValueError(f"loss {self.loss!r} does not go with {self.arch}; choose one of {choices}")
-        if self.codes is not None and self.arch != "infogan":
-            raise ValueError(f"codes are InfoGAN's latent codes; {self.arch} takes none (use arch 'infogan')")
-        if self.arch == "infogan" and self.codes is not None and not (self.codes.categorical or self.codes.continuous):
-            raise ValueError("infogan needs at least one code: codes.categorical or codes.continuous > 0")
-        if self.conditional is not None and self.arch not in ("cgan", "acgan", "sngan"):
-            raise ValueError(f"{self.arch} is not conditional; use cgan, acgan or sngan to condition on labels")
-        if self.conditional is False and self.arch in ("cgan", "acgan"):
-            raise ValueError(f"{self.arch} is conditional by definition; use dcgan for an unconditional GAN")
+        family = self.family
+        errors = family.refusals(conditional=self.is_conditional, codes=self.codes is not None, loss=self.loss)
+        if errors:
+            raise ValueError(f"{self.arch} " + f"; {self.arch} ".join(errors))
+        if family.takes_codes and self.codes is not None and not (self.codes.categorical or self.codes.continuous):
+            raise ValueError(f"{self.arch} needs at least one code: codes.categorical or codes.continuous > 0")
+        if self.image_size is not None and self.image_size not in family.image_sizes:
+            raise ValueError(f"{self.arch} takes images of {', '.join(map(str, family.image_sizes))} px; "
+                             f"got image_size {self.image_size}")
         return self
 
     @property
+    def family(self) -> Family:
+        return FAMILIES[self.arch]
+
+    @property
     def is_conditional(self) -> bool:
-        return self.arch in ("cgan", "acgan") or (self.arch == "sngan" and bool(self.conditional))
+        if self.conditional is None:
+            return self.family.conditional == "always"
+        return self.conditional
 
     @property
     def resolved_codes(self) -> Codes:
-        return (self.codes or Codes()) if self.arch == "infogan" else Codes(categorical=0, continuous=0)
+        return (self.codes or Codes()) if self.family.takes_codes else Codes(categorical=0, continuous=0)
 
 
-class TrainSpec(_Strict):
-    epochs: int = Field(5, ge=1, description="Passes over the data set")
-    max_steps: int | None = Field(None, ge=1, description="Stop after this many G steps in total")
-    batch_size: int = Field(16, ge=2, le=4096)
-    lr_g: float | None = Field(None, gt=0, le=1, description="default: the family's")
-    lr_d: float | None = Field(None, gt=0, le=1, description="default: the family's")
-    beta1: float | None = Field(None, ge=0, lt=1, description="Adam beta1; default: the family's")
-    beta2: float | None = Field(None, ge=0, lt=1, description="Adam beta2; default: the family's")
-    d_steps: int | None = Field(None, ge=1, le=100, description="D steps per G step; default: the family's")
-    optimizer: Literal["adam", "sgd"] = Field("adam", description="sgd: SGD with momentum (Goodfellow et al.)")
-    momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")
-    gp_weight: float = Field(10.0, ge=0, description="lambda of the gradient penalty (wasserstein-gp)")
-    info_weight: float = Field(1.0, ge=0, description="lambda of InfoGAN's mutual-information term")
-    lr_decay: bool = Field(False, description="Decay learning rates linearly to 0 over the schedule")
-    ema: float | None = Field(None, gt=0, lt=1, description="Keep an EMA of G with this decay and serve it")
-    augment: list[Policy] = Field(default_factory=list, description="DiffAugment policies for small data sets")
-    amp: Literal["auto", "off", "bf16", "fp16"] = Field("auto", description="Mixed precision; auto: bf16 on CUDA")
-    channels_last: bool | None = Field(None, description="default: on for conv nets on CUDA")
-    compile: bool = Field(False, description="torch.compile the nets (CUDA; slower start, faster steps)")
-    seed: int = Field(0, ge=0, lt=2**63)
-    sample_every_epochs: int = Field(1, ge=1)
-    checkpoint_every_steps: int = Field(500, ge=1)
-    time_limit_s: int | None = Field(None, ge=1, description="Fail the job after this long running; "
-                                     "default and cap: the server's job_time_limit_s")
+def _train_spec_fields() -> dict:
+    """TrainSpec's fields: TrainConfig's API fields with their types, defaults and bounds, so each default
+    is written once (in models/trainer.py)."""
+    hints = get_type_hints(TrainConfig)
+    specs = {}
+    for f in dataclasses.fields(TrainConfig):
+        if "api" not in f.metadata:
+            continue
+        annotation = hints[f.name]
+        default = f.default
+        if get_origin(annotation) is tuple:  # JSON has lists: augment is a list of policies
+            annotation, default = list[get_args(annotation)[0]], list(default)
+        specs[f.name] = (annotation, Field(default, **f.metadata["api"]))
+    specs["time_limit_s"] = (int | None, Field(None, ge=1, description="Fail the job after this long running; "
+                                               "default and cap: the server's job_time_limit_s"))
+    return specs
+
+
+TrainSpec = create_model("TrainSpec", __base__=_Strict, **_train_spec_fields())
+TrainSpec.__doc__ = "How to train: every field of models.trainer.TrainConfig that a job may set."
+
+
+def train_config(spec: JobSpec) -> TrainConfig:
+    """The trainer's config for a job: the spec's train fields, plus the model's loss."""
+    train = spec.train.model_dump(exclude={"time_limit_s"})
+    return TrainConfig(**{**train, "augment": tuple(train["augment"]), "loss": spec.model.loss})
 
 
 class JobSpec(_Strict):
@@ -99,16 +121,18 @@ class JobSpec(_Strict):
 def compatibility_errors(spec: JobSpec, kind: str, shape: tuple[int, ...] | list[int], classes: list[str]) -> list[str]:
     """What makes `spec` unfit for a data set of this kind ("images" or "points"), shape and classes."""
     errors = []
-    model = spec.model
+    model, family = spec.model, spec.model.family
+    if kind not in family.data_kinds:
+        takers = ", ".join(name for name, f in FAMILIES.items() if kind in f.data_kinds)
+        errors.append(f"{model.arch} does not train on {kind}; families that do: {takers}")
     if kind == "points":
-        if model.arch == "dcgan":
-            errors.append("dcgan is convolutional and needs images; for 2-D points use mlp (or cgan, wgan-gp, ...)")
         if model.image_size is not None:
             errors.append("model.image_size applies to images; this data set is 2-D points")
         if spec.train.augment:
             errors.append("train.augment applies to images; this data set is 2-D points")
-    elif model.arch != "mlp" and model.image_size is None and shape[-1] not in (28, 32, 64):
-        errors.append(f"the data set's images are {shape[-1]}x{shape[-1]}; convolutional nets take 28, 32 or 64: "
+    elif family.image_backbone == "conv" and model.image_size is None and shape[-1] not in family.image_sizes:
+        sizes = ", ".join(map(str, family.image_sizes))
+        errors.append(f"the data set's images are {shape[-1]}x{shape[-1]}; {model.arch} takes {sizes}: "
                       "set model.image_size")
     if model.is_conditional and len(classes) < 2:
         errors.append(f"{model.arch} conditions on class labels, and this data set has "

@@ -7,6 +7,7 @@ import logging
 from celery import signals
 from redis import Redis
 
+from models.gan import load_family_modules
 from worker import logs
 from worker.celery_app import create_celery
 from worker.heartbeat import WorkerHeartbeat
@@ -19,6 +20,7 @@ from worker.training import TransientFailure, run_training_job
 
 log = logging.getLogger("ganforge.worker")
 app = create_celery(get_settings())
+load_family_modules(get_settings().family_modules)  # before the pool forks, so every child knows them
 _background: list = []
 
 

@@ -21,12 +21,13 @@ from models.data import ImageDataset, PointDataset
 from models.gan import GANConfig
 from models.plots import picture
 from models.sampling import png_bytes
-from models.trainer import Callbacks, Progress, TrainConfig, Trainer
+from models.trainer import Callbacks, Progress, Trainer
+from worker.card import DatasetRef, sampler_card
 from worker.datasets import dataset_checksum, load_dataset
-from worker.ids import new_id
-from worker.registry import JobLease, LeaseLost, Registry, utcnow
+from worker.ids import utcnow
+from worker.registry import JobLease, LeaseLost, Registry
 from worker.settings import Settings
-from worker.spec import JobSpec
+from worker.spec import JobSpec, train_config
 from worker.store import ArtifactStore
 
 log = logging.getLogger("ganforge.worker")
@@ -127,16 +128,6 @@ def gan_config(spec: JobSpec, dataset: ImageDataset | PointDataset) -> GANConfig
     )
 
 
-def model_inputs(gan: GANConfig, classes) -> dict:
-    """What a client may pass to generate from this model (served by GET /v1/models)."""
-    return {
-        "latent_dim": gan.latent_dim,
-        "labels": list(classes) if gan.conditions_generator else None,
-        "codes": {"categorical": gan.cat_codes, "continuous": gan.cont_codes} if gan.cat_codes + gan.cont_codes
-        else None,
-    }
-
-
 def resolve_device(setting: str) -> torch.device:
     if setting == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -202,10 +193,8 @@ def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
     spec = JobSpec.model_validate(job["spec"])
     dataset = load_dataset(spec.dataset, store, spec.model.image_size, checksum=spec.dataset_checksum)
     gan = gan_config(spec, dataset)
-    train = spec.train.model_dump(exclude={"time_limit_s"})
-    config = TrainConfig(**{**train, "augment": tuple(spec.train.augment), "loss": spec.model.loss})
     device = resolve_device(settings.device)
-    trainer = Trainer(gan, config, device)
+    trainer = Trainer(gan, train_config(spec), device)
     checkpoint = store.checkpoint_path(job_id)
     if checkpoint.exists():
         trainer.load_checkpoint(checkpoint)
@@ -229,28 +218,16 @@ def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
     if not lease.holds():
         raise LeaseLost(f"job {job_id}: lease lost before the final checkpoint")
     trainer.save_checkpoint(checkpoint)  # the full training state, to continue training later
-    model_id = new_id("model")
-    card = {
-        "id": model_id,
-        "job_id": job_id,
-        "created_at": utcnow(),
-        "arch": gan.arch,
-        "reference": gan.family.reference,
-        "config": gan.to_dict(),
-        "latent_dim": gan.latent_dim,
-        "kind": "images" if gan.is_image else "points",
-        "image_shape": list(gan.data_shape),
-        "classes": list(dataset.classes),
-        "inputs": model_inputs(gan, dataset.classes),
-        "dataset": {"id": spec.dataset, "checksum": spec.dataset_checksum or dataset_checksum(spec.dataset, store),
-                    "count": int(dataset.data.shape[0])},
-        "training": {**spec.model_dump(), "resolved": asdict(trainer.config)},
-        "metrics": {"steps": result.steps, "seconds": round(time.perf_counter() - started, 3),
-                    "final": result.history[-1] if result.history else None},
-        "lineage": {"job_id": job_id, "checkpoint": str(checkpoint.relative_to(store.root))},
-    }
+    card = sampler_card(
+        gan, dataset.classes, job_id=job_id,
+        dataset=DatasetRef(id=spec.dataset, checksum=spec.dataset_checksum or dataset_checksum(spec.dataset, store),
+                           count=int(dataset.data.shape[0])),
+        training={**spec.model.model_dump(), "resolved": asdict(trainer.config)},
+        metrics={"steps": result.steps, "seconds": round(time.perf_counter() - started, 3),
+                 "final": result.history[-1] if result.history else None},
+        lineage={"job_id": job_id, "checkpoint": str(checkpoint.relative_to(store.root))})
     generator = trainer.serving_generator().to("cpu").eval()
-    save_generator(generator, card, store.model_dir(model_id))
+    save_generator(generator, card.to_json(), store.model_dir(card.id))
     # Model and outcome in one fenced write: a stale worker's model is never registered.
-    lease.set_status("succeeded", model=card, model_id=model_id, finished_at=utcnow())
+    lease.set_status("succeeded", model=card, model_id=card.id, finished_at=utcnow())
     return "succeeded"

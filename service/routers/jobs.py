@@ -19,10 +19,10 @@ from service.deps import (
 )
 from service.problems import Problem
 from service.schemas import JobEvents, JobList, JobOut
-from worker.ids import is_valid
+from worker.ids import is_valid, utcnow
 from worker.queue import enqueue_training
 from worker.reaper import reap_job
-from worker.registry import CapReached, utcnow
+from worker.registry import CapReached
 from worker.spec import JobSpec, compatibility_errors
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(require_scope("train"))])

@@ -19,10 +19,12 @@ from service.schemas import (
     GenerateRequest,
     ImageFormat,
     InterpolateRequest,
+    ModelList,
     Seed,
     TraverseRequest,
     Truncation,
 )
+from worker.card import ModelCard
 from worker.ids import is_valid
 from worker.registry import Registry
 
@@ -43,13 +45,13 @@ def list_models(
     registry: RegistryDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict:
+) -> ModelList:
     """Trained models, newest first; each card's `inputs` says what generating from it takes."""
-    return {"models": registry.list_models(limit, offset)}
+    return ModelList(models=registry.list_models(limit, offset))
 
 
 @router.get("/{model_id}")
-def get_model(model_id: str, registry: RegistryDep) -> dict:
+def get_model(model_id: str, registry: RegistryDep) -> ModelCard:
     """A model's card: architecture, latent size, image shape, classes, data set, training, metrics."""
     return _card_or_404(registry, model_id)
 
@@ -128,7 +130,7 @@ async def augment_dataset(
     folder of PNGs per class, manifest.json last) or an NPZ, in constant memory. The manifest and the
     headers say how it was made, so the same request makes it again."""
     loaded = await _loaded(model_id, registry, cache)
-    if loaded.card.get("kind") == "points":
+    if loaded.card.data_kind != "images":
         raise Problem(422, f"augment makes images; model {model_id} makes 2-D points: use generate with format npz")
     plan = augment.plan_augment(loaded.card, request, settings.max_augment_images)
     headers = {"X-Model-Id": model_id, "X-Seed": str(plan.seed), "X-Image-Count": str(plan.total),
@@ -173,7 +175,7 @@ def _load_checked(model_id: str, registry: Registry, cache: GeneratorCache) -> L
     return loaded
 
 
-def _card_or_404(registry, model_id: str) -> dict:
+def _card_or_404(registry, model_id: str) -> ModelCard:
     card = registry.get_model(model_id) if is_valid(model_id) else None
     if card is None:
         raise Problem(404, f"no model with id {model_id!r}")

@@ -15,6 +15,7 @@ from service.auth import hash_key
 from tests.e2e.test_train_and_generate import assert_problem
 from tests.helpers import TINY_JOB
 from tests.processes import env_for, start_api, stop
+from worker.card import ModelCard
 from worker.ids import new_id
 from worker.registry import Registry
 from worker.store import ArtifactStore
@@ -30,8 +31,8 @@ def secured(redis_url, data_dir, tmp_path_factory, trained_model):
     url = redis_url.rsplit("/", 1)[0] + "/1"
     # A copy of the trained model on this database (a test here deletes it; the session's stays).
     store = ArtifactStore(data_dir)
-    card = {**trained_model, "id": new_id("model")}
-    shutil.copytree(store.model_dir(trained_model["id"]), store.model_dir(card["id"]))
+    card = ModelCard.model_validate({**trained_model, "id": new_id("model")})
+    shutil.copytree(store.model_dir(trained_model["id"]), store.model_dir(card.id))
     Registry(Redis.from_url(url)).register_model(card)
     keys = [{"name": n, "sha256": hash_key(k), "scope": SCOPES[n]} for n, k in KEYS.items()]
     env = env_for(url, data_dir, GANFORGE_API_KEYS=json.dumps(keys), GANFORGE_MAX_BODY_BYTES="65536",
@@ -40,7 +41,7 @@ def secured(redis_url, data_dir, tmp_path_factory, trained_model):
     log = tmp_path_factory.mktemp("secured-logs") / "api.log"
     process, api_url = start_api(env, log)
     with httpx.Client(base_url=api_url, timeout=30) as client:
-        yield {"client": client, "model": card["id"], "log": log, "data_dir": data_dir}
+        yield {"client": client, "model": card.id, "log": log, "data_dir": data_dir}
     stop(process)
 
 

@@ -24,7 +24,7 @@ def test_family_trains_over_http_with_its_defaults_and_card(client, worker_proce
     if arch == "sngan":
         assert resolved["loss"] == "hinge" and card["inputs"]["labels"] == [str(i) for i in range(10)]
     if dataset == "ring8":
-        assert card["kind"] == "points" and card["latent_dim"] == 8
+        assert (card["kind"], card["data_kind"]) == ("sampler", "points") and card["latent_dim"] == 8
         scatter = png(client.get(f"/v1/models/{card['id']}/images", params={"n": 64, "seed": 1}))
         assert scatter.size == (256, 256)
 
@@ -67,9 +67,9 @@ def test_codes_for_a_non_infogan_model_are_422(client, cgan):
 
 
 @pytest.mark.parametrize("model,dataset,fragment", [
-    ({"arch": "dcgan", "codes": {"categorical": 3}}, "digits", "codes are InfoGAN's latent codes"),
-    ({"arch": "wgan-gp", "loss": "hinge"}, "digits", "does not go with wgan-gp"),
-    ({"arch": "dcgan"}, "ring8", "dcgan is convolutional and needs images"),
+    ({"arch": "dcgan", "codes": {"categorical": 3}}, "digits", "dcgan takes no latent codes"),
+    ({"arch": "wgan-gp", "loss": "hinge"}, "digits", "wgan-gp does not train with loss 'hinge'"),
+    ({"arch": "dcgan"}, "ring8", "dcgan does not train on points"),
     ({"arch": "mlp", "image_size": 32}, "ring8", "image_size applies to images"),
     ({"arch": "dcgan", "conditional": True}, "digits", "dcgan is not conditional"),
     ({"arch": "cgan", "conditional": False}, "digits", "conditional by definition"),

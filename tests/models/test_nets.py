@@ -1,14 +1,14 @@
 import pytest
 import torch
 
-from models.gan import ARCHITECTURES, GANConfig, build_discriminator, build_generator
-
-CONDITIONAL = {"cgan": 10, "acgan": 10, "sngan": 10}
+from models.gan import FAMILIES, GANConfig, build_discriminator, build_generator
 
 
 def config_for(arch: str, shape: tuple[int, ...], **extra) -> GANConfig:
-    kwargs = {"num_classes": CONDITIONAL.get(arch, 0)}
-    if arch == "infogan":
+    """Tiny nets of the family, with 10 classes if it can condition on them and codes if it takes them."""
+    family = FAMILIES[arch]
+    kwargs = {"num_classes": 10 if family.conditional != "never" else 0}
+    if family.takes_codes:
         kwargs = {"cat_codes": 10, "cont_codes": 2}
     return GANConfig(arch=arch, latent_dim=20, data_shape=shape, g_width=8, d_width=8, hidden=32,
                      **{**kwargs, **extra})
@@ -34,20 +34,21 @@ def test_dcgan_shapes_for_every_supported_size(size, channels):
     assert build_discriminator(config)(images).logit.shape == (5,)
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("arch", list(FAMILIES))
 @pytest.mark.parametrize("shape", [(3, 32, 32), (1, 28, 28), (2,)])
 def test_every_family_maps_its_inputs_to_data_and_scores(arch, shape):
-    if arch == "dcgan" and len(shape) == 1:
-        pytest.skip("dcgan is convolutional: images only")
     config = config_for(arch, shape)
+    family = FAMILIES[arch]
+    if config.data_kind not in family.data_kinds or (config.is_image and shape[-1] not in family.image_sizes):
+        pytest.skip(f"{arch} does not take {shape}")
     kwargs = inputs_for(config, 6)
     fake = build_generator(config)(torch.randn(6, 20), **kwargs)
     assert fake.shape == (6, *shape)
     out = build_discriminator(config)(fake, kwargs.get("labels"))
     assert out.logit.shape == (6,)
-    if arch == "acgan":
+    if config.conditioning == "auxiliary":
         assert out.class_logits.shape == (6, 10)
-    if arch == "infogan":
+    if config.cat_codes:
         assert out.q_categorical.shape == (6, 10) and out.q_continuous.shape == (6, 2)
 
 

@@ -22,7 +22,7 @@ def test_a_tiny_job_succeeds_and_registers_a_loadable_model(registry, settings):
     job = registry.get_job(job_id)
     assert job["status"] == "succeeded" and job["finished_at"] and job["error"] is None
     assert job["progress"]["step"] == 12 and job["progress"]["total_steps"] == 12
-    card = registry.get_model(job["model_id"])
+    card = registry.get_model(job["model_id"]).to_json()
     assert card["job_id"] == job_id and card["latent_dim"] == 16 and card["image_shape"] == [1, 28, 28]
     assert card["dataset"]["id"] == "digits" and card["dataset"]["checksum"].startswith("sha256:")
     model_dir = store.model_dir(job["model_id"])

@@ -25,8 +25,8 @@ from worker.datasets.decode import Decoded, decode_upload
 from worker.datasets.errors import BuiltinDataset, DatasetChanged, DatasetInUse, DatasetNotFound
 from worker.datasets.options import UploadLimits, UploadOptions
 from worker.datasets.preview import image_grid_png, scatter_png
-from worker.ids import is_valid, new_id
-from worker.registry import Registry, utcnow
+from worker.ids import is_valid, new_id, utcnow
+from worker.registry import Registry
 from worker.store import ArtifactStore
 
 log = logging.getLogger("ganforge.datasets")

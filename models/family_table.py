@@ -1,0 +1,38 @@
+"""The families table of docs/models.md, made from the Family rows (a test keeps the doc in step):
+`python -m models.family_table` prints it."""
+
+from __future__ import annotations
+
+from models.gan import FAMILIES, Family
+
+
+def _optimiser(family: Family) -> str:
+    rates = f"{family.lr_g:g}" if family.lr_g == family.lr_d else f"G {family.lr_g:g}, D {family.lr_d:g}"
+    return f"Adam {rates}, β {family.betas}"
+
+
+def _inputs(family: Family) -> str:
+    extra = {"never": "", "always": " + labels", "optional": " (+ labels)"}[family.conditional]
+    return "latents / seed" + extra + (" + codes" if family.takes_codes else "")
+
+
+def _takes(family: Family) -> str:
+    kinds = []
+    if "images" in family.data_kinds:
+        kinds.append(" / ".join(f"{size}²" for size in family.image_sizes) + " images")
+    if "points" in family.data_kinds:
+        kinds.append("2-D points")
+    return ", ".join(kinds)
+
+
+def families_table(families: dict[str, Family] | None = None) -> str:
+    rows = ["| arch | paper | networks | trains on | default loss | default optimiser | D steps | generation inputs |",
+            "|---|---|---|---|---|---|---|---|"]
+    for name, family in (families or FAMILIES).items():
+        rows.append(f"| `{name}` | {family.reference} | {family.networks} | {_takes(family)} | {family.loss} | "
+                    f"{_optimiser(family)} | {family.d_steps} | {_inputs(family)} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(families_table(), end="")

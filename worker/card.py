@@ -1,0 +1,85 @@
+"""The model card: what a trained model is, takes and gives. Stored as JSON beside its weights and in the
+registry; the service dispatches on it (kind, data kind, inputs), never on architecture names."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from models.gan import GANConfig
+from worker.ids import new_id, utcnow
+
+
+class CodeSizes(BaseModel):
+    categorical: int = Field(0, description="Categories of the categorical code (0: none)")
+    continuous: int = Field(0, description="Number of continuous codes, each in about [-1, 1]")
+
+
+class ModelInputs(BaseModel):
+    """What a client may pass to generate from the model."""
+
+    latent_dim: int
+    labels: list[str] | None = Field(None, description="The class names a label may be (conditional models)")
+    codes: CodeSizes | None = Field(None, description="InfoGAN models: the latent codes it takes")
+
+
+class DatasetRef(BaseModel):
+    id: str
+    checksum: str | None = None
+    count: int | None = None
+
+
+class ModelCard(BaseModel):
+    model_config = ConfigDict(extra="allow")  # cards written by later versions keep their extra fields
+
+    id: str
+    kind: Literal["sampler", "translator"] = Field(
+        "sampler", description="sampler: noise (+ labels, codes) to a sample; translator: an image to an image")
+    data_kind: Literal["images", "points"] = Field(description="What it makes: images, or 2-D points")
+    arch: str
+    reference: str = ""
+    config: dict[str, Any] = Field(description="The GANConfig that rebuilds the generator")
+    latent_dim: int
+    image_shape: list[int] = Field(description="(C, H, W) of an image, or (2,) for a point")
+    classes: list[str] = Field(default_factory=list)
+    inputs: ModelInputs
+    job_id: str | None = None
+    created_at: str = Field(default_factory=utcnow)
+    dataset: DatasetRef | None = None
+    training: dict[str, Any] = Field(default_factory=dict, description="The job's model spec and the resolved "
+                                                                       "training settings")
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    lineage: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_older_cards(cls, data: Any) -> Any:
+        # Cards written before `kind` told samplers from translators used it for images/points.
+        if isinstance(data, dict) and data.get("kind") in ("images", "points") and "data_kind" not in data:
+            data = {**data, "data_kind": data["kind"], "kind": "sampler"}
+        return data
+
+    @property
+    def gan(self) -> GANConfig:
+        return GANConfig.from_dict(self.config)
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.inputs.labels)
+
+    def to_json(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+def sampler_card(gan: GANConfig, classes: list[str] | tuple[str, ...], *, model_id: str | None = None,
+                 **fields: Any) -> ModelCard:
+    """The one way a card for a noise-to-sample generator is made: by a training job, a benchmark or a test."""
+    classes = list(classes)
+    codes = CodeSizes(categorical=gan.cat_codes, continuous=gan.cont_codes) if gan.cat_codes + gan.cont_codes \
+        else None
+    inputs = ModelInputs(latent_dim=gan.latent_dim, labels=classes if gan.conditions_generator else None,
+                         codes=codes)
+    return ModelCard(id=model_id or new_id("model"), kind=gan.family.kind, data_kind=gan.data_kind, arch=gan.arch,
+                     reference=gan.family.reference, config=gan.to_dict(), latent_dim=gan.latent_dim,
+                     image_shape=list(gan.data_shape), classes=classes, inputs=inputs, **fields)
