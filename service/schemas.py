@@ -6,14 +6,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.formats import describe, names
+from service.formats import describe, either, names
+from worker.states import STATUSES
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class JobOut(BaseModel):
     id: str
-    status: str = Field(description="queued, running, cancelling, succeeded, failed or cancelled")
+    status: str = Field(description=either(STATUSES))
     spec: dict
     created_at: str
     updated_at: str

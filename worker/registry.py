@@ -12,9 +12,8 @@ from redis import Redis
 
 from worker import registry_lua as lua
 from worker.ids import new_id
+from worker.states import STATUSES, TERMINAL
 
-TERMINAL = ("succeeded", "failed", "cancelled")
-STATUSES = ("queued", "running", "cancelling", *TERMINAL)
 _JSON_FIELDS = ("spec", "progress")
 _IDEMPOTENCY_TTL_S = 24 * 3600
 
