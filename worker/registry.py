@@ -84,9 +84,6 @@ class Registry:
         ids = self.redis.zrevrange(f"{self.p}:jobs", offset, offset + limit - 1)
         return [job for job in (self.get_job(i.decode()) for i in ids) if job is not None]
 
-    def update_job(self, job_id: str, **fields) -> None:
-        self._update(job_id, fields)
-
     def set_status(self, job_id: str, status: str, **fields) -> None:
         self._update(job_id, fields, status, "status", {"status": status, **_present(fields)})
 
