@@ -11,9 +11,11 @@ cores, so the HTTP figure pays for the clients too; the CPU time each process sp
 
 No training: the generator has seeded random weights; the forward pass costs the same whatever it learnt.
 
-    .venv/bin/python bench/serve_throughput.py                          # 64x64x3 DCGAN
-    .venv/bin/python bench/serve_throughput.py --size 28 --channels 1   # the MNIST one
-    .venv/bin/python bench/serve_throughput.py --quick                  # smoke run
+From the repository root, as a module (so that it finds the tests' process helpers, tests/processes.py):
+
+    .venv/bin/python -m bench.serve_throughput                          # 64x64x3 DCGAN
+    .venv/bin/python -m bench.serve_throughput --size 28 --channels 1   # the MNIST one
+    .venv/bin/python -m bench.serve_throughput --quick                  # smoke run
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from models.checkpoint import load_generator, save_generator
 from models.gan import GANConfig, build_generator
 from models.sampling import generate, latents_for_seed, png_bytes
 from service.embedded_redis import start_redis
-from service.processes import start_api, stop
+from tests.processes import start_api, stop
 from worker.card import sampler_card
 from worker.registry import Registry
 from worker.store import ArtifactStore

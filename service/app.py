@@ -10,6 +10,7 @@ from redis import Redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from models.device import resolve_device
 from models.gan import load_family_modules
 from service import problems
 from service.generators import BatchPolicy, GeneratorCache
@@ -23,7 +24,6 @@ from worker.datasets import DatasetCatalog, UploadLimits, warm_builtins
 from worker.registry import Registry
 from worker.settings import Settings, get_settings
 from worker.store import ArtifactStore
-from worker.training import resolve_device
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -14,9 +14,8 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from worker.settings import ApiKeyConfig, Settings
+from worker.settings import SCOPES, ApiKeyConfig, Scope, Settings
 
-SCOPES = ("generate", "train", "admin")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 KEY_PREFIX = "gfk_"
 
@@ -24,9 +23,9 @@ KEY_PREFIX = "gfk_"
 @dataclass(frozen=True)
 class Principal:
     name: str
-    scope: str
+    scope: Scope
 
-    def allows(self, scope: str) -> bool:
+    def allows(self, scope: Scope) -> bool:
         return SCOPES.index(self.scope) >= SCOPES.index(scope)
 
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from worker.settings import get_settings
+from worker.settings import SCOPES, get_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
     new = keys.add_parser("new", help="print a fresh API key and the entry that configures it")
-    new.add_argument("--scope", choices=["generate", "train", "admin"], required=True)
+    new.add_argument("--scope", choices=SCOPES, required=True)
     new.add_argument("--name", default=None, help="a name for the key, shown in logs (default: <scope>-<random>)")
     return parser
 

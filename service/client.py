@@ -29,10 +29,11 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from worker.states import TERMINAL  # a module of constants: the client imports no Celery or Redis
+
 DEFAULT_URL = "http://127.0.0.1:8000"
 # Generation and augmentation may compute for a while before the first byte; connecting should not.
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 _CHUNK = 1 << 16
 _WAIT_RETRIES = 10  # polls in a row that may fail (503, connection lost) before `wait` gives up
 

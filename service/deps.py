@@ -3,8 +3,8 @@
 The dependencies are `async def` so that FastAPI runs them on the event loop: a sync dependency costs
 a thread-pool hop per request, which the serving benchmark showed adds up on generation routes.
 
-Auth: put `Depends(require_scope("generate" | "train" | "admin"))` on a router (or a route) to make it
-need a key of at least that scope; a route that wants to know who calls declares `key: CurrentKey`.
+Auth: put `Depends(require_scope("train"))` (any of worker.settings.SCOPES) on a router (or a route) to
+make it need a key of at least that scope; a route that wants to know who calls declares `key: CurrentKey`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from service.metrics import Metrics
 from service.problems import Problem
 from worker.datasets import DatasetCatalog
 from worker.registry import Registry
-from worker.settings import Settings
+from worker.settings import Scope, Settings
 from worker.store import ArtifactStore
 
 
@@ -69,7 +69,7 @@ _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
 @lru_cache  # one function per scope, so FastAPI runs it once per request however often it is declared
-def require_scope(scope: Literal["generate", "train", "admin"]):
+def require_scope(scope: Scope):
     async def check(
         request: Request, settings: SettingsDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

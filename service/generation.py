@@ -175,7 +175,7 @@ def _codes(spec: CodeSizes | None, asked: CodesIn | None, n: int, model_id: str,
         else:
             values = asked_cat if isinstance(asked_cat, list) else [asked_cat]
             if len(values) not in (1, n) or any(not 0 <= v < spec.categorical for v in values):
-                raise Problem(422, f"codes.categorical: one index in 0..{spec['categorical'] - 1} for all images "
+                raise Problem(422, f"codes.categorical: one index in 0..{spec.categorical - 1} for all images "
                                    f"or one per image ({n}); got {asked_cat}")
             categorical = torch.tensor(values * n if len(values) == 1 else values, dtype=torch.long)
     elif asked_cat is not None:

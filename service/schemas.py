@@ -6,14 +6,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.formats import describe, either, names
 from worker.card import ModelCard
+from worker.states import STATUSES
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class JobOut(BaseModel):
     id: str
-    status: str = Field(description="queued, running, cancelling, succeeded, failed or cancelled")
+    status: str = Field(description=either(STATUSES))
     spec: dict
     created_at: str
     updated_at: str
@@ -62,11 +64,9 @@ Seed = Annotated[int, Field(ge=0, lt=2**63)]
 Truncation = Annotated[float, Field(gt=0, le=10, description="Seeded latents only: every component with |z| "
                                     "above it is drawn again (the truncation trick); about 0.5-1 trades variety "
                                     "for fidelity")]
-ImageFormat = Literal["png", "grid", "zip", "npz", "json"]
-FrameFormat = Literal["grid", "zip", "npz", "json", "gif"]
-FORMATS_DOC = ("png: one image; grid: one PNG of all (`nrow` per row); zip: one PNG per image + manifest.json; "
-               "npz: uint8 images N x H x W x C with labels, latents and codes; json: base64 PNGs with the "
-               "latents, labels and codes used")
+ImageFormat = Literal[names("samples")]  # type: ignore[valid-type]
+FrameFormat = Literal[names("frames")]  # type: ignore[valid-type]
+DatasetFormat = Literal[names("dataset")]  # type: ignore[valid-type]
 
 
 class GenerateRequest(BaseModel):
@@ -84,7 +84,7 @@ class GenerateRequest(BaseModel):
     codes: CodesIn | None = Field(None, description="InfoGAN models: the latent codes; default: categories in "
                                                     "turn, continuous codes 0")
     format: ImageFormat | None = Field(None, description=f"Default: png for one image, grid for several. "
-                                                         f"{FORMATS_DOC}")
+                                                         f"{describe('samples')}")
 
     @model_validator(mode="after")
     def _one_source(self) -> GenerateRequest:
@@ -117,7 +117,7 @@ class _Exploration(BaseModel):
                                                    "first class")
     codes: CodesIn | None = Field(None, description="InfoGAN models: codes held fixed; default: category 0, "
                                                     "continuous codes 0")
-    format: FrameFormat = Field("grid", description=f"{FORMATS_DOC}; gif: an animation of the frames")
+    format: FrameFormat = Field("grid", description=describe("frames"))
     nrow: int | None = Field(None, ge=1, description="Images per row of the grid; default: `steps`")
 
 
@@ -158,8 +158,7 @@ class AugmentRequest(BaseModel):
     total: int | None = Field(None, ge=1, description="Images in all, balanced across the classes if any")
     seed: Seed | None = Field(None, description="Random when left out; the response's manifest records it")
     truncation: Truncation | None = None
-    format: Literal["zip", "npz"] = Field("zip", description="zip: a folder of PNGs per class + manifest.json; "
-                                                             "npz: images N x H x W x C, labels, latents, classes")
+    format: DatasetFormat = Field("zip", description=describe("dataset"))
 
     @model_validator(mode="after")
     def _one_size(self) -> AugmentRequest:

@@ -7,7 +7,8 @@ import time
 import httpx
 
 from models.trainer import Callbacks, Trainer
-from worker.registry import TERMINAL, Registry
+from worker.registry import Registry
+from worker.states import TERMINAL
 
 # A job small enough to finish in about a second on 2 CPU cores.
 TINY_JOB = {

@@ -1,14 +1,66 @@
-"""Starting and stopping the real processes the tests run against (API, Celery workers)."""
+"""Starting and stopping the real processes that the tests and the benchmarks run against (API, Celery
+workers): `ganforge` parts as child processes, each leading its own process group, stopped with nothing
+left behind."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
-from service.processes import spawn, start_api, stop, wait_for
+import httpx
 
-__all__ = ["env_for", "spawn", "start_api", "start_worker", "stop", "wait_for"]
+from service.embedded_redis import free_port
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """`python -m service.cli <args>`, its output in `log`, in a new session so that stopping (or killing)
+    it reaches its children too, as a crash would."""
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "service.cli", *args], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM to the whole group, SIGKILL if it lingers."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def wait_for(predicate, timeout_s: float, what: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited early:\n{log.read_text()[-3000:]}")
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not ready in {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+def start_api(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
+    """The API on a free loopback port; returns once /healthz answers."""
+    port = free_port()
+    process = spawn(["api"], {**env, "GANFORGE_PORT": str(port)}, log)
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(healthy, 60, "API", process, log)
+    return process, url
 
 
 def env_for(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:

@@ -13,9 +13,8 @@ from redis import Redis
 from worker import registry_lua as lua
 from worker.card import ModelCard
 from worker.ids import new_id, utcnow
+from worker.states import STATUSES, TERMINAL
 
-TERMINAL = ("succeeded", "failed", "cancelled")
-STATUSES = ("queued", "running", "cancelling", *TERMINAL)
 _JSON_FIELDS = ("spec", "progress")
 _IDEMPOTENCY_TTL_S = 24 * 3600
 
@@ -81,9 +80,6 @@ class Registry:
     def list_jobs(self, limit: int = 50, offset: int = 0) -> list[dict]:
         ids = self.redis.zrevrange(f"{self.p}:jobs", offset, offset + limit - 1)
         return [job for job in (self.get_job(i.decode()) for i in ids) if job is not None]
-
-    def update_job(self, job_id: str, **fields) -> None:
-        self._update(job_id, fields)
 
     def set_status(self, job_id: str, status: str, **fields) -> None:
         self._update(job_id, fields, status, "status", {"status": status, **_present(fields)})

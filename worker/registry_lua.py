@@ -7,12 +7,14 @@ goes through `move` below so the hash and the index never disagree. A job's unfi
 they need a single Redis node (not Redis Cluster).
 """
 
+from worker.states import TERMINAL
+
 _PRELUDE = """
 local p = ARGV[1]
 local id = ARGV[2]
 local job = p .. ':job:' .. id
 local lease = job .. ':lease'
-local function terminal(s) return s == 'succeeded' or s == 'failed' or s == 'cancelled' end
+local function terminal(s) return """ + " or ".join(f"s == '{status}'" for status in TERMINAL) + """ end
 local function move(new)
   local old = redis.call('hget', job, 'status')
   if old then redis.call('srem', p .. ':status:' .. old, id) end

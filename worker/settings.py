@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# What an API key may do. Scopes nest, each allowing all that the ones before it do (see service.auth).
+Scope = Literal["generate", "train", "admin"]
+SCOPES: tuple[Scope, ...] = get_args(Scope)
 
 
 class ApiKeyConfig(BaseModel):
@@ -15,7 +19,7 @@ class ApiKeyConfig(BaseModel):
 
     name: str = Field(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     sha256: str = Field(..., pattern=r"^[0-9a-f]{64}$")
-    scope: Literal["generate", "train", "admin"]
+    scope: Scope
 
 
 class Settings(BaseSettings):

@@ -18,6 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from models.checkpoint import save_generator
 from models.data import ImageDataset, PointDataset
+from models.device import resolve_device
 from models.gan import GANConfig
 from models.plots import picture
 from models.sampling import png_bytes
@@ -126,12 +127,6 @@ def gan_config(spec: JobSpec, dataset: ImageDataset | PointDataset) -> GANConfig
         cat_codes=codes.categorical,
         cont_codes=codes.continuous,
     )
-
-
-def resolve_device(setting: str) -> torch.device:
-    if setting == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(setting)
 
 
 def run_training_job(job_id: str, registry: Registry, store: ArtifactStore, settings: Settings,

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service import augment
 from service.deps import CacheDep, MetricsDep, RegistryDep, SettingsDep, StoreDep, rate_limit, require_scope
-from service.formats import MEDIA_TYPES, check_format, default_format, respond
+from service.formats import FORMATS, check_format, default_format, either, names, respond, responses
 from service.generation import GeneratorInputs, interpolation_inputs, resolve_inputs, traversal_inputs
 from service.generators import GeneratorCache, LoadedGenerator
 from service.metrics import Metrics
@@ -34,10 +34,9 @@ CARD_RECHECK_S = 1.0
 
 router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[Depends(require_scope("generate"))])
 _LIMITED = [Depends(rate_limit("generate"))]
-IMAGES = {200: {"content": {media: {} for media in MEDIA_TYPES.values()},
-                "description": "PNG (one image or a grid), GIF, ZIP of PNGs, NPZ arrays or JSON, per `format`"}}
-ARCHIVE = {200: {"content": {"application/zip": {}, "application/x-npz": {}},
-                 "description": "A labelled synthetic data set, streamed"}}
+IMAGES = responses("samples", "The images")
+FRAMES = responses("frames", "The frames")
+DATASET = responses("dataset", "A labelled synthetic data set, streamed")
 
 
 @router.get("")
@@ -79,7 +78,7 @@ async def get_images(
     nrow: Annotated[int | None, Query(ge=1)] = None,
     label: Annotated[str | None, Query(description="Conditional models: a class name or index for all")] = None,
     truncation: Annotated[Truncation | None, Query()] = None,
-    format: Annotated[ImageFormat | None, Query(description="png, grid, zip, npz or json; as for generate")] = None,
+    format: Annotated[ImageFormat | None, Query(description=f"{either(names('samples'))}; as for generate")] = None,
 ) -> Response:
     """`n` images drawn from `seed`: the same as POST generate, for a plain HTTP GET."""
     request = GenerateRequest(n=n, seed=seed, nrow=nrow, labels=label, truncation=truncation, format=format)
@@ -96,7 +95,7 @@ async def generate_images(
     return await _generate(model_id, request, registry, cache, settings.max_images_per_request, metrics)
 
 
-@router.post("/{model_id}/interpolate", response_class=Response, responses=IMAGES, dependencies=_LIMITED)
+@router.post("/{model_id}/interpolate", response_class=Response, responses=FRAMES, dependencies=_LIMITED)
 async def interpolate_images(
     model_id: str, request: InterpolateRequest, registry: RegistryDep, cache: CacheDep, settings: SettingsDep,
     metrics: MetricsDep,
@@ -108,7 +107,7 @@ async def interpolate_images(
     return await _serve(loaded, inputs, request.format, request.nrow or request.steps, metrics)
 
 
-@router.post("/{model_id}/traverse", response_class=Response, responses=IMAGES, dependencies=_LIMITED)
+@router.post("/{model_id}/traverse", response_class=Response, responses=FRAMES, dependencies=_LIMITED)
 async def traverse(
     model_id: str, request: TraverseRequest, registry: RegistryDep, cache: CacheDep, settings: SettingsDep,
     metrics: MetricsDep,
@@ -121,7 +120,7 @@ async def traverse(
     return await _serve(loaded, inputs, request.format, request.nrow or columns, metrics)
 
 
-@router.post("/{model_id}/augment", response_class=StreamingResponse, responses=ARCHIVE, dependencies=_LIMITED)
+@router.post("/{model_id}/augment", response_class=StreamingResponse, responses=DATASET, dependencies=_LIMITED)
 async def augment_dataset(
     model_id: str, request: AugmentRequest, registry: RegistryDep, cache: CacheDep, settings: SettingsDep,
     metrics: MetricsDep,
@@ -138,7 +137,7 @@ async def augment_dataset(
     if plan.truncation is not None:
         headers["X-Truncation"] = str(plan.truncation)
     body = augment.stream(plan, loaded, request.format, metrics.images.inc)
-    return StreamingResponse(body, media_type=MEDIA_TYPES[request.format], headers=headers)
+    return StreamingResponse(body, media_type=FORMATS[request.format].media_type, headers=headers)
 
 
 async def _generate(model_id: str, request: GenerateRequest, registry, cache: GeneratorCache, cap: int,

@@ -5,6 +5,7 @@ import io
 import pytest
 from PIL import Image
 
+from tests import toy_family
 from tests.e2e.test_train_and_generate import assert_problem, png
 from tests.helpers import TINY_STEPS, train_model
 
@@ -78,3 +79,28 @@ def test_codes_for_a_non_infogan_model_are_422(client, cgan):
 def test_incompatible_specs_are_refused_at_post_with_the_reason(client, model, dataset, fragment):
     response = client.post("/v1/jobs", json={"dataset": dataset, "model": model, "train": TINY_STEPS})
     assert_problem(response, 422, fragment)
+
+
+def test_a_family_added_as_a_plugin_is_listed_trained_and_served_over_http(client, worker_process):
+    """tests/toy_family.py is one Family row and two tiny nets; nothing else knows of it."""
+    arch_enum = client.get("/openapi.json").json()["components"]["schemas"]["ModelSpec"]["properties"]["arch"]["enum"]
+    assert toy_family.NAME in arch_enum
+
+    card = train_model(client, "digits", {"arch": toy_family.NAME}, {"max_steps": 8})
+    assert (card["arch"], card["kind"], card["data_kind"]) == (toy_family.NAME, "sampler", "images")
+    assert card["training"]["resolved"]["loss"] == "least-squares" and card["reference"] == toy_family.TOY.reference
+    history = client.get(f"/v1/jobs/{card['job_id']}").json()["progress"]
+    assert history["step"] == 8 and history["loss_d"] == history["loss_d"]  # finite, not NaN
+    one, other = (png(client.get(f"/v1/models/{card['id']}/images", params={"n": 4, "seed": s})) for s in (1, 2))
+    assert one.size == (2 * 30 + 2, 2 * 30 + 2) and one.tobytes() != other.tobytes()
+
+    points = train_model(client, "ring8", {"arch": toy_family.NAME}, {"max_steps": 4})
+    assert points["data_kind"] == "points"
+    assert client.post(f"/v1/models/{points['id']}/generate", json={"n": 5, "seed": 1, "format": "npz"}).status_code \
+        == 200
+
+
+def test_a_plugin_familys_own_limits_are_enforced_at_post(client):
+    response = client.post("/v1/jobs", json={"dataset": "digits", "model": {"arch": toy_family.NAME,
+                                                                            "image_size": 32}, "train": TINY_STEPS})
+    assert_problem(response, 422, f"{toy_family.NAME} takes images of 28 px")
