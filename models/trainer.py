@@ -5,68 +5,18 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field, replace
-from typing import Literal
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
 
 from models import losses
-from models.augment import POLICIES, diff_augment
+from models.augment import diff_augment
+from models.config import TrainConfig
 from models.data import to_model_range
 from models.gan import GANConfig, build_discriminator, build_generator
 from models.nets.conditional import DOutput
 from models.sampling import to_uint8
-
-
-def _api(doc: str, **bounds) -> dict:
-    """Field metadata for the job spec (worker/spec.py builds TrainSpec from these fields): what a user
-    reads, and the bounds the API checks. Fields without it are not part of the API."""
-    return {"api": {"description": doc, **bounds}}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Every training setting with its default, once. None means: the family's default for the data kind
-    (Family.train_defaults), filled in by `for_family`."""
-
-    epochs: int = field(default=5, metadata=_api("Passes over the data set", ge=1))
-    max_steps: int | None = field(default=None, metadata=_api("Stop after this many G steps in total", ge=1))
-    # Small data sets need many updates per epoch: 1 MNIST epoch = 312 steps.
-    batch_size: int = field(default=16, metadata=_api("Images (or points) per batch", ge=2, le=4096))
-    loss: str | None = None  # the family's default; set through the job's model.loss
-    lr_g: float | None = field(default=None, metadata=_api("default: the family's", gt=0, le=1))
-    lr_d: float | None = field(default=None, metadata=_api("default: the family's", gt=0, le=1))
-    beta1: float | None = field(default=None, metadata=_api("Adam beta1; default: the family's", ge=0, lt=1))
-    beta2: float | None = field(default=None, metadata=_api("Adam beta2; default: the family's", ge=0, lt=1))
-    # k in Goodfellow et al., n_critic in WGAN-GP.
-    d_steps: int | None = field(default=None, metadata=_api("D steps per G step; default: the family's",
-                                                            ge=1, le=100))
-    optimizer: Literal["adam", "sgd"] = field(
-        default="adam", metadata=_api("sgd: SGD with momentum (Goodfellow et al.)"))
-    momentum: float = field(default=0.9, metadata=_api("sgd only", ge=0, lt=1))
-    gp_weight: float = field(default=10.0, metadata=_api("lambda of the gradient penalty (wasserstein-gp)", ge=0))
-    info_weight: float = field(default=1.0, metadata=_api("lambda of InfoGAN's mutual-information term", ge=0))
-    lr_decay: bool = field(default=False, metadata=_api("Decay learning rates linearly to 0 over the schedule"))
-    ema: float | None = field(default=None, metadata=_api("Keep an EMA of G with this decay and serve it",
-                                                          gt=0, lt=1))
-    augment: tuple[Literal[POLICIES], ...] = field(  # type: ignore[valid-type]
-        default=(), metadata=_api("DiffAugment policies for small data sets"))
-    amp: Literal["auto", "off", "bf16", "fp16"] = field(
-        default="auto", metadata=_api("Mixed precision; auto: bf16 on CUDA"))
-    channels_last: bool | None = field(default=None, metadata=_api("default: on for conv nets on CUDA"))
-    compile: bool = field(default=False, metadata=_api("torch.compile the nets (CUDA; slower start, faster steps)"))
-    seed: int = field(default=0, metadata=_api("Seeds initialisation, data order and noise", ge=0, lt=2**63))
-    sample_every_epochs: int = field(default=1, metadata=_api("Save a sample grid every this many epochs", ge=1))
-    checkpoint_every_steps: int = field(default=500, metadata=_api("Save a checkpoint every this many steps",
-                                                                   ge=1))
-    progress_every_steps: int = 10
-    n_samples: int = 64
-
-    def for_family(self, gan: GANConfig) -> TrainConfig:
-        """Fills every None with the family's default for the data kind."""
-        defaults = gan.family.train_defaults(gan.data_kind)
-        return replace(self, **{name: value for name, value in defaults.items() if getattr(self, name) is None})
 
 
 @dataclass

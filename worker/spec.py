@@ -7,8 +7,8 @@ from typing import Literal, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
+from models.config import TrainConfig
 from models.gan import FAMILIES, LOSSES, SUPPORTED_SIZES, Family, GANConfig
-from models.trainer import TrainConfig
 
 Loss = Literal[LOSSES]  # type: ignore[valid-type]
 ImageSize = Literal[SUPPORTED_SIZES]  # type: ignore[valid-type]

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from models.gan import GANConfig
 from service.app import create_app
 from service.archives import Samples, in_memory, streamed, write_arrays, write_pngs
 from service.formats import formats_for
 from service.generation import GeneratorInputs
+from worker.card import sampler_card
 from worker.settings import Settings
 
 ROUTES = {"samples": ["/v1/models/{model_id}/generate", "/v1/models/{model_id}/images"],
@@ -46,7 +48,7 @@ def test_every_request_takes_exactly_the_formats_of_its_route(openapi, schema, u
 
 def test_a_one_shot_archive_and_a_streamed_one_hold_the_same_members():
     """Both go through the same writers; only the file underneath differs (seekable, or a drained spool)."""
-    card = {"id": "model_x", "classes": ["a", "b"]}
+    card = sampler_card(GANConfig(arch="cgan", num_classes=2), ["a", "b"], model_id="model_x")
     inputs = GeneratorInputs(torch.randn(5, 3), {"labels": torch.tensor([0, 1, 0, 1, 1])}, seed=1)
     images = torch.randint(0, 256, (5, 3, 4, 4), dtype=torch.uint8)
     halves = [(0, GeneratorInputs(inputs.latents[:3], {"labels": inputs.conditioning["labels"][:3]})),
