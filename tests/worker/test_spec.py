@@ -1,0 +1,46 @@
+"""The job spec is made from the trainer's settings and the families' rows, so they cannot drift apart."""
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from models.config import TrainConfig
+from models.family_table import families_table
+from models.gan import FAMILIES
+from tests import toy_family
+from worker.spec import JobSpec, ModelSpec, TrainSpec, compatibility_errors, train_config
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "models.md"
+
+
+def test_an_empty_job_spec_trains_with_the_trainers_own_defaults():
+    assert train_config(JobSpec(dataset="digits")) == TrainConfig()
+
+
+def test_every_setting_a_job_may_change_reaches_the_trainer():
+    changed = {"epochs": 3, "batch_size": 64, "lr_g": 0.01, "ema": 0.99, "augment": ["color"], "optimizer": "sgd"}
+    config = train_config(JobSpec(dataset="digits", train=changed, model={"loss": "hinge"}))
+    assert (config.epochs, config.batch_size, config.lr_g, config.ema, config.augment, config.optimizer,
+            config.loss) == (3, 64, 0.01, 0.99, ("color",), "sgd", "hinge")
+
+
+@pytest.mark.parametrize("field,value", [("epochs", 0), ("batch_size", 1), ("ema", 1.0), ("augment", ["blur"])])
+def test_the_trainers_bounds_are_the_apis(field, value):
+    with pytest.raises(ValidationError, match=field):
+        TrainSpec(**{field: value})
+
+
+def test_conditional_defaults_to_what_the_family_says():
+    assert [ModelSpec(arch=name).is_conditional for name in ("cgan", "sngan", "dcgan")] == [True, False, False]
+
+
+def test_a_data_kind_the_family_does_not_take_is_refused_naming_those_that_do():
+    spec = JobSpec(dataset="ring8", model={"arch": "dcgan"})
+    [error] = compatibility_errors(spec, "points", (2,), [f"mode{i}" for i in range(8)])
+    assert error.startswith("dcgan does not train on points; families that do: mlp, cgan")
+
+
+def test_docs_table_of_families_is_made_from_the_rows():
+    builtin = {name: family for name, family in FAMILIES.items() if name != toy_family.NAME}
+    assert families_table(builtin) in DOCS.read_text(), "run `python -m models.family_table` and paste it"
