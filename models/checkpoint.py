@@ -115,6 +115,11 @@ def _optimizers(trainer) -> list[tuple[str, torch.optim.Optimizer]]:
 def save_generator(generator: nn.Module, card: dict, directory: Path) -> None:
     """Exports `generator.safetensors` (weights, card in the metadata) and `card.json` to `directory`."""
     atomic_save(generator.state_dict(), card, directory / "generator.safetensors")
+    write_card(card, directory)
+
+
+def write_card(card: dict, directory: Path) -> None:
+    """card.json beside the weights, replaced atomically (an evaluation rewrites it with its figures)."""
     tmp = directory / ".card.json.tmp"
     tmp.write_text(json.dumps(card, indent=2))
     os.replace(tmp, directory / "card.json")

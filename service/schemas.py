@@ -30,6 +30,8 @@ class JobOut(BaseModel):
     attempts: int | None = Field(None, description="Times a worker started (or resumed) it")
     requeues: int | None = Field(None, description="Times it was queued again after its worker vanished")
     enqueued_at: str | None = Field(None, description="When its task last reached the broker")
+    result: dict | None = Field(None, description="Evaluations: `rows`, one per figure with what defines it "
+                                                  "(metric, features, sample counts, seed), and `scores`")
 
 
 class JobEvent(BaseModel):

@@ -15,7 +15,7 @@ from worker.card import ModelCard
 from worker.ids import new_id, utcnow
 from worker.states import STATUSES, TERMINAL
 
-_JSON_FIELDS = ("spec", "progress")
+_JSON_FIELDS = ("spec", "progress", "result")
 _IDEMPOTENCY_TTL_S = 24 * 3600
 
 
@@ -168,6 +168,17 @@ class Registry:
         ids = self.redis.zrevrange(f"{self.p}:models", offset, offset + limit - 1)
         return [m for m in (self.get_model(i.decode()) for i in ids) if m is not None]
 
+    def add_evaluation(self, model_id: str, job_id: str) -> None:
+        self.redis.zadd(f"{self._model(model_id)}:evaluations", {job_id: datetime.now(UTC).timestamp()})
+
+    def list_evaluations(self, model_id: str, limit: int = 50, offset: int = 0) -> list[dict]:
+        """The model's evaluation jobs, newest first."""
+        ids = self.redis.zrevrange(f"{self._model(model_id)}:evaluations", offset, offset + limit - 1)
+        return [job for job in (self.get_job(i.decode()) for i in ids) if job is not None]
+
+    def is_evaluation_of(self, model_id: str, job_id: str) -> bool:
+        return self.redis.zscore(f"{self._model(model_id)}:evaluations", job_id) is not None
+
     # -- data sets (uploads; built-ins live in code) -----------------------------------------------
 
     def register_dataset(self, manifest: dict) -> None:
@@ -205,7 +216,7 @@ class Registry:
 
     def delete_model(self, model_id: str) -> bool:
         pipe = self.redis.pipeline()
-        pipe.delete(self._model(model_id))
+        pipe.delete(self._model(model_id), f"{self._model(model_id)}:evaluations")
         pipe.zrem(f"{self.p}:models", model_id)
         return bool(pipe.execute()[0])
 
@@ -237,16 +248,19 @@ class JobLease:
         self.registry, self.job_id, self.token = registry, job_id, token
 
     def update(self, fields: dict | None = None, status: str = "", event: str = "", data: dict | None = None,
-               model: ModelCard | None = None) -> None:
+               model: ModelCard | None = None, model_exists: bool = False) -> None:
+        """`model` registers a new model, or with `model_exists` rewrites the card of one still registered."""
         fields = {**(fields or {}), "updated_at": utcnow()}
-        model_args = [model.id, model.model_dump_json(), datetime.now(UTC).timestamp()] if model else ["", "", 0]
+        model_args = [model.id, model.model_dump_json(), datetime.now(UTC).timestamp(), "1" if model_exists else ""] \
+            if model else ["", "", 0, ""]
         written = self.registry._run("FENCED_UPDATE", self.job_id, self.token, json.dumps(_encode(fields)), status,
                                      event, json.dumps(data or {}), *model_args)
         if not written:
             raise LeaseLost(f"job {self.job_id}: lease lost to another worker")
 
-    def set_status(self, status: str, model: ModelCard | None = None, **fields) -> None:
-        self.update(fields, status, "status", {"status": status, **_present(fields)}, model)
+    def set_status(self, status: str, model: ModelCard | None = None, model_exists: bool = False, **fields) -> None:
+        data = {"status": status, **_present({k: v for k, v in fields.items() if k != "result"})}
+        self.update(fields, status, "status", data, model, model_exists)
 
     def record_progress(self, progress: dict) -> None:
         self.update({"progress": progress}, event="progress", data=progress)

@@ -66,7 +66,8 @@ return 1
 """
 
 # ARGV: p, id, token, fields JSON, new status or '', event kind or '', event data, model id or '',
-# model card, model score. Writes only while the caller still holds the lease: the fencing check and
+# model card, model score, '1' to update an existing model only (an evaluation's figures: never bring
+# back a model deleted meanwhile). Writes only while the caller still holds the lease: the fencing check and
 # the write are one step, so a worker that lost its lease (paused, partitioned) cannot overwrite the
 # state written by the worker that took the job over.
 FENCED_UPDATE = _PRELUDE + """
@@ -74,9 +75,11 @@ if redis.call('get', lease) ~= ARGV[3] then return 0 end
 hset_json(ARGV[4])
 if ARGV[5] ~= '' then move(ARGV[5]) end
 if ARGV[6] ~= '' then event(ARGV[6], ARGV[7]) end
-if ARGV[8] ~= '' then
+if ARGV[8] ~= '' and ARGV[11] ~= '1' then
   redis.call('hset', p .. ':model:' .. ARGV[8], 'card', ARGV[9])
   redis.call('zadd', p .. ':models', ARGV[10], ARGV[8])
+elseif ARGV[8] ~= '' and redis.call('exists', p .. ':model:' .. ARGV[8]) == 1 then
+  redis.call('hset', p .. ':model:' .. ARGV[8], 'card', ARGV[9])
 end
 return 1
 """

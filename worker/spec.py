@@ -110,6 +110,8 @@ def train_config(spec: JobSpec) -> TrainConfig:
 
 
 class JobSpec(_Strict):
+    kind: Literal["training"] = Field("training", description="A training job (evaluations are POSTed to "
+                                                               "/v1/models/{id}/evaluations)")
     dataset: str = Field(..., description="A data set id: a built-in (mnist, digits, ring8, grid25) or an upload's id",
                          examples=["mnist"])
     dataset_checksum: str | None = Field(None, description="Set by the server at submit: the checksum of the "
@@ -139,3 +141,48 @@ def compatibility_errors(spec: JobSpec, kind: str, shape: tuple[int, ...] | list
                       f"{'no labels' if not classes else 'a single class'}; use a labelled data set or an "
                       "unconditional arch")
     return errors
+
+
+Metric = Literal["mixture", "domain", "prdc", "kid", "fid", "cas"]
+METRICS_DOC = ("mixture: modes captured and % high-quality samples on a 2-D mixture (PacGAN's protocol); domain: "
+               "the data set's reference classifier reads the samples (confidence, class coverage and entropy, "
+               "conditional accuracy, classifier-feature Fréchet distance); prdc: precision, recall, density, "
+               "coverage (Naeem et al. 2020); kid and fid on `features`; cas: a classifier trained on samples only, "
+               "tested on held-out real images (Ravuri & Vinyals 2019)")
+
+
+class EvaluationRequest(_Strict):
+    """How to score a model: which metrics, on how many samples, with which features and seed."""
+
+    metrics: list[Metric] | None = Field(None, description=f"Default: what suits the model's data: {METRICS_DOC}")
+    samples: int = Field(1000, ge=50, le=50_000, description="Generated samples to score (2-D mixtures: 2,500)")
+    features: Literal["classifier", "inception"] = Field(
+        "classifier", description="Feature space of kid, fid and prdc: the data set's reference classifier, or "
+                                  "InceptionV3 pool features (the standard FID network; a few images/s on a CPU)")
+    seed: int = Field(0, ge=0, lt=2**63, description="Seeds the samples and the metrics' own draws")
+
+
+class EvaluationSpec(EvaluationRequest):
+    """An evaluation job as stored: the request plus the model it scores."""
+
+    kind: Literal["evaluation"] = "evaluation"
+    model_id: str = ""
+
+    def refusal(self, data_kind: str, classes: list[str]) -> str | None:
+        """Why these metrics cannot score a model that makes `data_kind` from a data set with `classes`."""
+        wanted = set(self.metrics or ())
+        if data_kind == "points" and wanted - {"mixture"}:
+            return f"metrics {', '.join(sorted(wanted - {'mixture'}))} score images; this model makes 2-D points: " \
+                   "use mixture"
+        if data_kind == "images" and "mixture" in wanted:
+            return "metric mixture scores 2-D points; this model makes images"
+        if len(classes) < 2 and (wanted & {"domain", "cas"} or (data_kind == "images" and
+                                                                   self.features == "classifier")):
+            return "the model's data set has no labels, so no reference classifier: domain and cas need one; " \
+                   "use features 'inception' for kid, fid and prdc"
+        return None
+
+
+def job_spec(raw: dict) -> JobSpec | EvaluationSpec:
+    """A stored job's spec, by its kind (jobs from before evaluations existed are training jobs)."""
+    return EvaluationSpec.model_validate(raw) if raw.get("kind") == "evaluation" else JobSpec.model_validate(raw)

@@ -7,12 +7,15 @@ import logging
 from celery import signals
 from redis import Redis
 
+from models.data import ImageDataset
 from models.gan import load_family_modules
 from worker import logs
 from worker.celery_app import create_celery
+from worker.datasets import load_dataset
 from worker.heartbeat import WorkerHeartbeat
-from worker.queue import TRAIN_TASK, enqueue_training
+from worker.queue import REFERENCE_TASK, TRAIN_TASK, enqueue_job
 from worker.reaper import Reaper
+from worker.references import reference_classifier
 from worker.registry import Registry
 from worker.settings import get_settings
 from worker.store import ArtifactStore
@@ -54,6 +57,16 @@ def train(self, job_id: str) -> str:
         logs.job_id.reset(token)
 
 
+@app.task(name=REFERENCE_TASK, acks_late=False)
+def reference(dataset_id: str, image_size: int | None) -> str:
+    """Trains a labelled image data set's reference classifier once, so evaluations find it ready."""
+    dataset = load_dataset(dataset_id, ArtifactStore(get_settings().data_dir), image_size)
+    if len(dataset.classes) < 2 or not isinstance(dataset, ImageDataset):
+        return "no labels"
+    reference_classifier(dataset, ArtifactStore(get_settings().data_dir))
+    return "ready"
+
+
 @signals.worker_process_init.connect
 def _limit_threads(**_) -> None:
     threads = get_settings().torch_threads
@@ -72,7 +85,7 @@ def _start_background(sender, **_) -> None:
     redis = _redis()
     name = sender.hostname
     heartbeat = WorkerHeartbeat(redis, name, settings.worker_heartbeat_ttl_s)
-    reaper = Reaper(Registry(redis), lambda job_id: enqueue_training(app, job_id), settings.reaper_interval_s,
+    reaper = Reaper(Registry(redis), lambda job_id: enqueue_job(app, job_id), settings.reaper_interval_s,
                     settings.max_attempts, settings.orphan_grace_s)
     for thread in (heartbeat, reaper):
         thread.start()

@@ -23,8 +23,9 @@ from models.gan import GANConfig
 from models.plots import picture
 from models.sampling import png_bytes
 from models.trainer import Callbacks, Progress, Trainer
-from worker.card import DatasetRef, sampler_card
+from worker.card import DatasetRef, ModelCard, sampler_card
 from worker.datasets import dataset_checksum, load_dataset
+from worker.evaluation import POST_TRAINING, card_with, evaluate, run_evaluation
 from worker.ids import utcnow
 from worker.registry import JobLease, LeaseLost, Registry
 from worker.settings import Settings
@@ -150,7 +151,10 @@ def run_training_job(job_id: str, registry: Registry, store: ArtifactStore, sett
     heartbeat = _Heartbeat(lease, settings.lease_ttl_s)
     heartbeat.start()
     try:
-        return _train(registry.get_job(job_id), lease, store, settings, heartbeat)
+        job = registry.get_job(job_id)
+        if job["spec"].get("kind") == "evaluation":
+            return run_evaluation(job, lease, store, resolve_device(settings.device))
+        return _train(job, lease, store, settings, heartbeat)
     except LeaseLost:
         log.warning("job %s: lease lost to another worker; stopped without writing more", job_id)
         return "lease-lost"
@@ -166,6 +170,20 @@ def run_training_job(job_id: str, registry: Registry, store: ArtifactStore, sett
     finally:
         heartbeat.stopped.set()
         _best_effort(lease.release)
+
+
+def _scored(card: ModelCard, generator, gan: GANConfig, dataset, store: ArtifactStore, lease: JobLease) -> ModelCard:
+    """The card with the default evaluation's figures; a failure to score is noted, never the job's failure."""
+    lease.add_event("progress", {"phase": "evaluating"})
+    try:
+        result = evaluate(generator, gan, card.classes, dataset, store, POST_TRAINING,
+                          lambda phase: lease.add_event("progress", {"phase": phase}), post_training=True)
+    except Exception as exc:  # noqa: BLE001  (the model is good; only its figures are missing)
+        log.warning("job %s: default evaluation failed", card.job_id, exc_info=True)
+        return card.model_copy(update={"metrics": {**card.metrics, "evaluation_error": f"{type(exc).__name__}: "
+                                                                                         f"{exc}"}})
+    lease.add_event("evaluation", result["scores"])
+    return card_with(card, result, None)
 
 
 def _queue_for_retry(lease: JobLease, error: str) -> None:
@@ -221,6 +239,7 @@ def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
         metrics={"steps": result.steps, "seconds": round(time.perf_counter() - started, 3),
                  "final": result.history[-1] if result.history else None},
         lineage={"job_id": job_id, "checkpoint": str(checkpoint.relative_to(store.root))})
+    card = _scored(card, trainer.serving_generator().eval(), gan, dataset, store, lease)
     generator = trainer.serving_generator().to("cpu").eval()
     save_generator(generator, card.to_json(), store.model_dir(card.id))
     # Model and outcome in one fenced write: a stale worker's model is never registered.

@@ -19,10 +19,10 @@ from service.deps import (
 )
 from service.problems import Problem
 from service.schemas import JobEvents, JobList, JobOut
+from service.submission import create_job, enqueue
 from worker.ids import is_valid, utcnow
-from worker.queue import enqueue_training
+from worker.queue import enqueue_job, enqueue_reference
 from worker.reaper import reap_job
-from worker.registry import CapReached
 from worker.spec import JobSpec, compatibility_errors
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(require_scope("train"))])
@@ -57,22 +57,15 @@ def submit_job(
     if spec.train.time_limit_s and spec.train.time_limit_s > settings.job_time_limit_s:
         raise Problem(422, f"train.time_limit_s: at most {settings.job_time_limit_s} (the server's "
                            f"job_time_limit_s); got {spec.train.time_limit_s}")
-    try:
-        job, created = registry.create_job(spec.model_dump(), idempotency_key, owner=key.name,
-                                           max_unfinished=settings.max_unfinished_jobs_per_key)
-    except CapReached:
-        raise Problem(429, f"key {key.name!r} already has {settings.max_unfinished_jobs_per_key} unfinished jobs "
-                           "(the server's max_unfinished_jobs_per_key); wait for some to finish or cancel some",
-                      {"Retry-After": "30"}) from None
+    job, created = create_job(registry, settings, key, spec.model_dump(), idempotency_key, response)
     if created and spec.dataset not in BUILTIN_DATASETS and not registry.link_job_to_dataset(spec.dataset, job["id"]):
         reason = f"data set {spec.dataset} was deleted while the job was being submitted"
         registry.set_status(job["id"], "failed", error=reason, finished_at=utcnow())
         raise Problem(409, f"{reason}; upload it again or pick another")
     if created:
-        enqueue_training(celery, job["id"])
-        registry.mark_enqueued(job["id"])
-    else:
-        response.headers["Idempotent-Replayed"] = "true"
+        if dataset["kind"] == "images" and len(dataset["classes"]) >= 2:
+            enqueue_reference(celery, spec.dataset, spec.model.image_size)
+        enqueue(registry, celery, job["id"])
     response.headers["Location"] = f"/v1/jobs/{job['id']}"
     return job
 
@@ -93,7 +86,7 @@ def get_job(job_id: str, registry: RegistryDep, settings: SettingsDep, celery: C
     job = _job_or_404(registry, job_id)
     if job["status"] in ("running", "cancelling") and not registry.lease_alive(job_id):
         # Its worker vanished: show the truth now rather than at the next reaper sweep.
-        reap_job(registry, job_id, lambda i: enqueue_training(celery, i), settings.max_attempts)
+        reap_job(registry, job_id, lambda i: enqueue_job(celery, i), settings.max_attempts)
         job = _job_or_404(registry, job_id)
     return job
 

@@ -3,30 +3,45 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from service import augment
-from service.deps import CacheDep, MetricsDep, RegistryDep, SettingsDep, StoreDep, rate_limit, require_scope
+from service.deps import (
+    CacheDep,
+    CeleryDep,
+    CurrentKey,
+    MetricsDep,
+    RegistryDep,
+    SettingsDep,
+    StoreDep,
+    rate_limit,
+    require_scope,
+)
 from service.formats import FORMATS, check_format, default_format, either, names, respond, responses
 from service.generation import GeneratorInputs, interpolation_inputs, resolve_inputs, traversal_inputs
 from service.generators import GeneratorCache, LoadedGenerator
 from service.metrics import Metrics
+from service.model_selection import MAX_SORTED, SORT_PATTERN, ModelSelection
 from service.problems import Problem
 from service.schemas import (
     AugmentRequest,
     GenerateRequest,
     ImageFormat,
     InterpolateRequest,
+    JobList,
+    JobOut,
     ModelList,
     Seed,
     TraverseRequest,
     Truncation,
 )
+from service.submission import create_job, enqueue
 from worker.card import ModelCard
 from worker.ids import is_valid
 from worker.registry import Registry
+from worker.spec import EvaluationRequest, EvaluationSpec
 
 # How long a loaded model is served without asking the registry whether it still exists: a delete
 # through another API process reaches this one's cache within this long (through this one, at once).
@@ -44,9 +59,58 @@ def list_models(
     registry: RegistryDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
+    sort: Annotated[str | None, Query(pattern=SORT_PATTERN, description="A score in the cards' `metrics.scores`, "
+                                      "e.g. `confidence` (highest first) or `-kid` (lowest first); models "
+                                      "without it come last")] = None,
+    where: Annotated[list[str], Query(description="Filters such as `arch=cgan`, `dataset=mnist`, "
+                                      "`confidence>=0.9`, `kid<0.05` (all must hold)")] = [],  # noqa: B006
 ) -> ModelList:
-    """Trained models, newest first; each card's `inputs` says what generating from it takes."""
-    return ModelList(models=registry.list_models(limit, offset))
+    """Trained models, newest first, or sorted and filtered by their evaluation scores; each card's `inputs`
+    says what generating from it takes."""
+    if sort is None and not where:
+        return ModelList(models=registry.list_models(limit, offset))
+    selection = ModelSelection.parse(sort, where)
+    return ModelList(models=selection.apply(registry.list_models(MAX_SORTED, 0))[offset : offset + limit])
+
+
+@router.post("/{model_id}/evaluations", status_code=202, response_model=JobOut,
+             dependencies=[Depends(require_scope("train")), Depends(rate_limit("jobs"))])
+def submit_evaluation(
+    model_id: str, request: EvaluationRequest, response: Response, registry: RegistryDep, settings: SettingsDep,
+    celery: CeleryDep, key: CurrentKey, idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict:
+    """Score the model on a worker (FID/KID, precision/recall, the data set's classifier, CAS, 2-D modes)."""
+    card = _card_or_404(registry, model_id)
+    spec = EvaluationSpec(**request.model_dump(), model_id=model_id)
+    if (reason := spec.refusal(card.data_kind, card.classes)) is not None:
+        raise Problem(422, reason)
+    job, created = create_job(registry, settings, key, spec.model_dump(), idempotency_key, response)
+    if created:
+        registry.add_evaluation(model_id, job["id"])
+        enqueue(registry, celery, job["id"])
+    response.headers["Location"] = f"/v1/models/{model_id}/evaluations/{job['id']}"
+    return job
+
+
+@router.get("/{model_id}/evaluations", response_model=JobList)
+def list_evaluations(
+    model_id: str, registry: RegistryDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict:
+    """The model's evaluation jobs, newest first, each with its figures once it has succeeded."""
+    _card_or_404(registry, model_id)
+    return {"jobs": registry.list_evaluations(model_id, limit, offset)}
+
+
+@router.get("/{model_id}/evaluations/{evaluation_id}", response_model=JobOut)
+def get_evaluation(model_id: str, evaluation_id: str, registry: RegistryDep) -> dict:
+    """One evaluation: its status, and in `result` every figure with what defines it."""
+    _card_or_404(registry, model_id)
+    job = registry.get_job(evaluation_id) if is_valid(evaluation_id) else None
+    if job is None or not registry.is_evaluation_of(model_id, evaluation_id):
+        raise Problem(404, f"model {model_id} has no evaluation {evaluation_id!r}")
+    return job
 
 
 @router.get("/{model_id}")

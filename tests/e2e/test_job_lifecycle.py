@@ -10,7 +10,7 @@ import pytest
 from tests.e2e.test_train_and_generate import assert_problem
 from tests.helpers import events, tiny_job, wait_for_job, wait_until
 from worker.celery_app import create_celery
-from worker.queue import enqueue_training
+from worker.queue import enqueue_job
 
 pytestmark = pytest.mark.e2e
 LONG = {"max_steps": 50_000, "epochs": 1000, "checkpoint_every_steps": 10_000}
@@ -54,7 +54,7 @@ def test_a_time_limit_over_the_servers_is_a_422(client):
 def test_a_job_that_cannot_load_its_data_fails_at_once_without_retries(registry, settings, worker_process):
     job, _ = registry.create_job({**tiny_job(), "dataset": "no-such-set"})
     # Submitted through the registry (the API refuses unknown data sets); the worker gets it from the queue.
-    enqueue_training(create_celery(settings), job["id"])
+    enqueue_job(create_celery(settings), job["id"])
     done = wait_until(lambda: (j := registry.get_job(job["id"]))["status"] == "failed" and j, 60, "job failing")
     assert "no-such-set" in done["error"] and done["attempts"] == 1
     assert not [e for e in registry.events(job["id"]) if e["event"] == "retrying"]

@@ -15,7 +15,7 @@ from redis import Redis
 from tests.helpers import events, tiny_job, wait_for_job, wait_until
 from tests.processes import env_for, start_api, start_worker, stop
 from worker.celery_app import create_celery
-from worker.queue import enqueue_training
+from worker.queue import enqueue_job
 from worker.registry import Registry
 from worker.settings import Settings
 
@@ -42,7 +42,7 @@ def stack(redis_url, data_dir, tmp_path_factory):
 def test_a_second_delivery_of_a_running_job_is_left_alone(stack):
     client = stack["client"]
     job = client.post("/v1/jobs", json=tiny_job(max_steps=150, epochs=3)).json()
-    enqueue_training(stack["celery"], job["id"])  # the same task again, at once, as a redelivery would
+    enqueue_job(stack["celery"], job["id"])  # the same task again, at once, as a redelivery would
 
     done = wait_for_job(client, job["id"])
 

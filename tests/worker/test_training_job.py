@@ -58,9 +58,9 @@ def test_a_broken_job_fails_with_a_readable_reason(registry, settings):
 
 def test_the_celery_worker_trains_an_enqueued_job(registry, settings, worker_process):
     from worker.celery_app import create_celery
-    from worker.queue import enqueue_training
+    from worker.queue import enqueue_job
 
     job_id = submit(registry)
-    enqueue_training(create_celery(settings), job_id)
+    enqueue_job(create_celery(settings), job_id)
     job = wait_for_registry_status(registry, job_id)
     assert job["status"] == "succeeded" and registry.get_model(job["model_id"]) is not None

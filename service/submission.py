@@ -1,0 +1,32 @@
+"""Recording a job and handing it to the workers: shared by training and evaluation submissions."""
+
+from __future__ import annotations
+
+from celery import Celery
+from fastapi import Response
+
+from service.auth import Principal
+from service.problems import Problem
+from worker.queue import enqueue_job
+from worker.registry import CapReached, Registry
+from worker.settings import Settings
+
+
+def create_job(registry: Registry, settings: Settings, key: Principal, spec: dict, idempotency_key: str | None,
+               response: Response) -> tuple[dict, bool]:
+    """(job, created): a new queued job, or the one an earlier request with this Idempotency-Key made."""
+    try:
+        job, created = registry.create_job(spec, idempotency_key, owner=key.name,
+                                           max_unfinished=settings.max_unfinished_jobs_per_key)
+    except CapReached:
+        raise Problem(429, f"key {key.name!r} already has {settings.max_unfinished_jobs_per_key} unfinished jobs "
+                           "(the server's max_unfinished_jobs_per_key); wait for some to finish or cancel some",
+                      {"Retry-After": "30"}) from None
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return job, created
+
+
+def enqueue(registry: Registry, celery: Celery, job_id: str) -> None:
+    enqueue_job(celery, job_id)
+    registry.mark_enqueued(job_id)

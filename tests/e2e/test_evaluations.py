@@ -1,0 +1,74 @@
+"""Scoring models: the default evaluation every training job runs, and evaluation jobs over HTTP on the real
+worker, with their figures on the job and the model card, and models sorted and filtered by them."""
+
+import pytest
+
+from tests.e2e.test_train_and_generate import assert_problem
+from tests.helpers import events, train_model, wait_for_job
+
+pytestmark = pytest.mark.e2e
+
+
+def evaluate(client, model_id: str, **request) -> dict:
+    response = client.post(f"/v1/models/{model_id}/evaluations", json=request)
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert response.headers["location"] == f"/v1/models/{model_id}/evaluations/{job['id']}"
+    done = wait_for_job(client, job["id"], timeout_s=180)
+    assert done["status"] == "succeeded", done
+    return done
+
+
+def test_a_trained_models_card_carries_its_default_evaluation(client, cgan):
+    scores, latest = cgan["metrics"]["scores"], cgan["metrics"]["evaluation"]
+    assert {"confidence", "coverage", "conditional_accuracy", "precision", "recall", "kid"} <= set(scores)
+    assert 0 <= scores["confidence"] <= 1 and 0 <= scores["conditional_accuracy"] <= 1
+    for row in latest["rows"]:
+        assert {"metric", "value", "features", "n_fake", "seed"} <= set(row), row
+    assert latest["evaluation_id"] is None  # made by the training job itself
+
+
+def test_an_evaluation_job_scores_the_model_and_updates_its_card(client, cgan):
+    job = evaluate(client, cgan["id"], metrics=["domain", "prdc", "kid"], samples=200, seed=1)
+    assert job["spec"]["kind"] == "evaluation" and job["model_id"] == cgan["id"]
+    rows = {row["metric"]: row for row in job["result"]["rows"]}
+    assert rows["kid"]["n_fake"] == 200 and rows["kid"]["seed"] == 1 and rows["kid"]["features"]
+    card = client.get(f"/v1/models/{cgan['id']}").json()
+    assert card["metrics"]["evaluation"]["evaluation_id"] == job["id"]
+    assert card["metrics"]["scores"]["kid"] == job["result"]["scores"]["kid"]
+    listed = client.get(f"/v1/models/{cgan['id']}/evaluations").json()["jobs"]
+    assert job["id"] in [j["id"] for j in listed]
+    assert client.get(f"/v1/models/{cgan['id']}/evaluations/{job['id']}").json()["result"] == job["result"]
+    assert [e["data"]["phase"] for e in events(client, job["id"], "progress")][-1] == "scoring"
+
+
+def test_the_same_seed_gives_the_same_figures(client, cgan):
+    first, second = (evaluate(client, cgan["id"], metrics=["domain", "kid"], samples=100, seed=7) for _ in range(2))
+    assert first["result"]["scores"] == second["result"]["scores"]
+
+
+def test_a_2d_model_is_scored_by_modes_and_high_quality_samples(client, worker_process):
+    card = train_model(client, "ring8", {"arch": "mlp"}, {"max_steps": 20})
+    scores = card["metrics"]["scores"]
+    assert 0 <= scores["modes"] <= 8 and 0 <= scores["high_quality"] <= 1
+    rows = {row["metric"]: row for row in card["metrics"]["evaluation"]["rows"]}
+    assert rows["modes"]["n_fake"] == 2500 and rows["modes"]["of"] == 8
+    assert_problem(client.post(f"/v1/models/{card['id']}/evaluations", json={"metrics": ["kid"]}), 422,
+                   "use mixture")
+
+
+def test_evaluations_of_unknown_models_and_ids_are_404(client, cgan):
+    assert_problem(client.post("/v1/models/model_0000000000000000/evaluations", json={}), 404, "no model")
+    assert_problem(client.get(f"/v1/models/{cgan['id']}/evaluations/job_0000000000000000"), 404, "no evaluation")
+    assert_problem(client.post(f"/v1/models/{cgan['id']}/evaluations", json={"samples": 5}), 422, "samples")
+
+
+def test_models_sort_and_filter_by_their_scores(client, cgan, trained_model):
+    ranked = client.get("/v1/models", params={"sort": "-kid", "where": ["arch=cgan"]}).json()["models"]
+    assert ranked and all(card["arch"] == "cgan" for card in ranked)
+    kids = [card["metrics"]["scores"]["kid"] for card in ranked if "kid" in card["metrics"].get("scores", {})]
+    assert kids == sorted(kids)
+    none = client.get("/v1/models", params={"where": ["confidence>2"]}).json()["models"]
+    assert none == []
+    assert_problem(client.get("/v1/models", params={"where": ["confidence>=high"]}), 422, "compare it with a number")
+    assert_problem(client.get("/v1/models", params={"where": ["arch>cgan"]}), 422, "arch is text")

@@ -1,0 +1,122 @@
+"""Scores a generator against its data set: what an evaluation job runs, and what every training job runs
+once at its end (a cheap default). The figures land in the job's `result` and in the model card."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from models import metrics
+from models.checkpoint import load_generator, write_card
+from models.data import ImageDataset, PointDataset
+from models.gan import GANConfig
+from models.sampling import generate, latents_for_seed
+from models.toy2d import MIXTURES
+from worker.card import ModelCard
+from worker.datasets import load_dataset
+from worker.ids import utcnow
+from worker.references import reference_classifier
+from worker.registry import JobLease
+from worker.spec import EvaluationSpec
+from worker.store import ArtifactStore
+
+MIXTURE_SAMPLES = 2500  # PacGAN's protocol
+# What a finished training job scores itself with: the metrics that cost a few seconds on a CPU.
+POST_TRAINING = EvaluationSpec(metrics=None, samples=1000, seed=0)
+POST_TRAINING_IMAGE_METRICS = ["domain", "prdc", "kid"]
+
+
+def default_metrics(data_kind: str, dataset_id: str, labelled: bool, post_training: bool = False) -> list[str]:
+    if data_kind == "points":
+        return ["mixture"] if dataset_id in MIXTURES else []
+    if not labelled:  # no reference classifier: only InceptionV3 features, too slow to run unasked on a CPU
+        return [] if post_training else ["prdc", "kid"]
+    return POST_TRAINING_IMAGE_METRICS if post_training else [*POST_TRAINING_IMAGE_METRICS, "cas"]
+
+
+def evaluate(generator: nn.Module, gan: GANConfig, classes: list[str], dataset: ImageDataset | PointDataset,
+             store: ArtifactStore, spec: EvaluationSpec, on_phase: Callable[[str], None] = lambda _: None,
+             post_training: bool = False) -> dict:
+    """The figures for `generator`, each row saying what defines it, plus the summary scores."""
+    started = time.perf_counter()
+    labelled = len(dataset.classes) >= 2
+    wanted = spec.metrics or default_metrics(gan.data_kind, dataset.name, labelled, post_training)
+    rows: list[dict] = []
+    if "mixture" in wanted:
+        rows += _mixture_rows(generator, gan, dataset.name, spec.seed)
+    image_metrics = [m for m in wanted if m != "mixture"]
+    if image_metrics:
+        if not isinstance(dataset, ImageDataset):
+            raise ValueError(f"metrics {', '.join(image_metrics)} score images; this model makes 2-D points "
+                             "(use mixture)")
+        classifier = reference_classifier(dataset, store, on_phase) if labelled else None
+        needs_classifier = {"domain", "cas"} & set(image_metrics) or spec.features == "classifier"
+        if classifier is None and needs_classifier:
+            raise ValueError(f"{dataset.name} has no labels, so it has no reference classifier: domain and cas "
+                             "need one; use features 'inception' for kid, fid and prdc")
+        on_phase("sampling")
+        fake, fake_labels = _samples(generator, gan, spec.samples, spec.seed)
+        on_phase("scoring")
+        real, real_labels = classifier.real_split(dataset) if classifier else (dataset.images, None)
+        rows += metrics.evaluate_images(fake, fake_labels, real, real_labels, classifier=classifier,
+                                        metrics=image_metrics, features=spec.features, seed=spec.seed)
+    return {"rows": rows, "scores": {row["metric"]: row["value"] for row in rows},
+            "seconds": round(time.perf_counter() - started, 3), "spec": spec.model_dump(exclude={"kind"})}
+
+
+def card_with(card: ModelCard, result: dict, evaluation_id: str | None) -> ModelCard:
+    """The card with these figures as its latest scores (earlier figures of other metrics stay)."""
+    scores = {**card.metrics.get("scores", {}), **result["scores"]}
+    latest = {"evaluation_id": evaluation_id, **{k: result[k] for k in ("rows", "spec", "seconds")}}
+    return card.model_copy(update={"metrics": {**card.metrics, "scores": scores, "evaluation": latest}})
+
+
+def _mixture_rows(generator: nn.Module, gan: GANConfig, name: str, seed: int) -> list[dict]:
+    mixture = MIXTURES[name]()
+    points = generate(generator, latents_for_seed(MIXTURE_SAMPLES, gan.latent_dim, seed))
+    score = mixture.evaluate(points)
+    where = {"features": "raw 2-D points", "n_fake": MIXTURE_SAMPLES, "seed": seed,
+             "protocol": f"PacGAN: high quality within 3 std ({mixture.std}) of the nearest of {len(mixture.means)} "
+                         "modes; a mode is captured by at least one high-quality sample"}
+    return [{"metric": "modes", "value": score["modes"], "of": score["of_modes"], **where},
+            {"metric": "high_quality", "value": round(score["high_quality"], 4), **where}]
+
+
+def _samples(generator: nn.Module, gan: GANConfig, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """n seeded samples; a conditional model's labels go through the classes in turn, so each gets n/classes."""
+    latents = latents_for_seed(n, gan.latent_dim, seed)
+    labels = torch.arange(n) % gan.num_classes if gan.conditions_generator else None
+    codes = {}
+    if gan.cat_codes:
+        codes["categorical"] = torch.arange(n) % gan.cat_codes
+    if gan.cont_codes:
+        codes["continuous"] = torch.rand(n, gan.cont_codes, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    return generate(generator, latents, labels=labels, **codes), labels
+
+
+def run_evaluation(job: dict, lease: JobLease, store: ArtifactStore, device: torch.device) -> str:
+    """An evaluation job: load the model and its data set, score it, record the figures on the job and the
+    card (the card only while the model still exists)."""
+    spec = EvaluationSpec.model_validate(job["spec"])
+    card = lease.registry.get_model(spec.model_id)
+    if card is None:
+        lease.set_status("failed", error=f"model {spec.model_id} no longer exists", finished_at=utcnow())
+        return "failed"
+    if card.dataset is None:
+        lease.set_status("failed", error=f"model {card.id}'s card names no data set to score it against",
+                         finished_at=utcnow())
+        return "failed"
+    image_size = card.image_shape[-1] if card.data_kind == "images" else None
+    dataset = load_dataset(card.dataset.id, store, image_size, checksum=card.dataset.checksum)
+    generator, _ = load_generator(store.model_dir(card.id), device)
+    result = evaluate(generator, card.gan, card.classes, dataset, store, spec,
+                      lambda phase: lease.add_event("progress", {"phase": phase}))
+    updated = card_with(card, result, job["id"])
+    lease.set_status("succeeded", result=result, model=updated, model_exists=True, model_id=card.id,
+                     finished_at=utcnow())
+    if lease.registry.get_model(card.id) is not None:  # not deleted meanwhile: keep the file beside the weights
+        write_card(updated.to_json(), store.model_dir(card.id))
+    return "succeeded"
