@@ -14,6 +14,7 @@ from models import losses
 from models.augment import diff_augment
 from models.data import to_model_range
 from models.gan import GANConfig, build_discriminator, build_generator
+from models.inputs import Inputs, draw_inputs
 from models.nets.conditional import DOutput
 from models.sampling import to_uint8
 
@@ -100,20 +101,6 @@ class TrainResult:
     steps: int
     stopped: bool  # True when should_stop() ended training early
     history: list[dict] = field(default_factory=list)
-
-
-@dataclass
-class Inputs:
-    """What G takes besides its weights; the family decides which parts exist."""
-
-    z: torch.Tensor
-    labels: torch.Tensor | None = None
-    categorical: torch.Tensor | None = None
-    continuous: torch.Tensor | None = None
-
-    def as_kwargs(self) -> dict:
-        return {k: v for k, v in (("labels", self.labels), ("categorical", self.categorical),
-                                  ("continuous", self.continuous)) if v is not None}
 
 
 class Trainer:
@@ -300,19 +287,8 @@ class Trainer:
         return loss
 
     def _sample_inputs(self, n: int, generator: torch.Generator, fixed: bool = False) -> Inputs:
-        device = generator.device
-        gan = self.gan
-        inputs = Inputs(torch.randn(n, gan.latent_dim, device=device, generator=generator))
-        if gan.conditions_generator:
-            inputs.labels = (torch.arange(n, device=device) % gan.num_classes if fixed
-                             else torch.randint(gan.num_classes, (n,), device=device, generator=generator))
-        if gan.cat_codes:
-            inputs.categorical = (torch.arange(n, device=device) % gan.cat_codes if fixed
-                                  else torch.randint(gan.cat_codes, (n,), device=device, generator=generator))
-        if gan.cont_codes:  # Uniform(-1, 1), as in the InfoGAN paper
-            inputs.continuous = torch.rand(n, gan.cont_codes, device=device, generator=generator) * 2 - 1
-        return Inputs(*(t.to(self.device) if t is not None else None for t in
-                        (inputs.z, inputs.labels, inputs.categorical, inputs.continuous)))
+        """Training noise from the priors; `fixed` (the sample grids) cycles labels and categories."""
+        return draw_inputs(self.gan, n, generator, cycle=fixed).to(self.device)
 
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x, self.config.augment, self.noise_rng) if self.config.augment and x.dim() == 4 else x

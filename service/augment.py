@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from models.inputs import draw_codes
 from models.sampling import latents_for_seed, png_bytes
 from service.archives import open_array, write_array, write_bytes
 from service.formats import channels_last
@@ -69,11 +70,9 @@ class AugmentPlan:
             conditioning = {}
             if self.conditional:
                 conditioning["labels"] = self.labels(start, stop)
-            if codes.get("categorical"):  # InfoGAN: the categories in turn, continuous codes from their prior
-                conditioning["categorical"] = torch.arange(start, stop) % codes["categorical"]
-            if codes.get("continuous"):
-                generator = torch.Generator().manual_seed(seed ^ 1)
-                conditioning["continuous"] = torch.rand(stop - start, codes["continuous"], generator=generator) * 2 - 1
+            # InfoGAN: the categories in turn (continuing across chunks), continuous codes from their prior
+            conditioning.update(draw_codes(stop - start, codes.get("categorical") or 0, codes.get("continuous") or 0,
+                                           torch.Generator().manual_seed(seed ^ 1), cycle=True, offset=start))
             yield start, GeneratorInputs(latents, conditioning)
 
     def manifest(self, fmt: str) -> dict:
