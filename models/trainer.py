@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from models import losses
 from models.augment import diff_augment
+from models.checkpoint import load_state, save_state
 from models.data import to_model_range
 from models.gan import GANConfig, build_discriminator, build_generator
 from models.inputs import Inputs, draw_inputs
@@ -333,15 +334,53 @@ class Trainer:
         generator.train(was_training)
         return to_uint8(out) if out.dim() == 4 else out
 
-    def save_checkpoint(self, path) -> None:
-        from models.checkpoint import save_training_state
+    # -- state ------------------------------------------------------------------------------------
 
-        save_training_state(self, path)
+    def state_dict(self) -> dict:
+        """Everything exact resume needs, as nested dicts of tensors and JSON values: both nets and the
+        EMA copy, every optimizer, the AMP scalers, the noise RNG and the step; and both configs, so that
+        a checkpoint describes itself. The data order needs no state: it follows from (seed, epoch).
+        As with nn.Module.state_dict, the tensors are the live ones: save or copy them before training on."""
+        return {
+            "step": self.step,
+            "nets": {name: net.state_dict() for name, net in self._nets().items()},
+            "optimizers": {name: optimizer.state_dict() for name, optimizer in self._optimizers().items()},
+            "scalers": {"d": self.scaler_d.state_dict(), "g": self.scaler_g.state_dict()},
+            "rng": {"noise": self.noise_rng.get_state()},
+            "config": {"gan": self.gan.to_dict(), "train": asdict(self.config)},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores a state_dict() of a trainer built with the same configs: `fit` then continues bit for
+        bit where that trainer stood. Copies what it takes; `config` is for readers and is not checked."""
+        nets, optimizers = self._nets(), self._optimizers()
+        if set(state["nets"]) != set(nets) or set(state["optimizers"]) != set(optimizers):
+            raise ValueError(f"the state holds nets {sorted(state['nets'])} and optimizers "
+                             f"{sorted(state['optimizers'])}; this trainer has {sorted(nets)} and "
+                             f"{sorted(optimizers)}: resume with the family and EMA setting it was saved with")
+        for name, net in nets.items():
+            net.load_state_dict(state["nets"][name])
+        for name, optimizer in optimizers.items():  # a copy: torch's optimizers keep the tensors they load
+            optimizer.load_state_dict(copy.deepcopy(state["optimizers"][name]))
+        for scaler, saved in ((self.scaler_d, state["scalers"]["d"]), (self.scaler_g, state["scalers"]["g"])):
+            if saved:  # a disabled scaler (no fp16) has an empty state
+                scaler.load_state_dict(saved)
+        self.noise_rng.set_state(state["rng"]["noise"])
+        self.step = state["step"]
+
+    def save_checkpoint(self, path) -> None:
+        save_state(self.state_dict(), path)
 
     def load_checkpoint(self, path) -> None:
-        from models.checkpoint import load_training_state
+        self.load_state_dict(load_state(path))
 
-        load_training_state(self, path)
+    def _nets(self) -> dict[str, torch.nn.Module]:
+        nets = {"generator": self.generator, "discriminator": self.discriminator}
+        return nets | ({"ema": self.ema} if self.ema is not None else {})
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        optimizers = {"g": self.opt_g, "d": self.opt_d}
+        return optimizers | ({"q": self.opt_q} if self.opt_q is not None else {})
 
 
 def _amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
