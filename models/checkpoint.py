@@ -1,8 +1,8 @@
 """Checkpoints and exported generators as safetensors: tensors plus JSON metadata, never pickle.
 
-A training checkpoint holds everything exact resume needs (see save_training_state). An exported
-generator holds the generator's weights and the model card, which carries
-the config that rebuilds the network without any training code.
+A training checkpoint is a state (Trainer.state_dict(): everything exact resume needs) written as it
+is; this module knows nothing of what the state holds. An exported generator holds the generator's
+weights and the model card, which carries the config that rebuilds the network without any training code.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -20,6 +19,8 @@ from torch import nn
 from models.gan import GANConfig, build_generator
 
 _META_KEY = "ganforge"
+STATE_FORMAT = 2  # 1: the layout of the trainer's attributes, before Trainer.state_dict()
+_TENSOR, _ITEMS = "__tensor__", "__items__"  # markers in a state's JSON skeleton
 
 
 def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict, path: Path) -> None:
@@ -44,72 +45,50 @@ def load(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     return load_file(str(path)), metadata
 
 
-def flatten_optimizer(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    state = optimizer.state_dict()
+def save_state(state: dict, path: Path) -> None:
+    """Writes a state (nested dicts and lists of tensors and JSON values, e.g. Trainer.state_dict()):
+    each tensor under its dotted path, everything else as JSON metadata that refers to the tensors."""
     tensors: dict[str, torch.Tensor] = {}
-    for index, slots in state["state"].items():
-        for name, value in slots.items():
-            tensors[f"{prefix}.{index}.{name}"] = value if torch.is_tensor(value) else torch.tensor(value)
-    return tensors, {"param_groups": state["param_groups"]}
+    skeleton = _split(state, "", tensors)
+    atomic_save(tensors, {"format": STATE_FORMAT, "state": skeleton}, path)
 
 
-def unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], meta: dict) -> dict:
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith(prefix + "."):
-            index, name = key[len(prefix) + 1 :].split(".", 1)
-            state.setdefault(int(index), {})[name] = value
-    return {"state": state, "param_groups": meta["param_groups"]}
-
-
-def prefixed(prefix: str, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {f"{prefix}.{k}": v for k, v in state_dict.items()}
-
-
-def unprefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    n = len(prefix) + 1
-    return {k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
-
-
-def save_training_state(trainer, path: Path) -> None:
-    """Everything exact resume needs: both nets (and the EMA copy), every optimizer, the AMP scalers,
-    the noise RNG and the step."""
-    tensors = {**prefixed("g", trainer.generator.state_dict()), **prefixed("d", trainer.discriminator.state_dict())}
-    if trainer.ema is not None:
-        tensors.update(prefixed("ema", trainer.ema.state_dict()))
-    meta: dict = {"step": trainer.step, "gan": trainer.gan.to_dict(), "train": asdict(trainer.config)}
-    for name, optimizer in _optimizers(trainer):
-        flat, meta[name] = flatten_optimizer(name, optimizer)
-        tensors.update(flat)
-    meta["scalers"] = {"d": trainer.scaler_d.state_dict(), "g": trainer.scaler_g.state_dict()}
-    tensors["rng.noise"] = trainer.noise_rng.get_state()
-    atomic_save(tensors, meta, path)
-
-
-def load_training_state(trainer, path: Path) -> None:
+def load_state(path: Path) -> dict:
+    """The state save_state wrote, its tensors on the CPU."""
     tensors, meta = load(path)
-    device = trainer.device
-    trainer.generator.load_state_dict(unprefixed("g", tensors))
-    trainer.discriminator.load_state_dict(unprefixed("d", tensors))
-    if trainer.ema is not None:
-        trainer.ema.load_state_dict(unprefixed("ema", tensors))
-    for name, optimizer in _optimizers(trainer):
-        state = unflatten_optimizer(name, tensors, meta[name])
-        for slots in state["state"].values():
-            for key, value in slots.items():
-                if key != "step":  # Adam keeps `step` on the CPU
-                    slots[key] = value.to(device)
-        optimizer.load_state_dict(state)
-    if meta["scalers"]["d"]:
-        trainer.scaler_d.load_state_dict(meta["scalers"]["d"])
-        trainer.scaler_g.load_state_dict(meta["scalers"]["g"])
-    trainer.noise_rng.set_state(tensors["rng.noise"])
-    trainer.step = meta["step"]
+    if meta.get("format") != STATE_FORMAT:
+        raise ValueError(f"{path} is not a training state this version reads (format {STATE_FORMAT}; found "
+                         f"{meta.get('format')!r}: a checkpoint of an older version?); train the job afresh")
+    return _join(meta["state"], tensors)
 
 
-def _optimizers(trainer) -> list[tuple[str, torch.optim.Optimizer]]:
-    named = [("opt_g", trainer.opt_g), ("opt_d", trainer.opt_d)]
-    return named + ([("opt_q", trainer.opt_q)] if trainer.opt_q is not None else [])
+def _split(value, path: str, tensors: dict[str, torch.Tensor]):
+    """The JSON skeleton of `value`; its tensors go to `tensors`, each replaced by a reference to its key."""
+    if torch.is_tensor(value):
+        if path in tensors:
+            raise ValueError(f"two tensors of the state would be saved under {path!r}")
+        tensors[path] = value
+        return {_TENSOR: path}
+    if isinstance(value, dict):
+        named = {key: _split(item, f"{path}.{key}" if path else str(key), tensors) for key, item in value.items()}
+        if all(isinstance(key, str) for key in value):
+            return named
+        return {_ITEMS: [[key, item] for key, item in named.items()]}  # keeps int keys (optimizer state) ints
+    if isinstance(value, list | tuple):
+        return [_split(item, f"{path}.{i}", tensors) for i, item in enumerate(value)]
+    return value
+
+
+def _join(skeleton, tensors: dict[str, torch.Tensor]):
+    if isinstance(skeleton, dict):
+        if _TENSOR in skeleton:
+            return tensors[skeleton[_TENSOR]]
+        if _ITEMS in skeleton:
+            return {key: _join(item, tensors) for key, item in skeleton[_ITEMS]}
+        return {key: _join(item, tensors) for key, item in skeleton.items()}
+    if isinstance(skeleton, list):
+        return [_join(item, tensors) for item in skeleton]
+    return skeleton
 
 
 def save_generator(generator: nn.Module, card: dict, directory: Path) -> None:

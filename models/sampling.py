@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-# A conditional generator's other inputs, by keyword: labels, categorical, continuous.
-Conditioning = dict[str, torch.Tensor]
+from models.inputs import Conditioning as Conditioning  # re-exported: the service's name for it
+from models.inputs import Inputs
 
 
 def latents_for_seed(n: int, latent_dim: int, seed: int, truncation: float | None = None) -> torch.Tensor:
@@ -57,12 +57,11 @@ def generate(generator: nn.Module, latents: torch.Tensor, labels: torch.Tensor |
     """Runs the generator in eval mode on the CPU side's inputs; returns uint8 NCHW images, or float
     N x 2 points for a 2-D model."""
     device = next(generator.parameters()).device
+    inputs = Inputs(latents, labels, categorical, continuous)
     out = []
-    for start in range(0, latents.shape[0], batch_size):
-        chunk = slice(start, start + batch_size)
-        extras = {name: value[chunk].to(device) for name, value in
-                  (("labels", labels), ("categorical", categorical), ("continuous", continuous)) if value is not None}
-        result = generator(latents[chunk].to(device), **extras).float().cpu()
+    for start in range(0, len(inputs), batch_size):
+        chunk = inputs[start : start + batch_size].to(device)
+        result = generator(chunk.z, **chunk.as_kwargs()).float().cpu()
         out.append(to_uint8(result) if result.dim() == 4 else result)
     return torch.cat(out)
 

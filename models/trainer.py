@@ -12,9 +12,11 @@ import torch.nn.functional as F
 
 from models import losses
 from models.augment import diff_augment
+from models.checkpoint import load_state, save_state
 from models.config import TrainConfig
 from models.data import to_model_range
 from models.gan import GANConfig, build_discriminator, build_generator
+from models.inputs import Inputs, draw_inputs
 from models.nets.conditional import DOutput
 from models.sampling import to_uint8
 
@@ -62,18 +64,66 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
-@dataclass
-class Inputs:
-    """What G takes besides its weights; the family decides which parts exist."""
+class _Schedule:
+    """Which examples each step trains on. Each epoch has its own order, derived from (seed, epoch), so
+    resuming mid-epoch needs no saved state; a step takes `d_steps` consecutive batches of it."""
 
-    z: torch.Tensor
-    labels: torch.Tensor | None = None
-    categorical: torch.Tensor | None = None
-    continuous: torch.Tensor | None = None
+    def __init__(self, config: TrainConfig, n: int):
+        self.n, self.seed, self.d_steps = n, config.seed, config.d_steps
+        self.batch_size = min(config.batch_size, n)
+        self.per_epoch = max(1, n // self.batch_size // self.d_steps)
+        total = config.epochs * self.per_epoch
+        self.total = min(total, config.max_steps) if config.max_steps else total
+        self.epochs = -(-self.total // self.per_epoch)
+        self.images_per_step = self.batch_size * self.d_steps
+        self._order: tuple[int, torch.Tensor] | None = None
 
-    def as_kwargs(self) -> dict:
-        return {k: v for k, v in (("labels", self.labels), ("categorical", self.categorical),
-                                  ("continuous", self.continuous)) if v is not None}
+    def epoch(self, step: int) -> int:
+        """The 1-based epoch that step `step` (1-based) belongs to."""
+        return (step - 1) // self.per_epoch + 1
+
+    def ends_epoch(self, step: int) -> bool:
+        return step % self.per_epoch == 0 or step == self.total
+
+    def batches(self, step: int) -> list[torch.Tensor]:
+        """Indices of the examples in each of the `d_steps` batches that step `step` (0-based) trains on."""
+        epoch, i = divmod(step, self.per_epoch)
+        if self._order is None or self._order[0] != epoch:
+            seed = self.seed * 1_000_003 + epoch
+            self._order = epoch, torch.randperm(self.n, generator=torch.Generator().manual_seed(seed))
+        order, size = self._order[1], self.batch_size
+        return [order[j * size : (j + 1) * size] for j in range(i * self.d_steps, (i + 1) * self.d_steps)]
+
+
+class _Mean:
+    """The running mean of the steps' stats ([loss_d, loss_g, D(x), D(G(z)), penalty, aux]), kept on the
+    device so that only reading it syncs."""
+
+    def __init__(self, device: torch.device):
+        self.sum, self.steps = torch.zeros(6, device=device), 0
+
+    def add(self, stats: torch.Tensor) -> None:
+        self.sum += stats
+        self.steps += 1
+
+    def take(self) -> torch.Tensor:
+        """The mean so far; starts the next one."""
+        mean = self.sum / self.steps
+        self.sum.zero_()
+        self.steps = 0
+        return mean
+
+
+class _Meter:
+    """The bookkeeping of one `fit`: means over the progress window and over the epoch, and the clock."""
+
+    def __init__(self, device: torch.device, start_step: int):
+        self.window, self.epoch = _Mean(device), _Mean(device)
+        self.started, self.start_step = time.perf_counter(), start_step
+
+    def add(self, stats: torch.Tensor) -> None:
+        self.window.add(stats)
+        self.epoch.add(stats)
 
 
 class Trainer:
@@ -115,70 +165,46 @@ class Trainer:
             return torch.optim.SGD(params, lr=lr, momentum=self.config.momentum)
         return torch.optim.Adam(params, lr=lr, betas=(self.config.beta1, self.config.beta2))
 
-    # -- the schedule -----------------------------------------------------------------------------
-
-    def steps_per_epoch(self, n: int) -> int:
-        batches = max(1, n // min(self.config.batch_size, n))
-        return max(1, batches // self.config.d_steps)
-
-    def total_steps(self, n: int) -> int:
-        total = self.config.epochs * self.steps_per_epoch(n)
-        return min(total, self.config.max_steps) if self.config.max_steps else total
+    # -- the loop --------------------------------------------------------------------------------
 
     def fit(self, data: torch.Tensor, labels: torch.Tensor | None = None,
             callbacks: Callbacks | None = None) -> TrainResult:
         """Trains on `data` (uint8 NCHW images, or float N x 2 points) from the current step to the end
         of the schedule. `labels` are needed by the conditional families."""
         callbacks = callbacks or Callbacks()
-        n = data.shape[0]
-        batch_size = min(self.config.batch_size, n)
-        per_epoch, total, k = self.steps_per_epoch(n), self.total_steps(n), self.config.d_steps
-        result = TrainResult(steps=self.step, stopped=False)
-        started, start_step = time.perf_counter(), self.step
-        sums = torch.zeros(6, device=self.device)
-        epoch_sums = torch.zeros(6, device=self.device)
-        window = epoch_steps = 0
-        while self.step < total:
-            epoch = self.step // per_epoch
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch))
-            for i in range(self.step % per_epoch, per_epoch):
-                batches = []
-                for j in range(i * k, (i + 1) * k):
-                    index = order[j * batch_size : (j + 1) * batch_size]
-                    batch_labels = labels[index].to(self.device) if labels is not None else None
-                    batches.append((self._prepare(data[index]), batch_labels))
-                if self.config.lr_decay:
-                    self._set_lr_fraction(1 - self.step / total)
-                stats = self.train_step(batches)
-                sums += stats
-                epoch_sums += stats
-                self.step += 1
-                window += 1
-                epoch_steps += 1
-                at_epoch_end = self.step % per_epoch == 0 or self.step == total
-                if self.step % self.config.progress_every_steps == 0 or at_epoch_end:
-                    progress = self._progress(sums / window, total, per_epoch, started, start_step, batch_size * k)
-                    result.history.append(progress.to_dict())
-                    callbacks.on_progress(progress)
-                    sums.zero_()
-                    window = 0
-                if at_epoch_end:
-                    metrics = self._progress(epoch_sums / epoch_steps, total, per_epoch, started, start_step,
-                                             batch_size * k)
-                    callbacks.on_epoch_end(metrics)
-                    epoch_sums.zero_()
-                    epoch_steps = 0
-                if at_epoch_end and ((epoch + 1) % self.config.sample_every_epochs == 0 or self.step == total):
-                    callbacks.on_samples(epoch + 1, self.samples())
-                if self.step % self.config.checkpoint_every_steps == 0 and self.step < total:
-                    callbacks.on_checkpoint(self)
-                if self.step >= total:
-                    break
-                if callbacks.should_stop():
-                    result.steps, result.stopped = self.step, True
-                    return result
-        result.steps = self.step
-        return result
+        schedule = _Schedule(self.config, data.shape[0])
+        meter = _Meter(self.device, self.step)
+        history: list[dict] = []
+        while self.step < schedule.total:
+            batches = [self._batch(data, labels, index) for index in schedule.batches(self.step)]
+            if self.config.lr_decay:
+                self._set_lr_fraction(1 - self.step / schedule.total)
+            meter.add(self.train_step(batches))
+            self.step += 1
+            history += self._report(schedule, meter, callbacks)
+            if self.step < schedule.total and callbacks.should_stop():
+                return TrainResult(steps=self.step, stopped=True, history=history)
+        return TrainResult(steps=self.step, stopped=False, history=history)
+
+    def _report(self, schedule: _Schedule, meter: _Meter, callbacks: Callbacks) -> list[dict]:
+        """The callbacks due after the step just taken; returns the progress rows it reported."""
+        step, config, rows = self.step, self.config, []
+        ends_epoch = schedule.ends_epoch(step)
+        if step % config.progress_every_steps == 0 or ends_epoch:
+            progress = self._progress(meter.window.take(), schedule, meter)
+            rows.append(progress.to_dict())
+            callbacks.on_progress(progress)
+        if ends_epoch:
+            callbacks.on_epoch_end(self._progress(meter.epoch.take(), schedule, meter))
+            epoch = schedule.epoch(step)
+            if epoch % config.sample_every_epochs == 0 or step == schedule.total:
+                callbacks.on_samples(epoch, self.samples())
+        if step % config.checkpoint_every_steps == 0 and step < schedule.total:
+            callbacks.on_checkpoint(self)
+        return rows
+
+    def _batch(self, data: torch.Tensor, labels: torch.Tensor | None, index: torch.Tensor):
+        return self._prepare(data[index]), labels[index].to(self.device) if labels is not None else None
 
     def _set_lr_fraction(self, fraction: float) -> None:
         bases = ((self.opt_g, self.config.lr_g), (self.opt_d, self.config.lr_d), (self.opt_q, self.config.lr_g))
@@ -260,19 +286,8 @@ class Trainer:
         return loss
 
     def _sample_inputs(self, n: int, generator: torch.Generator, fixed: bool = False) -> Inputs:
-        device = generator.device
-        gan = self.gan
-        inputs = Inputs(torch.randn(n, gan.latent_dim, device=device, generator=generator))
-        if gan.conditions_generator:
-            inputs.labels = (torch.arange(n, device=device) % gan.num_classes if fixed
-                             else torch.randint(gan.num_classes, (n,), device=device, generator=generator))
-        if gan.cat_codes:
-            inputs.categorical = (torch.arange(n, device=device) % gan.cat_codes if fixed
-                                  else torch.randint(gan.cat_codes, (n,), device=device, generator=generator))
-        if gan.cont_codes:  # Uniform(-1, 1), as in the InfoGAN paper
-            inputs.continuous = torch.rand(n, gan.cont_codes, device=device, generator=generator) * 2 - 1
-        return Inputs(*(t.to(self.device) if t is not None else None for t in
-                        (inputs.z, inputs.labels, inputs.categorical, inputs.continuous)))
+        """Training noise from the priors; `fixed` (the sample grids) cycles labels and categories."""
+        return draw_inputs(self.gan, n, generator, cycle=fixed).to(self.device)
 
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x, self.config.augment, self.noise_rng) if self.config.augment and x.dim() == 4 else x
@@ -287,17 +302,17 @@ class Trainer:
         for ema_b, b in zip(self.ema.buffers(), self.generator.buffers(), strict=True):
             ema_b.copy_(b)
 
-    def _progress(self, means, total, per_epoch, started, start_step, images_per_step) -> Progress:
+    def _progress(self, means: torch.Tensor, schedule: _Schedule, meter: _Meter) -> Progress:
         loss_d, loss_g, d_real, d_fake, penalty, aux = means.tolist()
-        elapsed = time.perf_counter() - started
-        rate = (self.step - start_step) / elapsed if elapsed > 0 else 0.0
+        elapsed = time.perf_counter() - meter.started
+        rate = (self.step - meter.start_step) / elapsed if elapsed > 0 else 0.0
         return Progress(
-            step=self.step, total_steps=total, epoch=(self.step - 1) // per_epoch + 1, epochs=-(-total // per_epoch),
+            step=self.step, total_steps=schedule.total, epoch=schedule.epoch(self.step), epochs=schedule.epochs,
             loss_d=loss_d, loss_g=loss_g, d_real=d_real, d_fake=d_fake,
             gradient_penalty=penalty if self.config.loss == "wasserstein-gp" else None,
             aux_loss=aux if self.gan.conditioning == "auxiliary" or self.gan.cat_codes else None,
-            images_per_s=rate * images_per_step, elapsed_s=elapsed,
-            eta_s=(total - self.step) / rate if rate > 0 else 0.0,
+            images_per_s=rate * schedule.images_per_step, elapsed_s=elapsed,
+            eta_s=(schedule.total - self.step) / rate if rate > 0 else 0.0,
         )
 
     # -- outputs ----------------------------------------------------------------------------------
@@ -317,15 +332,53 @@ class Trainer:
         generator.train(was_training)
         return to_uint8(out) if out.dim() == 4 else out
 
-    def save_checkpoint(self, path) -> None:
-        from models.checkpoint import save_training_state
+    # -- state ------------------------------------------------------------------------------------
 
-        save_training_state(self, path)
+    def state_dict(self) -> dict:
+        """Everything exact resume needs, as nested dicts of tensors and JSON values: both nets and the
+        EMA copy, every optimizer, the AMP scalers, the noise RNG and the step; and both configs, so that
+        a checkpoint describes itself. The data order needs no state: it follows from (seed, epoch).
+        As with nn.Module.state_dict, the tensors are the live ones: save or copy them before training on."""
+        return {
+            "step": self.step,
+            "nets": {name: net.state_dict() for name, net in self._nets().items()},
+            "optimizers": {name: optimizer.state_dict() for name, optimizer in self._optimizers().items()},
+            "scalers": {"d": self.scaler_d.state_dict(), "g": self.scaler_g.state_dict()},
+            "rng": {"noise": self.noise_rng.get_state()},
+            "config": {"gan": self.gan.to_dict(), "train": asdict(self.config)},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores a state_dict() of a trainer built with the same configs: `fit` then continues bit for
+        bit where that trainer stood. Copies what it takes; `config` is for readers and is not checked."""
+        nets, optimizers = self._nets(), self._optimizers()
+        if set(state["nets"]) != set(nets) or set(state["optimizers"]) != set(optimizers):
+            raise ValueError(f"the state holds nets {sorted(state['nets'])} and optimizers "
+                             f"{sorted(state['optimizers'])}; this trainer has {sorted(nets)} and "
+                             f"{sorted(optimizers)}: resume with the family and EMA setting it was saved with")
+        for name, net in nets.items():
+            net.load_state_dict(state["nets"][name])
+        for name, optimizer in optimizers.items():  # a copy: torch's optimizers keep the tensors they load
+            optimizer.load_state_dict(copy.deepcopy(state["optimizers"][name]))
+        for scaler, saved in ((self.scaler_d, state["scalers"]["d"]), (self.scaler_g, state["scalers"]["g"])):
+            if saved:  # a disabled scaler (no fp16) has an empty state
+                scaler.load_state_dict(saved)
+        self.noise_rng.set_state(state["rng"]["noise"])
+        self.step = state["step"]
+
+    def save_checkpoint(self, path) -> None:
+        save_state(self.state_dict(), path)
 
     def load_checkpoint(self, path) -> None:
-        from models.checkpoint import load_training_state
+        self.load_state_dict(load_state(path))
 
-        load_training_state(self, path)
+    def _nets(self) -> dict[str, torch.nn.Module]:
+        nets = {"generator": self.generator, "discriminator": self.discriminator}
+        return nets | ({"ema": self.ema} if self.ema is not None else {})
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        optimizers = {"g": self.opt_g, "d": self.opt_d}
+        return optimizers | ({"q": self.opt_q} if self.opt_q is not None else {})
 
 
 def _amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:

@@ -15,6 +15,7 @@ from itertools import accumulate
 
 import torch
 
+from models.inputs import draw_codes
 from models.sampling import latents_for_seed
 from service.archives import Samples, streamed
 from service.formats import FORMATS
@@ -69,11 +70,10 @@ class AugmentPlan:
             conditioning = {}
             if self.conditional:
                 conditioning["labels"] = self.labels(start, stop)
-            if codes and codes.categorical:  # InfoGAN: the categories in turn, continuous codes from their prior
-                conditioning["categorical"] = torch.arange(start, stop) % codes.categorical
-            if codes and codes.continuous:
-                generator = torch.Generator().manual_seed(seed ^ 1)
-                conditioning["continuous"] = torch.rand(stop - start, codes.continuous, generator=generator) * 2 - 1
+            # InfoGAN: the categories in turn (continuing across chunks), continuous codes from their prior
+            if codes:
+                conditioning.update(draw_codes(stop - start, codes.categorical, codes.continuous,
+                                               torch.Generator().manual_seed(seed ^ 1), cycle=True, offset=start))
             yield start, GeneratorInputs(latents, conditioning)
 
     def manifest(self, fmt: str) -> dict:

@@ -13,6 +13,7 @@ from models import metrics
 from models.checkpoint import load_generator, write_card
 from models.data import ImageDataset, PointDataset
 from models.gan import GANConfig
+from models.inputs import draw_codes
 from models.sampling import generate, latents_for_seed
 from models.toy2d import MIXTURES
 from worker.card import ModelCard
@@ -86,14 +87,10 @@ def _mixture_rows(generator: nn.Module, gan: GANConfig, name: str, seed: int) ->
 
 
 def _samples(generator: nn.Module, gan: GANConfig, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """n seeded samples; a conditional model's labels go through the classes in turn, so each gets n/classes."""
+    """n seeded samples; labels and categories go through the classes in turn, so each gets n/classes."""
     latents = latents_for_seed(n, gan.latent_dim, seed)
     labels = torch.arange(n) % gan.num_classes if gan.conditions_generator else None
-    codes = {}
-    if gan.cat_codes:
-        codes["categorical"] = torch.arange(n) % gan.cat_codes
-    if gan.cont_codes:
-        codes["continuous"] = torch.rand(n, gan.cont_codes, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    codes = draw_codes(n, gan.cat_codes, gan.cont_codes, torch.Generator().manual_seed(seed), cycle=True)
     return generate(generator, latents, labels=labels, **codes), labels
 
 

@@ -22,7 +22,7 @@ from models.device import resolve_device
 from models.gan import GANConfig
 from models.plots import picture
 from models.sampling import png_bytes
-from models.trainer import Callbacks, Progress, Trainer
+from models.trainer import Callbacks, Progress, Trainer, TrainResult
 from worker.card import DatasetRef, ModelCard, sampler_card
 from worker.datasets import dataset_checksum, load_dataset
 from worker.evaluation import POST_TRAINING, card_with, evaluate, run_evaluation
@@ -219,29 +219,39 @@ def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
     labels = dataset.labels if gan.conditions_generator else None
     result = trainer.fit(dataset.data, labels, callbacks)
     if result.stopped:
-        if callbacks.stop_reason == "lease lost":  # another worker owns the job: write nothing, not even a checkpoint
-            raise LeaseLost(f"job {job_id}: lease lost while training (at step {trainer.step})")
-        callbacks.on_checkpoint(trainer)  # keep the work done, to resume or continue it later
-        if callbacks.stop_reason == "cancelled":
-            lease.set_status("cancelled", finished_at=utcnow(), stopped_at_step=trainer.step)
-            return "cancelled"
-        lease.set_status("failed", error=callbacks.stop_reason, finished_at=utcnow())
-        return "failed"
+        return _finish_stopped(job_id, trainer, lease, callbacks)
 
     if not lease.holds():
         raise LeaseLost(f"job {job_id}: lease lost before the final checkpoint")
     trainer.save_checkpoint(checkpoint)  # the full training state, to continue training later
-    card = sampler_card(
-        gan, dataset.classes, job_id=job_id,
-        dataset=DatasetRef(id=spec.dataset, checksum=spec.dataset_checksum or dataset_checksum(spec.dataset, store),
-                           count=int(dataset.data.shape[0])),
-        training={**spec.model.model_dump(), "resolved": asdict(trainer.config)},
-        metrics={"steps": result.steps, "seconds": round(time.perf_counter() - started, 3),
-                 "final": result.history[-1] if result.history else None},
-        lineage={"job_id": job_id, "checkpoint": str(checkpoint.relative_to(store.root))})
+    card = model_card(job_id, spec, dataset, store, trainer, result, time.perf_counter() - started)
     card = _scored(card, trainer.serving_generator().eval(), gan, dataset, store, lease)
-    generator = trainer.serving_generator().to("cpu").eval()
-    save_generator(generator, card.to_json(), store.model_dir(card.id))
+    save_generator(trainer.serving_generator().to("cpu").eval(), card.to_json(), store.model_dir(card.id))
     # Model and outcome in one fenced write: a stale worker's model is never registered.
     lease.set_status("succeeded", model=card, model_id=card.id, finished_at=utcnow())
     return "succeeded"
+
+
+def _finish_stopped(job_id: str, trainer: Trainer, lease: JobLease, callbacks: _JobCallbacks) -> str:
+    """Records why training stopped early, keeping the work done unless another worker owns the job."""
+    if callbacks.stop_reason == "lease lost":  # another worker owns the job: write nothing, not even a checkpoint
+        raise LeaseLost(f"job {job_id}: lease lost while training (at step {trainer.step})")
+    callbacks.on_checkpoint(trainer)  # keep the work done, to resume or continue it later
+    if callbacks.stop_reason == "cancelled":
+        lease.set_status("cancelled", finished_at=utcnow(), stopped_at_step=trainer.step)
+        return "cancelled"
+    lease.set_status("failed", error=callbacks.stop_reason, finished_at=utcnow())
+    return "failed"
+
+
+def model_card(job_id: str, spec: JobSpec, dataset: ImageDataset | PointDataset, store: ArtifactStore,
+               trainer: Trainer, result: TrainResult, seconds: float) -> ModelCard:
+    """What a trained model is and how it was made: enough to rebuild and serve its generator."""
+    return sampler_card(
+        trainer.gan, dataset.classes, job_id=job_id,
+        dataset=DatasetRef(id=spec.dataset, checksum=spec.dataset_checksum or dataset_checksum(spec.dataset, store),
+                           count=int(dataset.data.shape[0])),
+        training={**spec.model.model_dump(), "resolved": asdict(trainer.config)},
+        metrics={"steps": result.steps, "seconds": round(seconds, 3),
+                 "final": result.history[-1] if result.history else None},
+        lineage={"job_id": job_id, "checkpoint": str(store.checkpoint_path(job_id).relative_to(store.root))})
