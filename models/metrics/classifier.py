@@ -1,0 +1,236 @@
+"""The reference classifier: a small CNN trained once per labelled image data set to judge generated images.
+
+It scores samples (class histogram, confidence, conditional accuracy), its penultimate layer is the offline
+feature space for the "classifier" Fréchet distance, KID and PRDC (the "LeNet FID" practice for MNIST), and the
+same architecture trained on synthetic images alone gives CAS (see domain.py).
+
+Images everywhere are uint8 N x C x H x W (C = 1 or 3, H = W >= 8), the format models.sampling.to_uint8 gives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MIN_SIZE = 8
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Everything needed to rebuild the network from its state dict; JSON-able through asdict."""
+
+    channels: int
+    image_size: int
+    num_classes: int
+    width: int = 32  # channels of the first block; each further block doubles it, up to 4 x width
+    features: int = 128  # size of the penultimate layer, the feature space of the classifier distances
+
+    @property
+    def blocks(self) -> int:
+        # Halve the image until about 7 x 7 (28 -> 7, 32 -> 8, 64 -> 8, 8 -> 4): the depth a LeNet-style net
+        # has on MNIST, reached for any size; adaptive pooling then fixes the flattened size.
+        return max(1, round(math.log2(self.image_size / 7)))
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> ClassifierConfig:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """The training recipe: 8 epochs of Adam with a one-cycle schedule and small random shifts. Measured on 5,000
+    MNIST digits (4,000 train, 1,000 held out): 98.1 % held-out accuracy in 24 CPU-seconds on 1 thread. On the
+    shared 2-core machine with other jobs running, 2 threads took longer in wall time than 1, so train with 1."""
+
+    epochs: int = 8
+    batch_size: int = 64
+    lr: float = 2e-3
+    # Random translation by up to max_shift pixels, the one augmentation safe for any image data set.
+    # None: image_size // 14, i.e. 2 pixels at 28 (the draft's MNIST recipe), 4 at 64, none at 8 x 8, where one
+    # pixel is an eighth of the tightly cropped digit.
+    max_shift: int | None = None
+    held_out: float = 0.2  # share of each class kept out of training to measure accuracy
+    seed: int = 0
+
+
+class ReferenceCNN(nn.Module):
+    def __init__(self, config: ClassifierConfig):
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        channels = config.channels
+        for i in range(config.blocks):
+            width = config.width * min(2 ** i, 4)
+            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(True), nn.MaxPool2d(2)]
+            channels = width
+        layers += [nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(channels * 16, config.features), nn.ReLU(True)]
+        self.body = nn.Sequential(*layers)
+        self.drop = nn.Dropout(0.3)
+        self.head = nn.Linear(config.features, config.num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.drop(self.body(x)))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+@dataclass
+class TrainedClassifier:
+    net: ReferenceCNN
+    held_out_accuracy: float
+    train_indices: torch.Tensor  # into the images given to train_classifier
+    held_out_indices: torch.Tensor  # the real split that metrics compare samples with
+    seconds: float
+
+
+def config_for(images: torch.Tensor, num_classes: int) -> ClassifierConfig:
+    check_images(images)
+    return ClassifierConfig(channels=images.shape[1], image_size=images.shape[-1], num_classes=num_classes)
+
+
+def check_images(images: torch.Tensor, config: ClassifierConfig | None = None) -> None:
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
+        got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images must be a uint8 N x C x H x W tensor; got {got}")
+    n, c, h, w = images.shape
+    if n == 0:
+        raise ValueError("images is empty: give at least one image")
+    if c not in (1, 3) or h != w or h < MIN_SIZE:
+        raise ValueError(f"images must be square, at least {MIN_SIZE} pixels, with 1 or 3 channels; got {c}x{h}x{w}")
+    if config is not None and (c, h) != (config.channels, config.image_size):
+        raise ValueError(f"the classifier takes {config.channels}x{config.image_size}x{config.image_size} images; "
+                         f"got {c}x{h}x{w}")
+
+
+def to_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] to float [-1, 1], the range the generators produce before to_uint8."""
+    return images.float().div(127.5).sub(1.0)
+
+
+def stratified_split(labels: torch.Tensor, held_out: float = 0.2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, held-out) indices keeping `held_out` of every class (at least one), drawn with `seed`."""
+    if not 0 < held_out < 1:
+        raise ValueError(f"held_out must be a share between 0 and 1; got {held_out}")
+    generator = torch.Generator().manual_seed(seed)
+    train, test = [], []
+    for label in labels.unique().tolist():
+        members = (labels == label).nonzero().view(-1)
+        members = members[torch.randperm(len(members), generator=generator)]
+        n_test = max(1, round(held_out * len(members)))
+        test.append(members[:n_test])
+        train.append(members[n_test:])
+    return torch.cat(train).sort().values, torch.cat(test).sort().values
+
+
+def _random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Translate each image by up to max_shift pixels, filling with the replicated border (background)."""
+    if max_shift == 0:
+        return x
+    n, _, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4, mode="replicate")
+    dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator)
+    rows = (dy[:, None] + torch.arange(h))[:, None, :, None]  # n x 1 x h x 1
+    cols = (dx[:, None] + torch.arange(w))[:, None, None, :]  # n x 1 x 1 x w
+    return padded[torch.arange(n)[:, None, None, None], torch.arange(x.shape[1])[None, :, None, None], rows, cols]
+
+
+def fit(config: ClassifierConfig, images: torch.Tensor, labels: torch.Tensor,
+        options: TrainOptions | None = None) -> ReferenceCNN:
+    """A fresh ReferenceCNN trained on all of `images`; deterministic on CPU for a given seed and thread count."""
+    options = options or TrainOptions()
+    check_images(images, config)
+    if len(images) != len(labels) or len(images) < 2:
+        raise ValueError(f"need one label per image and at least two images; got {len(images)} and {len(labels)}")
+    if int(labels.min()) < 0 or int(labels.max()) >= config.num_classes:
+        raise ValueError(f"labels must lie in 0..{config.num_classes - 1}")
+    torch.manual_seed(options.seed)  # weight init and dropout
+    net = ReferenceCNN(config)
+    x, y = to_input(images), labels.long()
+    optimizer = torch.optim.Adam(net.parameters(), lr=options.lr)
+    steps_per_epoch = math.ceil(len(x) / options.batch_size)
+    # One-cycle (Smith & Topin 2018, arXiv:1708.07120): a high peak rate and annealing reach ~99 % on MNIST in a
+    # handful of epochs, which is what keeps "train once per data set" cheap on CPU.
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=options.lr,
+                                                   total_steps=options.epochs * steps_per_epoch)
+    generator = torch.Generator().manual_seed(options.seed)
+    max_shift = config.image_size // 14 if options.max_shift is None else options.max_shift
+    net.train()
+    for _ in range(options.epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for batch in order.split(options.batch_size):
+            if len(batch) < 2:
+                continue  # BatchNorm cannot train on a single image
+            loss = F.cross_entropy(net(_random_shift(x[batch], max_shift, generator)), y[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    return net.eval()
+
+
+def train_classifier(images: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None,
+                     options: TrainOptions | None = None) -> TrainedClassifier:
+    """Train the reference classifier on a stratified split of a labelled data set; measure it on the rest."""
+    options = options or TrainOptions()
+    check_images(images)
+    num_classes = num_classes or int(labels.max()) + 1
+    train_idx, held_out_idx = stratified_split(labels, options.held_out, options.seed)
+    started = time.perf_counter()
+    net = fit(config_for(images, num_classes), images[train_idx], labels[train_idx], options)
+    seconds = time.perf_counter() - started
+    held_out_accuracy = accuracy(net, images[held_out_idx], labels[held_out_idx])
+    return TrainedClassifier(net, held_out_accuracy, train_idx, held_out_idx, seconds)
+
+
+@torch.inference_mode()
+def logits(net: ReferenceCNN, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    check_images(images, net.config)
+    net.eval()
+    return torch.cat([net(to_input(b)) for b in images.split(batch_size)])
+
+
+def probabilities(net: ReferenceCNN, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    return logits(net, images, batch_size).softmax(1)
+
+
+@torch.inference_mode()
+def penultimate_features(net: ReferenceCNN, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """N x config.features activations before the classification head (after ReLU)."""
+    check_images(images, net.config)
+    net.eval()
+    return torch.cat([net.features(to_input(b)) for b in images.split(batch_size)])
+
+
+def accuracy(net: ReferenceCNN, images: torch.Tensor, labels: torch.Tensor) -> float:
+    return (logits(net, images).argmax(1) == labels).double().mean().item()
+
+
+def classifier_state(net: ReferenceCNN) -> tuple[dict[str, torch.Tensor], dict]:
+    """Plain tensors (for safetensors) and a JSON-able config: all load_classifier needs, no pickle."""
+    return {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}, net.config.to_json()
+
+
+def load_classifier(tensors: dict[str, torch.Tensor], config: dict) -> ReferenceCNN:
+    net = ReferenceCNN(ClassifierConfig.from_json(config))
+    net.load_state_dict(tensors)
+    return net.eval()
+
+
+def fingerprint(net: ReferenceCNN) -> str:
+    """sha256 of the config and weights: names the feature extractor in every figure made with this net."""
+    digest = hashlib.sha256(repr(sorted(net.config.to_json().items())).encode())
+    for name, tensor in sorted(net.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
