@@ -9,11 +9,11 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from models import metrics
 from models.checkpoint import load_generator, write_card
 from models.data import ImageDataset, PointDataset
 from models.gan import GANConfig
 from models.inputs import draw_codes
+from models.metrics import EvalOptions, evaluate_images
 from models.sampling import generate, latents_for_seed
 from models.toy2d import MIXTURES
 from worker.card import ModelCard
@@ -25,9 +25,10 @@ from worker.spec import EvaluationSpec
 from worker.store import ArtifactStore
 
 MIXTURE_SAMPLES = 2500  # PacGAN's protocol
+FEATURE_SPACE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")
 # What a finished training job scores itself with: the metrics that cost a few seconds on a CPU.
 POST_TRAINING = EvaluationSpec(metrics=None, samples=1000, seed=0)
-POST_TRAINING_IMAGE_METRICS = ["domain", "prdc", "kid"]
+POST_TRAINING_IMAGE_METRICS = ["domain", "fid", "kid", "prdc"]
 
 
 def default_metrics(data_kind: str, dataset_id: str, labelled: bool, post_training: bool = False) -> list[str]:
@@ -62,10 +63,25 @@ def evaluate(generator: nn.Module, gan: GANConfig, classes: list[str], dataset: 
         fake, fake_labels = _samples(generator, gan, spec.samples, spec.seed)
         on_phase("scoring")
         real, real_labels = classifier.real_split(dataset) if classifier else (dataset.images, None)
-        rows += metrics.evaluate_images(fake, fake_labels, real, real_labels, classifier=classifier,
-                                        metrics=image_metrics, features=spec.features, seed=spec.seed)
-    return {"rows": rows, "scores": {row["metric"]: row["value"] for row in rows},
+        split = f"{dataset.name}@{dataset.checksum()}: " + (f"the reference classifier's held-out {len(real)}"
+                                                             if classifier else f"all {len(real)}")
+        options = EvalOptions(metrics=tuple(image_metrics), seed=spec.seed, features=spec.features, real_split=split)
+        rows += evaluate_images(fake, fake_labels, real, real_labels, classifier.net if classifier else None,
+                                options)
+    return {"rows": rows, "scores": scores(rows),
             "seconds": round(time.perf_counter() - started, 3), "spec": spec.model_dump(exclude={"kind"})}
+
+
+def scores(rows: list[dict]) -> dict[str, float]:
+    """One number per figure for sorting and filtering models: a feature-space metric is named with its
+    features (`kid_classifier`, `fid_inception`), as figures in different feature spaces do not compare."""
+    named = {}
+    for row in rows:
+        if "class" in row or row["metric"] == "kid_std":
+            continue
+        feature_space = row["metric"] in FEATURE_SPACE_METRICS
+        named[f"{row['metric']}_{row['features']}" if feature_space else row["metric"]] = row["value"]
+    return named
 
 
 def card_with(card: ModelCard, result: dict, evaluation_id: str | None) -> ModelCard:

@@ -21,7 +21,8 @@ def evaluate(client, model_id: str, **request) -> dict:
 
 def test_a_trained_models_card_carries_its_default_evaluation(client, cgan):
     scores, latest = cgan["metrics"]["scores"], cgan["metrics"]["evaluation"]
-    assert {"confidence", "coverage", "conditional_accuracy", "precision", "recall", "kid"} <= set(scores)
+    assert {"confidence", "class_coverage", "conditional_accuracy", "precision_classifier", "recall_classifier",
+            "kid_classifier", "fid_classifier"} <= set(scores)
     assert 0 <= scores["confidence"] <= 1 and 0 <= scores["conditional_accuracy"] <= 1
     for row in latest["rows"]:
         assert {"metric", "value", "features", "n_fake", "seed"} <= set(row), row
@@ -32,10 +33,11 @@ def test_an_evaluation_job_scores_the_model_and_updates_its_card(client, cgan):
     job = evaluate(client, cgan["id"], metrics=["domain", "prdc", "kid"], samples=200, seed=1)
     assert job["spec"]["kind"] == "evaluation" and job["model_id"] == cgan["id"]
     rows = {row["metric"]: row for row in job["result"]["rows"]}
-    assert rows["kid"]["n_fake"] == 200 and rows["kid"]["seed"] == 1 and rows["kid"]["features"]
+    assert rows["kid"]["n_fake"] == 200 and rows["kid"]["seed"] == 1 and rows["kid"]["features"] == "classifier"
+    assert len(rows["kid"]["features_sha256"]) == 64 and "held-out" in rows["kid"]["real_split"]
     card = client.get(f"/v1/models/{cgan['id']}").json()
     assert card["metrics"]["evaluation"]["evaluation_id"] == job["id"]
-    assert card["metrics"]["scores"]["kid"] == job["result"]["scores"]["kid"]
+    assert card["metrics"]["scores"]["kid_classifier"] == job["result"]["scores"]["kid_classifier"]
     listed = client.get(f"/v1/models/{cgan['id']}/evaluations").json()["jobs"]
     assert job["id"] in [j["id"] for j in listed]
     assert client.get(f"/v1/models/{cgan['id']}/evaluations/{job['id']}").json()["result"] == job["result"]
@@ -64,9 +66,10 @@ def test_evaluations_of_unknown_models_and_ids_are_404(client, cgan):
 
 
 def test_models_sort_and_filter_by_their_scores(client, cgan, trained_model):
-    ranked = client.get("/v1/models", params={"sort": "-kid", "where": ["arch=cgan"]}).json()["models"]
+    ranked = client.get("/v1/models", params={"sort": "-kid_classifier", "where": ["arch=cgan"]}).json()["models"]
     assert ranked and all(card["arch"] == "cgan" for card in ranked)
-    kids = [card["metrics"]["scores"]["kid"] for card in ranked if "kid" in card["metrics"].get("scores", {})]
+    kids = [card["metrics"]["scores"]["kid_classifier"] for card in ranked
+            if "kid_classifier" in card["metrics"].get("scores", {})]
     assert kids == sorted(kids)
     none = client.get("/v1/models", params={"where": ["confidence>2"]}).json()["models"]
     assert none == []
