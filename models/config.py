@@ -39,6 +39,9 @@ class TrainConfig:
     gp_weight: float = field(default=10.0, metadata=_api("lambda of the gradient penalty (wasserstein-gp)", ge=0))
     info_weight: float = field(default=1.0, metadata=_api("lambda of InfoGAN's mutual-information term", ge=0))
     lr_decay: bool = field(default=False, metadata=_api("Decay learning rates linearly to 0 over the schedule"))
+    unroll_steps: int = field(default=0, metadata=_api("Unrolled GAN (Metz et al. 2016): G steps against D as it "
+                                                       "will be after this many more updates; 0: off", ge=0,
+                                                       le=20))
     ema: float | None = field(default=None, metadata=_api("Keep an EMA of G with this decay and serve it",
                                                           gt=0, lt=1))
     augment: tuple[Literal[POLICIES], ...] = field(  # type: ignore[valid-type]

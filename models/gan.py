@@ -135,6 +135,8 @@ class GANConfig:
     num_classes: int = 0  # > 0: conditioned on class labels
     cat_codes: int = 0  # infogan: size of the categorical code
     cont_codes: int = 0  # infogan: number of continuous codes
+    pack: int = 1  # PacGAN (Lin et al. 2018): D judges `pack` samples side by side; 1: off
+    mbstd: int = 0  # minibatch-std feature in D (Karras et al. 2018), group size; 0: off
 
     def __post_init__(self) -> None:
         if self.arch not in FAMILIES:

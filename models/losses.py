@@ -37,11 +37,13 @@ def reports_probability(kind: str) -> bool:
     return kind in ("non-saturating", "minimax")
 
 
-def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, labels, generator: torch.Generator):
-    """(||grad D(x_hat)|| - 1)^2 on random interpolates of real and fake (Gulrajani et al. 2017)."""
-    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    alpha = torch.rand(shape, device=real.device, generator=generator)
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, labels, generator: torch.Generator,
+                     pack: int = 1):
+    """(||grad D(x_hat)|| - 1)^2 on random interpolates of real and fake (Gulrajani et al. 2017). With
+    PacGAN packing the critic judges a pack, so a pack shares its mix and its gradient norm."""
+    shape = (real.shape[0] // pack,) + (1,) * (real.dim() - 1)
+    alpha = torch.rand(shape, device=real.device, generator=generator).repeat_interleave(pack, dim=0)
     mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     scores = critic(mixed, labels).logit
     (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
-    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+    return (grad.reshape(scores.shape[0], -1).norm(dim=1) - 1).pow(2).mean()

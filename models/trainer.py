@@ -68,9 +68,12 @@ class _Schedule:
     """Which examples each step trains on. Each epoch has its own order, derived from (seed, epoch), so
     resuming mid-epoch needs no saved state; a step takes `d_steps` consecutive batches of it."""
 
-    def __init__(self, config: TrainConfig, n: int):
+    def __init__(self, config: TrainConfig, n: int, multiple_of: int = 1):
         self.n, self.seed, self.d_steps = n, config.seed, config.d_steps
-        self.batch_size = min(config.batch_size, n)
+        # A packing D judges whole packs: a batch holds a whole number of them.
+        self.batch_size = max(multiple_of, min(config.batch_size, n) // multiple_of * multiple_of)
+        if self.batch_size > n:
+            raise ValueError(f"{n} examples cannot fill one pack of {multiple_of}")
         self.per_epoch = max(1, n // self.batch_size // self.d_steps)
         total = config.epochs * self.per_epoch
         self.total = min(total, config.max_steps) if config.max_steps else total
@@ -172,7 +175,7 @@ class Trainer:
         """Trains on `data` (uint8 NCHW images, or float N x 2 points) from the current step to the end
         of the schedule. `labels` are needed by the conditional families."""
         callbacks = callbacks or Callbacks()
-        schedule = _Schedule(self.config, data.shape[0])
+        schedule = _Schedule(self.config, data.shape[0], self.gan.pack)
         meter = _Meter(self.device, self.step)
         history: list[dict] = []
         while self.step < schedule.total:
@@ -226,7 +229,10 @@ class Trainer:
         [loss_d, loss_g, D(x), D(G(z)), gradient penalty, aux loss] so the caller syncs only to report."""
         for real, labels in batches:
             loss_d, real_out, fake_out, penalty = self._discriminator_step(real, labels)
-        loss_g, aux = self._generator_step(batches[-1][0].shape[0])
+        if self.config.unroll_steps:
+            loss_g, aux = self._unrolled_generator_step(batches)
+        else:
+            loss_g, aux = self._generator_step(batches[-1][0].shape[0])
         if self.ema is not None:
             self._update_ema()
         with torch.no_grad():
@@ -246,13 +252,27 @@ class Trainer:
                     + F.cross_entropy(fake_out.class_logits.float(), inputs.labels)
         penalty = torch.zeros((), device=self.device)
         if self.config.loss == "wasserstein-gp":  # in float32: the penalty differentiates a gradient
-            penalty = losses.gradient_penalty(self.d, real, fake.float(), labels, self.noise_rng)
+            penalty = losses.gradient_penalty(self.d, real, fake.float(), labels, self.noise_rng, self.gan.pack)
             loss = loss + self.config.gp_weight * penalty
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(loss).backward()
         self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
         return loss.detach(), real_out, fake_out, penalty.detach()
+
+    def _unrolled_generator_step(self, batches):
+        """Unrolled GAN (Metz et al. 2016), first order: G steps against D as it will be after
+        `unroll_steps` more updates (on this step's real batches in turn), so G gains nothing from a
+        mode D is about to learn to reject; then D goes back to where it was, keeping only its ordinary
+        update."""
+        saved_d = copy.deepcopy(self.discriminator.state_dict())
+        saved_opt = copy.deepcopy(self.opt_d.state_dict())
+        for i in range(self.config.unroll_steps):
+            self._discriminator_step(*batches[i % len(batches)])
+        result = self._generator_step(batches[-1][0].shape[0])
+        self.discriminator.load_state_dict(saved_d)
+        self.opt_d.load_state_dict(saved_opt)
+        return result
 
     def _generator_step(self, n: int):
         inputs = self._sample_inputs(n, self.noise_rng)

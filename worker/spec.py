@@ -45,6 +45,10 @@ class ModelSpec(_Strict):
         None, description="Condition on class labels; default: whether the family always does (cgan, acgan). "
                           "Optional for sngan (projection D)")
     codes: Codes | None = Field(None, description="infogan only; default 10 categories + 2 continuous codes")
+    pack: int | None = Field(None, ge=1, le=8, description="PacGAN (Lin et al. 2018): D judges this many samples "
+                             "side by side, which makes a collapsed G easy to spot; 1: off. Default: the recipe's")
+    mbstd: int | None = Field(None, ge=0, le=64, description="Minibatch standard deviation (Karras et al. 2018): "
+                              "D sees the spread of groups of this many samples; 0: off. Default: the recipe's")
 
     @field_validator("arch")
     @classmethod
@@ -118,6 +122,14 @@ class JobSpec(_Strict):
                                          "data set trained on. If you give it, the job is refused unless it matches")
     model: ModelSpec = Field(default_factory=ModelSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
+
+    @model_validator(mode="after")
+    def _whole_packs(self) -> JobSpec:
+        pack = self.model.pack or 1
+        if self.train.batch_size is not None and self.train.batch_size % pack:
+            raise ValueError(f"train.batch_size ({self.train.batch_size}) must be a multiple of model.pack ({pack}): "
+                             "D judges whole packs")
+        return self
 
 
 def compatibility_errors(spec: JobSpec, kind: str, shape: tuple[int, ...] | list[int], classes: list[str]) -> list[str]:

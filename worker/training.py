@@ -127,6 +127,8 @@ def gan_config(spec: JobSpec, dataset: ImageDataset | PointDataset) -> GANConfig
         num_classes=len(dataset.classes) if model.is_conditional else 0,
         cat_codes=codes.categorical,
         cont_codes=codes.continuous,
+        pack=model.pack or 1,
+        mbstd=model.mbstd or 0,
     )
 
 

@@ -58,35 +58,44 @@ class Discriminator(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.input_classes = config.num_classes if config.conditioning == "concat" else 0
+        self.pack = pack = config.pack
         wrap = spectral_norm if config.d_norm == "spectral" else (lambda m: m)
         if config.backbone == "conv":
             c, size, _ = config.data_shape
-            self.body = ConvBody(c + self.input_classes, size, config.d_width, config.d_norm)
+            self.body = ConvBody(pack * (c + self.input_classes), size, config.d_width, config.d_norm, config.mbstd)
             self.body.apply(init_weights)
         else:
-            self.body = MLPBody(config.data_dim + self.input_classes, config.hidden, config.depth, config.d_norm)
+            self.body = MLPBody(pack * (config.data_dim + self.input_classes), config.hidden, config.depth,
+                                config.d_norm, config.mbstd)
         features = self.body.features
         self.adversarial = wrap(nn.Linear(features, 1))
         self.projection = (wrap(nn.Embedding(config.num_classes, features))
                            if config.conditioning == "projection" else None)
-        self.classifier = nn.Linear(features, config.num_classes) if config.conditioning == "auxiliary" else None
+        # Per-sample heads read a pack's features and answer for each of its members.
+        self.classifier = (nn.Linear(features, pack * config.num_classes) if config.conditioning == "auxiliary"
+                           else None)
         self.cat_codes, self.cont_codes = config.cat_codes, config.cont_codes
         self.q = (nn.Sequential(nn.Linear(features, 128), nn.LeakyReLU(0.2, True),
-                                nn.Linear(128, self.cat_codes + self.cont_codes))
+                                nn.Linear(128, pack * (self.cat_codes + self.cont_codes)))
                   if self.cat_codes + self.cont_codes else None)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> DOutput:
+        n = x.shape[0]
         if self.input_classes:
             x = _with_labels(x, F.one_hot(labels, self.input_classes).to(x.dtype))
+        if self.pack > 1:  # PacGAN: N samples become N / pack inputs, channels (or features) side by side
+            x = x.reshape(n // self.pack, self.pack * x.shape[1], *x.shape[2:]) if x.dim() == 4 \
+                else x.reshape(n // self.pack, -1)
         features = self.body(x)
-        logit = self.adversarial(features).view(-1)
+        logit = self.adversarial(features).view(-1)  # one score per pack
         out = DOutput(logit)
         if self.projection is not None:
-            out.logit = logit + (self.projection(labels) * features).sum(dim=1)
+            embedded = self.projection(labels).reshape(logit.shape[0], self.pack, -1).sum(dim=1)
+            out.logit = logit + (embedded * features).sum(dim=1)
         if self.classifier is not None:
-            out.class_logits = self.classifier(features)
+            out.class_logits = self.classifier(features).reshape(n, -1)
         if self.q is not None:
-            q = self.q(features)
+            q = self.q(features).reshape(n, -1)
             out.q_categorical, out.q_continuous = q[:, : self.cat_codes], q[:, self.cat_codes :]
         return out
 

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from models.nets.minibatch_std import MinibatchStd
+
 # Spatial size of the first feature map and how many 2x upsamplings reach each supported image size.
 _LAYOUT = {28: (7, 2), 32: (4, 3), 64: (4, 4)}
 SUPPORTED_SIZES = tuple(_LAYOUT)
@@ -48,14 +50,17 @@ class ConvGenerator(nn.Module):
 class ConvBody(nn.Module):
     """D without its output layer: images (plus label maps, if any) to a feature vector."""
 
-    def __init__(self, channels: int, image_size: int, width: int = 64, norm: str = "batch"):
+    def __init__(self, channels: int, image_size: int, width: int = 64, norm: str = "batch", mbstd: int = 0):
         super().__init__()
         base, n_down = _layout(image_size)
         widths = [width * 2 ** i for i in range(n_down)]  # e.g. [w, 2w, 4w] for 32x32
         wrap = spectral_norm if norm == "spectral" else (lambda m: m)
         layers: list[nn.Module] = [wrap(nn.Conv2d(channels, widths[0], 4, 2, 1, bias=norm != "batch")),
                                    nn.LeakyReLU(0.2, True)]
-        for c_in, c_out in zip(widths, widths[1:], strict=False):
+        for i, (c_in, c_out) in enumerate(zip(widths, widths[1:], strict=False)):
+            if mbstd and i == len(widths) - 2:  # before D's last block, as in ProGAN
+                layers.append(MinibatchStd(mbstd))
+                c_in += 1
             layers += [wrap(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=norm != "batch")), *_norm(norm, c_out),
                        nn.LeakyReLU(0.2, True)]
         self.net = nn.Sequential(*layers, nn.Flatten())

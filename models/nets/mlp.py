@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from models.nets.minibatch_std import MinibatchStd
+
 
 class MLPGenerator(nn.Module):
     def __init__(self, in_dim: int, data_shape: tuple[int, ...], hidden: int = 256, depth: int = 3):
@@ -27,12 +29,16 @@ class MLPGenerator(nn.Module):
 
 
 class MLPBody(nn.Module):
-    def __init__(self, in_dim: int, hidden: int = 256, depth: int = 3, norm: str = "none"):
+    def __init__(self, in_dim: int, hidden: int = 256, depth: int = 3, norm: str = "none", mbstd: int = 0):
         super().__init__()
         wrap = spectral_norm if norm == "spectral" else (lambda m: m)
         layers: list[nn.Module] = [nn.Flatten()]
         for i in range(depth):
-            layers += [wrap(nn.Linear(in_dim if i == 0 else hidden, hidden)), nn.LeakyReLU(0.2, True)]
+            width_in = in_dim if i == 0 else hidden
+            if mbstd and i == depth - 1:  # before the last hidden layer, as ProGAN puts it before D's last block
+                layers.append(MinibatchStd(mbstd))
+                width_in += 1
+            layers += [wrap(nn.Linear(width_in, hidden)), nn.LeakyReLU(0.2, True)]
         self.net = nn.Sequential(*layers)
         self.features = hidden
 
