@@ -21,10 +21,11 @@ class TrainConfig:
     """Every training setting with its default, once. None means: the family's default for the data kind
     (Family.train_defaults), filled in by `for_family`."""
 
-    epochs: int = field(default=5, metadata=_api("Passes over the data set", ge=1))
+    epochs: int | None = field(default=None, metadata=_api("Passes over the data set; default: the recipe's, "
+                                                           "else 5", ge=1))
     max_steps: int | None = field(default=None, metadata=_api("Stop after this many G steps in total", ge=1))
-    # Small data sets need many updates per epoch: 1 MNIST epoch = 312 steps.
-    batch_size: int = field(default=16, metadata=_api("Images (or points) per batch", ge=2, le=4096))
+    batch_size: int | None = field(default=None, metadata=_api("Images (or points) per batch; default: the "
+                                                               "recipe's, else 16", ge=2, le=4096))
     loss: str | None = None  # the family's default; set through the job's model.loss
     lr_g: float | None = field(default=None, metadata=_api("default: the family's", gt=0, le=1))
     lr_d: float | None = field(default=None, metadata=_api("default: the family's", gt=0, le=1))
@@ -38,7 +39,8 @@ class TrainConfig:
     momentum: float = field(default=0.9, metadata=_api("sgd only", ge=0, lt=1))
     gp_weight: float = field(default=10.0, metadata=_api("lambda of the gradient penalty (wasserstein-gp)", ge=0))
     info_weight: float = field(default=1.0, metadata=_api("lambda of InfoGAN's mutual-information term", ge=0))
-    lr_decay: bool = field(default=False, metadata=_api("Decay learning rates linearly to 0 over the schedule"))
+    lr_decay: bool | None = field(default=None, metadata=_api("Decay learning rates linearly to 0 over the "
+                                                              "schedule; default: the recipe's, else off"))
     unroll_steps: int = field(default=0, metadata=_api("Unrolled GAN (Metz et al. 2016): G steps against D as it "
                                                        "will be after this many more updates; 0: off", ge=0,
                                                        le=20))
@@ -58,6 +60,11 @@ class TrainConfig:
     n_samples: int = 64
 
     def for_family(self, gan: GANConfig) -> TrainConfig:
-        """Fills every None with the family's default for the data kind."""
-        defaults = gan.family.train_defaults(gan.data_kind)
+        """Fills every None with the family's default for the data, else the general one."""
+        defaults = {**GENERAL_DEFAULTS, **gan.family.train_defaults(gan.recipe_key)}
         return replace(self, **{name: value for name, value in defaults.items() if getattr(self, name) is None})
+
+
+# What a setting is when neither the job nor the family's recipe says. Small data sets need many updates
+# per epoch: with batch 16, one MNIST epoch is 312 steps.
+GENERAL_DEFAULTS = {"epochs": 5, "batch_size": 16, "lr_decay": False}

@@ -49,10 +49,19 @@ class Family:
     build_generator: Callable[[GANConfig], nn.Module] = Generator
     build_discriminator: Callable[[GANConfig], nn.Module] = Discriminator
 
-    def train_defaults(self, data_kind: str) -> dict:
-        """What a job leaves unset trains with: the paper's optimiser and loss, then the data kind's recipe."""
+    def train_defaults(self, recipe_key: str) -> dict:
+        """Training settings a job leaves unset: the paper's optimiser and loss, then the data's recipe."""
+        recipe = {k: v for k, v in self._recipe(recipe_key).items() if k not in _NET_FIELDS}
         return {"loss": self.loss, "lr_g": self.lr_g, "lr_d": self.lr_d, "beta1": self.betas[0],
-                "beta2": self.betas[1], "d_steps": self.d_steps, **self.recipes.get(data_kind, {})}
+                "beta2": self.betas[1], "d_steps": self.d_steps, **recipe}
+
+    def net_defaults(self, recipe_key: str) -> dict:
+        """Network settings (GANConfig fields) a job leaves unset, from the data's recipe."""
+        return {k: v for k, v in self._recipe(recipe_key).items() if k in _NET_FIELDS}
+
+    def _recipe(self, recipe_key: str) -> dict:
+        # "images@28" falls back to "images": a recipe for a size, else for the data kind.
+        return self.recipes.get(recipe_key) or self.recipes.get(recipe_key.split("@")[0], {})
 
     def refusals(self, *, conditional: bool, codes: bool, loss: str | None) -> list[str]:
         """What in a model spec does not fit this family, as sentences for a 422."""
@@ -179,6 +188,11 @@ class GANConfig:
     def conditions_generator(self) -> bool:
         return self.conditioning != "none"
 
+    @property
+    def recipe_key(self) -> str:
+        """Which of a family's recipes fits this data: `points`, or `images@<size>` (else `images`)."""
+        return f"images@{self.data_shape[-1]}" if self.is_image else "points"
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -189,6 +203,9 @@ class GANConfig:
         if "data_shape" in values:
             values["data_shape"] = tuple(values["data_shape"])
         return cls(**values)
+
+
+_NET_FIELDS = frozenset(f.name for f in fields(GANConfig))
 
 
 def build_generator(config: GANConfig) -> nn.Module:

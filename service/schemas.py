@@ -36,7 +36,8 @@ class JobOut(BaseModel):
 
 class JobEvent(BaseModel):
     id: str
-    event: str = Field(description="status, progress, checkpoint, samples, resumed, requeued, retrying or log")
+    event: str = Field(description="status, progress, checkpoint, samples, evaluation (its phases and scores), "
+                                   "resumed, requeued, retrying or log")
     data: dict
 
 

@@ -126,7 +126,7 @@ def run_evaluation(job: dict, lease: JobLease, store: ArtifactStore, device: tor
     dataset = load_dataset(card.dataset.id, store, image_size, checksum=card.dataset.checksum)
     generator, _ = load_generator(store.model_dir(card.id), device)
     result = evaluate(generator, card.gan, card.classes, dataset, store, spec,
-                      lambda phase: lease.add_event("progress", {"phase": phase}))
+                      lambda phase: lease.add_event("evaluation", {"phase": phase}))
     updated = card_with(card, result, job["id"])
     lease.set_status("succeeded", result=result, model=updated, model_exists=True, model_id=card.id,
                      finished_at=utcnow())

@@ -28,18 +28,20 @@ class Codes(_Strict):
     continuous: int = Field(2, ge=0, le=16, description="Number of InfoGAN's continuous codes, each in [-1, 1]")
 
 
-_NETS = GANConfig()  # the nets' default sizes
 
 
 class ModelSpec(_Strict):
     arch: str = Field("dcgan", description="The GAN family; see docs/models.md", json_schema_extra=_list_families)
     loss: Loss | None = Field(None, description="Adversarial loss; default: the family's own")
-    latent_dim: int | None = Field(None, ge=1, le=1024, description="Length of z; default 100, or 2 for 2-D data")
-    g_width: int = Field(_NETS.g_width, ge=1, le=1024, description="conv nets: channels of G's last hidden layer "
-                                                                   "(ngf)")
-    d_width: int = Field(_NETS.d_width, ge=1, le=1024, description="conv nets: channels of D's first layer (ndf)")
-    hidden: int = Field(_NETS.hidden, ge=1, le=4096, description="mlp nets: units per hidden layer")
-    depth: int = Field(_NETS.depth, ge=1, le=8, description="mlp nets: hidden layers")
+    latent_dim: int | None = Field(None, ge=1, le=1024, description="Length of z; default: the recipe's, else "
+                                                                    "100, or 2 for 2-D data")
+    g_width: int | None = Field(None, ge=1, le=1024, description="conv nets: channels of G's last hidden layer "
+                                "(ngf); default: the recipe's, else 64")
+    d_width: int | None = Field(None, ge=1, le=1024, description="conv nets: channels of D's first layer (ndf); "
+                                "default: the recipe's, else 64")
+    hidden: int | None = Field(None, ge=1, le=4096, description="mlp nets: units per hidden layer; default: the "
+                               "recipe's, else 256")
+    depth: int | None = Field(None, ge=1, le=8, description="mlp nets: hidden layers; default: the recipe's, else 3")
     image_size: ImageSize | None = Field(None, description="Resize the images to this; default: native")
     conditional: bool | None = Field(
         None, description="Condition on class labels; default: whether the family always does (cgan, acgan). "
@@ -130,6 +132,23 @@ class JobSpec(_Strict):
             raise ValueError(f"train.batch_size ({self.train.batch_size}) must be a multiple of model.pack ({pack}): "
                              "D judges whole packs")
         return self
+
+
+_NET_CHOICES = ("latent_dim", "g_width", "d_width", "hidden", "depth", "pack", "mbstd")
+
+
+def gan_config(spec: JobSpec, shape: tuple[int, ...], classes: tuple[str, ...] | list[str]) -> GANConfig:
+    """The networks a job trains on data of this shape: what the spec says, else the family's recipe for
+    the data, else GANConfig's defaults (with a 2-D latent for 2-D points)."""
+    model = spec.model
+    probe = GANConfig(arch=model.arch, data_shape=shape)
+    defaults = {**dataclasses.asdict(probe), "latent_dim": 100 if probe.is_image else 2,
+                **model.family.net_defaults(probe.recipe_key)}
+    chosen = {name: getattr(model, name) if getattr(model, name) is not None else defaults[name]
+              for name in _NET_CHOICES}
+    codes = model.resolved_codes
+    return GANConfig(arch=model.arch, data_shape=shape, num_classes=len(classes) if model.is_conditional else 0,
+                     cat_codes=codes.categorical, cont_codes=codes.continuous, **chosen)
 
 
 def compatibility_errors(spec: JobSpec, kind: str, shape: tuple[int, ...] | list[int], classes: list[str]) -> list[str]:

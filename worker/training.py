@@ -29,7 +29,7 @@ from worker.evaluation import POST_TRAINING, card_with, evaluate, run_evaluation
 from worker.ids import utcnow
 from worker.registry import JobLease, LeaseLost, Registry
 from worker.settings import Settings
-from worker.spec import JobSpec, train_config
+from worker.spec import JobSpec, gan_config, train_config
 from worker.store import ArtifactStore
 
 log = logging.getLogger("ganforge.worker")
@@ -113,25 +113,6 @@ class _JobCallbacks(Callbacks):
         return self.stop_reason is not None
 
 
-def gan_config(spec: JobSpec, dataset: ImageDataset | PointDataset) -> GANConfig:
-    model = spec.model
-    codes = model.resolved_codes
-    return GANConfig(
-        arch=model.arch,
-        latent_dim=model.latent_dim or (100 if isinstance(dataset, ImageDataset) else 2),
-        data_shape=tuple(dataset.shape),
-        g_width=model.g_width,
-        d_width=model.d_width,
-        hidden=model.hidden,
-        depth=model.depth,
-        num_classes=len(dataset.classes) if model.is_conditional else 0,
-        cat_codes=codes.categorical,
-        cont_codes=codes.continuous,
-        pack=model.pack or 1,
-        mbstd=model.mbstd or 0,
-    )
-
-
 def run_training_job(job_id: str, registry: Registry, store: ArtifactStore, settings: Settings,
                      worker: str | None = None) -> str:
     """Trains the job if no other worker holds it; returns the status it left the job in, or why it
@@ -176,15 +157,14 @@ def run_training_job(job_id: str, registry: Registry, store: ArtifactStore, sett
 
 def _scored(card: ModelCard, generator, gan: GANConfig, dataset, store: ArtifactStore, lease: JobLease) -> ModelCard:
     """The card with the default evaluation's figures; a failure to score is noted, never the job's failure."""
-    lease.add_event("progress", {"phase": "evaluating"})
     try:
         result = evaluate(generator, gan, card.classes, dataset, store, POST_TRAINING,
-                          lambda phase: lease.add_event("progress", {"phase": phase}), post_training=True)
+                          lambda phase: lease.add_event("evaluation", {"phase": phase}), post_training=True)
     except Exception as exc:  # noqa: BLE001  (the model is good; only its figures are missing)
         log.warning("job %s: default evaluation failed", card.job_id, exc_info=True)
         return card.model_copy(update={"metrics": {**card.metrics, "evaluation_error": f"{type(exc).__name__}: "
                                                                                          f"{exc}"}})
-    lease.add_event("evaluation", result["scores"])
+    lease.add_event("evaluation", {"phase": "done", "scores": result["scores"]})
     return card_with(card, result, None)
 
 
@@ -207,7 +187,7 @@ def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
     job_id = job["id"]
     spec = JobSpec.model_validate(job["spec"])
     dataset = load_dataset(spec.dataset, store, spec.model.image_size, checksum=spec.dataset_checksum)
-    gan = gan_config(spec, dataset)
+    gan = gan_config(spec, tuple(dataset.shape), dataset.classes)
     device = resolve_device(settings.device)
     trainer = Trainer(gan, train_config(spec), device)
     checkpoint = store.checkpoint_path(job_id)

@@ -51,7 +51,7 @@ def submit_job(
     if errors:
         raise Problem(422, f"{spec.dataset} does not fit this model: " + "; ".join(errors))
     spec = spec.model_copy(update={"dataset_checksum": dataset["checksum"]})
-    if spec.train.epochs > settings.max_epochs:
+    if spec.train.epochs is not None and spec.train.epochs > settings.max_epochs:
         raise Problem(422, f"train.epochs: at most {settings.max_epochs} (the server's max_epochs); "
                            f"got {spec.train.epochs}")
     if spec.train.time_limit_s and spec.train.time_limit_s > settings.job_time_limit_s:

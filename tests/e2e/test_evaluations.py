@@ -41,7 +41,7 @@ def test_an_evaluation_job_scores_the_model_and_updates_its_card(client, cgan):
     listed = client.get(f"/v1/models/{cgan['id']}/evaluations").json()["jobs"]
     assert job["id"] in [j["id"] for j in listed]
     assert client.get(f"/v1/models/{cgan['id']}/evaluations/{job['id']}").json()["result"] == job["result"]
-    assert [e["data"]["phase"] for e in events(client, job["id"], "progress")][-1] == "scoring"
+    assert [e["data"]["phase"] for e in events(client, job["id"], "evaluation")][-2:] == ["sampling", "scoring"]
 
 
 def test_the_same_seed_gives_the_same_figures(client, cgan):
