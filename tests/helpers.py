@@ -62,6 +62,21 @@ def _wait(read_job, timeout_s: float) -> dict:
         time.sleep(0.2)
 
 
+def straight_and_resumed(gan, train, data, labels, stop_at: int, path) -> tuple[Trainer, Trainer]:
+    """Two trainers of the same job: one trained straight through, one interrupted at `stop_at` (as by a
+    killed worker), saved to the checkpoint `path`, and resumed from it in a fresh trainer."""
+    straight = Trainer(gan, train)
+    straight.fit(data, labels)
+    first = Trainer(gan, train)
+    first.fit(data, labels, StopAt(first, stop_at))
+    first.save_checkpoint(path)
+    resumed = Trainer(gan, train)
+    resumed.load_checkpoint(path)
+    assert resumed.step == stop_at
+    resumed.fit(data, labels)
+    return straight, resumed
+
+
 class StopAt(Callbacks):
     """Interrupts training after a given step, as a killed worker or a cancel would."""
 

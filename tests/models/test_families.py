@@ -9,7 +9,7 @@ from models.gan import FAMILIES, GANConfig
 from models.sampling import generate, latents_for_seed
 from models.toy2d import ring8
 from models.trainer import TrainConfig, Trainer
-from tests.helpers import StopAt
+from tests.helpers import straight_and_resumed
 from tests.models.test_nets import config_for, inputs_for
 
 
@@ -103,15 +103,7 @@ def test_resuming_any_family_continues_bit_identically(arch, options, digits, tm
     config = config_for(arch, (1, 28, 28))
     labels = labels if config.conditions_generator else None
     train = TrainConfig(epochs=2, batch_size=32, seed=3, **options)
-    straight = Trainer(config, train)
-    straight.fit(images, labels)
-
-    first = Trainer(config, train)
-    first.fit(images, labels, StopAt(first, 3))  # interrupted mid-epoch, like a killed worker
-    first.save_checkpoint(tmp_path / "checkpoint.safetensors")
-    resumed = Trainer(config, train)
-    resumed.load_checkpoint(tmp_path / "checkpoint.safetensors")
-    resumed.fit(images, labels)
+    straight, resumed = straight_and_resumed(config, train, images, labels, 3, tmp_path / "checkpoint.safetensors")
 
     assert resumed.step == straight.step
     for net in ("generator", "discriminator", "serving_generator"):

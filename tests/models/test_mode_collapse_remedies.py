@@ -8,7 +8,7 @@ import torch
 from models.gan import GANConfig, build_discriminator
 from models.nets.minibatch_std import MinibatchStd
 from models.trainer import TrainConfig, Trainer
-from tests.helpers import StopAt
+from tests.helpers import straight_and_resumed
 from tests.models.test_nets import config_for, inputs_for
 
 
@@ -59,13 +59,6 @@ def test_resume_with_every_remedy_on_is_bit_identical(tmp_path):
     config = GANConfig(arch="mlp", latent_dim=4, data_shape=(2,), hidden=32, depth=2, pack=2, mbstd=4)
     train = TrainConfig(epochs=3, batch_size=32, unroll_steps=2, seed=5)
     data = torch.randn(200, 2)
-    straight = Trainer(config, train)
-    straight.fit(data)
-    first = Trainer(config, train)
-    first.fit(data, callbacks=StopAt(first, 4))
-    first.save_checkpoint(tmp_path / "checkpoint.safetensors")
-    resumed = Trainer(config, train)
-    resumed.load_checkpoint(tmp_path / "checkpoint.safetensors")
-    resumed.fit(data)
+    straight, resumed = straight_and_resumed(config, train, data, None, 4, tmp_path / "checkpoint.safetensors")
     for key, value in straight.generator.state_dict().items():
         assert torch.equal(value, resumed.generator.state_dict()[key]), key

@@ -6,7 +6,7 @@ from models.data import load_builtin
 from models.gan import GANConfig
 from models.sampling import generate, latents_for_seed
 from models.trainer import Callbacks, TrainConfig, Trainer
-from tests.helpers import StopAt
+from tests.helpers import straight_and_resumed
 
 SMALL = GANConfig(latent_dim=32, g_width=16, d_width=16)  # a DCGAN for 28x28 gray
 
@@ -87,16 +87,7 @@ def test_exported_generator_reloads_bit_identical(tmp_path):
 def test_resuming_from_a_checkpoint_continues_bit_identically(tmp_path):
     config = TrainConfig(epochs=2, batch_size=32, seed=5)
     images = mnist_slice(320)  # 10 steps per epoch; the checkpoint lands mid-epoch
-    straight = Trainer(SMALL, config)
-    straight.fit(images)
-
-    first = Trainer(SMALL, config)
-    first.fit(images, callbacks=StopAt(first, 13))
-    first.save_checkpoint(tmp_path / "ckpt.safetensors")
-    resumed = Trainer(SMALL, config)
-    resumed.load_checkpoint(tmp_path / "ckpt.safetensors")
-    assert resumed.step == 13
-    resumed.fit(images)
+    straight, resumed = straight_and_resumed(SMALL, config, images, None, 13, tmp_path / "ckpt.safetensors")
 
     for net in ("generator", "discriminator"):
         expected, actual = getattr(straight, net).state_dict(), getattr(resumed, net).state_dict()
