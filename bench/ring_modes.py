@@ -1,10 +1,10 @@
-"""Mode coverage of the `mlp` GAN on ring8, by PacGAN's protocol: the figure docs/models.md quotes.
+"""Mode coverage on the 2-D mixtures with the defaults a job gets: the figures docs/models.md quotes.
 
-Trains the configuration of tests/models/test_families.py::test_mlp_gan_finds_the_modes_of_the_ring
-(latent 2, 3 x 256 units, batch 128, 2,000 steps with linear decay) once per trainer seed and scores
-2,500 samples: modes captured (of 8) and the fraction within 3 std of a mode.
+Each run is what `POST /v1/jobs {"dataset": <data>, "model": {"arch": <arch>}}` trains (the family's
+recipe for 2-D points; nothing set by hand), scored as every training job scores itself: 2,500 samples
+by PacGAN's protocol, modes captured and the share within 3 std of a mode.
 
-    .venv/bin/python bench/ring_modes.py --seeds 0 1 2
+    .venv/bin/python -m bench.ring_modes --archs mlp cgan --data ring8 grid25 --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -12,34 +12,46 @@ from __future__ import annotations
 import argparse
 import time
 
+import torch
+
 from models.data import load_builtin
-from models.gan import GANConfig
-from models.sampling import generate, latents_for_seed
-from models.toy2d import ring8
-from models.trainer import TrainConfig, Trainer
+from models.toy2d import MIXTURES
+from models.trainer import Trainer
+from worker.evaluation import MIXTURE_SAMPLES, mixture_rows
+from worker.spec import JobSpec, gan_config, train_config
 
 
-def score_for_seed(seed: int, steps: int) -> dict:
-    mixture = ring8()
-    points = load_builtin("ring8").points  # the built-in data set a job trains on
-    config = GANConfig(arch="mlp", latent_dim=2, data_shape=(2,), hidden=256, depth=3)
-    trainer = Trainer(config, TrainConfig(epochs=1000, max_steps=steps, batch_size=128, lr_decay=True, seed=seed))
+def run(arch: str, data: str, seed: int, **train) -> dict:
+    spec = JobSpec(dataset=data, model={"arch": arch}, train={"seed": seed, **train})
+    dataset = load_builtin(data)
+    gan = gan_config(spec, tuple(dataset.shape), dataset.classes)
+    trainer = Trainer(gan, train_config(spec))
     started = time.perf_counter()
-    trainer.fit(points)
-    score = mixture.evaluate(generate(trainer.generator.eval(), latents_for_seed(2500, 2, seed=123)))
-    return {**score, "seconds": time.perf_counter() - started}
+    result = trainer.fit(dataset.points, dataset.labels if gan.conditions_generator else None)
+    seconds = time.perf_counter() - started
+    rows = {row["metric"]: row for row in mixture_rows(trainer.serving_generator().eval(), gan, data, seed)}
+    return {"modes": rows["modes"]["value"], "of": rows["modes"]["of"], "high_quality": rows["high_quality"]["value"],
+            "steps": result.steps, "seconds": seconds}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", nargs="+", default=["mlp"])
+    parser.add_argument("--data", nargs="+", default=["ring8", "grid25"], choices=list(MIXTURES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="trainer seeds")
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
-    print("seed  modes  high-quality  seconds")
-    for seed in args.seeds:
-        score = score_for_seed(seed, args.steps)
-        print(f"{seed:>4}  {score['modes']:>2}/{score['of_modes']}  {score['high_quality']:>11.1%}  "
-              f"{score['seconds']:>7.1f}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"{MIXTURE_SAMPLES} samples per score; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print("| arch | data | seed | modes | high quality | G steps | seconds |")
+    print("|---|---|---|---|---|---|---|")
+    for arch in args.archs:
+        for data in args.data:
+            for seed in args.seeds:
+                r = run(arch, data, seed)
+                print(f"| {arch} | {data} | {seed} | {r['modes']}/{r['of']} | {r['high_quality']:.1%} | {r['steps']} | "
+                      f"{r['seconds']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

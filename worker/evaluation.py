@@ -48,7 +48,7 @@ def evaluate(generator: nn.Module, gan: GANConfig, classes: list[str], dataset: 
     wanted = spec.metrics or default_metrics(gan.data_kind, dataset.name, labelled, post_training)
     rows: list[dict] = []
     if "mixture" in wanted:
-        rows += _mixture_rows(generator, gan, dataset.name, spec.seed)
+        rows += mixture_rows(generator, gan, dataset.name, spec.seed)
     image_metrics = [m for m in wanted if m != "mixture"]
     if image_metrics:
         if not isinstance(dataset, ImageDataset):
@@ -91,7 +91,7 @@ def card_with(card: ModelCard, result: dict, evaluation_id: str | None) -> Model
     return card.model_copy(update={"metrics": {**card.metrics, "scores": scores, "evaluation": latest}})
 
 
-def _mixture_rows(generator: nn.Module, gan: GANConfig, name: str, seed: int) -> list[dict]:
+def mixture_rows(generator: nn.Module, gan: GANConfig, name: str, seed: int) -> list[dict]:
     mixture = MIXTURES[name]()
     points = generate(generator, latents_for_seed(MIXTURE_SAMPLES, gan.latent_dim, seed))
     score = mixture.evaluate(points)
