@@ -93,7 +93,7 @@ def card_with(card: ModelCard, result: dict, evaluation_id: str | None) -> Model
 
 def mixture_rows(generator: nn.Module, gan: GANConfig, name: str, seed: int) -> list[dict]:
     mixture = MIXTURES[name]()
-    points = generate(generator, latents_for_seed(MIXTURE_SAMPLES, gan.latent_dim, seed))
+    points, _ = _samples(generator, gan, MIXTURE_SAMPLES, seed)
     score = mixture.evaluate(points)
     where = {"features": "raw 2-D points", "n_fake": MIXTURE_SAMPLES, "seed": seed,
              "protocol": f"PacGAN: high quality within 3 std ({mixture.std}) of the nearest of {len(mixture.means)} "
