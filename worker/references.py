@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from models.metrics import classifier as reference
 
 from models.checkpoint import atomic_save, load
 from models.data import ImageDataset
+from models.metrics import classifier as reference
 from worker.store import ArtifactStore
 
 log = logging.getLogger("ganforge.worker")
