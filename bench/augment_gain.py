@@ -33,6 +33,9 @@ From the repository root, as a module:
 
     .venv/bin/python -m bench.augment_gain                       # k = 10, 50, 100; seeds 0 1 2
     .venv/bin/python -m bench.augment_gain --quick               # k = 10, seed 0, 300 G steps: a smoke run
+
+A 3,000-step cGAN job took 435 s on one thread of the shared 2-core machine, so the default run needs about
+95 minutes there; docs/benchmarks.md has the figures, from a run with --steps 1500.
 """
 
 from __future__ import annotations
