@@ -111,13 +111,15 @@ FAMILIES: dict[str, Family] = {
     # WGAN-GP paper: lambda 10, n_critic 5, Adam(1e-4, betas (0, 0.9)), no BatchNorm in the critic.
     "wgan-gp": Family("Gulrajani et al. 2017, arXiv:1704.00028",
                       "critic without BatchNorm (layer norm), gradient penalty λ = 10", "wasserstein-gp",
-                      ("wasserstein-gp",), 1e-4, 1e-4, (0.0, 0.9), d_steps=5, d_norm="layer"),
+                      ("wasserstein-gp",), 1e-4, 1e-4, (0.0, 0.9), d_steps=5, d_norm="layer",
+                      data_kinds=("images",)),  # collapsed on the 2-D mixtures (0-2 % high quality): refused
     # SNGAN: spectral norm on every D layer, hinge loss, Adam(2e-4, (0.5, 0.999)), one D step; with
     # classes, a projection discriminator (Miyato & Koyama 2018).
     "sngan": Family("Miyato et al. 2018, arXiv:1802.05957",
                     "spectral norm on every D layer; with `conditional: true`, a projection discriminator", "hinge",
                     _BCE_LIKE, 2e-4, 2e-4, (0.5, 0.999), d_norm="spectral", conditional="optional",
-                    conditioning="projection"),
+                    conditioning="projection", data_kinds=("images",)),  # 0/8 modes on ring8 even with the
+                    # points recipe: refused on 2-D points
 }
 
 
