@@ -193,8 +193,8 @@ class GANConfig:
 
     @property
     def conditioning(self) -> str:
-        """How labels reach D: none without classes, else the family's way."""
-        return self.family.conditioning if self.num_classes else "none"
+        """How labels reach D: none without classes or for a family that never conditions, else its way."""
+        return self.family.conditioning if self.num_classes and self.family.conditional != "never" else "none"
 
     @property
     def conditions_generator(self) -> bool:

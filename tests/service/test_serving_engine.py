@@ -10,6 +10,7 @@ from models.gan import GANConfig, build_generator
 from models.sampling import latents_for_seed
 from service.batching import Batcher
 from service.generators import BatchPolicy, GeneratorCache, module_bytes
+from worker.card import sampler_card
 from worker.store import ArtifactStore
 
 
@@ -28,7 +29,7 @@ def store(tmp_path) -> ArtifactStore:
     store = ArtifactStore(tmp_path)
     for i, latent_dim in enumerate((8, 8, 8, 16)):
         net, config = small_generator(latent_dim)
-        save_generator(net, {"id": model(i), "config": config.to_dict()}, store.model_dir(model(i)))
+        save_generator(net, sampler_card(config, [], model_id=model(i)).to_json(), store.model_dir(model(i)))
     return store
 
 

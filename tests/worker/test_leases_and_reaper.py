@@ -7,8 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from redis import Redis
 
+from models.gan import GANConfig
 from service.embedded_redis import free_port
 from tests.helpers import TINY_JOB
+from worker.card import sampler_card
 from worker.reaper import reap
 from worker.registry import CapReached, LeaseLost, Registry
 from worker.settings import Settings
@@ -38,7 +40,8 @@ def test_a_worker_that_lost_its_lease_cannot_write(registry):
     assert registry.begin_job(job_id, "new", ttl_s=30, worker="b", max_attempts=5) == ("running", 2)
 
     with pytest.raises(LeaseLost):
-        stale.set_status("succeeded", model={"id": "model_00000000000000aa"}, model_id="model_00000000000000aa")
+        card = sampler_card(GANConfig(), [], model_id="model_00000000000000aa")
+        stale.set_status("succeeded", model=card, model_id=card.id)
     with pytest.raises(LeaseLost):
         stale.record_progress({"step": 1})
     assert not stale.renew(30)
