@@ -38,6 +38,17 @@ def reference_path(store: ArtifactStore, checksum: str, shape: tuple[int, ...] |
     return store.root / "references" / f"{digest}-{shape[0]}x{shape[-1]}" / "classifier.safetensors"
 
 
+def needs_reference(store: ArtifactStore, manifest: dict, image_size: int | None) -> bool:
+    """Whether a job on this data set (its manifest) at this image size should queue the reference task:
+    labelled images whose classifier is not stored yet (a resized set is checked by the task itself)."""
+    if manifest["kind"] != "images" or len(manifest["classes"]) < 2:
+        return False
+    shape = manifest["shape"]
+    if image_size not in (None, shape[-1]):
+        return True
+    return not reference_path(store, manifest["checksum"], shape).exists()
+
+
 def reference_classifier(dataset: ImageDataset, store: ArtifactStore,
                          on_phase: Callable[[str], None] = lambda _: None) -> Reference:
     """The cached classifier of this data set (at its image size), trained now if there is none yet."""

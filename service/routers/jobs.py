@@ -23,6 +23,7 @@ from service.submission import create_job, enqueue
 from worker.ids import is_valid, utcnow
 from worker.queue import enqueue_job, enqueue_reference
 from worker.reaper import reap_job
+from worker.references import needs_reference
 from worker.spec import JobSpec, compatibility_errors
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(require_scope("train"))])
@@ -36,6 +37,7 @@ def submit_job(
     settings: SettingsDep,
     celery: CeleryDep,
     catalog: CatalogDep,
+    store: StoreDep,
     key: CurrentKey,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict:
@@ -63,7 +65,7 @@ def submit_job(
         registry.set_status(job["id"], "failed", error=reason, finished_at=utcnow())
         raise Problem(409, f"{reason}; upload it again or pick another")
     if created:
-        if dataset["kind"] == "images" and len(dataset["classes"]) >= 2:
+        if needs_reference(store, dataset, spec.model.image_size):
             enqueue_reference(celery, spec.dataset, spec.model.image_size)
         enqueue(registry, celery, job["id"])
     response.headers["Location"] = f"/v1/jobs/{job['id']}"
