@@ -54,6 +54,12 @@ class TrainConfig:
     compile: bool = field(default=False, metadata=_api("torch.compile the nets (CUDA; slower start, faster steps)"))
     seed: int = field(default=0, metadata=_api("Seeds initialisation, data order and noise", ge=0, lt=2**63))
     sample_every_epochs: int = field(default=1, metadata=_api("Save a sample grid every this many epochs", ge=1))
+    eval_every_epochs: int = field(default=0, metadata=_api(
+        "Score the model every this many epochs on 500 samples (labelled images: the reference classifier's "
+        "Fréchet distance and class figures; 2-D mixtures: modes and high quality), on the training curve; 0: off",
+        ge=0))
+    keep_best: bool = field(default=False, metadata=_api(
+        "Serve the generator of the best-scoring epoch rather than the last one (needs eval_every_epochs)"))
     checkpoint_every_steps: int = field(default=500, metadata=_api("Save a checkpoint every this many steps",
                                                                    ge=1))
     progress_every_steps: int = 10

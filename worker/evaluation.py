@@ -19,7 +19,7 @@ from models.toy2d import MIXTURES
 from worker.card import ModelCard
 from worker.datasets import load_dataset
 from worker.ids import utcnow
-from worker.references import reference_classifier
+from worker.references import cached_real_features, reference_classifier
 from worker.registry import JobLease
 from worker.spec import EvaluationSpec
 from worker.store import ArtifactStore
@@ -67,7 +67,7 @@ def evaluate(generator: nn.Module, gan: GANConfig, classes: list[str], dataset: 
                                                              if classifier else f"all {len(real)}")
         options = EvalOptions(metrics=tuple(image_metrics), seed=spec.seed, features=spec.features, real_split=split)
         rows += evaluate_images(fake, fake_labels, real, real_labels, classifier.net if classifier else None,
-                                options)
+                                options, embed_real=cached_real_features(store, dataset))
     return {"rows": rows, "scores": scores(rows),
             "seconds": round(time.perf_counter() - started, 3), "spec": spec.model_dump(exclude={"kind"})}
 

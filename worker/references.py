@@ -4,6 +4,7 @@ evaluation after. Its held-out split is the real data that samples are compared 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import torch
 from models.checkpoint import atomic_save, load
 from models.data import ImageDataset
 from models.metrics import classifier as reference
+from models.metrics.features import FeatureExtractor
 from worker.store import ArtifactStore
 
 log = logging.getLogger("ganforge.worker")
@@ -68,3 +70,24 @@ def reference_classifier(dataset: ImageDataset, store: ArtifactStore,
     log.info("reference classifier for %s: %.1f%% held-out accuracy in %.1f s", dataset.name,
              100 * trained.held_out_accuracy, trained.seconds)
     return Reference(trained.net, trained.held_out_indices, trained.held_out_accuracy, fingerprint)
+
+
+def cached_real_features(store: ArtifactStore, dataset: ImageDataset) -> Callable[[FeatureExtractor, torch.Tensor],
+                                                                                   torch.Tensor]:
+    """evaluate_images' embed_real: the real images' features, computed once per extractor and set of images and
+    kept beside the data set's classifier (Inception takes minutes per 1,000 images on a CPU). The key is a digest
+    of the extractor's id and the images' bytes, so a changed split or extractor never reuses stale features."""
+    directory = reference_path(store, dataset.checksum(), dataset.shape).parent
+
+    def embed(extractor: FeatureExtractor, images: torch.Tensor) -> torch.Tensor:
+        digest = hashlib.sha256(extractor.id.encode())
+        digest.update(images.contiguous().numpy().tobytes())
+        path = directory / f"real-features-{digest.hexdigest()[:24]}.safetensors"
+        if path.exists():
+            return load(path)[0]["features"]
+        features = extractor(images).float().contiguous()
+        atomic_save({"features": features}, {"extractor": extractor.id, "images": len(images),
+                                             "dataset": dataset.name}, path)
+        return features
+
+    return embed

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from models.config import TrainConfig
 from models.gan import FAMILIES, LOSSES, SUPPORTED_SIZES, Family, GANConfig
+from models.toy2d import MIXTURES
 
 Loss = Literal[LOSSES]  # type: ignore[valid-type]
 ImageSize = Literal[SUPPORTED_SIZES]  # type: ignore[valid-type]
@@ -131,6 +132,8 @@ class JobSpec(_Strict):
         if self.train.batch_size is not None and self.train.batch_size % pack:
             raise ValueError(f"train.batch_size ({self.train.batch_size}) must be a multiple of model.pack ({pack}): "
                              "D judges whole packs")
+        if self.train.keep_best and not self.train.eval_every_epochs:
+            raise ValueError("train.keep_best picks the best of the per-epoch scores: set train.eval_every_epochs too")
         return self
 
 
@@ -167,6 +170,13 @@ def compatibility_errors(spec: JobSpec, kind: str, shape: tuple[int, ...] | list
         sizes = ", ".join(map(str, family.image_sizes))
         errors.append(f"the data set's images are {shape[-1]}x{shape[-1]}; {model.arch} takes {sizes}: "
                       "set model.image_size")
+    if spec.train.eval_every_epochs:
+        if kind == "points" and spec.dataset not in MIXTURES:
+            errors.append(f"train.eval_every_epochs scores 2-D points on the built-in mixtures "
+                          f"({', '.join(MIXTURES)}); {spec.dataset} is not one of them")
+        if kind == "images" and len(classes) < 2:
+            errors.append("train.eval_every_epochs scores images with the data set's reference classifier, and this "
+                          "data set has no labels (an Inception score every epoch would cost minutes on a CPU)")
     if model.is_conditional and len(classes) < 2:
         errors.append(f"{model.arch} conditions on class labels, and this data set has "
                       f"{'no labels' if not classes else 'a single class'}; use a labelled data set or an "

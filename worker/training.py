@@ -25,6 +25,7 @@ from models.sampling import png_bytes
 from models.trainer import Callbacks, Progress, Trainer, TrainResult
 from worker.card import DatasetRef, ModelCard, sampler_card
 from worker.datasets import dataset_checksum, load_dataset
+from worker.epoch_scores import EpochScorer
 from worker.evaluation import POST_TRAINING, card_with, evaluate, run_evaluation
 from worker.ids import utcnow
 from worker.registry import JobLease, LeaseLost, Registry
@@ -70,9 +71,10 @@ class _Heartbeat(threading.Thread):
 
 class _JobCallbacks(Callbacks):
     def __init__(self, lease: JobLease, store: ArtifactStore, settings: Settings, heartbeat: _Heartbeat,
-                 started: float, time_limit_s: float):
+                 started: float, time_limit_s: float, trainer: Trainer, scorer: EpochScorer | None):
         self.job_id, self.lease, self.store, self.settings = lease.job_id, lease, store, settings
         self.heartbeat, self.started, self.time_limit_s = heartbeat, started, time_limit_s
+        self.trainer, self.scorer = trainer, scorer
         self.last_write = self.last_cancel_check = 0.0
         self.stop_reason: str | None = None
 
@@ -83,8 +85,13 @@ class _JobCallbacks(Callbacks):
             self.last_write = now
 
     def on_epoch_end(self, metrics: Progress) -> None:
-        self.store.append_line(self.store.metrics_path(self.job_id), json.dumps(metrics.to_dict()))
-        self.lease.add_event("metrics", metrics.to_dict())
+        row = metrics.to_dict()
+        if self.scorer and self.scorer.due(metrics.epoch, metrics.epochs):
+            scored = self.scorer.score(metrics.epoch, self.trainer.serving_generator())
+            self.lease.add_event("evaluation", {"phase": "epoch", **scored})
+            row["scores"] = scored["scores"]
+        self.store.append_line(self.store.metrics_path(self.job_id), json.dumps(row))
+        self.lease.add_event("metrics", row)
 
     def on_samples(self, epoch: int, samples: torch.Tensor) -> None:
         self.store.write_bytes(self.store.sample_path(self.job_id, epoch), png_bytes(picture(samples)))
@@ -196,7 +203,9 @@ def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
         lease.add_event("resumed", {"step": trainer.step, "message": f"resumed from step {trainer.step}"})
 
     time_limit_s = min(spec.train.time_limit_s or settings.job_time_limit_s, settings.job_time_limit_s)
-    callbacks = _JobCallbacks(lease, store, settings, heartbeat, time.monotonic(), time_limit_s)
+    scorer = EpochScorer(gan, dataset, store, job_id, spec.train.eval_every_epochs, spec.train.keep_best) \
+        if spec.train.eval_every_epochs else None
+    callbacks = _JobCallbacks(lease, store, settings, heartbeat, time.monotonic(), time_limit_s, trainer, scorer)
     started = time.perf_counter()
     labels = dataset.labels if gan.conditions_generator else None
     result = trainer.fit(dataset.data, labels, callbacks)
@@ -206,9 +215,11 @@ def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
     if not lease.holds():
         raise LeaseLost(f"job {job_id}: lease lost before the final checkpoint")
     trainer.save_checkpoint(checkpoint)  # the full training state, to continue training later
-    card = model_card(job_id, spec, dataset, store, trainer, result, time.perf_counter() - started)
-    card = _scored(card, trainer.serving_generator().eval(), gan, dataset, store, lease)
-    save_generator(trainer.serving_generator().to("cpu").eval(), card.to_json(), store.model_dir(card.id))
+    generator, best = scorer.best_generator(trainer.serving_generator()) if scorer else \
+        (trainer.serving_generator(), None)
+    card = model_card(job_id, spec, dataset, store, trainer, result, time.perf_counter() - started, best)
+    card = _scored(card, generator.eval(), gan, dataset, store, lease)
+    save_generator(generator.to("cpu").eval(), card.to_json(), store.model_dir(card.id))
     # Model and outcome in one fenced write: a stale worker's model is never registered.
     lease.set_status("succeeded", model=card, model_id=card.id, finished_at=utcnow())
     return "succeeded"
@@ -227,13 +238,15 @@ def _finish_stopped(job_id: str, trainer: Trainer, lease: JobLease, callbacks: _
 
 
 def model_card(job_id: str, spec: JobSpec, dataset: ImageDataset | PointDataset, store: ArtifactStore,
-               trainer: Trainer, result: TrainResult, seconds: float) -> ModelCard:
-    """What a trained model is and how it was made: enough to rebuild and serve its generator."""
+               trainer: Trainer, result: TrainResult, seconds: float, best: dict | None = None) -> ModelCard:
+    """What a trained model is and how it was made: enough to rebuild and serve its generator. `best`: the
+    epoch served instead of the last one (keep_best), with its per-epoch scores."""
     return sampler_card(
         trainer.gan, dataset.classes, job_id=job_id,
         dataset=DatasetRef(id=spec.dataset, checksum=spec.dataset_checksum or dataset_checksum(spec.dataset, store),
                            count=int(dataset.data.shape[0])),
         training={**spec.model.model_dump(), "resolved": asdict(trainer.config)},
         metrics={"steps": result.steps, "seconds": round(seconds, 3),
-                 "final": result.history[-1] if result.history else None},
+                 "final": result.history[-1] if result.history else None,
+                 **({"served_epoch": best} if best else {})},
         lineage={"job_id": job_id, "checkpoint": str(store.checkpoint_path(job_id).relative_to(store.root))})

@@ -15,6 +15,7 @@ and Inception are opt-in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -22,7 +23,7 @@ import torch
 from models.metrics.classifier import ReferenceCNN, TrainOptions, check_images, fingerprint
 from models.metrics.distances import FeatureStats, frechet_distance, kernel_inception_distance
 from models.metrics.domain import classification_accuracy_score, domain_scores
-from models.metrics.features import feature_extractor
+from models.metrics.features import FeatureExtractor, feature_extractor
 from models.metrics.prdc import DEFAULT_K, prdc
 
 METRICS = ("domain", "fid", "kid", "prdc", "cas")
@@ -51,11 +52,12 @@ class EvalOptions:
 
 def evaluate_images(fake_images: torch.Tensor, asked_labels: torch.Tensor | None, real_images: torch.Tensor,
                     real_labels: torch.Tensor | None, classifier: ReferenceCNN | None = None,
-                    options: EvalOptions | None = None, real_stats: FeatureStats | None = None) -> list[dict]:
+                    options: EvalOptions | None = None,
+                    embed_real: Callable[[FeatureExtractor, torch.Tensor], torch.Tensor] | None = None) -> list[dict]:
     """Rows of figures for uint8 generated images (asked_labels: the class each was generated for, or None for
     an unconditional model) against uint8 real images (the held-out split, never the classifier's training
-    images). real_stats: cached FeatureStats of the real images for the chosen extractor (spares recomputing
-    them when only fid needs the real side)."""
+    images). embed_real(extractor, real_images): the real images' features, e.g. from a cache, as the real
+    side costs as much as the fake side (minutes for Inception on a CPU); default: the extractor itself."""
     options = options or EvalOptions()
     fake, asked = _take_samples(fake_images, asked_labels, options.num_samples)
     check_images(real_images)
@@ -80,16 +82,14 @@ def evaluate_images(fake_images: torch.Tensor, asked_labels: torch.Tensor | None
 
     if needs & set(FEATURE_METRICS):
         extractor = feature_extractor(options.features, classifier)
-        if real_stats is not None and real_stats.extractor != extractor.id:
-            raise ValueError(f"real_stats were computed with {real_stats.extractor or 'an unnamed extractor'}, "
-                             f"not {extractor.id}; recompute them for these features")
         fake_features = extractor(fake)
-        real_features = None
-        if needs & {"kid", "prdc"} or real_stats is None:
-            real_features = extractor(real_images)
+        real_features = embed_real(extractor, real_images) if embed_real else extractor(real_images)
+        if real_features.shape != (len(real_images), fake_features.shape[1]):
+            raise ValueError(f"embed_real gave features of shape {tuple(real_features.shape)} for {len(real_images)} "
+                             f"real images; {extractor.id} gives {fake_features.shape[1]} per image")
         tag = (extractor.name, extractor.sha256)
         if "fid" in needs:
-            stats = real_stats or FeatureStats.of(real_features, extractor.id)
+            stats = FeatureStats.of(real_features, extractor.id)
             add("fid", frechet_distance(stats, fake_features), *tag, n_real=stats.n)
         if "kid" in needs:
             mean, std = kernel_inception_distance(real_features, fake_features, options.kid_subsets,

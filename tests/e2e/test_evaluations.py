@@ -75,3 +75,25 @@ def test_models_sort_and_filter_by_their_scores(client, cgan, trained_model):
     assert none == []
     assert_problem(client.get("/v1/models", params={"where": ["confidence>=high"]}), 422, "compare it with a number")
     assert_problem(client.get("/v1/models", params={"where": ["arch>cgan"]}), 422, "arch is text")
+
+
+def test_per_epoch_scores_feed_the_curve_and_the_best_epoch_is_served(client, worker_process):
+    card = train_model(client, "ring8", {"arch": "mlp"}, {"epochs": 3, "batch_size": 4096, "max_steps": None,
+                                                               "eval_every_epochs": 2, "keep_best": True})
+    curve = client.get(f"/v1/jobs/{card['job_id']}/metrics").json()["epochs"]
+    # Every second epoch is scored, and the last one always: epochs 2 and 3 of 3.
+    assert ["scores" in row for row in curve] == [False, True, True]
+    scored = {row["epoch"]: row["scores"] for row in curve if "scores" in row}
+    best = max(scored, key=lambda epoch: scored[epoch]["modes"] + scored[epoch]["high_quality"])
+    served = card["metrics"]["served_epoch"]
+    assert served["epoch"] == best and served["scores"] == scored[best]
+    assert served["criterion"] == "modes, then high_quality"
+    per_epoch = [e["data"] for e in events(client, card["job_id"], "evaluation") if e["data"]["phase"] == "epoch"]
+    assert [e["epoch"] for e in per_epoch] == [2, 3] and per_epoch[-1]["best_epoch"] == best
+    # The final default evaluation scores the served generator: same samples, seed and protocol as epoch `best`.
+    assert card["metrics"]["scores"]["modes"] == scored[best]["modes"]
+
+
+def test_per_epoch_scoring_is_refused_where_it_cannot_score(client):
+    assert_problem(client.post("/v1/jobs", json={"dataset": "ring8", "train": {"keep_best": True}}), 422,
+                   "eval_every_epochs")

@@ -286,13 +286,20 @@ def test_evaluate_images_with_the_same_seed_gives_the_same_figures(trained, held
         evaluate_images(fake, asked, *held_out, trained.net, options)
 
 
-def test_evaluate_images_uses_cached_real_stats_and_the_asked_sample_count(trained, held_out):
+def test_evaluate_images_takes_cached_real_features_and_the_asked_sample_count(trained, held_out):
     extractor = feature_extractor("classifier", trained.net)
-    stats = FeatureStats.of(extractor(held_out[0]), extractor.id)
-    options = EvalOptions(metrics=("fid",), num_samples=100)
+    cached_features = extractor(held_out[0])
+    asked = []
+
+    def embed_real(used, images):
+        asked.append((used.id, len(images)))
+        return cached_features
+
+    options = EvalOptions(metrics=("fid", "kid", "prdc"), num_samples=100, kid_subsets=5)
     fresh = evaluate_images(held_out[0], None, *held_out, trained.net, options)
-    cached = evaluate_images(held_out[0], None, *held_out, trained.net, options, real_stats=stats)
+    cached = evaluate_images(held_out[0], None, *held_out, trained.net, options, embed_real=embed_real)
     assert cached == fresh and cached[0]["n_fake"] == 100
+    assert asked == [(extractor.id, len(held_out[0]))]
 
 
 def test_evaluate_images_explains_what_is_missing(trained, held_out):
@@ -300,9 +307,9 @@ def test_evaluate_images_explains_what_is_missing(trained, held_out):
         evaluate_images(held_out[0], None, *held_out, trained.net, EvalOptions(metrics=("cas",)))
     with pytest.raises(ValueError, match="reference classifier"):
         evaluate_images(held_out[0], None, *held_out, None, EvalOptions(metrics=("prdc",)))
-    with pytest.raises(ValueError, match="recompute them"):
+    with pytest.raises(ValueError, match="embed_real gave features of shape"):
         evaluate_images(held_out[0], None, *held_out, trained.net, EvalOptions(metrics=("fid",)),
-                        real_stats=FeatureStats.of(gaussian(10, dim=128), "inception:xyz"))
+                        embed_real=lambda extractor, images: gaussian(10, dim=128))
     with pytest.raises(ValueError, match="unknown metrics"):
         EvalOptions(metrics=("fidd",))
 

@@ -44,3 +44,13 @@ def test_a_data_kind_the_family_does_not_take_is_refused_naming_those_that_do():
 def test_docs_table_of_families_is_made_from_the_rows():
     builtin = {name: family for name, family in FAMILIES.items() if name != toy_family.NAME}
     assert families_table(builtin) in DOCS.read_text(), "run `python -m models.family_table` and paste it"
+
+
+def test_per_epoch_scoring_needs_something_cheap_to_score_with():
+    scored = JobSpec(dataset="up_1", model={"arch": "dcgan"}, train={"eval_every_epochs": 1})
+    assert any("no labels" in e for e in compatibility_errors(scored, "images", (1, 28, 28), []))
+    assert compatibility_errors(scored, "images", (1, 28, 28), ["0", "1"]) == []
+    points = JobSpec(dataset="up_2", train={"eval_every_epochs": 1})
+    assert any("built-in mixtures" in e for e in compatibility_errors(points, "points", (2,), []))
+    with pytest.raises(ValidationError, match="eval_every_epochs"):
+        JobSpec(dataset="mnist", train={"keep_best": True})

@@ -1,0 +1,73 @@
+"""Per-epoch evaluation: a cheap score every few epochs, written on the training curve, and (when the job
+asks) the generator of the best-scoring epoch kept aside to be served instead of the last one.
+
+GAN losses say little about sample quality, and a late epoch can be worse than an earlier one (a collapse,
+an oscillation): the score is what the choice rests on, never the losses."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+
+from torch import nn
+
+from models.checkpoint import atomic_save, load
+from models.data import ImageDataset, PointDataset
+from models.gan import GANConfig
+from worker.evaluation import evaluate
+from worker.spec import EvaluationSpec
+from worker.store import ArtifactStore
+
+log = logging.getLogger("ganforge.worker")
+
+EPOCH_SAMPLES = 500  # a subset: the score costs about a second per epoch for 28 px digits on a CPU
+
+
+class EpochScorer:
+    """Scores the serving generator after every `every` epochs; keeps the best one's weights on disk (so a
+    resumed job still knows it) when `keep_best`."""
+
+    def __init__(self, gan: GANConfig, dataset: ImageDataset | PointDataset, store: ArtifactStore, job_id: str,
+                 every: int, keep_best: bool):
+        self.gan, self.dataset, self.store, self.every, self.keep_best = gan, dataset, store, every, keep_best
+        self.best_path = store.job_dir(job_id) / "best-generator.safetensors"
+        self.points = gan.data_kind == "points"
+        self.criterion = "modes, then high_quality" if self.points else "fid_classifier (lower is better)"
+        self.spec = EvaluationSpec(metrics=["mixture"] if self.points else ["domain", "fid"],
+                                   samples=EPOCH_SAMPLES, seed=0)
+        self.best: dict | None = load(self.best_path)[1] if keep_best and self.best_path.exists() else None
+
+    def due(self, epoch: int, epochs: int) -> bool:
+        """Every `every` epochs, and the last one: the generator a job would otherwise serve is always scored."""
+        return epoch % self.every == 0 or epoch == epochs
+
+    def rank(self, scores: dict[str, float]) -> float:
+        """Higher is better: modes dominate high quality (a share, below 1) for mixtures."""
+        return scores["modes"] + scores["high_quality"] if self.points else -scores["fid_classifier"]
+
+    def score(self, epoch: int, generator: nn.Module, on_phase: Callable[[str], None] = lambda _: None) -> dict:
+        """This epoch's scores; with keep_best, the generator is kept if it beats the best so far."""
+        was_training = generator.training
+        generator.eval()
+        try:
+            result = evaluate(generator, self.gan, self.dataset.classes, self.dataset, self.store, self.spec, on_phase)
+        finally:
+            generator.train(was_training)
+        scores = result["scores"]
+        if self.keep_best and (self.best is None or self.rank(scores) > self.best["rank"]):
+            self.best = {"epoch": epoch, "rank": self.rank(scores), "scores": scores, "criterion": self.criterion}
+            atomic_save({k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}, self.best,
+                        self.best_path)
+        return {"epoch": epoch, "scores": scores, "seconds": result["seconds"],
+                **({"best_epoch": self.best["epoch"]} if self.best else {})}
+
+    def best_generator(self, last: nn.Module) -> tuple[nn.Module, dict | None]:
+        """The generator to serve: the best epoch's weights in a copy of `last`, or `last` itself."""
+        if not self.keep_best or self.best is None:
+            return last, None
+        tensors, meta = load(self.best_path)
+        best = copy.deepcopy(last)
+        best.load_state_dict(tensors, strict=True)
+        log.info("serving the generator of epoch %s (%s)", meta["epoch"], self.criterion)
+        return best, {k: meta[k] for k in ("epoch", "scores", "criterion")}
