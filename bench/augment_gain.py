@@ -15,7 +15,10 @@ and on the levers a user can set (--levers):
     trunc         real + synthetic drawn with `truncation` (--truncation, 0.7)
     filter        real + the synthetic images that the real-only classifier (a) gives p >= 0.9 for their asked
                   label (--filter-p)
+    filtermix     the filter's kept images, with the real images repeated to about 1:1 with them
     ema           real + synthetic from a second cGAN trained with train.ema 0.999 (trains a second GAN)
+
+--gan-train sets more train settings of every cGAN job (JSON, e.g. '{"augment": ["translation", "cutout"]}').
 
 Every arm is measured on the same held-out real test set: 100 digits per class, drawn once with a fixed seed
 and never used for training. Every arm gets the same number of optimiser steps (--clf-steps, default 300 at
@@ -67,7 +70,7 @@ CLF_BATCH = 64
 # The tests' fault-injection knobs (short leases, fast reapers) that env_for sets: the bench runs the defaults.
 TEST_KNOBS = ("GANFORGE_PROGRESS_INTERVAL_S", "GANFORGE_LEASE_TTL_S", "GANFORGE_REAPER_INTERVAL_S",
               "GANFORGE_WORKER_HEARTBEAT_TTL_S", "GANFORGE_CANCEL_CHECK_INTERVAL_S")
-LEVERS = ("mix1", "trunc", "filter", "ema")
+LEVERS = ("mix1", "trunc", "filter", "filtermix", "ema")
 
 
 # -- the data -------------------------------------------------------------------------------------
@@ -138,10 +141,11 @@ def service_stack(root: Path):
         yield stack.enter_context(Client(url, timeout=600))
 
 
-def train_cgan(gf: Client, dataset_id: str, seed: int, steps: int, images: int, ema: float | None) -> dict:
+def train_cgan(gf: Client, dataset_id: str, seed: int, steps: int, images: int, ema: float | None,
+               more: dict) -> dict:
     """A cgan job with the family's defaults and a step budget: the server's most epochs, cut at `steps`."""
-    per_epoch = -(-images // 16)  # TrainConfig's default batch
-    train = {"epochs": 1000, "max_steps": steps, "seed": seed,
+    per_epoch = -(-images // 64)  # the 28 px recipe's batch
+    train = {"epochs": 1000, "max_steps": steps, "seed": seed, **more,
              # bookkeeping only: about ten sample grids a run rather than one per tiny epoch
              "sample_every_epochs": max(1, steps // per_epoch // 10)}
     if ema is not None:
@@ -206,7 +210,7 @@ def one_run(gf: Client, args: argparse.Namespace, test: Split, pool: torch.Tenso
 
     def gan(ema: float | None) -> str:
         started = time.perf_counter()
-        job = train_cgan(gf, dataset["id"], seed, args.steps, len(real.labels), ema)
+        job = train_cgan(gf, dataset["id"], seed, args.steps, len(real.labels), ema, args.gan_train)
         run.gan_seconds += time.perf_counter() - started
         progress = job["progress"]
         print(f"  k={k} seed={seed} cgan{' ema' if ema else ''} {job['model_id']}: {progress['step']} G steps in "
@@ -238,9 +242,12 @@ def one_run(gf: Client, args: argparse.Namespace, test: Split, pool: torch.Tenso
         arm("mix1", join(real, syn, repeat_first=max(1, round(len(syn.labels) / len(real.labels)))))
     if "trunc" in args.levers:
         arm("trunc", join(real, pull(model_id, args.truncation, "trunc")))
+    kept = confident(real_net, syn, args.filter_p)
     if "filter" in args.levers:
-        kept = confident(real_net, syn, args.filter_p)
         arm("filter", join(real, kept), kept=len(kept.labels) / len(syn.labels))
+    if "filtermix" in args.levers:
+        arm("filtermix", join(real, kept, repeat_first=max(1, round(len(kept.labels) / len(real.labels)))),
+            kept=len(kept.labels) / len(syn.labels))
     if "ema" in args.levers:
         arm("ema", join(real, pull(gan(args.ema), None, "ema")))
     return run
@@ -290,6 +297,7 @@ LEVER_LABELS = {
     "mix1": lambda a: "real repeated to 1:1",
     "trunc": lambda a: f"truncation {a.truncation}",
     "filter": lambda a: f"filter p ≥ {a.filter_p}",
+    "filtermix": lambda a: f"filter p ≥ {a.filter_p}, real repeated to 1:1",
     "ema": lambda a: f"EMA {a.ema}",
 }
 
@@ -307,6 +315,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--truncation", type=float, default=0.7)
     parser.add_argument("--filter-p", type=float, default=0.9)
     parser.add_argument("--ema", type=float, default=0.999)
+    parser.add_argument("--gan-train", type=json.loads, default={}, help="more train settings of every cGAN job")
     parser.add_argument("--out", type=Path, help="also write each run as a JSON line here")
     parser.add_argument("--quick", action="store_true", help="smoke run: k=10, seed 0, 300 G steps, 1,000 "
                                                              "synthetic images, 150 classifier steps")
@@ -326,8 +335,9 @@ def main() -> None:
     started = time.perf_counter()
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {_load()}, {os.cpu_count()} CPU cores, "
           f"torch {torch.__version__}", flush=True)
-    print(f"k {args.k}, seeds {args.seeds}, cgan {args.steps} G steps, {args.synthetic} synthetic, "
-          f"{args.clf_steps} classifier steps at batch {CLF_BATCH}, levers {args.levers}", flush=True)
+    print(f"k {args.k}, seeds {args.seeds}, cgan {args.steps} G steps with {json.dumps(args.gan_train)}, "
+          f"{args.synthetic} synthetic, {args.clf_steps} classifier steps at batch {CLF_BATCH}, levers {args.levers}",
+          flush=True)
     test, pool = test_and_pool()
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="ganforge-augment-bench-") as tmp, service_stack(Path(tmp)) as gf:

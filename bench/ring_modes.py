@@ -10,6 +10,7 @@ by PacGAN's protocol, modes captured and the share within 3 std of a mode.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import torch
@@ -21,8 +22,8 @@ from worker.evaluation import MIXTURE_SAMPLES, mixture_rows
 from worker.spec import JobSpec, gan_config, train_config
 
 
-def run(arch: str, data: str, seed: int, **train) -> dict:
-    spec = JobSpec(dataset=data, model={"arch": arch}, train={"seed": seed, **train})
+def run(arch: str, data: str, seed: int, model: dict | None = None, train: dict | None = None) -> dict:
+    spec = JobSpec(dataset=data, model={"arch": arch, **(model or {})}, train={"seed": seed, **(train or {})})
     dataset = load_builtin(data)
     gan = gan_config(spec, tuple(dataset.shape), dataset.classes)
     trainer = Trainer(gan, train_config(spec))
@@ -39,17 +40,20 @@ def main() -> None:
     parser.add_argument("--archs", nargs="+", default=["mlp"])
     parser.add_argument("--data", nargs="+", default=["ring8", "grid25"], choices=list(MIXTURES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="trainer seeds")
+    parser.add_argument("--model", type=json.loads, default={}, help="model settings (JSON), e.g. '{\"pack\": 2}'")
+    parser.add_argument("--train", type=json.loads, default={}, help="train settings (JSON)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"{MIXTURE_SAMPLES} samples per score; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"model {json.dumps(args.model)}, train {json.dumps(args.train)}; {MIXTURE_SAMPLES} samples per score; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("| arch | data | seed | modes | high quality | G steps | seconds |")
     print("|---|---|---|---|---|---|---|")
     for arch in args.archs:
         for data in args.data:
             for seed in args.seeds:
-                r = run(arch, data, seed)
+                r = run(arch, data, seed, args.model, args.train)
                 print(f"| {arch} | {data} | {seed} | {r['modes']}/{r['of']} | {r['high_quality']:.1%} | {r['steps']} | "
                       f"{r['seconds']:.0f} |", flush=True)
 
