@@ -96,8 +96,10 @@ def check_format(card: ModelCard, fmt: str, count: int) -> None:
 
 
 def respond(samples: torch.Tensor, inputs: GeneratorInputs, card: ModelCard, fmt: str, nrow: int | None) -> Response:
-    """Runs in a worker thread: PNG and ZIP encoding take real CPU time."""
+    """Runs in a worker thread: PNG and ZIP encoding take real CPU time. A grid is never wider than its
+    images: a larger `nrow` is taken as "all in one row" (else a huge nrow would size a huge canvas)."""
     spec = FORMATS[fmt]
+    nrow = min(nrow, samples.shape[0]) if nrow else nrow
     headers = inputs.headers(card.id)
     if spec.attachment:
         headers["Content-Disposition"] = f'attachment; filename="{card.id}.{fmt}"'

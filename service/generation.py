@@ -65,19 +65,20 @@ def interpolation_inputs(card: ModelCard, request: InterpolateRequest, cap: int)
 def traversal_inputs(card: ModelCard, request: TraverseRequest, cap: int) -> GeneratorInputs:
     """`rows` base latents, each repeated along one swept latent dimension or InfoGAN code."""
     latent_dim, codes = card.latent_dim, card.inputs.codes
-    seed = None
-    if request.latent is not None:
-        base = _explicit(latent_dim, [request.latent], "latent")
-    else:
-        seed = new_seed() if request.seed is None else request.seed
-        base = latents_for_seed(request.rows, latent_dim, seed, request.truncation)
     steps = request.steps
     if request.code == "categorical":
         if not codes or not codes.categorical:
             raise Problem(422, f"code: model {card.id} has no categorical code to step through")
         steps = codes.categorical
-    count = base.shape[0] * steps
-    _check_steps(steps, cap, count)
+    rows = 1 if request.latent is not None else request.rows
+    count = rows * steps
+    _check_steps(steps, cap, count)  # before drawing anything: rows alone may ask for millions of latents
+    seed = None
+    if request.latent is not None:
+        base = _explicit(latent_dim, [request.latent], "latent")
+    else:
+        seed = new_seed() if request.seed is None else request.seed
+        base = latents_for_seed(rows, latent_dim, seed, request.truncation)
     latents = base.repeat_interleave(steps, dim=0)
     sweep = torch.linspace(request.low, request.high, steps).repeat(base.shape[0])
     fixed = _fixed(card, request, count)

@@ -29,8 +29,13 @@ class RateLimiter:
         return count <= limit, max(1, math.ceil(max(ttl_ms, 0) / 1000))
 
 
+# The routes that take a data set upload; every other body is JSON-sized, whatever its Content-Type says.
+UPLOAD_ROUTES = {("POST", "/v1/datasets")}
+
+
 class BodySizeLimit:
-    """413 for bodies over the cap: at once by Content-Length, else while the body streams in."""
+    """413 for bodies over the route's cap: at once by Content-Length, else while the body streams in. The
+    cap follows the route, never the Content-Type, which the caller chooses."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int, max_upload_bytes: int):
         self.app, self.max_body, self.max_upload = app, max_body_bytes, max_upload_bytes
@@ -40,7 +45,7 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        upload = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
+        upload = (scope["method"], scope["path"].rstrip("/")) in UPLOAD_ROUTES
         cap = self.max_upload if upload else self.max_body
         setting = "max_upload_bytes" if upload else "max_body_bytes"
         detail = f"request body over {cap} bytes (the server's {setting})"

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.formats import describe, either, names
 from worker.card import ModelCard
 from worker.states import STATUSES
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# Latent components and codes: finite and bounded. A standard normal latent is almost never beyond +-6; far
+# beyond, the arithmetic overflows (1e308 - -1e308 is inf) and the images are NaN.
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False, ge=-1000, le=1000)]
 
 
 class JobOut(BaseModel):
@@ -60,6 +63,9 @@ class CodesIn(BaseModel):
     continuous: list[FiniteFloat] | list[list[FiniteFloat]] | None = Field(
         None, description="The continuous codes for all images, or one list per image; each in about [-1, 1]")
 
+
+# Pages of a list: far beyond any real list, yet small enough for Redis (whose ranges are 64-bit).
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip")]
 
 Label = int | str
 Labels = Label | list[Label]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from celery import Celery
 from fastapi import Response
 
@@ -23,6 +25,10 @@ def create_job(registry: Registry, settings: Settings, key: Principal, spec: dic
                            "(the server's max_unfinished_jobs_per_key); wait for some to finish or cancel some",
                       {"Retry-After": "30"}) from None
     if not created:
+        # The same key for another request is a client bug; replaying the first job would hide it.
+        if job["spec"] != json.loads(json.dumps(spec)):
+            raise Problem(422, f"Idempotency-Key {idempotency_key!r} was used for job {job['id']} with another "
+                               "request body; use a new key for a new request")
         response.headers["Idempotent-Replayed"] = "true"
     return job, created
 

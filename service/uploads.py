@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from service.problems import Problem
@@ -115,6 +115,9 @@ async def receive_upload(request: Request, directory: Path, max_bytes: int) -> R
     except Problem:
         Path(name).unlink(missing_ok=True)
         raise
+    except HTTPException as exc:  # BodySizeLimit's cap, tripped while a body without Content-Length streamed in
+        Path(name).unlink(missing_ok=True)
+        raise Problem(exc.status_code, str(exc.detail), headers={"Connection": "close"}) from None
     except Exception as exc:  # python-multipart's parse errors, a client that went away
         Path(name).unlink(missing_ok=True)
         raise Problem(400, f"the multipart body could not be read ({exc}); send it as {EXAMPLE}") from None

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.deps import CatalogDep, SettingsDep, require_scope
 from service.problems import Problem
+from service.schemas import Offset
 from service.uploads import FILE_FIELD, receive_upload
 from worker.datasets import (
     BuiltinDataset,
@@ -64,7 +65,7 @@ async def upload_dataset(request: Request, response: Response, catalog: CatalogD
 def list_datasets(
     catalog: CatalogDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict:
     """List data sets: the built-ins, then uploads newest first."""
     page, total = catalog.list(limit, offset)

@@ -18,7 +18,7 @@ from service.deps import (
     require_scope,
 )
 from service.problems import Problem
-from service.schemas import JobEvents, JobList, JobOut
+from service.schemas import JobEvents, JobList, JobOut, Offset
 from service.submission import create_job, enqueue
 from worker.ids import is_valid, utcnow
 from worker.queue import enqueue_job, enqueue_reference
@@ -76,7 +76,7 @@ def submit_job(
 def list_jobs(
     registry: RegistryDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict:
     """List jobs, newest first."""
     return {"jobs": registry.list_jobs(limit, offset)}
@@ -126,6 +126,8 @@ def get_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ) -> dict:
     """The job's history, oldest first: status changes, progress, checkpoints, requeues, resumes."""
+    if after != "-" and any(int(part) >= 2**64 for part in after.split("-")):
+        raise Problem(422, f"after: {after!r} is not an event id (both parts of an id are below 2^64)")
     _job_or_404(registry, job_id)
     return {"events": registry.events(job_id, after, limit)}
 

@@ -33,6 +33,7 @@ from service.schemas import (
     JobList,
     JobOut,
     ModelList,
+    Offset,
     Seed,
     TraverseRequest,
     Truncation,
@@ -58,7 +59,7 @@ DATASET = responses("dataset", "A labelled synthetic data set, streamed")
 def list_models(
     registry: RegistryDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     sort: Annotated[str | None, Query(pattern=SORT_PATTERN, description="A score in the cards' `metrics.scores`, "
                                       "e.g. `confidence` (highest first) or `-kid` (lowest first); models "
                                       "without it come last")] = None,
@@ -96,7 +97,7 @@ def submit_evaluation(
 def list_evaluations(
     model_id: str, registry: RegistryDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict:
     """The model's evaluation jobs, newest first, each with its figures once it has succeeded."""
     _card_or_404(registry, model_id)
@@ -167,7 +168,7 @@ async def interpolate_images(
     """`steps` images along the path from one latent (or seed) to another, both ends included: a one-row
     grid by default, or frames (zip, gif, npz, json)."""
     loaded = await _loaded(model_id, registry, cache)
-    inputs = interpolation_inputs(loaded.card, request, settings.max_images_per_request)
+    inputs = await run_in_threadpool(interpolation_inputs, loaded.card, request, settings.max_images_per_request)
     return await _serve(loaded, inputs, request.format, request.nrow or request.steps, metrics)
 
 
@@ -179,7 +180,7 @@ async def traverse(
     """One latent dimension (or InfoGAN code) swept from `low` to `high` while the rest stays fixed: a grid
     with a row per base latent and a column per step."""
     loaded = await _loaded(model_id, registry, cache)
-    inputs = traversal_inputs(loaded.card, request, settings.max_images_per_request)
+    inputs = await run_in_threadpool(traversal_inputs, loaded.card, request, settings.max_images_per_request)
     columns = inputs.count // (1 if request.latent is not None else request.rows)
     return await _serve(loaded, inputs, request.format, request.nrow or columns, metrics)
 
@@ -207,7 +208,8 @@ async def augment_dataset(
 async def _generate(model_id: str, request: GenerateRequest, registry, cache: GeneratorCache, cap: int,
                     metrics: Metrics) -> Response:
     loaded = await _loaded(model_id, registry, cache)
-    inputs = resolve_inputs(loaded.card, request, cap)
+    # Drawing latents is CPU work: never on the event loop, so /healthz and other requests keep answering.
+    inputs = await run_in_threadpool(resolve_inputs, loaded.card, request, cap)
     return await _serve(loaded, inputs, request.format or default_format(inputs.count), request.nrow, metrics)
 
 

@@ -36,6 +36,7 @@ def secured(redis_url, data_dir, tmp_path_factory, trained_model):
     Registry(Redis.from_url(url)).register_model(card)
     keys = [{"name": n, "sha256": hash_key(k), "scope": SCOPES[n]} for n, k in KEYS.items()]
     env = env_for(url, data_dir, GANFORGE_API_KEYS=json.dumps(keys), GANFORGE_MAX_BODY_BYTES="65536",
+                  GANFORGE_MAX_UPLOAD_BYTES="200000",
                   GANFORGE_RATE_LIMIT_GENERATE_PER_MIN="5", GANFORGE_RATE_LIMIT_JOBS_PER_MIN="4",
                   GANFORGE_MAX_UNFINISHED_JOBS_PER_KEY="2")
     log = tmp_path_factory.mktemp("secured-logs") / "api.log"
@@ -147,3 +148,26 @@ def test_an_oversized_body_is_a_413_by_length_and_while_streaming(secured):
     headers = {**as_key("train"), "content-type": "application/json"}
     response = client.post("/v1/jobs", content=chunks(), headers=headers)
     assert_problem(response, 413, "max_body_bytes")
+
+
+def in_chunks(body: bytes):
+    """Sent without Content-Length (chunked), so only the streaming check can stop it."""
+    return iter([body[i:i + 8192] for i in range(0, len(body), 8192)])
+
+
+@pytest.mark.parametrize("key", ["train", None])
+def test_a_multipart_content_type_does_not_lift_a_json_routes_cap(secured, key):
+    # The upload cap belongs to the upload route: a JSON route keeps max_body_bytes whatever the body claims
+    # to be, before the key is even looked at, so no one can make the API hold hundreds of megabytes.
+    client, multipart = secured["client"], {**as_key(key), "content-type": "multipart/form-data; boundary=zz"}
+    big = b"--zz\r\n" + b"x" * 150_000
+    assert_problem(client.post("/v1/jobs", content=big, headers=multipart), 413, "65536 bytes", "max_body_bytes")
+    streamed = client.post("/v1/jobs", content=in_chunks(big), headers=multipart)
+    assert_problem(streamed, 413, "max_body_bytes")
+
+
+def test_an_upload_over_the_cap_is_a_413_also_when_streamed_without_a_length(secured):
+    body = b"--zz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.npz\"\r\n\r\n" + b"x" * 300_000
+    headers = {**as_key("train"), "content-type": "multipart/form-data; boundary=zz"}
+    response = secured["client"].post("/v1/datasets", content=in_chunks(body), headers=headers)
+    assert_problem(response, 413, "200000 bytes")

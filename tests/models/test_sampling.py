@@ -1,7 +1,10 @@
+import math
+import threading
+
 import pytest
 import torch
 
-from models.sampling import interpolate, latents_for_seed
+from models.sampling import interpolate, latents_for_seed, truncated_normal
 
 
 def test_seeded_latents_are_the_same_every_time_and_differ_across_seeds():
@@ -19,6 +22,26 @@ def test_truncation_bounds_every_component_and_is_deterministic(bound):
     assert torch.equal(truncated[inside], plain[inside])
     # Redrawn components follow the truncated normal, not a pile-up at the bound.
     assert (truncated.abs() > 0.99 * bound).float().mean() < 0.05
+
+
+@pytest.mark.parametrize("bound", [1e-9, 1e-5, 1e-3])
+def test_a_tiny_truncation_still_answers_at_once(bound):
+    # Redrawing until every component is inside would take about 1/P(|z| <= bound) rounds: forever at 1e-9.
+    # A liveness check, not a timing: it returns in milliseconds, or (as the old loop did) never.
+    result: list[torch.Tensor] = []
+    worker = threading.Thread(target=lambda: result.append(latents_for_seed(1000, 128, 1, truncation=bound)),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert result, f"latents_for_seed(truncation={bound}) did not return"
+    assert result[0].abs().max() <= bound and result[0].std() > bound / 4
+
+
+def test_the_inverse_cdf_draws_follow_the_truncated_normal():
+    draws = truncated_normal(200_000, 1.0, torch.Generator().manual_seed(0)).double()
+    # Truncated at +-1: mean 0 and variance 1 - 2 phi(1) / (2 Phi(1) - 1) = 0.2911.
+    phi, mass = math.exp(-0.5) / math.sqrt(2 * math.pi), math.erf(1 / math.sqrt(2))
+    assert abs(draws.mean()) < 0.005 and abs(draws.var() - (1 - 2 * phi / mass)) < 0.005
 
 
 @pytest.mark.parametrize("method", ["lerp", "slerp"])

@@ -1,0 +1,95 @@
+"""Requests a hostile (or careless) client sends: each gets a quick answer, a 4xx problem where it is wrong,
+and never stalls the API for anyone else, which a probe of /healthz checks while the request is in flight."""
+
+import io
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.e2e.test_train_and_generate import assert_problem
+
+pytestmark = pytest.mark.e2e
+
+PROBE_LIMIT_S = 1.0  # /healthz answers in milliseconds; a blocked event loop makes it wait for the request
+
+
+def while_probing(api_url: str, send) -> httpx.Response:
+    """Sends one request in a thread while /healthz is asked every 50 ms; fails if any probe is slow."""
+    answer: list[httpx.Response] = []
+    sender = threading.Thread(target=lambda: answer.append(send()), daemon=True)
+    slowest = 0.0
+    with httpx.Client(base_url=api_url, timeout=30) as probe:
+        sender.start()
+        while sender.is_alive():
+            started = time.perf_counter()
+            assert probe.get("/healthz").status_code == 200
+            slowest = max(slowest, time.perf_counter() - started)
+            sender.join(0.05)
+    assert slowest < PROBE_LIMIT_S, f"/healthz took {slowest:.2f} s while the request was in flight"
+    return answer[0]
+
+
+def test_a_tiny_truncation_answers_at_once_and_keeps_the_bound(client, api_url, trained_model):
+    url = f"/v1/models/{trained_model['id']}/images"
+    response = while_probing(api_url, lambda: client.get(url, params={"n": 4, "seed": 1, "truncation": 1e-9,
+                                                                      "format": "npz"}))
+    assert response.status_code == 200, response.text
+    with np.load(io.BytesIO(response.content)) as arrays:
+        assert np.abs(arrays["latents"]).max() <= 1e-9
+
+
+def test_a_grid_is_never_wider_than_its_images(client, api_url, trained_model):
+    url = f"/v1/models/{trained_model['id']}/images"
+    wide = while_probing(api_url, lambda: client.get(url, params={"n": 2, "seed": 1, "nrow": 10_000_000}))
+    one_row = client.get(url, params={"n": 2, "seed": 1, "nrow": 2})
+    assert wide.status_code == 200 and wide.content == one_row.content
+    assert Image.open(io.BytesIO(wide.content)).size == Image.open(io.BytesIO(one_row.content)).size
+
+
+def test_frames_with_more_columns_than_frames_are_one_row(client, trained_model):
+    url = f"/v1/models/{trained_model['id']}/interpolate"
+    body = {"start": {"seed": 1}, "end": {"seed": 2}, "steps": 8, "format": "gif", "nrow": 20}
+    response = client.post(url, json=body)
+    assert response.status_code == 200, response.text
+    assert Image.open(io.BytesIO(response.content)).n_frames == 8
+
+
+@pytest.mark.parametrize("rows", [10_000_000, 1_000_000_000])
+def test_a_traversal_too_large_is_refused_before_any_work(client, api_url, trained_model, rows):
+    url = f"/v1/models/{trained_model['id']}/traverse"
+    response = while_probing(api_url, lambda: client.post(url, json={"seed": 1, "rows": rows, "dimension": 0,
+                                                                     "steps": 2}))
+    assert_problem(response, 422, "rows x steps")
+
+
+@pytest.mark.parametrize("body", [{"low": -1e308, "high": 1e308}, {"latent": [1e308] * 8}])
+def test_latent_values_beyond_any_meaning_are_refused(client, trained_model, body):
+    response = client.post(f"/v1/models/{trained_model['id']}/traverse", json={"dimension": 0, "steps": 2, **body})
+    assert_problem(response, 422)
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs", "/v1/models", "/v1/datasets",
+                                  "/v1/models/model_0000000000000000/evaluations"])
+@pytest.mark.parametrize("offset", ["341794863310531232631095296", "1e31", "-1"])
+def test_list_offsets_out_of_range_are_refused(client, path, offset):
+    assert_problem(client.get(path, params={"offset": offset}), 422, "offset")
+
+
+@pytest.mark.parametrize("after", ["62908451-71204107408498836126", "99999999999999999999-0"])
+def test_event_ids_out_of_range_are_refused(client, trained_model, after):
+    response = client.get(f"/v1/jobs/{trained_model['job_id']}/events", params={"after": after})
+    assert_problem(response, 422, "after")
+
+
+def test_an_idempotency_key_reused_for_another_body_is_refused(client):
+    headers = {"Idempotency-Key": "reused-for-another-body"}
+    job = {"dataset": "ring8", "model": {"arch": "mlp", "hidden": 8}, "train": {"max_steps": 2}}
+    first = client.post("/v1/jobs", json=job, headers=headers)
+    assert first.status_code == 202, first.text
+    other = client.post("/v1/jobs", json={**job, "train": {"max_steps": 3}}, headers=headers)
+    assert_problem(other, 422, "Idempotency-Key", first.json()["id"], "new key")
+    assert client.post("/v1/jobs", json=job, headers=headers).json()["id"] == first.json()["id"]
