@@ -13,6 +13,7 @@ from redis.retry import Retry
 from models.device import resolve_device
 from models.gan import load_family_modules
 from service import problems
+from service.cross_site import CrossSiteGuard
 from service.generators import BatchPolicy, GeneratorCache
 from service.json_default import JsonByDefault
 from service.limits import BodySizeLimit, RateLimiter
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
                            expose_headers=["Location", "Retry-After", "X-Request-ID", "X-Seed"])
+    app.add_middleware(CrossSiteGuard, allowed_origins=settings.cors_origins)
     app.add_middleware(RequestContext, metrics=metrics)
     problems.install(app)
     for router in (health.router, jobs.router, models.router, datasets.router):

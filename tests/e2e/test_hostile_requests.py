@@ -93,3 +93,27 @@ def test_an_idempotency_key_reused_for_another_body_is_refused(client):
     other = client.post("/v1/jobs", json={**job, "train": {"max_steps": 3}}, headers=headers)
     assert_problem(other, 422, "Idempotency-Key", first.json()["id"], "new key")
     assert client.post("/v1/jobs", json=job, headers=headers).json()["id"] == first.json()["id"]
+
+
+JOB_FORM = '{"dataset": "ring8", "model": {"arch": "mlp", "hidden": 8}, "train": {"max_steps": 2}}'
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+@pytest.mark.parametrize("browser", [{"origin": "https://evil.example"}, {"origin": "http://localhost:3000"},
+                                     {"sec-fetch-site": "cross-site"}, {"origin": "null"}])
+def test_a_page_on_another_site_cannot_change_state_through_a_browser(client, browser):
+    jobs_before = client.get("/v1/jobs", params={"limit": 1}).json()["jobs"]
+    assert_problem(client.post("/v1/jobs", content=JOB_FORM, headers={**FORM, **browser}), 403, "cross-site")
+    assert_problem(client.post("/v1/jobs", json={"dataset": "ring8"}, headers=browser), 403, "cross-site")
+    assert_problem(client.delete("/v1/datasets/ds_0000000000000000", headers=browser), 403, "cross-site")
+    assert client.get("/v1/jobs", params={"limit": 1}).json()["jobs"] == jobs_before
+    assert client.get("/v1/datasets", headers=browser).status_code == 200  # reading is not changing
+
+
+def test_the_apis_own_origin_and_tools_are_served(client, api_url):
+    own = {"origin": api_url, "sec-fetch-site": "same-origin"}
+    assert client.post("/v1/jobs", content=JOB_FORM, headers=FORM).status_code == 202  # curl -d, as in the README
+    assert client.post("/v1/jobs", content=JOB_FORM, headers={"content-type": "application/json", **own}
+                       ).status_code == 202
+    # A browser's form post is never read as JSON, even from the API's own origin.
+    assert_problem(client.post("/v1/jobs", content=JOB_FORM, headers={**FORM, **own}), 422)
