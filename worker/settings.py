@@ -32,6 +32,9 @@ class Settings(BaseSettings):
 
     max_images_per_request: int = Field(256, ge=1)
     max_epochs: int = Field(1000, ge=1)
+    max_job_memory_bytes: int = Field(8 * 2**30, ge=1, description="Most memory one training job may need, as "
+                                      "estimated at submit (weights, gradients, optimiser state, a batch's "
+                                      "activations); larger jobs are refused with the estimate")
     max_augment_images: int = Field(100_000, ge=1, description="Most images one augment request may ask for")
     generator_cache_size: int = Field(8, ge=1, description="Generators kept loaded in the API")
     generator_cache_bytes: int = Field(2 * 2**30, ge=1, description="Most bytes of weights kept loaded in the API")

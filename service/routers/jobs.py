@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import FileResponse
 
 from models.data import BUILTIN_DATASETS
+from models.footprint import training_footprint
 from service.deps import (
     CatalogDep,
     CeleryDep,
@@ -24,7 +25,7 @@ from worker.ids import is_valid, utcnow
 from worker.queue import enqueue_job, enqueue_reference
 from worker.reaper import reap_job
 from worker.references import needs_reference
-from worker.spec import JobSpec, compatibility_errors
+from worker.spec import JobSpec, compatibility_errors, gan_config, train_config
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(require_scope("train"))])
 
@@ -52,6 +53,7 @@ def submit_job(
     errors = compatibility_errors(spec, dataset["kind"], dataset["shape"], dataset["classes"])
     if errors:
         raise Problem(422, f"{spec.dataset} does not fit this model: " + "; ".join(errors))
+    _check_footprint(spec, dataset, settings.max_job_memory_bytes)
     spec = spec.model_copy(update={"dataset_checksum": dataset["checksum"]})
     if spec.train.epochs is not None and spec.train.epochs > settings.max_epochs:
         raise Problem(422, f"train.epochs: at most {settings.max_epochs} (the server's max_epochs); "
@@ -70,6 +72,19 @@ def submit_job(
         enqueue(registry, celery, job["id"])
     response.headers["Location"] = f"/v1/jobs/{job['id']}"
     return job
+
+
+def _check_footprint(spec: JobSpec, dataset: dict, max_bytes: int) -> None:
+    """422 with the estimate when the job would need more memory than the server allows one job."""
+    shape = list(dataset["shape"])
+    if spec.model.image_size is not None and dataset["kind"] == "images":
+        shape[-2:] = [spec.model.image_size] * 2
+    footprint = training_footprint(gan_config(spec, tuple(shape), dataset["classes"]), train_config(spec))
+    if footprint.total_bytes > max_bytes:
+        raise Problem(422, f"this job is too large for the server: {footprint.describe()}, over the "
+                           f"{max_bytes / 2**30:,.2f} GiB one job may use (the server's max_job_memory_bytes); "
+                           "use smaller model.g_width / d_width / hidden, train.batch_size or model.image_size",
+                      footprint_bytes=footprint.total_bytes, parameters=footprint.parameters)
 
 
 @router.get("", response_model=JobList)

@@ -117,3 +117,10 @@ def test_the_apis_own_origin_and_tools_are_served(client, api_url):
                        ).status_code == 202
     # A browser's form post is never read as JSON, even from the API's own origin.
     assert_problem(client.post("/v1/jobs", content=JOB_FORM, headers={**FORM, **own}), 422)
+
+
+def test_a_job_too_large_for_the_server_is_refused_with_its_estimate(client):
+    huge = {"dataset": "mnist", "model": {"arch": "dcgan", "image_size": 64, "g_width": 1024, "d_width": 1024}}
+    response = client.post("/v1/jobs", json=huge)
+    assert_problem(response, 422, "too large", "1,42", "M parameters", "GiB", "max_job_memory_bytes")
+    assert response.json()["parameters"] > 1.4e9
