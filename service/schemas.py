@@ -57,7 +57,7 @@ class ModelList(BaseModel):
 
 
 class CodesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     categorical: int | list[int] | None = Field(None, description="One category for all images, or one per image")
     continuous: list[FiniteFloat] | list[list[FiniteFloat]] | None = Field(
@@ -79,7 +79,7 @@ DatasetFormat = Literal[names("dataset")]  # type: ignore[valid-type]
 
 
 class GenerateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     latents: list[list[FiniteFloat]] | None = Field(
         None, min_length=1, description="Explicit latent vectors, each of the model's latent_dim")
@@ -105,7 +105,7 @@ class GenerateRequest(BaseModel):
 
 
 class LatentPoint(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     seed: Seed | None = Field(None, description="The latent that `n=1` with this seed draws")
     latent: list[FiniteFloat] | None = Field(None, description="An explicit latent vector")
@@ -118,7 +118,7 @@ class LatentPoint(BaseModel):
 
 
 class _Exploration(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     steps: int = Field(8, ge=2, description="Images along the way, both ends included")
     truncation: Truncation | None = None
@@ -160,7 +160,7 @@ class TraverseRequest(_Exploration):
 
 
 class AugmentRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     counts: dict[str, Annotated[int, Field(ge=0)]] | None = Field(
         None, description="Conditional models: images per class, by class name or index")

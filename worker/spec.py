@@ -16,7 +16,7 @@ ImageSize = Literal[SUPPORTED_SIZES]  # type: ignore[valid-type]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def _list_families(schema: dict) -> None:

@@ -124,3 +124,16 @@ def test_a_job_too_large_for_the_server_is_refused_with_its_estimate(client):
     response = client.post("/v1/jobs", json=huge)
     assert_problem(response, 422, "too large", "1,42", "M parameters", "GiB", "max_job_memory_bytes")
     assert response.json()["parameters"] > 1.4e9
+
+
+@pytest.mark.parametrize("body", [{"dataset": "ring8", "train": {"epochs": True}},
+                                  {"dataset": "ring8", "train": {"epochs": "3"}},
+                                  {"dataset": "ring8", "train": {"keep_best": 1}}])
+def test_values_of_the_wrong_json_type_are_refused_not_coerced(client, body):
+    assert_problem(client.post("/v1/jobs", json=body), 422)
+
+
+def test_generation_requests_take_strict_types_too(client, trained_model):
+    url = f"/v1/models/{trained_model['id']}/generate"
+    assert_problem(client.post(url, json={"n": True, "seed": 1}), 422, "n")
+    assert client.post(url, json={"n": 2, "seed": 1}).status_code == 200
