@@ -10,7 +10,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 
 from worker.settings import SCOPES, get_settings
 
@@ -42,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         "status": lambda: run_status(args.limit, args.json),
         "keys": lambda: run_keys_new(args.scope, args.name),
     }
-    commands[args.command]()
+    sys.exit(commands[args.command]())
 
 
 def run_api() -> None:
@@ -116,56 +115,30 @@ def run_worker(name: str | None, concurrency: int) -> None:
     app.worker_main(argv)
 
 
-def run_up() -> None:
-    """Supervises the parts as child processes; any one exiting, Ctrl-C or SIGTERM stops them all."""
-    settings = get_settings()
-    children: list[tuple[str, subprocess.Popen]] = []
-    env = dict(os.environ)
-    if not settings.redis_url:
-        from service.embedded_redis import start_redis
+def run_up() -> int:
+    """Runs Redis (embedded unless configured), a worker and the API as supervised child processes: one that
+    exits is restarted with back-off; Ctrl-C or SIGTERM stops them all. Exits 1 when a part keeps failing."""
+    from service.supervisor import Part, Supervisor
 
-        redis_process, url = start_redis(settings.data_dir / "redis")
-        children.append(("redis", redis_process))
-        env["GANFORGE_REDIS_URL"] = url
-        print(f"ganforge: embedded Redis at {url} (data in {settings.data_dir / 'redis'})", flush=True)
+    settings = get_settings()
+    env = dict(os.environ)
+    parts: list[Part] = []
+    if not settings.redis_url:
+        from service.embedded_redis import free_port, start_redis
+
+        redis_dir, port = settings.data_dir / "redis", free_port()
+        parts.append(Part("redis", lambda: start_redis(redis_dir, port)[0]))  # the same port after a restart
+        env["GANFORGE_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        print(f"ganforge: embedded Redis at {env['GANFORGE_REDIS_URL']} (data in {redis_dir})", flush=True)
     me = [sys.executable, "-m", "service.cli"]
     # Each child leads its own process group, so stopping one also stops its own children (Celery's pool).
-    children.append(("worker", subprocess.Popen([*me, "worker"], env=env, start_new_session=True)))
-    children.append(("api", subprocess.Popen([*me, "api"], env=env, start_new_session=True)))
+    parts.append(Part("worker", lambda: subprocess.Popen([*me, "worker"], env=env, start_new_session=True)))
+    parts.append(Part("api", lambda: subprocess.Popen([*me, "api"], env=env, start_new_session=True)))
     print(f"ganforge: API at http://{settings.host}:{settings.port} (docs at /docs); Ctrl-C stops", flush=True)
-
-    stopping = False
-
-    def request_stop(signum, frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    while not stopping and all(p.poll() is None for _, p in children):
-        time.sleep(0.2)
-    _stop_all(children)
-
-
-def _stop_all(children: list[tuple[str, subprocess.Popen]], grace_s: float = 10.0) -> None:
-    # API and worker first, Redis last, so nothing loses its broker while shutting down.
-    for name, process in reversed(children):
-        _signal_group(process, signal.SIGTERM)
-        try:
-            process.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            print(f"ganforge: {name} did not stop in {grace_s} s; killing it", flush=True)
-            _signal_group(process, signal.SIGKILL)
-            process.wait()
-        _signal_group(process, signal.SIGKILL)  # leftovers of the group (pool children), if any
-    print("ganforge: stopped", flush=True)
-
-
-def _signal_group(process: subprocess.Popen, signum: int) -> None:
-    try:
-        os.killpg(process.pid, signum)
-    except ProcessLookupError:
-        pass
+    supervisor = Supervisor(parts, log=lambda line: print(line, flush=True))
+    signal.signal(signal.SIGINT, supervisor.stop)
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    return supervisor.run()
 
 
 if __name__ == "__main__":
