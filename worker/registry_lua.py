@@ -91,7 +91,11 @@ BEGIN = _PRELUDE + """
 local status = redis.call('hget', job, 'status')
 if not status then return {'missing', 0} end
 if terminal(status) then return {status, 0} end
-if not redis.call('set', lease, ARGV[3], 'NX', 'PX', ARGV[4]) then return {'leased', 0} end
+-- The same token still holding the lease: the worker whose run an infrastructure fault (a Redis outage,
+-- flaky storage) ended takes its job up again. That run was not the job's failure, so no attempt is counted.
+local continuing = redis.call('get', lease) == ARGV[3]
+if continuing then redis.call('pexpire', lease, ARGV[4])
+elseif not redis.call('set', lease, ARGV[3], 'NX', 'PX', ARGV[4]) then return {'leased', 0} end
 if status == 'cancelling' then
   move('cancelled')
   redis.call('hset', job, 'finished_at', ARGV[6], 'updated_at', ARGV[6])
@@ -99,7 +103,8 @@ if status == 'cancelling' then
   event('status', cjson.encode({status = 'cancelled'}))
   return {'cancelled', 0}
 end
-local attempts = redis.call('hincrby', job, 'attempts', 1)
+local attempts = tonumber(redis.call('hget', job, 'attempts') or '0')
+if not continuing then attempts = redis.call('hincrby', job, 'attempts', 1) end
 if attempts > tonumber(ARGV[7]) then
   local reason = 'gave up after ' .. (attempts - 1) .. ' attempts (max_attempts); see the job events'
   move('failed')

@@ -34,13 +34,13 @@ def _redis() -> Redis:
 
 
 @app.task(name=TRAIN_TASK, bind=True)
-def train(self, job_id: str) -> str:
+def train(self, job_id: str, token: str | None = None) -> str:
     settings = get_settings()
     token = logs.job_id.set(job_id)
     registry = Registry(_redis())
     try:
         return run_training_job(job_id, registry, ArtifactStore(settings.data_dir), settings,
-                                worker=self.request.hostname)
+                                worker=self.request.hostname, token=token)
     except TransientFailure as exc:
         retries = self.request.retries
         if retries >= settings.transient_retries:
@@ -51,7 +51,9 @@ def train(self, job_id: str) -> str:
         countdown = settings.retry_backoff_s * 2**retries
         log.warning("job %s: retrying in %.0f s (retry %d of %d)", job_id, countdown, retries + 1,
                     settings.transient_retries)
-        raise self.retry(exc=exc, countdown=countdown, max_retries=settings.transient_retries) from exc
+        # The retry carries the lease token: it continues this attempt rather than starting a new one.
+        raise self.retry(exc=exc, countdown=countdown, max_retries=settings.transient_retries,
+                         args=[job_id], kwargs={"token": exc.token}) from exc
     finally:
         registry.redis.close()
         logs.job_id.reset(token)

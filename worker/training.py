@@ -37,7 +37,12 @@ log = logging.getLogger("ganforge.worker")
 
 
 class TransientFailure(Exception):
-    """A failure worth retrying later (lost connection, flaky storage); carries the original error."""
+    """A failure worth retrying later (lost connection, flaky storage); carries the original error, and the
+    lease token the retry passes back so that it continues the same attempt."""
+
+    def __init__(self, message: str, token: str | None = None):
+        super().__init__(message)
+        self.token = token
 
 
 # Errors of the job itself (bad data, bad config) fail it at once; these are the environment's.
@@ -121,10 +126,11 @@ class _JobCallbacks(Callbacks):
 
 
 def run_training_job(job_id: str, registry: Registry, store: ArtifactStore, settings: Settings,
-                     worker: str | None = None) -> str:
+                     worker: str | None = None, token: str | None = None) -> str:
     """Trains the job if no other worker holds it; returns the status it left the job in, or why it
-    did not run it. Raises TransientFailure when it is worth trying again later."""
-    token = secrets.token_hex(16)
+    did not run it. Raises TransientFailure when it is worth trying again later; its token, given back
+    here, continues the job under the lease it kept, without counting another attempt."""
+    token = token or secrets.token_hex(16)
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     try:
         outcome, attempt = registry.begin_job(job_id, token, settings.lease_ttl_s, worker, settings.max_attempts)
@@ -140,6 +146,7 @@ def run_training_job(job_id: str, registry: Registry, store: ArtifactStore, sett
     lease = registry.lease(job_id, token)
     heartbeat = _Heartbeat(lease, settings.lease_ttl_s)
     heartbeat.start()
+    keep_lease = False
     try:
         job = registry.get_job(job_id)
         if job["spec"].get("kind") == "evaluation":
@@ -152,14 +159,16 @@ def run_training_job(job_id: str, registry: Registry, store: ArtifactStore, sett
         if is_transient(exc):
             log.warning("job %s: transient failure (attempt %d): %s", job_id, attempt, exc)
             _best_effort(_queue_for_retry, lease, f"{type(exc).__name__}: {exc}")
-            raise TransientFailure(f"{type(exc).__name__}: {exc}") from exc
+            keep_lease = True  # until it expires: the retry takes it up again with the same token
+            raise TransientFailure(f"{type(exc).__name__}: {exc}", token) from exc
         log.exception("job %s failed", job_id)
         _best_effort(lease.set_status, "failed", error=f"{type(exc).__name__}: {exc}", finished_at=utcnow())
         _best_effort(lease.add_event, "log", {"traceback": traceback.format_exc(limit=5)})
         return "failed"
     finally:
         heartbeat.stopped.set()
-        _best_effort(lease.release)
+        if not keep_lease:
+            _best_effort(lease.release)
 
 
 def _scored(card: ModelCard, generator, gan: GANConfig, dataset, store: ArtifactStore, lease: JobLease) -> ModelCard:

@@ -151,3 +151,46 @@ def test_bad_input_is_permanent_and_flaky_storage_is_transient():
     assert not is_transient(FileNotFoundError("no such data set file"))
     assert is_transient(OSError(28, "No space left on device"))
     assert is_transient(TimeoutError("timed out"))  # an OSError
+
+
+def test_a_retry_after_an_infrastructure_fault_continues_the_attempt_it_interrupted(registry):
+    job_id = new_job(registry)
+    assert registry.begin_job(job_id, "mine", ttl_s=30, worker="a", max_attempts=2) == ("running", 1)
+    # Redis went away mid-run: the worker put the job back to queued and kept its lease for the retry.
+    registry.lease(job_id, "mine").update({"error": "ConnectionError"}, "queued", "retrying", {})
+    assert registry.begin_job(job_id, "other", ttl_s=30, worker="b", max_attempts=2) == ("leased", 0)
+    for _ in range(3):  # outage after outage: never a failure of the job's own
+        assert registry.begin_job(job_id, "mine", ttl_s=30, worker="a", max_attempts=2) == ("running", 1)
+    # Once the lease is gone (the worker died before retrying), a new start is a new attempt.
+    registry.redis.delete(f"gf:job:{job_id}:lease")
+    assert registry.begin_job(job_id, "other", ttl_s=30, worker="b", max_attempts=2) == ("running", 2)
+    assert registry.get_job(job_id)["attempts"] == 2
+
+
+class FullOnce(ArtifactStore):
+    """The artifact store on a disk that is full once, when the first epoch's metrics are written."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.full = True
+
+    def append_line(self, path, line: str) -> None:
+        if self.full:
+            self.full = False
+            raise OSError(28, "No space left on device")
+        super().append_line(path, line)
+
+
+def test_a_transient_failure_keeps_the_lease_and_hands_its_token_to_the_retry(registry, tmp_path):
+    job_id = new_job(registry)
+    settings = Settings(redis_url="redis://unused", data_dir=tmp_path, lease_ttl_s=30)
+    store = FullOnce(tmp_path)
+    with pytest.raises(TransientFailure) as failure:
+        run_training_job(job_id, registry, store, settings, worker="a")
+    job = registry.get_job(job_id)
+    assert job["status"] == "queued" and "No space left" in job["error"] and registry.lease_alive(job_id)
+    assert failure.value.token
+    # Another delivery meanwhile leaves it to the retry, which continues the same attempt.
+    assert run_training_job(job_id, registry, store, settings, worker="b") == "leased-elsewhere"
+    assert run_training_job(job_id, registry, store, settings, worker="a", token=failure.value.token) == "succeeded"
+    assert registry.get_job(job_id)["attempts"] == 1
