@@ -40,3 +40,11 @@ def test_dockerfile_installs_the_package_and_runs_the_cli():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'CMD ["ganforge", "api"]' in dockerfile and "pip install ." in dockerfile
     assert build_parser().parse_args(["api"]).command == "api"
+
+
+def test_the_api_is_healthy_when_ready_and_the_gpu_file_reserves_gpus_for_the_worker():
+    assert "/readyz" in " ".join(compose()["services"]["api"]["healthcheck"]["test"])
+    gpu = yaml.safe_load((ROOT / "docker-compose.gpu.yml").read_text())["services"]["worker"]
+    [device] = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+    assert gpu["environment"]["GANFORGE_DEVICE"] == "cuda"
