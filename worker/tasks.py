@@ -35,8 +35,9 @@ def _redis() -> Redis:
 
 @app.task(name=TRAIN_TASK, bind=True)
 def train(self, job_id: str, token: str | None = None) -> str:
+    """`token`: set by a retry after a transient failure, to continue the attempt under the lease it kept."""
     settings = get_settings()
-    token = logs.job_id.set(job_id)
+    log_context = logs.job_id.set(job_id)
     registry = Registry(_redis())
     try:
         return run_training_job(job_id, registry, ArtifactStore(settings.data_dir), settings,
@@ -56,7 +57,7 @@ def train(self, job_id: str, token: str | None = None) -> str:
                          args=[job_id], kwargs={"token": exc.token}) from exc
     finally:
         registry.redis.close()
-        logs.job_id.reset(token)
+        logs.job_id.reset(log_context)
 
 
 @app.task(name=REFERENCE_TASK, acks_late=False)
