@@ -52,15 +52,16 @@ def start_api(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = spawn(["api"], {**env, "GANFORGE_PORT": str(port)}, log)
     url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_for(healthy, 60, "API", process, log)
+    wait_for(lambda: answers_ok(f"{url}/healthz"), 60, "API", process, log)
     return process, url
+
+
+def answers_ok(url: str) -> bool:
+    """Whether GET url answers 200 now (False while nothing listens there)."""
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def env_for(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ import pytest
 
 from service.embedded_redis import free_port
 from service.supervisor import Part, Supervisor
-from tests.processes import env_for, spawn, stop, wait_for
+from tests.processes import answers_ok, env_for, spawn, stop, wait_for
 
 
 def child(code: str) -> subprocess.Popen:
@@ -68,10 +68,7 @@ def test_ganforge_up_restarts_a_killed_worker_and_a_killed_redis(tmp_path):
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
+        return answers_ok(f"{url}/readyz")
 
     try:
         wait_for(ready, 90, "ganforge up", up, log)
@@ -81,12 +78,18 @@ def test_ganforge_up_restarts_a_killed_worker_and_a_killed_redis(tmp_path):
             wait_for(lambda n=name: f"{n} exited" in log.read_text(), 30, f"{name} restart", up, log)
             wait_for(ready, 90, f"readiness after the {name} restart", up, log)
         # A job trains end to end: the restarted worker takes work from the restarted Redis.
-        job = httpx.post(f"{url}/v1/jobs", json={"dataset": "ring8", "model": {"arch": "mlp", "hidden": 8},
-                                                 "train": {"max_steps": 2}}).json()
+        job: dict = {}
+
+        def submitted() -> bool:  # the API may still be reconnecting to the new Redis: a 503 is retried
+            response = httpx.post(f"{url}/v1/jobs", json={"dataset": "ring8", "model": {"arch": "mlp", "hidden": 8},
+                                                          "train": {"max_steps": 2}})
+            job.update(response.json() if response.status_code == 202 else {})
+            return bool(job)
 
         def succeeded() -> bool:
             return httpx.get(f"{url}/v1/jobs/{job['id']}").json()["status"] == "succeeded"
 
+        wait_for(submitted, 60, "a job submitted after the restarts", up, log)
         wait_for(succeeded, 120, "a job after the restarts", up, log)
     finally:
         stop(up)
