@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 
@@ -15,17 +16,33 @@ from worker.settings import SCOPES, get_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ganforge", description="Train GANs and serve them over HTTP.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="run Redis (embedded unless GANFORGE_REDIS_URL is set), a worker and the API")
-    commands.add_parser("api", help="run the HTTP API against GANFORGE_REDIS_URL")
-    worker = commands.add_parser("worker", help="run a Celery training worker against GANFORGE_REDIS_URL")
+    parser = argparse.ArgumentParser(
+        prog="ganforge", description="Train GANs and serve them over HTTP. Settings come from GANFORGE_* "
+        "environment variables (see README); `ganforge <command> --help` says what a command does.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, description=summary)
+
+    up = command("up", "Run everything on this machine: Redis (embedded unless GANFORGE_REDIS_URL is set), a "
+                       "worker and the API, restarting any that exits. Ctrl-C stops them all.")
+    up.add_argument("--host", help="address the API binds (default: GANFORGE_HOST or 127.0.0.1)")
+    up.add_argument("--port", type=int, help="the API's port (default: GANFORGE_PORT or 8000)")
+    up.add_argument("--data-dir", help="models, data sets and the embedded Redis (default: GANFORGE_DATA_DIR or "
+                                       "./ganforge-data)")
+    command("api", "Run the HTTP API against GANFORGE_REDIS_URL.")
+    worker = command("worker", "Run a Celery training worker against GANFORGE_REDIS_URL.")
     worker.add_argument("--name", default=None, help="worker node name (default: gpu-or-cpu@host)")
     worker.add_argument("--concurrency", type=int, default=1, help="training processes (one per GPU)")
-    status = commands.add_parser("status", help="print workers, queue depth and jobs (reads GANFORGE_REDIS_URL)")
+    status = command("status", "Print live workers, queue depth and recent jobs, from GANFORGE_REDIS_URL or "
+                               "else from the `ganforge up` running on the data dir.")
     status.add_argument("--limit", type=int, default=20, help="most recent jobs to list")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
+    status.add_argument("--data-dir", help="where to look for a running `ganforge up` (default: GANFORGE_DATA_DIR "
+                                           "or ./ganforge-data)")
+    status.add_argument("--this-host", action="store_true", help="only this machine's workers; exit 1 when none "
+                                                                 "is alive (a container healthcheck)")
+    keys = command("keys", "Make API keys.").add_subparsers(dest="keys_command", required=True, metavar="action")
     new = keys.add_parser("new", help="print a fresh API key and the entry that configures it")
     new.add_argument("--scope", choices=SCOPES, required=True)
     new.add_argument("--name", default=None, help="a name for the key, shown in logs (default: <scope>-<random>)")
@@ -34,14 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    _apply_overrides({"GANFORGE_HOST": getattr(args, "host", None), "GANFORGE_PORT": getattr(args, "port", None),
+                      "GANFORGE_DATA_DIR": getattr(args, "data_dir", None)})
     commands = {
         "up": run_up,
         "api": run_api,
         "worker": lambda: run_worker(args.name, args.concurrency),
-        "status": lambda: run_status(args.limit, args.json),
+        "status": lambda: run_status(args.limit, args.json, args.this_host),
         "keys": lambda: run_keys_new(args.scope, args.name),
     }
     sys.exit(commands[args.command]())
+
+
+def _apply_overrides(flags: dict[str, object]) -> None:
+    """Command-line flags win over the environment, for this process and the ones it starts."""
+    os.environ.update({name: str(value) for name, value in flags.items() if value is not None})
+    get_settings.cache_clear()
 
 
 def run_api() -> None:
@@ -72,25 +97,33 @@ def run_keys_new(scope: str, name: str | None) -> None:
     print(f"for example: export GANFORGE_API_KEYS='{json.dumps([entry])}'")
 
 
-def run_status(limit: int, as_json: bool) -> None:
+def run_status(limit: int, as_json: bool, this_host: bool = False) -> int:
     from redis import Redis
 
+    from service.local_stack import read_state
     from worker.heartbeat import alive_workers
     from worker.queue import QUEUE
     from worker.registry import Registry
 
     settings = get_settings()
-    redis = Redis.from_url(settings.require_redis_url(), socket_timeout=5, socket_connect_timeout=5)
+    redis_url = settings.redis_url or (read_state(settings.data_dir) or {}).get("redis_url")
+    if not redis_url:
+        raise SystemExit(f"ganforge status: GANFORGE_REDIS_URL is not set and no `ganforge up` runs on "
+                         f"{settings.data_dir} (pass --data-dir to look elsewhere)")
+    redis = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
     registry = Registry(redis)
+    workers = alive_workers(redis)
+    if this_host:
+        workers = [w for w in workers if w["host"] == socket.gethostname()]
     report = {
-        "workers": alive_workers(redis),
+        "workers": workers,
         "queue_depth": redis.llen(QUEUE),
         "jobs_by_status": registry.count_by_status(),
-        "jobs": registry.list_jobs(limit),
+        "jobs": registry.list_jobs(limit) if limit > 0 else [],
     }
     if as_json:
         print(json.dumps(report, indent=2))
-        return
+        return 1 if this_host and not workers else 0
     print(f"workers alive: {len(report['workers'])}")
     for w in report["workers"]:
         print(f"  {w['name']:<32} pid {w['pid']:<8} up since {w['started_at']}")
@@ -101,6 +134,7 @@ def run_status(limit: int, as_json: bool) -> None:
         steps = f"{progress.get('step', 0)}/{progress.get('total_steps', '?')}"
         print(f"  {job['id']}  {job['status']:<10} step {steps:<12} attempts {job.get('attempts') or 0}  "
               f"{job.get('worker') or ''}  {job.get('error') or ''}")
+    return 1 if this_host and not workers else 0
 
 
 def run_worker(name: str | None, concurrency: int) -> None:
@@ -118,9 +152,12 @@ def run_worker(name: str | None, concurrency: int) -> None:
 def run_up() -> int:
     """Runs Redis (embedded unless configured), a worker and the API as supervised child processes: one that
     exits is restarted with back-off; Ctrl-C or SIGTERM stops them all. Exits 1 when a part keeps failing."""
+    from service.auth import refuse_unsafe_bind
+    from service.local_stack import clear_state, write_state
     from service.supervisor import Part, Supervisor
 
     settings = get_settings()
+    refuse_unsafe_bind(settings)  # at once, rather than an API child that exits and is restarted in vain
     env = dict(os.environ)
     parts: list[Part] = []
     if not settings.redis_url:
@@ -134,11 +171,16 @@ def run_up() -> int:
     # Each child leads its own process group, so stopping one also stops its own children (Celery's pool).
     parts.append(Part("worker", lambda: subprocess.Popen([*me, "worker"], env=env, start_new_session=True)))
     parts.append(Part("api", lambda: subprocess.Popen([*me, "api"], env=env, start_new_session=True)))
-    print(f"ganforge: API at http://{settings.host}:{settings.port} (docs at /docs); Ctrl-C stops", flush=True)
+    api_url = f"http://{settings.host}:{settings.port}"
+    print(f"ganforge: API at {api_url} (docs at /docs); Ctrl-C stops", flush=True)
     supervisor = Supervisor(parts, log=lambda line: print(line, flush=True))
     signal.signal(signal.SIGINT, supervisor.stop)
     signal.signal(signal.SIGTERM, supervisor.stop)
-    return supervisor.run()
+    write_state(settings.data_dir, env.get("GANFORGE_REDIS_URL") or settings.redis_url, api_url)
+    try:
+        return supervisor.run()
+    finally:
+        clear_state(settings.data_dir)
 
 
 if __name__ == "__main__":

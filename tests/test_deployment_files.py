@@ -44,6 +44,8 @@ def test_dockerfile_installs_the_package_and_runs_the_cli():
 
 def test_the_api_is_healthy_when_ready_and_the_gpu_file_reserves_gpus_for_the_worker():
     assert "/readyz" in " ".join(compose()["services"]["api"]["healthcheck"]["test"])
+    worker_check = compose()["services"]["worker"]["healthcheck"]["test"]
+    assert worker_check[:2] == ["CMD", "ganforge"] and build_parser().parse_args(worker_check[2:]).this_host
     gpu = yaml.safe_load((ROOT / "docker-compose.gpu.yml").read_text())["services"]["worker"]
     [device] = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]

@@ -47,3 +47,19 @@ def test_status_lists_workers_queue_and_jobs(settings, worker_process, trained_m
     assert trained_model["job_id"] in ganforge("status", "--limit", "10000", env=env).stdout
     report = json.loads(ganforge("status", "--json", env=env_for(settings.redis_url, settings.data_dir)).stdout)
     assert report["jobs_by_status"]["succeeded"] >= 1 and report["workers"]
+
+
+def test_status_this_host_is_a_worker_healthcheck(settings, worker_process):
+    here = ganforge("status", "--this-host", "--limit", "0", env=env_for(settings.redis_url, settings.data_dir))
+    assert here.returncode == 0 and "test@" in here.stdout and "  job_" not in here.stdout
+    no_workers = env_for(settings.redis_url.rsplit("/", 1)[0] + "/5", settings.data_dir)
+    assert ganforge("status", "--this-host", env=no_workers).returncode == 1
+    assert ganforge("status", env=no_workers).returncode == 0
+
+
+def test_status_without_a_redis_url_or_a_running_stack_says_where_it_looked(tmp_path):
+    env = env_for("", tmp_path)
+    env.pop("GANFORGE_REDIS_URL")
+    result = ganforge("status", "--data-dir", str(tmp_path / "elsewhere"), env=env)
+    assert result.returncode == 1
+    assert "no `ganforge up` runs on" in result.stderr and "elsewhere" in result.stderr

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from service.embedded_redis import free_port
+from service.local_stack import STATE_FILE
 from service.supervisor import Part, Supervisor
 from tests.processes import answers_ok, env_for, spawn, stop, wait_for
 
@@ -60,11 +61,11 @@ def cmdline(pid: int) -> str:
 
 @pytest.mark.e2e
 def test_ganforge_up_restarts_a_killed_worker_and_a_killed_redis(tmp_path):
-    port = free_port()
-    env = env_for("", tmp_path / "data", GANFORGE_PORT=str(port))
+    port, data_dir = free_port(), tmp_path / "data"
+    env = env_for("", tmp_path / "not-this-dir", GANFORGE_PORT="1")  # the flags win over the environment
     env.pop("GANFORGE_REDIS_URL")  # `up` embeds its own Redis
     log = tmp_path / "up.log"
-    up = spawn(["up"], env, log)
+    up = spawn(["up", "--port", str(port), "--data-dir", str(data_dir)], env, log)
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
@@ -72,6 +73,9 @@ def test_ganforge_up_restarts_a_killed_worker_and_a_killed_redis(tmp_path):
 
     try:
         wait_for(ready, 90, "ganforge up", up, log)
+        status = subprocess.run([sys.executable, "-m", "service.cli", "status", "--data-dir", str(data_dir)], env=env,
+                                capture_output=True, text=True, timeout=60)  # finds the embedded Redis by itself
+        assert status.returncode == 0 and "workers alive: 1" in status.stdout, status.stderr
         parts = {("redis" if "redis-server" in cmdline(p) else cmdline(p).split()[-1]): p for p in child_pids(up.pid)}
         for name in ("worker", "redis"):
             os.killpg(parts[name], signal.SIGKILL)
@@ -94,3 +98,4 @@ def test_ganforge_up_restarts_a_killed_worker_and_a_killed_redis(tmp_path):
     finally:
         stop(up)
     assert up.returncode == 0 and "ganforge: stopped" in log.read_text()
+    assert not (data_dir / STATE_FILE).exists() and not (tmp_path / "not-this-dir").exists()
