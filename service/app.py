@@ -12,7 +12,8 @@ from redis.retry import Retry
 
 from models.device import resolve_device
 from models.gan import load_family_modules
-from service import problems
+from service import docs_pages, openapi, problems
+from service.auth import KeyGate
 from service.cross_site import CrossSiteGuard
 from service.generators import BatchPolicy, GeneratorCache
 from service.json_default import JsonByDefault
@@ -57,12 +58,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Train GANs and serve their generators over HTTP.",
         lifespan=lifespan,
+        docs_url=None,  # served by service.docs_pages, from local assets
+        redoc_url=None,
     )
     app.state.metrics = metrics
     # Added last = outermost: the request id and metrics see every request, including refused ones.
     app.add_middleware(JsonByDefault)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,
                        max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(KeyGate, keys=settings.api_keys)  # inside CORS, so that preflights and 401s get its headers
     if settings.cors_origins:  # off unless configured
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
@@ -70,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CrossSiteGuard, allowed_origins=settings.cors_origins)
     app.add_middleware(RequestContext, metrics=metrics)
     problems.install(app)
+    openapi.install(app)
+    docs_pages.install(app)
     for router in (health.router, jobs.router, models.router, datasets.router):
         app.include_router(router)
     return app

@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from service.auth import LOCAL, Principal, identify
+from service.auth import LOCAL, Principal
 from service.generators import GeneratorCache
 from service.limits import RateLimiter
 from service.metrics import Metrics
@@ -65,25 +65,18 @@ CeleryDep = Annotated[Celery, Depends(_celery)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key; `ganforge keys new` makes one")
-_UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
 @lru_cache  # one function per scope, so FastAPI runs it once per request however often it is declared
 def require_scope(scope: Scope):
     async def check(
-        request: Request, settings: SettingsDep,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        request: Request,
+        _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],  # documents the scheme
     ) -> Principal:
-        if not settings.api_keys:
-            principal = LOCAL  # no keys configured: loopback-only local use (see service.auth)
-        elif credentials is None:
-            raise Problem(401, "missing API key: send the header `Authorization: Bearer <key>`", _UNAUTHORIZED)
-        elif (principal := identify(credentials.credentials, settings.api_keys)) is None:
-            raise Problem(401, "unknown API key: check the key, or ask an admin for one", _UNAUTHORIZED)
+        principal: Principal = request.state.principal  # identified by service.auth.KeyGate, before the body
         if not principal.allows(scope):
             raise Problem(403, f"this needs a key with scope {scope!r}; key {principal.name!r} has scope "
                                f"{principal.scope!r}")
-        request.state.principal = principal  # for the access log and CurrentKey
         return principal
 
     return check

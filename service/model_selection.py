@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import operator
 import re
 from dataclasses import dataclass
@@ -13,11 +12,16 @@ from worker.card import ModelCard
 # Sorting reads every card; past this many models a listing sorts the newest ones only.
 MAX_SORTED = 10_000
 SORT_PATTERN = r"^-?[a-z][a-z0-9_]{0,63}$"
-_FILTER = re.compile(r"^([a-z][a-z0-9_]{0,63})(>=|<=|==|!=|=|>|<)(.{1,200})$")
+_FILTER = re.compile(r"([a-z][a-z0-9_]{0,63})(>=|<=|==|!=|=|>|<)(.{1,200})")
+_NUMBER = r"-?[0-9]{1,30}(?:\.[0-9]{1,30})?(?:[eE][-+]?[0-9]{1,2})?"  # finite: at most 31 digits, exponent < 100
 _COMPARE = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "=": operator.eq,
             "==": operator.eq, "!=": operator.ne}
 _TEXT_FIELDS = {"arch": lambda card: card.arch, "dataset": lambda card: card.dataset.id if card.dataset else None,
                 "kind": lambda card: card.kind, "data_kind": lambda card: card.data_kind}
+_TEXT = "|".join(_TEXT_FIELDS)
+# What parse() accepts, for the OpenAPI document: a text field with = or !=, or a score compared with a number.
+FILTER_PATTERN = (rf"^(?:(?:{_TEXT})(?:==|!=|=).{{1,200}}"
+                  rf"|(?!(?:{_TEXT})[=!<>])[a-z][a-z0-9_]{{0,63}}(?:>=|<=|==|!=|=|>|<){_NUMBER})$")
 
 
 @dataclass(frozen=True)
@@ -42,14 +46,14 @@ class ModelSelection:
     def parse(cls, sort: str | None, where: list[str]) -> ModelSelection:
         filters = []
         for text in where:
-            match = _FILTER.match(text)
+            match = _FILTER.fullmatch(text)
             if match is None:
                 raise Problem(422, f"where: {text!r} is not a filter; write name, comparison and value, e.g. "
                                    "arch=cgan or confidence>=0.9")
             name, compare, value = match.groups()
             if name in _TEXT_FIELDS and compare not in ("=", "==", "!="):
                 raise Problem(422, f"where: {name} is text; compare it with = or !=")
-            if name not in _TEXT_FIELDS and not _is_number(value):
+            if name not in _TEXT_FIELDS and not re.fullmatch(_NUMBER, value):
                 raise Problem(422, f"where: {name} is a score; compare it with a number, not {value!r}")
             filters.append(_Filter(name, compare, value))
         return cls(sort, tuple(filters))
@@ -67,10 +71,3 @@ class ModelSelection:
             return False, score if lowest_first else -score
 
         return sorted(chosen, key=key)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.formats import describe, either, names
 from worker.card import ModelCard
+from worker.spec import StrictModel
 from worker.states import STATUSES
 
 # Latent components and codes: finite and bounded. A standard normal latent is almost never beyond +-6; far
@@ -56,8 +57,7 @@ class ModelList(BaseModel):
     models: list[ModelCard]
 
 
-class CodesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class CodesIn(StrictModel):
 
     categorical: int | list[int] | None = Field(None, description="One category for all images, or one per image")
     continuous: list[FiniteFloat] | list[list[FiniteFloat]] | None = Field(
@@ -78,8 +78,25 @@ FrameFormat = Literal[names("frames")]  # type: ignore[valid-type]
 DatasetFormat = Literal[names("dataset")]  # type: ignore[valid-type]
 
 
-class GenerateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+def _given(*fields: str) -> dict:
+    return {"required": list(fields), "properties": {f: {"not": {"type": "null"}} for f in fields}}
+
+
+def _rules(*rules: dict) -> ConfigDict:
+    """The checks of a model_validator written into the JSON schema, so clients (and the fuzzer) can know them."""
+    return ConfigDict(json_schema_extra={"allOf": list(rules)})
+
+
+def _exactly_one(a: str, b: str) -> dict:
+    return {"oneOf": [_given(a), _given(b)]}
+
+
+def _not_both(a: str, b: str) -> dict:
+    return {"not": _given(a, b)}
+
+
+class GenerateRequest(StrictModel):
+    model_config = _rules(_not_both("latents", "n"), _not_both("latents", "seed"), _not_both("latents", "truncation"))
 
     latents: list[list[FiniteFloat]] | None = Field(
         None, min_length=1, description="Explicit latent vectors, each of the model's latent_dim")
@@ -104,8 +121,8 @@ class GenerateRequest(BaseModel):
         return self
 
 
-class LatentPoint(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class LatentPoint(StrictModel):
+    model_config = _rules(_exactly_one("seed", "latent"))
 
     seed: Seed | None = Field(None, description="The latent that `n=1` with this seed draws")
     latent: list[FiniteFloat] | None = Field(None, description="An explicit latent vector")
@@ -117,8 +134,7 @@ class LatentPoint(BaseModel):
         return self
 
 
-class _Exploration(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class _Exploration(StrictModel):
 
     steps: int = Field(8, ge=2, description="Images along the way, both ends included")
     truncation: Truncation | None = None
@@ -138,11 +154,15 @@ class InterpolateRequest(_Exploration):
 
 
 class TraverseRequest(_Exploration):
+    model_config = _rules(_exactly_one("dimension", "code"), _not_both("latent", "seed"),
+                          _not_both("latent", "truncation"),
+                          {"not": {"required": ["latent", "rows"], "properties": {"latent": {"not": {"type": "null"}},
+                                                                                  "rows": {"not": {"const": 1}}}}})
     seed: Seed | None = Field(None, description="Seed of the base latents, one per row; random when left out")
     latent: list[FiniteFloat] | None = Field(None, description="An explicit base latent (one row)")
     rows: int = Field(1, ge=1, description="Base latents drawn from `seed`, one row of the grid each")
     dimension: int | None = Field(None, ge=0, description="The latent dimension to sweep")
-    code: str | None = Field(None, pattern=r"^(categorical|continuous:\d+)$",
+    code: str | None = Field(None, pattern=r"^(categorical|continuous:[0-9]{1,4})$",
                              description="InfoGAN: `continuous:<i>` sweeps continuous code i; `categorical` steps "
                                          "through every category (then `steps` is the number of categories)")
     low: FiniteFloat = Field(-2.0, description="First value of the swept dimension or code")
@@ -159,8 +179,8 @@ class TraverseRequest(_Exploration):
         return self
 
 
-class AugmentRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class AugmentRequest(StrictModel):
+    model_config = _rules(_exactly_one("counts", "total"))
 
     counts: dict[str, Annotated[int, Field(ge=0)]] | None = Field(
         None, description="Conditional models: images per class, by class name or index")

@@ -15,8 +15,26 @@ Loss = Literal[LOSSES]  # type: ignore[valid-type]
 ImageSize = Literal[SUPPORTED_SIZES]  # type: ignore[valid-type]
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """A request body: unknown fields and loose types are refused (`true` is not 1, "3" is not 3). A whole
+    number written with a fraction (20.0) is the integer it equals, as JSON Schema counts it."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_numbers(cls, data):
+        return _whole_numbers(data)
+
+
+def _whole_numbers(value):
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
 
 
 def _list_families(schema: dict) -> None:
@@ -24,14 +42,14 @@ def _list_families(schema: dict) -> None:
     schema["enum"] = list(FAMILIES)
 
 
-class Codes(_Strict):
+class Codes(StrictModel):
     categorical: int = Field(10, ge=0, le=100, description="Categories of InfoGAN's categorical code (0: none)")
     continuous: int = Field(2, ge=0, le=16, description="Number of InfoGAN's continuous codes, each in [-1, 1]")
 
 
 
 
-class ModelSpec(_Strict):
+class ModelSpec(StrictModel):
     arch: str = Field("dcgan", description="The GAN family; see docs/models.md", json_schema_extra=_list_families)
     loss: Loss | None = Field(None, description="Adversarial loss; default: the family's own")
     latent_dim: int | None = Field(None, ge=1, le=1024, description="Length of z; default: the recipe's, else "
@@ -106,7 +124,7 @@ def _train_spec_fields() -> dict:
     return specs
 
 
-TrainSpec = create_model("TrainSpec", __base__=_Strict, **_train_spec_fields())
+TrainSpec = create_model("TrainSpec", __base__=StrictModel, **_train_spec_fields())
 TrainSpec.__doc__ = "How to train: every field of models.trainer.TrainConfig that a job may set."
 
 
@@ -116,7 +134,7 @@ def train_config(spec: JobSpec) -> TrainConfig:
     return TrainConfig(**{**train, "augment": tuple(train["augment"]), "loss": spec.model.loss})
 
 
-class JobSpec(_Strict):
+class JobSpec(StrictModel):
     kind: Literal["training"] = Field("training", description="A training job (evaluations are POSTed to "
                                                                "/v1/models/{id}/evaluations)")
     dataset: str = Field(..., description="A data set id: a built-in (mnist, digits, ring8, grid25) or an upload's id",
@@ -192,7 +210,7 @@ METRICS_DOC = ("mixture: modes captured and % high-quality samples on a 2-D mixt
                "tested on held-out real images (Ravuri & Vinyals 2019)")
 
 
-class EvaluationRequest(_Strict):
+class EvaluationRequest(StrictModel):
     """How to score a model: which metrics, on how many samples, with which features and seed."""
 
     metrics: list[Metric] | None = Field(None, description=f"Default: what suits the model's data: {METRICS_DOC}")

@@ -94,7 +94,8 @@ def get_preview(dataset_id: str, catalog: CatalogDep) -> Response:
 
 
 @router.delete("/{dataset_id}", status_code=204, response_class=Response,
-               dependencies=[Depends(require_scope("admin"))])
+               dependencies=[Depends(require_scope("admin"))],
+               responses={409: {"description": "A built-in data set, or one a queued or running job uses"}})
 def delete_dataset(dataset_id: str, catalog: CatalogDep) -> Response:
     """Delete an uploaded data set and its files; refused while a queued or running job uses it."""
     try:

@@ -23,7 +23,8 @@ from service.formats import FORMATS, check_format, default_format, either, names
 from service.generation import GeneratorInputs, interpolation_inputs, resolve_inputs, traversal_inputs
 from service.generators import GeneratorCache, LoadedGenerator
 from service.metrics import Metrics
-from service.model_selection import MAX_SORTED, SORT_PATTERN, ModelSelection
+from service.model_selection import FILTER_PATTERN, MAX_SORTED, SORT_PATTERN, ModelSelection
+from service.openapi import RATE_LIMITED, SUBMISSION
 from service.problems import Problem
 from service.schemas import (
     AugmentRequest,
@@ -50,9 +51,9 @@ CARD_RECHECK_S = 1.0
 
 router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[Depends(require_scope("generate"))])
 _LIMITED = [Depends(rate_limit("generate"))]
-IMAGES = responses("samples", "The images")
-FRAMES = responses("frames", "The frames")
-DATASET = responses("dataset", "A labelled synthetic data set, streamed")
+IMAGES = {**responses("samples", "The images"), **RATE_LIMITED}
+FRAMES = {**responses("frames", "The frames"), **RATE_LIMITED}
+DATASET = {**responses("dataset", "A labelled synthetic data set, streamed"), **RATE_LIMITED}
 
 
 @router.get("")
@@ -64,7 +65,10 @@ def list_models(
                                       "e.g. `confidence` (highest first) or `-kid` (lowest first); models "
                                       "without it come last")] = None,
     where: Annotated[list[str], Query(description="Filters such as `arch=cgan`, `dataset=mnist`, "
-                                      "`confidence>=0.9`, `kid<0.05` (all must hold)")] = [],  # noqa: B006
+                                      "`confidence>=0.9`, `kid<0.05` (all must hold)",
+                                      # documented, and checked by ModelSelection.parse with clearer messages
+                                      json_schema_extra={"items": {"type": "string", "pattern": FILTER_PATTERN}})
+           ] = [],  # noqa: B006
 ) -> ModelList:
     """Trained models, newest first, or sorted and filtered by their evaluation scores; each card's `inputs`
     says what generating from it takes."""
@@ -74,7 +78,7 @@ def list_models(
     return ModelList(models=selection.apply(registry.list_models(MAX_SORTED, 0))[offset : offset + limit])
 
 
-@router.post("/{model_id}/evaluations", status_code=202, response_model=JobOut,
+@router.post("/{model_id}/evaluations", status_code=202, response_model=JobOut, responses=SUBMISSION,
              dependencies=[Depends(require_scope("train")), Depends(rate_limit("jobs"))])
 def submit_evaluation(
     model_id: str, request: EvaluationRequest, response: Response, registry: RegistryDep, settings: SettingsDep,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 
 import httpx
 import pytest
@@ -155,15 +156,29 @@ def in_chunks(body: bytes):
     return iter([body[i:i + 8192] for i in range(0, len(body), 8192)])
 
 
-@pytest.mark.parametrize("key", ["train", None])
-def test_a_multipart_content_type_does_not_lift_a_json_routes_cap(secured, key):
+def test_a_multipart_content_type_does_not_lift_a_json_routes_cap(secured):
     # The upload cap belongs to the upload route: a JSON route keeps max_body_bytes whatever the body claims
-    # to be, before the key is even looked at, so no one can make the API hold hundreds of megabytes.
-    client, multipart = secured["client"], {**as_key(key), "content-type": "multipart/form-data; boundary=zz"}
+    # to be, so no one can make the API hold hundreds of megabytes.
+    client, multipart = secured["client"], {**as_key("train"), "content-type": "multipart/form-data; boundary=zz"}
     big = b"--zz\r\n" + b"x" * 150_000
     assert_problem(client.post("/v1/jobs", content=big, headers=multipart), 413, "65536 bytes", "max_body_bytes")
     streamed = client.post("/v1/jobs", content=in_chunks(big), headers=multipart)
     assert_problem(streamed, 413, "max_body_bytes")
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs", "/v1/datasets", "/v1/models/m/generate"])
+@pytest.mark.parametrize("authorization", [None, "Bearer gfk_not_a_key", "Basic dXNlcjpwYXNz"])
+def test_a_caller_without_a_known_key_is_refused_before_its_body_is_read(secured, path, authorization):
+    # The request promises 1 MB and sends 10 bytes: an API that read bodies before checking keys would wait
+    # for the rest, and anyone could make it hold a capped body per connection.
+    host, port = secured["client"].base_url.host, secured["client"].base_url.port
+    with socket.create_connection((host, port), timeout=10) as conn:
+        auth = f"Authorization: {authorization}\r\n" if authorization else ""
+        conn.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{auth}"
+                     f"Content-Length: 1000000\r\n\r\n{{\"a\": 1,".encode())
+        head = conn.recv(65536).decode("latin-1")
+    assert head.startswith("HTTP/1.1 401"), head
+    assert "www-authenticate: bearer" in head.lower()
 
 
 def test_an_upload_over_the_cap_is_a_413_also_when_streamed_without_a_length(secured):

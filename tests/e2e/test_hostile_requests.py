@@ -14,7 +14,7 @@ from tests.e2e.test_train_and_generate import assert_problem
 
 pytestmark = pytest.mark.e2e
 
-PROBE_LIMIT_S = 1.0  # /healthz answers in milliseconds; a blocked event loop makes it wait for the request
+PROBE_LIMIT_S = 0.1  # /healthz answers in milliseconds; a blocked event loop makes it wait for the request
 
 
 def while_probing(api_url: str, send) -> httpx.Response:

@@ -1,6 +1,7 @@
 """The walking skeleton through real processes: uvicorn API, Celery worker, Redis server."""
 
 import io
+import re
 
 import pytest
 from PIL import Image
@@ -148,7 +149,18 @@ def test_idempotency_key_returns_the_same_job(client):
 
 def test_health_and_openapi(client):
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     expected = {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/models/{model_id}/images", "/v1/models/{model_id}/generate"}
     assert expected <= set(paths)
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_api_docs_pages_load_every_asset_from_the_api_itself(client, page):
+    html = client.get(page)
+    assert html.status_code == 200 and "/openapi.json" in html.text
+    assets = re.findall(r"""(?:src|href)=["']?([^"' >]+)""", html.text) + re.findall(r"url: ?'([^']+)'", html.text)
+    scripts = [a for a in assets if a.endswith(".js")]
+    assert scripts and not [a for a in assets if "//" in a], assets  # nothing from another host (no CDN)
+    for asset in assets:
+        response = client.get(asset)
+        assert response.status_code == 200 and len(response.content) > 100, asset

@@ -31,6 +31,16 @@ def test_the_trainers_bounds_are_the_apis(field, value):
         TrainSpec(**{field: value})
 
 
+def test_a_whole_number_written_with_a_fraction_is_the_integer_but_no_other_loose_type_is():
+    # JSON Schema counts 20.0 as an integer, and json.dumps writes a numpy float that way.
+    spec = JobSpec.model_validate({"dataset": "digits", "model": {"latent_dim": 20.0}, "train": {"epochs": 3.0}})
+    assert (spec.model.latent_dim, spec.train.epochs) == (20, 3) and isinstance(spec.train.epochs, int)
+    assert JobSpec.model_validate({"dataset": "digits", "train": {"lr_g": 1}}).train.lr_g == 1.0
+    for loose in (2.5, True, "3"):
+        with pytest.raises(ValidationError, match="epochs"):
+            JobSpec.model_validate({"dataset": "digits", "train": {"epochs": loose}})
+
+
 def test_conditional_defaults_to_what_the_family_says():
     assert [ModelSpec(arch=name).is_conditional for name in ("cgan", "sngan", "dcgan")] == [True, False, False]
 
