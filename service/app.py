@@ -7,20 +7,21 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from models.device import resolve_device
 from models.gan import load_family_modules
 from service import docs_pages, openapi, problems
-from service.auth import KeyGate
 from service.cross_site import CrossSiteGuard
 from service.generators import BatchPolicy, GeneratorCache
 from service.json_default import JsonByDefault
+from service.key_gate import KeyGate
 from service.limits import BodySizeLimit, RateLimiter
 from service.metrics import Metrics
 from service.request_context import RequestContext
-from service.routers import datasets, health, jobs, models
+from service.routers import datasets, events, health, jobs, models, sessions
 from worker.celery_app import create_celery
 from worker.datasets import DatasetCatalog, UploadLimits, warm_builtins
 from worker.registry import Registry
@@ -41,6 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                health_check_interval=30, retry=Retry(ExponentialBackoff(cap=0.5, base=0.1), 2))
         app.state.settings = settings
         app.state.registry = Registry(redis)
+        # Event streams block in XREAD on their own connections, without holding a thread each.
+        app.state.async_redis = AsyncRedis.from_url(settings.require_redis_url(), socket_connect_timeout=timeout,
+                                                    socket_timeout=settings.sse_heartbeat_s + timeout)
         app.state.rate_limiter = RateLimiter(redis)
         app.state.store = ArtifactStore(settings.data_dir)
         app.state.catalog = DatasetCatalog(app.state.registry, app.state.store, UploadLimits.from_settings(settings))
@@ -49,9 +53,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.generators = GeneratorCache(app.state.store, settings.generator_cache_size,
                                               settings.generator_cache_bytes, resolve_device(settings.device), policy)
         app.state.celery = create_celery(settings)
+        app.state.session_secret = None  # read from Redis when the first session cookie arrives
         metrics.watch(app.state.registry, app.state.generators)
         yield
         redis.close()
+        await app.state.async_redis.aclose()
 
     app = FastAPI(
         title="GANForge",
@@ -76,6 +82,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     openapi.install(app)
     docs_pages.install(app)
-    for router in (health.router, jobs.router, models.router, datasets.router):
+    for router in (health.router, jobs.router, events.router, models.router, datasets.router, sessions.router):
         app.include_router(router)
     return app

@@ -14,10 +14,6 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Receive, Send
-from starlette.types import Scope as AsgiScope
-
-from service.problems import problem_json
 from worker.settings import SCOPES, ApiKeyConfig, Scope, Settings
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -53,33 +49,6 @@ def identify(key: str, keys: list[ApiKeyConfig]) -> Principal | None:
         if hmac.compare_digest(digest, entry.sha256.encode()):
             found = Principal(entry.name, entry.scope)
     return found
-
-
-class KeyGate:
-    """Identifies the caller before anything reads the body: a request to /v1/ without a known key gets its
-    401 at once, so it cannot make the server receive and hold a body. The routes check scopes
-    (service.deps.require_scope) against the principal this leaves in the request's state."""
-
-    def __init__(self, app: ASGIApp, keys: list[ApiKeyConfig]):
-        self.app, self.keys = app, keys
-
-    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            principal, refusal = self._identify(dict(scope["headers"]).get(b"authorization", b""))
-            if refusal:
-                await problem_json(401, refusal, scope["path"], {"WWW-Authenticate": "Bearer"})(scope, receive, send)
-                return
-            scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
-
-    def _identify(self, header: bytes) -> tuple[Principal | None, str | None]:
-        if not self.keys:
-            return LOCAL, None  # no keys configured: loopback-only local use
-        scheme, _, key = header.decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            return None, "missing API key: send the header `Authorization: Bearer <key>`"
-        principal = identify(key.strip(), self.keys)
-        return (principal, None) if principal else (None, "unknown API key: check the key, or ask an admin for one")
 
 
 def refuse_unsafe_bind(settings: Settings) -> str:

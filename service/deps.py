@@ -73,7 +73,7 @@ def require_scope(scope: Scope):
         request: Request,
         _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],  # documents the scheme
     ) -> Principal:
-        principal: Principal = request.state.principal  # identified by service.auth.KeyGate, before the body
+        principal: Principal = request.state.principal  # identified by service.key_gate.KeyGate, before the body
         if not principal.allows(scope):
             raise Problem(403, f"this needs a key with scope {scope!r}; key {principal.name!r} has scope "
                                f"{principal.scope!r}")

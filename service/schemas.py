@@ -67,6 +67,10 @@ class CodesIn(StrictModel):
 # Pages of a list: far beyond any real list, yet small enough for Redis (whose ranges are 64-bit).
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip")]
 
+# Both parts of a Redis stream id are below 2^64; 19 digits keep them there (a millisecond clock needs 13).
+AfterEvent = Annotated[str, Query(pattern=r"^(-|[0-9]{1,19}-[0-9]{1,19})$",
+                                  description="Only events after this event id (`-`: from the first)")]
+
 Label = int | str
 Labels = Label | list[Label]
 Seed = Annotated[int, Field(ge=0, lt=2**63)]

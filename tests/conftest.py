@@ -64,6 +64,7 @@ def api_log(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def api_url(settings, api_log):
     process, url = start_api(_env(settings, GANFORGE_MAX_IMAGES_PER_REQUEST="64", GANFORGE_MAX_AUGMENT_IMAGES="3000",
+                                          GANFORGE_SSE_HEARTBEAT_S="0.5",
                                           **UPLOAD_CAPS), api_log)
     yield url
     stop(process)

@@ -5,6 +5,7 @@ Lua scripts (worker/registry_lua.py)."""
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from datetime import UTC, datetime
 
@@ -45,6 +46,15 @@ return {'deleted'}
 """
 
 
+def job_event(stream_id: bytes, fields: dict) -> dict:
+    return {"id": stream_id.decode(), "event": fields[b"event"].decode(), "data": json.loads(fields[b"data"])}
+
+
+def status_change(stream_id: bytes, fields: dict) -> dict:
+    return {"id": stream_id.decode(), "event": "status",
+            "data": {"job": fields[b"job"].decode(), "status": fields[b"status"].decode()}}
+
+
 class Registry:
     def __init__(self, redis: Redis, prefix: str = "gf"):
         self.redis, self.p = redis, prefix
@@ -53,6 +63,11 @@ class Registry:
                                       "RELEASE")}
         self._link = redis.register_script(_LINK)
         self._unregister_if_unused = redis.register_script(_UNREGISTER_IF_UNUSED)
+
+    def session_secret(self) -> bytes:
+        """The key that signs browser sessions (service.sessions): made once, shared by every API process."""
+        self.redis.set(f"{self.p}:session-secret", secrets.token_hex(32), nx=True)
+        return self.redis.get(f"{self.p}:session-secret")
 
     # -- jobs -------------------------------------------------------------------------------------
 
@@ -90,11 +105,22 @@ class Registry:
     def add_event(self, job_id: str, kind: str, data: dict) -> None:
         self._update(job_id, {}, event=kind, data=data)
 
+    def events_key(self, job_id: str) -> str:
+        return f"{self._job(job_id)}:events"
+
+    @property
+    def status_changes_key(self) -> str:
+        return f"{self.p}:job-status"
+
     def events(self, job_id: str, after: str = "-", count: int = 1000) -> list[dict]:
         """The job's events, oldest first: {"id", "event", "data"}."""
         start = after if after == "-" else f"({after}"
-        rows = self.redis.xrange(f"{self._job(job_id)}:events", start, "+", count=count)
-        return [{"id": i.decode(), "event": f[b"event"].decode(), "data": json.loads(f[b"data"])} for i, f in rows]
+        return [job_event(i, f) for i, f in self.redis.xrange(self.events_key(job_id), start, "+", count=count)]
+
+    def status_changes(self, after: str = "-", count: int = 1000) -> list[dict]:
+        """Every job's status changes, oldest first: {"id", "event": "status", "data": {"job", "status"}}."""
+        start = after if after == "-" else f"({after}"
+        return [status_change(i, f) for i, f in self.redis.xrange(self.status_changes_key, start, "+", count=count)]
 
     def cancel_job(self, job_id: str) -> tuple[str, str]:
         """Returns (outcome, status before): outcome is 'cancelled' (it was queued), 'cancelling' (a

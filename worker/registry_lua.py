@@ -2,7 +2,8 @@
 
 Each job's status lives in its hash and, as an index, in one set per status (`{p}:status:{status}`), so
 metrics and the reaper read counts and running jobs without scanning every job. Every status change
-goes through `move` below so the hash and the index never disagree. A job's unfinished jobs per owner
+goes through `move` below so the hash and the index never disagree, and lands in one stream of all jobs'
+status changes (`{p}:job-status`, what a live job list follows). A job's unfinished jobs per owner
 (`{p}:owner:{name}:unfinished`) back the per-key cap. The scripts build key names from the prefix, so
 they need a single Redis node (not Redis Cluster).
 """
@@ -20,6 +21,7 @@ local function move(new)
   if old then redis.call('srem', p .. ':status:' .. old, id) end
   redis.call('sadd', p .. ':status:' .. new, id)
   redis.call('hset', job, 'status', new)
+  redis.call('xadd', p .. ':job-status', 'MAXLEN', '~', 10000, '*', 'job', id, 'status', new)
   if terminal(new) then
     local owner = redis.call('hget', job, 'owner')
     if owner and owner ~= '' then redis.call('srem', p .. ':owner:' .. owner .. ':unfinished', id) end

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     max_unfinished_jobs_per_key: int = Field(20, ge=0, description="Queued + running jobs per key; 0: no cap")
     redis_timeout_s: float = Field(2.0, gt=0, description="The API's Redis socket timeout: answers 503 after it")
     log_format: Literal["json", "text"] = "json"
+    sse_heartbeat_s: float = Field(15.0, gt=0, description="An event stream sends a keep-alive comment when "
+                                   "nothing has happened for this long (proxies close idle connections)")
 
     # Data set uploads. Every cap is checked while the bytes flow, never trusted from a header.
     max_upload_bytes: int = Field(512 * 2**20, ge=1, description="Largest upload body accepted (413 beyond)")

@@ -3,11 +3,13 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
 from models.data import BUILTIN_DATASETS
 from models.footprint import training_footprint
+from service import event_stream
 from service.deps import (
     CatalogDep,
     CeleryDep,
@@ -20,13 +22,15 @@ from service.deps import (
 )
 from service.openapi import SUBMISSION
 from service.problems import Problem
-from service.schemas import JobEvents, JobList, JobOut, Offset
+from service.schemas import AfterEvent, JobEvents, JobList, JobOut, Offset
 from service.submission import create_job, enqueue
 from worker.ids import is_valid, utcnow
 from worker.queue import enqueue_job, enqueue_reference
 from worker.reaper import reap_job
 from worker.references import needs_reference
+from worker.registry import job_event
 from worker.spec import JobSpec, compatibility_errors, gan_config, train_config
+from worker.states import TERMINAL
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(require_scope("train"))])
 
@@ -136,17 +140,26 @@ def get_metrics(job_id: str, registry: RegistryDep, store: StoreDep) -> dict:
     return {"job_id": job_id, "epochs": rows}
 
 
-@router.get("/{job_id}/events", response_model=JobEvents)
-def get_events(
-    job_id: str, registry: RegistryDep,
-    # Both parts of a Redis stream id are below 2^64; 19 digits keep them there (a millisecond clock needs 13).
-    after: Annotated[str, Query(pattern=r"^(-|[0-9]{1,19}-[0-9]{1,19})$",
-                                description="Only events after this event id")] = "-",
+@router.get("/{job_id}/events", response_model=JobEvents, responses=event_stream.STREAM_RESPONSE)
+async def get_events(
+    job_id: str, request: Request, registry: RegistryDep, settings: SettingsDep,
+    after: AfterEvent = "-",
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
-) -> dict:
-    """The job's history, oldest first: status changes, progress, checkpoints, requeues, resumes."""
-    _job_or_404(registry, job_id)
-    return {"events": registry.events(job_id, after, limit)}
+):
+    """The job's history, oldest first: status changes, progress, samples, checkpoints, evaluations,
+    requeues, resumes. With `Accept: text/event-stream`, the same events live as Server-Sent Events (ids
+    are the event ids: send `Last-Event-ID` to resume), ending after the job's final status."""
+    job = await run_in_threadpool(_job_or_404, registry, job_id)
+    if event_stream.wants_stream(request):
+        events = event_stream.follow(request.app.state.async_redis, registry.events_key(job_id),
+                                     event_stream.start_after(request, after), job_event, settings.sse_heartbeat_s,
+                                     is_last=_final_status, already_over=job["status"] in TERMINAL)
+        return event_stream.response(events)
+    return {"events": await run_in_threadpool(registry.events, job_id, after, limit)}
+
+
+def _final_status(event: dict) -> bool:
+    return event["event"] == "status" and event["data"].get("status") in TERMINAL
 
 
 @router.get("/{job_id}/samples/{epoch}", response_class=FileResponse,

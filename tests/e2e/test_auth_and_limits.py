@@ -186,3 +186,22 @@ def test_an_upload_over_the_cap_is_a_413_also_when_streamed_without_a_length(sec
     headers = {**as_key("train"), "content-type": "multipart/form-data; boundary=zz"}
     response = secured["client"].post("/v1/datasets", content=in_chunks(body), headers=headers)
     assert_problem(response, 413, "200000 bytes")
+
+
+def test_a_session_cookie_stands_for_its_key_in_a_browser(secured):
+    client = secured["client"]
+    opened = httpx.post(f"{client.base_url}/v1/sessions", headers=as_key("train"))  # the shared client keeps none
+    assert opened.status_code == 200 and opened.json()["scope"] == "train"
+    cookie = opened.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/v1/" in cookie
+    token = opened.cookies["ganforge_session"]
+    assert KEYS["train"] not in token  # the key itself never leaves in the cookie
+    with httpx.Client(base_url=client.base_url, cookies={"ganforge_session": token}, timeout=30) as browser:
+        assert browser.get("/v1/jobs").status_code == 200  # no Authorization header: the cookie identifies
+        assert_problem(browser.delete(f"/v1/models/{secured['model']}"), 403, "scope 'admin'")  # the key's scope
+        with browser.stream("GET", "/v1/events", headers={"Accept": "text/event-stream"}) as stream:
+            assert stream.status_code == 200  # what EventSource, which cannot send headers, needs
+        assert browser.delete("/v1/sessions").headers["set-cookie"].startswith('ganforge_session=""')
+    forged = token[:-1] + ("0" if token[-1] != "0" else "1")
+    assert_problem(client.get("/v1/jobs", headers={"Cookie": f"ganforge_session={forged}"}), 401, "missing API key")
+    assert_problem(client.post("/v1/sessions"), 401)  # a session is only had for a key
