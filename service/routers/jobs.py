@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import json
 from typing import Annotated
 
@@ -7,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from models.curves import draw_curves
 from models.data import BUILTIN_DATASETS
 from models.footprint import training_footprint
 from service import event_stream
@@ -135,9 +137,27 @@ def cancel_job(job_id: str, registry: RegistryDep, response: Response) -> dict:
 def get_metrics(job_id: str, registry: RegistryDep, store: StoreDep) -> dict:
     """One row per finished epoch: losses, D(x), D(G(z)), gradient penalty, images/s."""
     _job_or_404(registry, job_id)
+    return {"job_id": job_id, "epochs": _epoch_rows(store, job_id)}
+
+
+@router.get("/{job_id}/curves.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}, "description": "The training curves"}})
+def get_curves(job_id: str, registry: RegistryDep, store: StoreDep) -> Response:
+    """The losses and D's outputs (D(x), D(G(z))) by step, as a PNG: from the progress events (the most
+    recent 1,000 are kept) and the end of every epoch."""
+    _job_or_404(registry, job_id)
+    by_step = {e["data"]["step"]: e["data"] for e in registry.events(job_id) if e["event"] == "progress"}
+    by_step.update({row["step"]: row for row in _epoch_rows(store, job_id) if "step" in row})
+    if not by_step:
+        raise Problem(404, f"job {job_id} has no progress yet")
+    buffer = io.BytesIO()
+    draw_curves([by_step[step] for step in sorted(by_step)]).save(buffer, format="PNG")
+    return Response(buffer.getvalue(), media_type="image/png")
+
+
+def _epoch_rows(store, job_id: str) -> list[dict]:
     path = store.metrics_path(job_id)
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
-    return {"job_id": job_id, "epochs": rows}
+    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
 
 
 @router.get("/{job_id}/events", response_model=JobEvents, responses=event_stream.STREAM_RESPONSE)

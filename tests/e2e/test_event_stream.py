@@ -4,12 +4,15 @@ ends after the final status; the stream of every job's status changes feeds a jo
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
 import httpx
 import pytest
+from PIL import Image
 
+from models.curves import PANELS
 from tests.helpers import TINY_JOB, wait_for_job
 
 pytestmark = pytest.mark.e2e
@@ -73,3 +76,12 @@ def test_the_status_changes_stream_shows_a_new_job_pass_through_its_states_with_
     mine = [e["data"]["status"] for e in events if e["data"]["job"] == job["id"]]
     assert mine[0] == "queued" and mine[-1] == "succeeded" and "running" in mine
     assert keep_alives >= 1
+
+
+def test_the_training_curves_are_a_png_of_the_losses(client, trained_model):
+    response = client.get(f"/v1/jobs/{trained_model['job_id']}/curves.png")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    image = Image.open(io.BytesIO(response.content)).convert("RGB")
+    drawn = {colour for _, lines in PANELS for _, _, colour in lines}
+    assert drawn <= {colour for _, colour in image.getcolors(1 << 20)}  # every line is there
+    assert client.get("/v1/jobs/job_0000000000000000/curves.png").status_code == 404
