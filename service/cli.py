@@ -1,4 +1,5 @@
-"""The `ganforge` command: `up` (everything, locally), `api`, `worker`, `status`, `keys new`."""
+"""The `ganforge` command: `up` (everything, locally), `api`, `worker`, `status`, `keys new`, and the commands
+for people at a terminal (service.user_commands: train, jobs, models, generate, augment)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 
+from service import user_commands
 from worker.settings import SCOPES, get_settings
 
 
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "or ./ganforge-data)")
     status.add_argument("--this-host", action="store_true", help="only this machine's workers; exit 1 when none "
                                                                  "is alive (a container healthcheck)")
+    user_commands.add_commands(commands, command)
     keys = command("keys", "Make API keys.").add_subparsers(dest="keys_command", required=True, metavar="action")
     new = keys.add_parser("new", help="print a fresh API key and the entry that configures it")
     new.add_argument("--scope", choices=SCOPES, required=True)
@@ -59,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         "worker": lambda: run_worker(args.name, args.concurrency),
         "status": lambda: run_status(args.limit, args.json, args.this_host),
         "keys": lambda: run_keys_new(args.scope, args.name),
+        **dict.fromkeys(("train", "jobs", "models", "generate", "augment"), lambda: user_commands.run(args)),
     }
     sys.exit(commands[args.command]())
 

@@ -139,6 +139,16 @@ def _get(path: str, key: str | None = None) -> _Op[Any]:
     return body[key] if key else body
 
 
+def _list_jobs(limit: int) -> _Op[list[dict]]:
+    return (yield _Call("GET", "/v1/jobs", params={"limit": limit})).json()["jobs"]
+
+
+def _grid(model_id: str, request: dict) -> _Op[bytes]:
+    response = yield _Call("POST", f"/v1/models/{_segment(model_id)}/generate",
+                           json={**_given(**request), "format": "grid"})
+    return response.content
+
+
 def _cancel(job_id: str) -> _Op[dict]:
     return (yield _Call("POST", f"/v1/jobs/{_segment(job_id)}/cancel")).json()
 
@@ -180,7 +190,20 @@ def _generate(model_id: str, as_: str, inputs: dict) -> _Op[list[Image.Image] | 
     return _pil_images(response.content) if as_ == "pil" else _generated(response)
 
 
-def _augment(model_id: str, folder: str | os.PathLike, format: str, request: dict) -> _Op[Augmented]:
+class _Counting:
+    """A file that reports how many bytes have been written to it so far (a download's progress)."""
+
+    def __init__(self, file: IO[bytes], on_bytes: Callable[[int], Any]):
+        self.file, self.on_bytes, self.written = file, on_bytes, 0
+
+    def write(self, chunk: bytes) -> int:
+        self.written += self.file.write(chunk)
+        self.on_bytes(self.written)
+        return len(chunk)
+
+
+def _augment(model_id: str, folder: str | os.PathLike, format: str, request: dict,
+             on_bytes: Callable[[int], Any] | None = None) -> _Op[Augmented]:
     if format not in ("zip", "npz"):
         raise ValueError(f"format must be 'zip' or 'npz'; got {format!r}")
     folder = Path(folder)
@@ -190,8 +213,9 @@ def _augment(model_id: str, folder: str | os.PathLike, format: str, request: dic
     spool = tempfile.NamedTemporaryFile(dir=folder, prefix=".augment-", suffix=".part", delete=False)
     try:
         with spool:
+            into = _Counting(spool, on_bytes) if on_bytes else spool
             response = yield _Call("POST", f"/v1/models/{_segment(model_id)}/augment",
-                                   json={**_given(**request), "format": format}, into=spool)
+                                   json={**_given(**request), "format": format}, into=into)
         if format == "npz":
             path, manifest = folder / "augment.npz", None
             os.replace(spool.name, path)
@@ -338,6 +362,10 @@ class Client:
         `timeout_s`). `on_progress(job)` is called on each poll where the job's progress changed."""
         return self._run(_wait(job_id, on_progress, poll_s, timeout_s))
 
+    def jobs(self, limit: int = 50) -> list[dict]:
+        """The most recent jobs, newest first."""
+        return self._run(_list_jobs(limit))
+
     def models(self) -> list[dict]:
         """The model cards, newest first."""
         return self._run(_get("/v1/models", "models"))
@@ -355,13 +383,20 @@ class Client:
                   "truncation": truncation}
         return self._run(_generate(model_id, as_, inputs))
 
+    def grid(self, model_id: str, n: int = 16, seed: int | None = None, labels: Any = None,
+             truncation: float | None = None, nrow: int | None = None) -> bytes:
+        """`n` images from `seed` as one PNG grid (`nrow` per row)."""
+        return self._run(_grid(model_id, {"n": n, "seed": seed, "labels": labels, "truncation": truncation,
+                                          "nrow": nrow}))
+
     def augment(self, model_id: str, folder: str | os.PathLike, counts: Mapping[str, int] | None = None,
                 total: int | None = None, seed: int | None = None, truncation: float | None = None,
-                format: Literal["zip", "npz"] = "zip") -> Augmented:
+                format: Literal["zip", "npz"] = "zip", on_bytes: Callable[[int], Any] | None = None) -> Augmented:
         """Generates a synthetic data set into `folder`, streamed to disk: zip → `<class>/000000.png`, ... and
-        manifest.json; npz → `augment.npz`. `counts` per class, or a `total` balanced across classes."""
+        manifest.json; npz → `augment.npz`. `counts` per class, or a `total` balanced across classes.
+        `on_bytes(received)` is called as the download proceeds."""
         request = {"counts": counts, "total": total, "seed": seed, "truncation": truncation}
-        return self._run(_augment(model_id, folder, format, request))
+        return self._run(_augment(model_id, folder, format, request, on_bytes))
 
     def upload_dataset(self, path: str | os.PathLike, **options: Any) -> dict:
         """Uploads a ZIP or NPZ as a data set (options: image_size, channels, resize, background, name);
@@ -437,6 +472,16 @@ class AsyncClient:
         """See Client.wait."""
         return await self._run(_wait(job_id, on_progress, poll_s, timeout_s))
 
+    async def jobs(self, limit: int = 50) -> list[dict]:
+        """See Client.jobs."""
+        return await self._run(_list_jobs(limit))
+
+    async def grid(self, model_id: str, n: int = 16, seed: int | None = None, labels: Any = None,
+                   truncation: float | None = None, nrow: int | None = None) -> bytes:
+        """See Client.grid."""
+        return await self._run(_grid(model_id, {"n": n, "seed": seed, "labels": labels, "truncation": truncation,
+                                                "nrow": nrow}))
+
     async def models(self) -> list[dict]:
         """See Client.models."""
         return await self._run(_get("/v1/models", "models"))
@@ -455,10 +500,11 @@ class AsyncClient:
 
     async def augment(self, model_id: str, folder: str | os.PathLike, counts: Mapping[str, int] | None = None,
                       total: int | None = None, seed: int | None = None, truncation: float | None = None,
-                      format: Literal["zip", "npz"] = "zip") -> Augmented:
+                      format: Literal["zip", "npz"] = "zip",
+                      on_bytes: Callable[[int], Any] | None = None) -> Augmented:
         """See Client.augment. Writing to disk blocks the event loop briefly, chunk by chunk."""
         request = {"counts": counts, "total": total, "seed": seed, "truncation": truncation}
-        return await self._run(_augment(model_id, folder, format, request))
+        return await self._run(_augment(model_id, folder, format, request, on_bytes))
 
     async def upload_dataset(self, path: str | os.PathLike, **options: Any) -> dict:
         """See Client.upload_dataset."""

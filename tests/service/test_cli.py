@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
+from PIL import Image
 
 from service.auth import Principal, hash_key, identify
+from tests.helpers import wait_for_job
 from tests.processes import env_for
 from worker.settings import ApiKeyConfig
 
@@ -63,3 +67,42 @@ def test_status_without_a_redis_url_or_a_running_stack_says_where_it_looked(tmp_
     result = ganforge("status", "--data-dir", str(tmp_path / "elsewhere"), env=env)
     assert result.returncode == 1
     assert "no `ganforge up` runs on" in result.stderr and "elsewhere" in result.stderr
+
+
+def test_train_follow_shows_progress_then_the_model_which_generate_and_augment_use(api_url, worker_process, tmp_path):
+    url = ["--url", api_url]
+    trained = ganforge("train", "digits", "--arch", "dcgan", "--model", "latent_dim=16", "--model", "g_width=8",
+                       "--model", "d_width=8", "--train", "max_steps=12", "--train", "batch_size=32", "--follow", *url)
+    assert trained.returncode == 0, trained.stderr
+    lines = trained.stdout.replace("\r", "\n").splitlines()
+    assert any(line.startswith("epoch 1/") and "[" in line and "D(G(z))" in line for line in lines), lines
+    model_id = lines[-1].split("model ")[-1]
+    job_id = lines[0].split()[1]
+    assert job_id in ganforge("jobs", *url).stdout and model_id in ganforge("models", *url).stdout
+    grid = tmp_path / "grid.png"
+    made = ganforge("generate", model_id, "-n", "6", "--seed", "7", "--nrow", "3", "-o", str(grid), *url)
+    assert made.returncode == 0, made.stderr
+    with Image.open(grid) as image:
+        width, height = image.size
+    assert (width - 4 * 2) / 3 == (height - 3 * 2) / 2 > 0  # 3 x 2 square digits, 2 px padding
+    again = tmp_path / "again.png"
+    ganforge("generate", model_id, "-n", "6", "--seed", "7", "--nrow", "3", "-o", str(again), *url)
+    assert grid.read_bytes() == again.read_bytes()  # the same seed, the same pixels
+    augmented = ganforge("augment", model_id, "--total", "20", "-o", str(tmp_path / "aug"), *url)
+    assert augmented.returncode == 0 and "20 images" in augmented.stdout and "downloading: " in augmented.stdout
+    assert sum(1 for _ in (tmp_path / "aug").rglob("*.png")) == 20
+
+
+def test_ctrl_c_while_following_detaches_and_the_job_goes_on(api_url, worker_process, client):
+    follow = subprocess.Popen([sys.executable, "-m", "service.cli", "train", "ring8", "--arch", "mlp", "--model",
+                               "hidden=8", "--train", "max_steps=3000", "--follow", "--url", api_url],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = follow.stdout.readline()  # "job <id> queued (...)"
+    job_id = first.split()[1]
+    deadline = time.monotonic() + 60
+    while client.get(f"/v1/jobs/{job_id}").json()["status"] != "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    follow.send_signal(signal.SIGINT)
+    out, _ = follow.communicate(timeout=30)
+    assert follow.returncode == 130 and f"job {job_id} goes on" in out
+    assert wait_for_job(client, job_id)["status"] == "succeeded"  # never cancelled
