@@ -13,7 +13,7 @@ from redis.retry import Retry
 
 from models.device import resolve_device
 from models.gan import load_family_modules
-from service import docs_pages, openapi, problems
+from service import dashboard, docs_pages, openapi, problems
 from service.cross_site import CrossSiteGuard
 from service.generators import BatchPolicy, GeneratorCache
 from service.json_default import JsonByDefault
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     openapi.install(app)
     docs_pages.install(app)
+    dashboard.install(app)
     for router in (health.router, jobs.router, events.router, models.router, datasets.router, sessions.router):
         app.include_router(router)
     return app

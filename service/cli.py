@@ -176,7 +176,7 @@ def run_up() -> int:
     parts.append(Part("worker", lambda: subprocess.Popen([*me, "worker"], env=env, start_new_session=True)))
     parts.append(Part("api", lambda: subprocess.Popen([*me, "api"], env=env, start_new_session=True)))
     api_url = f"http://{settings.host}:{settings.port}"
-    print(f"ganforge: API at {api_url} (docs at /docs); Ctrl-C stops", flush=True)
+    print(f"ganforge: dashboard at {api_url}/ui/, API docs at {api_url}/docs; Ctrl-C stops", flush=True)
     supervisor = Supervisor(parts, log=lambda line: print(line, flush=True))
     signal.signal(signal.SIGINT, supervisor.stop)
     signal.signal(signal.SIGTERM, supervisor.stop)

@@ -30,7 +30,8 @@ def frame(event: dict) -> str:
 async def follow(redis: AsyncRedis, key: str, after: str, decode: Callable[[bytes, dict], dict],
                  heartbeat_s: float, is_last: Callable[[dict], bool] = lambda event: False,
                  already_over: bool = False) -> AsyncIterator[str]:
-    """The stream's entries after `after` ("-": from the start), then new ones as they are added.
+    """The stream's entries after `after` ("-": from the start; "$": none of those already there), then new
+    ones as they are added.
     `already_over`: nothing more will come (a finished job), so stop once the backlog is sent."""
     yield f"retry: {RECONNECT_MS}\n\n"
     cursor = "0-0" if after == "-" else after
@@ -63,7 +64,7 @@ def start_after(request: Request, after: str) -> str:
     return last if _is_stream_id(last) else after
 
 
-def _is_stream_id(text: str) -> bool:
+def _is_stream_id(text: str) -> bool:  # Last-Event-ID comes from the client: only a real id is used
     first, dash, second = text.partition("-")
     return bool(dash) and first.isascii() and first.isdigit() and second.isascii() and second.isdigit() \
         and len(first) <= 19 and len(second) <= 19

@@ -68,8 +68,9 @@ class CodesIn(StrictModel):
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip")]
 
 # Both parts of a Redis stream id are below 2^64; 19 digits keep them there (a millisecond clock needs 13).
-AfterEvent = Annotated[str, Query(pattern=r"^(-|[0-9]{1,19}-[0-9]{1,19})$",
-                                  description="Only events after this event id (`-`: from the first)")]
+AfterEvent = Annotated[str, Query(pattern=r"^(-|\$|[0-9]{1,19}-[0-9]{1,19})$",
+                                  description="Only events after this event id (`-`: from the first; `$`: only "
+                                              "those still to come)")]
 
 Label = int | str
 Labels = Label | list[Label]

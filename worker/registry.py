@@ -113,12 +113,16 @@ class Registry:
         return f"{self.p}:job-status"
 
     def events(self, job_id: str, after: str = "-", count: int = 1000) -> list[dict]:
-        """The job's events, oldest first: {"id", "event", "data"}."""
+        """The job's events, oldest first: {"id", "event", "data"}. After "$" (the next to come): none."""
+        if after == "$":
+            return []
         start = after if after == "-" else f"({after}"
         return [job_event(i, f) for i, f in self.redis.xrange(self.events_key(job_id), start, "+", count=count)]
 
     def status_changes(self, after: str = "-", count: int = 1000) -> list[dict]:
         """Every job's status changes, oldest first: {"id", "event": "status", "data": {"job", "status"}}."""
+        if after == "$":
+            return []
         start = after if after == "-" else f"({after}"
         return [status_change(i, f) for i, f in self.redis.xrange(self.status_changes_key, start, "+", count=count)]
 
