@@ -87,7 +87,9 @@ def run_api() -> None:
 
     log = logging.getLogger("ganforge.api")
     (log.info if settings.api_keys else log.warning)(auth_mode)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    # An open event stream (a dashboard tab) never ends by itself: on SIGTERM, give requests 5 s, then stop.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=5)
 
 
 def run_keys_new(scope: str, name: str | None) -> None:

@@ -144,12 +144,10 @@ def get_metrics(job_id: str, registry: RegistryDep, store: StoreDep) -> dict:
             responses={200: {"content": {"image/png": {}}, "description": "The training curves"}})
 def get_curves(job_id: str, registry: RegistryDep, store: StoreDep) -> Response:
     """The losses and D's outputs (D(x), D(G(z))) by step, as a PNG: from the progress events (the most
-    recent 1,000 are kept) and the end of every epoch."""
+    recent 1,000 are kept) and the end of every epoch; empty axes before the first step."""
     _job_or_404(registry, job_id)
     by_step = {e["data"]["step"]: e["data"] for e in registry.events(job_id) if e["event"] == "progress"}
     by_step.update({row["step"]: row for row in _epoch_rows(store, job_id) if "step" in row})
-    if not by_step:
-        raise Problem(404, f"job {job_id} has no progress yet")
     buffer = io.BytesIO()
     draw_curves([by_step[step] for step in sorted(by_step)]).save(buffer, format="PNG")
     return Response(buffer.getvalue(), media_type="image/png")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import time
 
 import httpx
@@ -14,6 +15,7 @@ from PIL import Image
 
 from models.curves import PANELS
 from tests.helpers import TINY_JOB, wait_for_job
+from tests.processes import env_for, start_api, stop
 
 pytestmark = pytest.mark.e2e
 SSE = {"Accept": "text/event-stream"}
@@ -85,3 +87,16 @@ def test_the_training_curves_are_a_png_of_the_losses(client, trained_model):
     drawn = {colour for _, lines in PANELS for _, _, colour in lines}
     assert drawn <= {colour for _, colour in image.getcolors(1 << 20)}  # every line is there
     assert client.get("/v1/jobs/job_0000000000000000/curves.png").status_code == 404
+
+
+def test_an_open_stream_does_not_keep_the_api_from_stopping(settings, tmp_path):
+    process, url = start_api(env_for(settings.redis_url, settings.data_dir), tmp_path / "api.log")
+    try:
+        with httpx.stream("GET", f"{url}/v1/events", params={"after": "$"}, headers=SSE, timeout=30) as response:
+            assert response.status_code == 200
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            process.wait(20)  # a stream that never ends would hold a graceful shutdown forever
+            assert time.monotonic() - started < 15
+    finally:
+        stop(process)

@@ -29,3 +29,16 @@ def test_missing_and_non_finite_values_are_left_out_not_drawn():
     points = [{"step": 1, "loss_d": float("nan"), "loss_g": None}, {"step": 2, "loss_d": 0.5}]
     image = draw_curves(points)  # one finite value: a dot, no crash
     assert image.size[1] > 0
+
+
+def coloured_pixels(image, colour) -> int:
+    return int((np.asarray(image) == colour).all(axis=2).sum())
+
+
+def test_no_points_yet_gives_empty_axes():
+    colours = [colour for _, lines in PANELS for _, _, colour in lines]
+    empty = draw_curves([])
+    drawn = draw_curves([{"step": s, "loss_d": 1.0, "loss_g": 2.0, "d_real": 0.9, "d_fake": 0.1} for s in (0, 50)])
+    for colour in colours:  # only the legend's swatch of each colour, no line
+        assert coloured_pixels(empty, colour) < 100 < coloured_pixels(drawn, colour)
+    assert (np.asarray(empty) != 255).any()  # the frames and labels are drawn

@@ -95,7 +95,7 @@ def test_train_follow_shows_progress_then_the_model_which_generate_and_augment_u
 
 def test_ctrl_c_while_following_detaches_and_the_job_goes_on(api_url, worker_process, client):
     follow = subprocess.Popen([sys.executable, "-m", "service.cli", "train", "ring8", "--arch", "mlp", "--model",
-                               "hidden=8", "--train", "max_steps=3000", "--follow", "--url", api_url],
+                               "hidden=8", "--train", "max_steps=1000000", "--follow", "--url", api_url],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = follow.stdout.readline()  # "job <id> queued (...)"
     job_id = first.split()[1]
@@ -105,4 +105,7 @@ def test_ctrl_c_while_following_detaches_and_the_job_goes_on(api_url, worker_pro
     follow.send_signal(signal.SIGINT)
     out, _ = follow.communicate(timeout=30)
     assert follow.returncode == 130 and f"job {job_id} goes on" in out
-    assert wait_for_job(client, job_id)["status"] == "succeeded"  # never cancelled
+    time.sleep(1)
+    assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "running"  # never cancelled by the CLI
+    client.post(f"/v1/jobs/{job_id}/cancel")  # the test's own clean-up
+    assert wait_for_job(client, job_id)["status"] == "cancelled"
