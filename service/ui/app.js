@@ -226,25 +226,46 @@ async function modelPage(id) {
   const classes = card.inputs?.labels;  // conditional models only
   const label = classes ? h("select", { id: "label" }, h("option", { value: "" }, "classes in turn"),
     classes.map((c) => h("option", { value: c }, c))) : null;
+  const codes = card.inputs?.codes;  // InfoGAN models only
+  const category = codes?.categorical ? h("select", { id: "category" }, h("option", { value: "" }, "in turn"),
+    [...Array(codes.categorical).keys()].map((k) => h("option", { value: k }, k))) : null;
+  const continuous = [...Array(codes?.continuous || 0).keys()].map((i) =>
+    h("input", { id: `continuous-${i}`, type: "range", min: -2, max: 2, step: 0.1, value: 0, "aria-label": `continuous code ${i}` }));
   const image = h("img", { class: "pic", id: "playground-image", alt: "generated images" });
   const code = h("pre", { id: "reproduce" });
-  const downloads = h("p", {});
-  const query = () => {
-    const q = new URLSearchParams({ n: count.value, seed: seed.value });
-    if (truncation.value) q.set("truncation", truncation.value);
-    if (label?.value) q.set("label", label.value);
-    return q;
+  const body = () => {
+    const request = { n: Number(count.value), seed: Number(seed.value) };
+    if (truncation.value) request.truncation = Number(truncation.value);
+    if (label?.value) request.labels = label.value;
+    if (codes) {
+      request.codes = {};
+      if (category?.value) request.codes.categorical = Number(category.value);
+      if (continuous.length) request.codes.continuous = continuous.map((input) => Number(input.value));
+    }
+    return request;
   };
-  const refresh = () => {
-    const q = query();
-    image.src = `/v1/models/${id}/images?${q}`;
-    downloads.replaceChildren("Download: ", ...["png", "zip", "npz"].flatMap((f) => [h("a", { href: `/v1/models/${id}/images?${q}&format=${f}`, download: `${id}.${f === "png" ? "png" : f}` }, f.toUpperCase()), " "]));
-    const body = { n: Number(count.value), seed: Number(seed.value), ...(truncation.value ? { truncation: Number(truncation.value) } : {}), ...(label?.value ? { labels: label.value } : {}) };
-    code.textContent = `curl '${location.origin}/v1/models/${id}/images?${q}' -o grid.png\n\n` +
-      `from service.client import Client\nimages = Client("${location.origin}").generate("${id}", ` +
-      Object.entries(body).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ") + ")";
+  const generate = async (format) => (await api(`/v1/models/${id}/generate`, { method: "POST",
+    headers: { "Content-Type": "application/json" }, body: JSON.stringify({ ...body(), format }) })).blob();
+  const download = async (format) => {
+    try {
+      const link = h("a", { href: URL.createObjectURL(await generate(format)), download: `${id}.${format === "grid" ? "png" : format}` });
+      link.click();
+      URL.revokeObjectURL(link.href);
+    } catch (error) { failure(error); }
   };
-  [seed, count, truncation, label].filter(Boolean).forEach((input) => input.addEventListener("change", refresh));
+  const refresh = async () => {
+    const request = body();
+    const python = Object.entries(request).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ");
+    code.textContent = `curl -X POST ${location.origin}/v1/models/${id}/generate -H 'content-type: application/json' ` +
+      `-d '${JSON.stringify({ ...request, format: "grid" })}' -o grid.png\n\n` +
+      `from service.client import Client\nimages = Client("${location.origin}").generate("${id}", ${python})`;
+    try {
+      const previous = image.src;
+      image.src = URL.createObjectURL(await generate("grid"));
+      if (previous) URL.revokeObjectURL(previous);
+    } catch (error) { failure(error); }
+  };
+  [seed, count, truncation, label, category, ...continuous].filter(Boolean).forEach((input) => input.addEventListener("change", refresh));
   const from = h("input", { id: "from-seed", type: "number", value: 1 }), to = h("input", { id: "to-seed", type: "number", value: 2 });
   const frames = h("img", { class: "pic", id: "interpolation", alt: "interpolation between two seeds", hidden: true });
   const interpolate = async () => {
@@ -261,9 +282,12 @@ async function modelPage(id) {
     h("div", { class: "grid2" },
       h("div", { class: "card" }, h("h2", {}, "Playground"),
         h("div", { class: "row" }, h("label", {}, "Seed", seed), h("label", {}, "Images", count), h("label", {}, "Truncation", truncation),
-          label ? h("label", {}, "Class", label) : null,
+          label ? h("label", {}, "Class", label) : null, category ? h("label", {}, "Category code", category) : null,
+          continuous.map((input, i) => h("label", {}, `Continuous code ${i}`, input)),
           h("button", { type: "button", class: "secondary", onclick: () => { seed.value = Math.floor(Math.random() * 1e9); refresh(); } }, "Random seed")),
-        image, downloads, h("h2", {}, "Reproduce"), code),
+        image, h("p", {}, "Download: ", ["grid", "zip", "npz"].map((f) => h("button", { type: "button", class: "secondary", onclick: () => download(f) },
+          f === "grid" ? "PNG" : f.toUpperCase()))),
+        h("h2", {}, "Reproduce"), code),
       h("div", { class: "card" }, h("h2", {}, "Interpolate"),
         h("div", { class: "row" }, h("label", {}, "From seed", from), h("label", {}, "To seed", to),
           h("button", { type: "button", onclick: interpolate }, "Interpolate")), frames,

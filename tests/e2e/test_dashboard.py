@@ -88,6 +88,7 @@ def test_a_job_submitted_from_the_form_is_watched_live_then_played_with(page, wo
                            timeout=WAIT_MS)
     assert drawn_pixels(page, "canvas.curves") > 500
     assert page.get_attribute("#epoch-slider", "max") == "3"
+    assert page.is_disabled("text=Cancel")  # nothing left to cancel
     assert page.evaluate("document.getElementById('sample-grid').naturalWidth") > 0
     page.fill("#epoch-slider", "1")
     page.wait_for_function("document.getElementById('sample-grid').src.endsWith('/samples/1')")
@@ -98,14 +99,23 @@ def test_a_job_submitted_from_the_form_is_watched_live_then_played_with(page, wo
     image = page.locator("#playground-image")
     page.wait_for_function("document.getElementById('playground-image').naturalWidth > 0")
     before = image.screenshot()
+    shown = page.get_attribute("#playground-image", "src")
     page.fill("#seed", "8")
     page.dispatch_event("#seed", "change")
-    page.wait_for_function("document.getElementById('playground-image').src.includes('seed=8')")
+    page.wait_for_function("(shown) => document.getElementById('playground-image').src !== shown", arg=shown)
     page.wait_for_function("document.getElementById('playground-image').complete")
+    assert '"seed":8' in page.text_content("#reproduce")
     assert image.screenshot() != before  # another seed, other images
     page.select_option("#label", "3")
-    page.wait_for_function("document.getElementById('playground-image').src.includes('label=3')")
-    assert "label=3" in page.text_content("#reproduce") and "labels=\"3\"" in page.text_content("#reproduce")
+    page.wait_for_function("document.getElementById('reproduce').textContent.includes('labels=\"3\"')")
+    with page.expect_download() as download:
+        page.click("text=NPZ")
+    model_id = page.url.split("#/models/")[1]
+    same = page.request.post(f"/v1/models/{model_id}/generate", data={"n": 16, "seed": 8, "labels": "3",
+                                                                     "format": "npz"})
+    with np.load(download.value.path()) as shown, np.load(io.BytesIO(same.body())) as asked:
+        assert shown["images"].shape[0] == 16 and (shown["labels"] == 3).all()
+        assert np.array_equal(shown["latents"], asked["latents"])  # what was on screen: seed 8
     page.click("text=Interpolate >> nth=-1")
     page.wait_for_function("document.getElementById('interpolation').naturalWidth > 0")
     page.screenshot(path=shots / "dashboard-model.png", full_page=True)
@@ -175,3 +185,18 @@ def test_on_a_phone_nothing_is_wider_than_the_screen_and_the_keyboard_reaches_ev
     page.wait_for_selector("text=FID (classifier)")
     context.close()
     assert not errors, errors
+
+
+def test_an_infogan_playground_sets_the_codes(page, infogan):
+    page.goto(f"/ui/#/models/{infogan['id']}")
+    page.wait_for_function("document.getElementById('playground-image')?.naturalWidth > 0")
+    assert page.locator("#category option").count() == 1 + 4 and page.locator("input[type=range]").count() == 2
+    before = page.locator("#playground-image").screenshot()
+    page.select_option("#category", "2")
+    page.fill("#continuous-1", "1.5")
+    page.dispatch_event("#continuous-1", "change")
+    page.wait_for_function("(text) => document.getElementById('reproduce').textContent.includes(text)",
+                           arg='"continuous":[0,1.5]')
+    assert '"categorical":2' in page.text_content("#reproduce")
+    page.wait_for_function("document.getElementById('playground-image').complete")
+    assert page.locator("#playground-image").screenshot() != before

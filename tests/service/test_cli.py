@@ -95,7 +95,7 @@ def test_train_follow_shows_progress_then_the_model_which_generate_and_augment_u
 
 def test_ctrl_c_while_following_detaches_and_the_job_goes_on(api_url, worker_process, client):
     follow = subprocess.Popen([sys.executable, "-m", "service.cli", "train", "ring8", "--arch", "mlp", "--model",
-                               "hidden=8", "--train", "max_steps=1000000", "--follow", "--url", api_url],
+                               "hidden=8", "--train", "epochs=1000", "--follow", "--url", api_url],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = follow.stdout.readline()  # "job <id> queued (...)"
     job_id = first.split()[1]
