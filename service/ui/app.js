@@ -82,7 +82,7 @@ async function jobsPage() {
     const tr = h("tr", { "data-job": job.id },
       h("td", {}, h("a", { href: `#/jobs/${job.id}` }, job.id)),
       h("td", { class: `status status-${job.status}` }, job.status),
-      h("td", {}, `${job.spec.model?.arch || job.spec.kind} on ${job.spec.dataset}`),
+      h("td", {}, job.spec.kind === "evaluation" ? `evaluation of ${job.spec.model_id}` : `${job.spec.model?.arch} on ${job.spec.dataset}`),
       h("td", {}, p.total_steps ? `${p.step}/${p.total_steps}` : ""),
       h("td", {}, job.model_id ? h("a", { href: `#/models/${job.model_id}` }, job.model_id) : ""));
     rows.get(job.id)?.replaceWith(tr);
