@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -92,6 +93,8 @@ def _train(client: Client, args) -> int:
     print(f"job {job['id']} queued ({job['spec']['model']['arch'] or 'dcgan'} on {args.dataset})", flush=True)
     if not args.follow:
         return 0
+    # Ctrl-C detaches, even where SIGINT was inherited as ignored (a command started in the background by a shell).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         done = client.wait(job["id"], on_progress=_show_progress, poll_s=0.5)
     except JobFailed as failed:
