@@ -41,6 +41,13 @@ class TrainConfig:
     info_weight: float = field(default=1.0, metadata=_api("lambda of InfoGAN's mutual-information term", ge=0))
     lr_decay: bool | None = field(default=None, metadata=_api("Decay learning rates linearly to 0 over the "
                                                               "schedule; default: the recipe's, else off"))
+    recon_weight: float | None = field(default=None, metadata=_api(
+        "Translators: lambda of the reconstruction term beside the adversarial one: pix2pix's L1 to the target "
+        "(100), CycleGAN's cycle L1 (10), SRGAN's pixel MSE (1000, i.e. 1e-3 on the adversarial term); default: "
+        "the family's", ge=0, le=1e6))
+    identity_weight: float | None = field(default=None, metadata=_api(
+        "CycleGAN: weight of the identity L1 as a fraction of recon_weight (0.5); default: the family's", ge=0,
+        le=100))
     unroll_steps: int = field(default=0, metadata=_api("Unrolled GAN (Metz et al. 2016): G steps against D as it "
                                                        "will be after this many more updates; 0: off", ge=0,
                                                        le=20))
@@ -73,4 +80,4 @@ class TrainConfig:
 
 # What a setting is when neither the job nor the family's recipe says. Small data sets need many updates
 # per epoch: with batch 16, one MNIST epoch is 312 steps.
-GENERAL_DEFAULTS = {"epochs": 5, "batch_size": 16, "lr_decay": False}
+GENERAL_DEFAULTS = {"epochs": 5, "batch_size": 16, "lr_decay": False, "recon_weight": 0.0, "identity_weight": 0.0}

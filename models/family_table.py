@@ -12,6 +12,8 @@ def _optimiser(family: Family) -> str:
 
 
 def _inputs(family: Family) -> str:
+    if family.kind == "translator":
+        return "an image (" + " or ".join(family.directions) + ")"
     extra = {"never": "", "always": " + labels", "optional": " (+ labels)"}[family.conditional]
     return "latents / seed" + extra + (" + codes" if family.takes_codes else "")
 
@@ -22,6 +24,8 @@ def _takes(family: Family) -> str:
         kinds.append(" / ".join(f"{size}²" for size in family.image_sizes) + " images")
     if "points" in family.data_kinds:
         kinds.append("2-D points")
+    kinds += ["image pairs" if kind == "paired" else "two unpaired image sets"
+              for kind in family.data_kinds if kind in ("paired", "unpaired")]
     return ", ".join(kinds)
 
 

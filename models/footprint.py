@@ -11,6 +11,7 @@ from torch import nn
 from models.config import TrainConfig
 from models.gan import GANConfig, build_discriminator, build_generator
 from models.inputs import Inputs
+from models.nets.translation import CycleDiscriminators, Pix2PixDiscriminator
 
 FLOAT_BYTES = 4
 
@@ -57,6 +58,9 @@ def _activation_elements(g: nn.Module, d: nn.Module, gan: GANConfig, batch: int)
     hooks = [m.register_forward_hook(count) for m in leaves]
     try:
         with torch.device("meta"), torch.no_grad():
+            if gan.family.kind == "translator":
+                _translate_once(g, d, gan, batch)
+                return total
             inputs = Inputs(torch.empty(batch, gan.latent_dim),
                             torch.zeros(batch, dtype=torch.long) if gan.conditions_generator else None,
                             torch.zeros(batch, dtype=torch.long) if gan.cat_codes else None,
@@ -67,3 +71,17 @@ def _activation_elements(g: nn.Module, d: nn.Module, gan: GANConfig, batch: int)
         for hook in hooks:
             hook.remove()
     return total
+
+
+def _translate_once(g: nn.Module, d: nn.Module, gan: GANConfig, batch: int) -> None:
+    """A translator's step on a meta batch: each direction's G, and D on each output (CycleGAN's round trips
+    run the Gs twice more, which the factor of 2 on activations roughly covers)."""
+    source = torch.empty(batch, *gan.source_shape)
+    for direction in gan.family.directions:
+        out = g(source if direction == "a2b" else torch.empty(batch, *gan.data_shape), direction)
+        if isinstance(d, CycleDiscriminators):
+            (d.b if direction == "a2b" else d.a)(out)
+        elif isinstance(d, Pix2PixDiscriminator):
+            d(source, out)
+        else:
+            d(out)

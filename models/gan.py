@@ -17,8 +17,18 @@ from torch import nn
 
 from models.nets.conditional import Discriminator, Generator
 from models.nets.dcgan import SUPPORTED_SIZES
+from models.nets.translation import (
+    CycleDiscriminators,
+    CycleGenerators,
+    Pix2PixDiscriminator,
+    SRDiscriminator,
+    SRResNet,
+    UNetGenerator,
+)
 
-DataKind = Literal["images", "points"]
+# What a family trains on: images or 2-D points (samplers); pairs of images (paired: the same scene in both
+# domains, as pix2pix needs) or two unpaired sets of images (CycleGAN).
+DataKind = Literal["images", "points", "paired", "unpaired"]
 Conditional = Literal["never", "always", "optional"]
 LOSSES = ("non-saturating", "minimax", "least-squares", "hinge", "wasserstein-gp")
 _BCE_LIKE = ("non-saturating", "minimax", "least-squares", "hinge")
@@ -32,6 +42,11 @@ _POINTS = {"loss": "least-squares", "lr_g": 1e-3, "lr_d": 1e-3, "batch_size": 12
 # bench/family_scores.py, docs/models.md): cgan confidence 0.91, feature FID 7.3; acgan 0.92, 12.6; dcgan 0.79,
 # 31.9 (its paper defaults: 0.72, 65.5); sngan 0.74, 42.1 (0.69, 72.3). wgan-gp keeps its paper's settings: at
 # this budget (620 G steps with n_critic 5) the recipe made it worse (FID 166 -> 207).
+# Translators on 28 px digits (bench/translation_quality.py, docs/models.md): narrower nets and a few epochs, so a
+# job with the defaults trains in about a minute on 2 CPU cores and beats its baselines on held-out digits.
+_PIX2PIX_28 = {"g_width": 32, "d_width": 32, "epochs": 3}
+_CYCLEGAN_28 = {"g_width": 16, "d_width": 16, "blocks": 3, "epochs": 2}
+_SRGAN_28 = {"g_width": 32, "d_width": 16, "blocks": 4, "epochs": 2}
 _DIGITS = {"g_width": 32, "d_width": 32, "batch_size": 64, "lr_g": 5e-4, "lr_d": 5e-4, "ema": 0.99, "epochs": 20}
 
 
@@ -55,8 +70,12 @@ class Family:
     image_sizes: tuple[int, ...] = SUPPORTED_SIZES
     image_backbone: str = "conv"  # the nets for images: conv, or mlp on flattened pixels
     kind: str = "sampler"  # sampler: noise (+ labels, codes) -> sample; translator: image -> image
+    directions: tuple[str, ...] = ()  # translators: a2b, and b2a for a two-way model (CycleGAN)
+    trainer: str = "adversarial"  # the training loop: a key of models.trainers.TRAINERS
     # Training settings that differ from TrainConfig's defaults, per data kind: measured recipes.
     recipes: dict[str, dict] = field(default_factory=dict)
+    # Translators: the weights of the terms beside the adversarial one (the paper's), as TrainConfig fields.
+    weights: dict[str, float] = field(default_factory=dict)
     build_generator: Callable[[GANConfig], nn.Module] = Generator
     build_discriminator: Callable[[GANConfig], nn.Module] = Discriminator
 
@@ -64,7 +83,7 @@ class Family:
         """Training settings a job leaves unset: the paper's optimiser and loss, then the data's recipe."""
         recipe = {k: v for k, v in self._recipe(recipe_key).items() if k not in _NET_FIELDS}
         return {"loss": self.loss, "lr_g": self.lr_g, "lr_d": self.lr_d, "beta1": self.betas[0],
-                "beta2": self.betas[1], "d_steps": self.d_steps, **recipe}
+                "beta2": self.betas[1], "d_steps": self.d_steps, **self.weights, **recipe}
 
     def net_defaults(self, recipe_key: str) -> dict:
         """Network settings (GANConfig fields) a job leaves unset, from the data's recipe."""
@@ -123,6 +142,30 @@ FAMILIES: dict[str, Family] = {
                     _BCE_LIKE, 2e-4, 2e-4, (0.5, 0.999), d_norm="spectral", conditional="optional",
                     conditioning="projection", data_kinds=("images",), recipes={"images@28": _DIGITS}),
                     # 0/8 modes on ring8 even with the points recipe: refused on 2-D points
+    # Image to image. pix2pix: Adam 2e-4 (0.5, 0.999), the cGAN loss on (input, output) pairs + 100 x L1.
+    "pix2pix": Family("Isola et al. 2017, arXiv:1611.07004",
+                      "U-Net G (skips between mirrored levels, dropout in the decoder), PatchGAN D on (input, "
+                      "output) pairs", "non-saturating", ("non-saturating", "least-squares"), 2e-4, 2e-4,
+                      (0.5, 0.999), data_kinds=("paired",), kind="translator", directions=("a2b",),
+                      trainer="pix2pix", weights={"recon_weight": 100.0, "identity_weight": 0.0},
+                      recipes={"images@28": _PIX2PIX_28},
+                      build_generator=UNetGenerator, build_discriminator=Pix2PixDiscriminator),
+    # CycleGAN: LSGAN loss, Adam 2e-4 (0.5, 0.999), cycle lambda 10, identity 0.5 x lambda, a pool of 50 fakes.
+    "cyclegan": Family("Zhu et al. 2017, arXiv:1703.10593",
+                       "two ResNet-block Gs (A to B and B to A), two PatchGAN Ds, cycle and identity L1, a "
+                       "pool of 50 past fakes for each D", "least-squares", ("least-squares", "non-saturating"),
+                       2e-4, 2e-4, (0.5, 0.999), d_norm="instance", data_kinds=("unpaired", "paired"),
+                       kind="translator", directions=("a2b", "b2a"), trainer="cyclegan",
+                       weights={"recon_weight": 10.0, "identity_weight": 0.5}, recipes={"images@28": _CYCLEGAN_28},
+                       build_generator=CycleGenerators, build_discriminator=CycleDiscriminators),
+    # SRGAN: Adam 1e-4 (0.9, 0.999); G's loss = content + 1e-3 x adversarial, written here as adversarial +
+    # 1000 x content. The content term is pixel MSE (the paper's VGG54 needs ImageNet weights; see docs).
+    "srgan": Family("Ledig et al. 2017, arXiv:1609.04802",
+                    "SRResNet G (residual blocks, sub-pixel convolution per 2x), VGG-style conv D",
+                    "non-saturating", ("non-saturating", "least-squares"), 1e-4, 1e-4, (0.9, 0.999),
+                    data_kinds=("paired", "images"), kind="translator", directions=("a2b",), trainer="srgan",
+                    weights={"recon_weight": 1000.0, "identity_weight": 0.0}, recipes={"images@28": _SRGAN_28},
+                    build_generator=SRResNet, build_discriminator=SRDiscriminator),
 }
 
 
@@ -161,6 +204,8 @@ class GANConfig:
     cont_codes: int = 0  # infogan: number of continuous codes
     pack: int = 1  # PacGAN (Lin et al. 2018): D judges `pack` samples side by side; 1: off
     mbstd: int = 0  # minibatch-std feature in D (Karras et al. 2018), group size; 0: off
+    source_shape: tuple[int, ...] = ()  # translators: (C, H, W) of an input image (domain A)
+    blocks: int = 0  # residual blocks (CycleGAN's and SRGAN's generators); 0: the family's default
 
     def __post_init__(self) -> None:
         if self.arch not in FAMILIES:
@@ -215,8 +260,9 @@ class GANConfig:
     def from_dict(cls, data: dict) -> GANConfig:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        if "data_shape" in values:
-            values["data_shape"] = tuple(values["data_shape"])
+        for name in ("data_shape", "source_shape"):
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values)
 
 

@@ -85,6 +85,16 @@ def generate(generator: nn.Module, latents: torch.Tensor, labels: torch.Tensor |
     return torch.cat(out)
 
 
+@torch.inference_mode()
+def translate(net: nn.Module, images: torch.Tensor, direction: str = "a2b", batch_size: int = 256) -> torch.Tensor:
+    """uint8 NCHW in, uint8 NCHW out, in eval mode."""
+    device = next(net.parameters()).device
+    net.eval()
+    out = [to_uint8(net(chunk.to(device).float().div(127.5).sub(1), direction).float().cpu())
+           for chunk in images.split(batch_size)]
+    return torch.cat(out)
+
+
 def grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> torch.Tensor:
     """Tiles uint8 NCHW images into one CHW image, nrow images per row (square by default)."""
     n, c, h, w = images.shape

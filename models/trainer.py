@@ -159,9 +159,13 @@ class Trainer:
         # One RNG for all training noise, saved in checkpoints; the data order per epoch is derived
         # from (seed, epoch), so resuming mid-epoch needs no extra state.
         self.noise_rng = torch.Generator(device=self.device).manual_seed(config.seed)
-        n_fixed = config.n_samples if gan.is_image else 1000  # a scatter plot needs more points
-        self.fixed_inputs = self._sample_inputs(n_fixed, torch.Generator().manual_seed(config.seed + 1), fixed=True)
+        self.fixed_inputs = self._fixed_inputs()
         self.step = 0
+
+    def _fixed_inputs(self) -> Inputs | None:
+        """What the per-epoch samples are made from: the same every epoch, so they show progress."""
+        n_fixed = self.config.n_samples if self.gan.is_image else 1000  # a scatter plot needs more points
+        return self._sample_inputs(n_fixed, torch.Generator().manual_seed(self.config.seed + 1), fixed=True)
 
     def _optimizer(self, params, lr: float) -> torch.optim.Optimizer:
         if self.config.optimizer == "sgd":
@@ -170,12 +174,12 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------------------------
 
-    def fit(self, data: torch.Tensor, labels: torch.Tensor | None = None,
-            callbacks: Callbacks | None = None) -> TrainResult:
-        """Trains on `data` (uint8 NCHW images, or float N x 2 points) from the current step to the end
-        of the schedule. `labels` are needed by the conditional families."""
+    def fit(self, data, labels: torch.Tensor | None = None, callbacks: Callbacks | None = None) -> TrainResult:
+        """Trains on `data` (uint8 NCHW images, or float N x 2 points; a translator's trainer takes its
+        TwoDomainDataset) from the current step to the end of the schedule. `labels` are needed by the
+        conditional families."""
         callbacks = callbacks or Callbacks()
-        schedule = _Schedule(self.config, data.shape[0], self.gan.pack)
+        schedule = _Schedule(self.config, len(data), self.gan.pack)
         meter = _Meter(self.device, self.step)
         history: list[dict] = []
         while self.step < schedule.total:
@@ -330,10 +334,13 @@ class Trainer:
             step=self.step, total_steps=schedule.total, epoch=schedule.epoch(self.step), epochs=schedule.epochs,
             loss_d=loss_d, loss_g=loss_g, d_real=d_real, d_fake=d_fake,
             gradient_penalty=penalty if self.config.loss == "wasserstein-gp" else None,
-            aux_loss=aux if self.gan.conditioning == "auxiliary" or self.gan.cat_codes else None,
+            aux_loss=aux if self._reports_aux() else None,
             images_per_s=rate * schedule.images_per_step, elapsed_s=elapsed,
             eta_s=(schedule.total - self.step) / rate if rate > 0 else 0.0,
         )
+
+    def _reports_aux(self) -> bool:
+        return self.gan.conditioning == "auxiliary" or bool(self.gan.cat_codes)
 
     # -- outputs ----------------------------------------------------------------------------------
 
@@ -366,7 +373,14 @@ class Trainer:
             "scalers": {"d": self.scaler_d.state_dict(), "g": self.scaler_g.state_dict()},
             "rng": {"noise": self.noise_rng.get_state()},
             "config": {"gan": self.gan.to_dict(), "train": asdict(self.config)},
+            **self._extra_state(),
         }
+
+    def _extra_state(self) -> dict:
+        """A family's own training state beyond nets, optimizers and RNG (CycleGAN's pools of fakes)."""
+        return {}
+
+    def _load_extra_state(self, state: dict) -> None: ...
 
     def load_state_dict(self, state: dict) -> None:
         """Restores a state_dict() of a trainer built with the same configs: `fit` then continues bit for
@@ -384,6 +398,7 @@ class Trainer:
             if saved:  # a disabled scaler (no fp16) has an empty state
                 scaler.load_state_dict(saved)
         self.noise_rng.set_state(state["rng"]["noise"])
+        self._load_extra_state(state)
         self.step = state["step"]
 
     def save_checkpoint(self, path) -> None:

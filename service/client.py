@@ -276,6 +276,35 @@ def _problem(response: httpx.Response) -> GANForgeError:
     return GANForgeError(response.status_code, detail, body, response.headers)
 
 
+def _translate(model_id: str, images: Any, direction: str, resize: str) -> _Op[list[Image.Image]]:
+    name, payload = _translation_input(images)
+    response = yield _Call("POST", f"/v1/models/{_segment(model_id)}/translate",
+                           files={"file": (name, payload, "application/octet-stream")},
+                           data={"direction": direction, "resize": resize, "format": "zip"})
+    return _pil_images(response.content)
+
+
+def _translation_input(images: Any) -> tuple[str, bytes]:
+    """A translate request's file: a ZIP of PNGs for PIL images, an NPZ for an array, a file's own bytes."""
+    if isinstance(images, (str, os.PathLike)):
+        path = Path(images)
+        return path.name, path.read_bytes()
+    if isinstance(images, bytes):
+        return "input", images
+    if isinstance(images, np.ndarray):
+        buffer = io.BytesIO()
+        np.savez(buffer, images=images)
+        return "input.npz", buffer.getvalue()
+    images = [images] if isinstance(images, Image.Image) else list(images)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i, image in enumerate(images):
+            encoded = io.BytesIO()
+            image.save(encoded, format="PNG")
+            archive.writestr(f"{i:06d}.png", encoded.getvalue())
+    return "input.zip", buffer.getvalue()
+
+
 def _pil_images(content: bytes) -> list[Image.Image]:
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         # Entries are 000000.png, 000001.png, ... in request order, beside manifest.json.
@@ -398,9 +427,16 @@ class Client:
         request = {"counts": counts, "total": total, "seed": seed, "truncation": truncation}
         return self._run(_augment(model_id, folder, format, request, on_bytes))
 
+    def translate(self, model_id: str, images: Any, direction: Literal["a2b", "b2a"] = "a2b",
+                  resize: Literal["crop", "pad"] = "crop") -> list[Image.Image]:
+        """A translator's outputs (pix2pix, CycleGAN, SRGAN), in the order of the inputs: `images` is a PIL
+        image, a list of them, a N x H x W (x C) uint8 array, or the path or bytes of an image, ZIP or NPZ."""
+        return self._run(_translate(model_id, images, direction, resize))
+
     def upload_dataset(self, path: str | os.PathLike, **options: Any) -> dict:
-        """Uploads a ZIP or NPZ as a data set (options: image_size, channels, resize, background, name);
-        returns its manifest, whose `id` a job's `dataset` takes."""
+        """Uploads a ZIP or NPZ as a data set (options: image_size, channels, resize, background, name, layout:
+        `domains` / `side-by-side` for a translator's pairs); returns its manifest, whose `id` a job's
+        `dataset` takes."""
         return self._run(_upload_dataset(path, options))
 
     def _run(self, operation: _Op[T]) -> T:
@@ -481,6 +517,11 @@ class AsyncClient:
         """See Client.grid."""
         return await self._run(_grid(model_id, {"n": n, "seed": seed, "labels": labels, "truncation": truncation,
                                                 "nrow": nrow}))
+
+    async def translate(self, model_id: str, images: Any, direction: Literal["a2b", "b2a"] = "a2b",
+                        resize: Literal["crop", "pad"] = "crop") -> list[Image.Image]:
+        """See Client.translate."""
+        return await self._run(_translate(model_id, images, direction, resize))
 
     async def models(self) -> list[dict]:
         """See Client.models."""

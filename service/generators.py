@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from models.checkpoint import load_generator
-from models.sampling import Conditioning, generate
+from models.sampling import Conditioning, generate, translate
 from service.batching import Batcher
 from worker.card import ModelCard
 from worker.store import ArtifactStore
@@ -37,18 +37,31 @@ class LoadedGenerator:
     # One forward at a time per generator: batches already run one after another, and an augment
     # stream takes its turn between them instead of fighting them for the CPU threads.
     lock: threading.Lock = field(default_factory=threading.Lock)
-    _batcher: Batcher | None = None
+    _batchers: dict[str, Batcher] = field(default_factory=dict)
 
     def images(self, latents: torch.Tensor, conditioning: Conditioning | None = None) -> torch.Tensor:
         """uint8 NCHW images, or float N x 2 points for a 2-D model, computed now in this thread."""
         with self.lock:
             return generate(self.net, latents, batch_size=self.policy.max_images, **(conditioning or {}))
 
+    def translated(self, images: torch.Tensor, direction: str) -> torch.Tensor:
+        """A translator's uint8 outputs for uint8 inputs, computed now in this thread."""
+        with self.lock:
+            return translate(self.net, images, direction, batch_size=self.policy.max_images)
+
     async def batched(self, latents: torch.Tensor, conditioning: Conditioning, on_batch) -> torch.Tensor:
         """The same as `images`, awaited: computed together with concurrent requests for this model."""
-        if self._batcher is None:  # made on first use, inside the event loop it belongs to
-            self._batcher = Batcher(self.images, self.policy.max_images, self.policy.max_wait_s, on_batch)
-        return await self._batcher(latents, conditioning)
+        return await self._batcher("", self.images, on_batch)(latents, conditioning)
+
+    async def batched_translation(self, images: torch.Tensor, direction: str, on_batch) -> torch.Tensor:
+        """The same as `translated`, awaited: batched with concurrent requests in the same direction."""
+        forward = lambda inputs, _conditioning: self.translated(inputs, direction)  # noqa: E731
+        return await self._batcher(direction, forward, on_batch)(images, {})
+
+    def _batcher(self, key: str, forward, on_batch) -> Batcher:
+        if key not in self._batchers:  # made on first use, inside the event loop it belongs to
+            self._batchers[key] = Batcher(forward, self.policy.max_images, self.policy.max_wait_s, on_batch)
+        return self._batchers[key]
 
 
 def module_bytes(net: nn.Module) -> int:

@@ -22,6 +22,9 @@ class ModelInputs(BaseModel):
     latent_dim: int
     labels: list[str] | None = Field(None, description="The class names a label may be (conditional models)")
     codes: CodeSizes | None = Field(None, description="InfoGAN models: the latent codes it takes")
+    images: dict[str, list[int]] | None = Field(
+        None, description="Translators: for each direction it translates (a2b, and b2a for CycleGAN), the "
+                          "(C, H, W) an input image is brought to")
 
 
 class DatasetRef(BaseModel):
@@ -83,3 +86,13 @@ def sampler_card(gan: GANConfig, classes: list[str] | tuple[str, ...], *, model_
     return ModelCard(id=model_id or new_id("model"), kind=gan.family.kind, data_kind=gan.data_kind, arch=gan.arch,
                      reference=gan.family.reference, config=gan.to_dict(), latent_dim=gan.latent_dim,
                      image_shape=list(gan.data_shape), classes=classes, inputs=inputs, **fields)
+
+
+def translator_card(gan: GANConfig, classes: list[str] | tuple[str, ...], *, model_id: str | None = None,
+                    **fields: Any) -> ModelCard:
+    """The card of an image-to-image generator: its inputs are images, one shape per direction."""
+    shapes = {"a2b": list(gan.source_shape), "b2a": list(gan.data_shape)}
+    inputs = ModelInputs(latent_dim=0, images={d: shapes[d] for d in gan.family.directions})
+    return ModelCard(id=model_id or new_id("model"), kind="translator", data_kind="images", arch=gan.arch,
+                     reference=gan.family.reference, config=gan.to_dict(), latent_dim=0,
+                     image_shape=list(gan.data_shape), classes=list(classes), inputs=inputs, **fields)

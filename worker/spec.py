@@ -70,6 +70,11 @@ class ModelSpec(StrictModel):
                              "side by side, which makes a collapsed G easy to spot; 1: off. Default: the recipe's")
     mbstd: int | None = Field(None, ge=0, le=64, description="Minibatch standard deviation (Karras et al. 2018): "
                               "D sees the spread of groups of this many samples; 0: off. Default: the recipe's")
+    blocks: int | None = Field(None, ge=1, le=32, description="Residual blocks of CycleGAN's generators (default 6 "
+                               "below 256 px) and SRGAN's (default 16)")
+    scale: Literal[2, 4] | None = Field(None, description="srgan on a plain image set: the upscaling factor; its "
+                                        "inputs are the images shrunk by it (antialiased bilinear). Default 2; on a "
+                                        "paired set the factor is the sizes' ratio")
 
     @field_validator("arch")
     @classmethod
@@ -86,6 +91,19 @@ class ModelSpec(StrictModel):
             raise ValueError(f"{self.arch} " + f"; {self.arch} ".join(errors))
         if family.takes_codes and self.codes is not None and not (self.codes.categorical or self.codes.continuous):
             raise ValueError(f"{self.arch} needs at least one code: codes.categorical or codes.continuous > 0")
+        if family.kind == "translator":
+            given = [name for name in ("latent_dim", "hidden", "depth") if getattr(self, name) is not None]
+            given += [name for name in ("pack", "mbstd") if getattr(self, name) not in (None, 0, 1)]
+            if given:
+                raise ValueError(f"{self.arch} translates images and takes no noise or sampler options: leave out "
+                                 f"{', '.join(given)}")
+        else:
+            given = [name for name in ("blocks", "scale") if getattr(self, name) is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)} apply to translators (cyclegan, srgan); {self.arch} samples "
+                                 "from noise")
+        if self.scale is not None and self.arch != "srgan":
+            raise ValueError("scale applies to srgan only")
         if self.image_size is not None and self.image_size not in family.image_sizes:
             raise ValueError(f"{self.arch} takes images of {', '.join(map(str, family.image_sizes))} px; "
                              f"got image_size {self.image_size}")
@@ -155,12 +173,14 @@ class JobSpec(StrictModel):
         return self
 
 
-_NET_CHOICES = ("latent_dim", "g_width", "d_width", "hidden", "depth", "pack", "mbstd")
+_NET_CHOICES = ("latent_dim", "g_width", "d_width", "hidden", "depth", "pack", "mbstd", "blocks")
 
 
-def gan_config(spec: JobSpec, shape: tuple[int, ...], classes: tuple[str, ...] | list[str]) -> GANConfig:
+def gan_config(spec: JobSpec, shape: tuple[int, ...], classes: tuple[str, ...] | list[str],
+               source_shape: tuple[int, ...] = ()) -> GANConfig:
     """The networks a job trains on data of this shape: what the spec says, else the family's recipe for
-    the data, else GANConfig's defaults (with a 2-D latent for 2-D points)."""
+    the data, else GANConfig's defaults (with a 2-D latent for 2-D points). A translator also needs the
+    shape of its inputs: domain A's, or for srgan on plain images, the images shrunk by `scale`."""
     model = spec.model
     probe = GANConfig(arch=model.arch, data_shape=shape)
     defaults = {**dataclasses.asdict(probe), "latent_dim": 100 if probe.is_image else 2,
@@ -168,17 +188,25 @@ def gan_config(spec: JobSpec, shape: tuple[int, ...], classes: tuple[str, ...] |
     chosen = {name: getattr(model, name) if getattr(model, name) is not None else defaults[name]
               for name in _NET_CHOICES}
     codes = model.resolved_codes
+    if model.family.kind == "translator" and not source_shape:  # srgan on plain images
+        scale = model.scale or 2
+        source_shape = (shape[0], shape[1] // scale, shape[2] // scale)
     return GANConfig(arch=model.arch, data_shape=shape, num_classes=len(classes) if model.is_conditional else 0,
-                     cat_codes=codes.categorical, cont_codes=codes.continuous, **chosen)
+                     cat_codes=codes.categorical, cont_codes=codes.continuous, source_shape=tuple(source_shape),
+                     **chosen)
 
 
-def compatibility_errors(spec: JobSpec, kind: str, shape: tuple[int, ...] | list[int], classes: list[str]) -> list[str]:
-    """What makes `spec` unfit for a data set of this kind ("images" or "points"), shape and classes."""
+def compatibility_errors(spec: JobSpec, kind: str, shape: tuple[int, ...] | list[int], classes: list[str],
+                         source_shape: tuple[int, ...] | list[int] = ()) -> list[str]:
+    """What makes `spec` unfit for a data set of this kind ("images", "points", "paired" or "unpaired"),
+    shape (domain B's for two domains; `source_shape` is domain A's) and classes."""
     errors = []
     model, family = spec.model, spec.model.family
     if kind not in family.data_kinds:
         takers = ", ".join(name for name, f in FAMILIES.items() if kind in f.data_kinds)
-        errors.append(f"{model.arch} does not train on {kind}; families that do: {takers}")
+        errors.append(f"{model.arch} does not train on {_KIND_WORDS[kind]}; families that do: {takers}")
+    if family.kind == "translator":
+        return errors + _translator_errors(spec, kind, shape, source_shape)
     if kind == "points":
         if model.image_size is not None:
             errors.append("model.image_size applies to images; this data set is 2-D points")
@@ -199,6 +227,32 @@ def compatibility_errors(spec: JobSpec, kind: str, shape: tuple[int, ...] | list
         errors.append(f"{model.arch} conditions on class labels, and this data set has "
                       f"{'no labels' if not classes else 'a single class'}; use a labelled data set or an "
                       "unconditional arch")
+    return errors
+
+
+_KIND_WORDS = {"images": "images", "points": "points", "paired": "paired images (two domains)",
+               "unpaired": "unpaired images (two domains)"}
+
+
+def _translator_errors(spec: JobSpec, kind: str, shape, source_shape) -> list[str]:
+    model, train, errors = spec.model, spec.train, []
+    used = [name for name in ("augment", "eval_every_epochs", "keep_best", "unroll_steps") if getattr(train, name)]
+    if used:
+        errors.append(f"{', '.join('train.' + name for name in used)} apply to the noise-to-image families; "
+                      f"{model.arch} translates images")
+    if model.scale is not None and kind != "images":
+        errors.append("model.scale is for srgan on a plain image set; on pairs the factor is the sizes' ratio")
+    side = model.image_size or shape[-1]
+    if side not in model.family.image_sizes:
+        errors.append(f"the data set's images are {shape[-1]}x{shape[-1]}; {model.arch} takes "
+                      f"{', '.join(map(str, model.family.image_sizes))}: set model.image_size")
+    if kind in ("paired", "unpaired") and source_shape:
+        ratio = shape[-1] / source_shape[-1]
+        if model.arch == "srgan" and ratio not in (2, 4):
+            errors.append(f"srgan upscales 2x or 4x; this data set's B images are {ratio:g}x its A images")
+        elif model.arch != "srgan" and ratio != 1 and model.image_size is None:
+            errors.append(f"{model.arch} needs A and B images of one size; this data set's are {source_shape[-1]} "
+                          f"and {shape[-1]} px: set model.image_size to resize both")
     return errors
 
 

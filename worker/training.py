@@ -17,13 +17,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from models.checkpoint import save_generator
-from models.data import ImageDataset, PointDataset
+from models.data import ImageDataset, PointDataset, TwoDomainDataset, shrunk_pairs
 from models.device import resolve_device
 from models.gan import GANConfig
+from models.metrics.translation import translator_scores
 from models.plots import picture
 from models.sampling import png_bytes
 from models.trainer import Callbacks, Progress, Trainer, TrainResult
-from worker.card import DatasetRef, ModelCard, sampler_card
+from models.trainers import make_trainer
+from worker.card import DatasetRef, ModelCard, sampler_card, translator_card
 from worker.datasets import dataset_checksum, load_dataset
 from worker.epoch_scores import EpochScorer
 from worker.evaluation import POST_TRAINING, card_with, evaluate, run_evaluation
@@ -184,6 +186,19 @@ def _scored(card: ModelCard, generator, gan: GANConfig, dataset, store: Artifact
     return card_with(card, result, None)
 
 
+def _translator_scored(card: ModelCard, generator, dataset: TwoDomainDataset, lease: JobLease) -> ModelCard:
+    """The card with the default figures of a translator (error to the target or the round trip, beside their
+    trivial baselines); a failure to score is noted, never the job's failure."""
+    try:
+        scores = translator_scores(generator, dataset)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("job %s: default evaluation failed", card.job_id, exc_info=True)
+        return card.model_copy(update={"metrics": {**card.metrics, "evaluation_error": f"{type(exc).__name__}: "
+                                                                                         f"{exc}"}})
+    lease.add_event("evaluation", {"phase": "done", "scores": scores})
+    return card.model_copy(update={"metrics": {**card.metrics, "scores": scores}})
+
+
 def _queue_for_retry(lease: JobLease, error: str) -> None:
     """Back to queued, visibly, until Celery's retry runs it; a job being cancelled is cancelled instead."""
     if lease.status() == "cancelling":
@@ -203,9 +218,11 @@ def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
     job_id = job["id"]
     spec = JobSpec.model_validate(job["spec"])
     dataset = load_dataset(spec.dataset, store, spec.model.image_size, checksum=spec.dataset_checksum)
-    gan = gan_config(spec, tuple(dataset.shape), dataset.classes)
+    if spec.model.family.kind == "translator" and isinstance(dataset, ImageDataset):  # srgan on plain images
+        dataset = shrunk_pairs(dataset, spec.model.scale or 2)
+    gan = gan_config(spec, tuple(dataset.shape), dataset.classes, getattr(dataset, "source_shape", ()))
     device = resolve_device(settings.device)
-    trainer = Trainer(gan, train_config(spec), device)
+    trainer = make_trainer(gan, train_config(spec), device)
     checkpoint = store.checkpoint_path(job_id)
     if checkpoint.exists():
         trainer.load_checkpoint(checkpoint)
@@ -227,7 +244,10 @@ def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
     generator, best = scorer.best_generator(trainer.serving_generator()) if scorer else \
         (trainer.serving_generator(), None)
     card = model_card(job_id, spec, dataset, store, trainer, result, time.perf_counter() - started, best)
-    card = _scored(card, generator.eval(), gan, dataset, store, lease)
+    if gan.family.kind == "translator":
+        card = _translator_scored(card, generator.eval(), dataset, lease)
+    else:
+        card = _scored(card, generator.eval(), gan, dataset, store, lease)
     save_generator(generator.to("cpu").eval(), card.to_json(), store.model_dir(card.id))
     # Model and outcome in one fenced write: a stale worker's model is never registered.
     lease.set_status("succeeded", model=card, model_id=card.id, finished_at=utcnow())
@@ -246,14 +266,16 @@ def _finish_stopped(job_id: str, trainer: Trainer, lease: JobLease, callbacks: _
     return "failed"
 
 
-def model_card(job_id: str, spec: JobSpec, dataset: ImageDataset | PointDataset, store: ArtifactStore,
-               trainer: Trainer, result: TrainResult, seconds: float, best: dict | None = None) -> ModelCard:
+def model_card(job_id: str, spec: JobSpec, dataset: ImageDataset | PointDataset | TwoDomainDataset,
+               store: ArtifactStore, trainer: Trainer, result: TrainResult, seconds: float,
+               best: dict | None = None) -> ModelCard:
     """What a trained model is and how it was made: enough to rebuild and serve its generator. `best`: the
     epoch served instead of the last one (keep_best), with its per-epoch scores."""
-    return sampler_card(
+    make_card = translator_card if trainer.gan.family.kind == "translator" else sampler_card
+    return make_card(
         trainer.gan, dataset.classes, job_id=job_id,
         dataset=DatasetRef(id=spec.dataset, checksum=spec.dataset_checksum or dataset_checksum(spec.dataset, store),
-                           count=int(dataset.data.shape[0])),
+                           count=len(dataset.data)),
         training={**spec.model.model_dump(), "resolved": asdict(trainer.config)},
         metrics={"steps": result.steps, "seconds": round(seconds, 3),
                  "final": result.history[-1] if result.history else None,

@@ -58,7 +58,8 @@ def submit_job(
     if spec.dataset_checksum is not None and spec.dataset_checksum != dataset["checksum"]:
         raise Problem(422, f"dataset_checksum: data set {spec.dataset} has checksum {dataset['checksum']}, not "
                            f"{spec.dataset_checksum}; leave dataset_checksum out to train on it as it is")
-    errors = compatibility_errors(spec, dataset["kind"], dataset["shape"], dataset["classes"])
+    errors = compatibility_errors(spec, dataset["kind"], dataset["shape"], dataset["classes"],
+                                  dataset.get("source_shape", ()))
     if errors:
         raise Problem(422, f"{spec.dataset} does not fit this model: " + "; ".join(errors))
     _check_footprint(spec, dataset, settings.max_job_memory_bytes)
@@ -84,10 +85,13 @@ def submit_job(
 
 def _check_footprint(spec: JobSpec, dataset: dict, max_bytes: int) -> None:
     """422 with the estimate when the job would need more memory than the server allows one job."""
-    shape = list(dataset["shape"])
-    if spec.model.image_size is not None and dataset["kind"] == "images":
+    shape, source = list(dataset["shape"]), list(dataset.get("source_shape", ()))
+    if spec.model.image_size is not None and dataset["kind"] != "points":
+        if source:  # a translator's inputs keep their ratio to the outputs
+            source[-2:] = [spec.model.image_size * source[-1] // shape[-1]] * 2
         shape[-2:] = [spec.model.image_size] * 2
-    footprint = training_footprint(gan_config(spec, tuple(shape), dataset["classes"]), train_config(spec))
+    gan = gan_config(spec, tuple(shape), dataset["classes"], tuple(source))
+    footprint = training_footprint(gan, train_config(spec))
     if footprint.total_bytes > max_bytes:
         raise Problem(422, f"this job is too large for the server: {footprint.describe()}, over the "
                            f"{max_bytes / 2**30:,.2f} GiB one job may use (the server's max_job_memory_bytes); "

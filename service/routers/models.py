@@ -3,13 +3,14 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from service import augment
+from service import augment, translation
 from service.deps import (
     CacheDep,
+    CatalogDep,
     CeleryDep,
     CurrentKey,
     MetricsDep,
@@ -40,6 +41,7 @@ from service.schemas import (
     Truncation,
 )
 from service.submission import create_job, enqueue
+from service.translation import FORMAT_DOC, MEDIA_TYPES, REQUEST_BODY
 from worker.card import ModelCard
 from worker.ids import is_valid
 from worker.registry import Registry
@@ -86,6 +88,9 @@ def submit_evaluation(
 ) -> dict:
     """Score the model on a worker (FID/KID, precision/recall, the data set's classifier, CAS, 2-D modes)."""
     card = _card_or_404(registry, model_id)
+    if card.kind == "translator":
+        raise Problem(422, f"model {model_id} is a translator: its figures (error to the targets, round trips) are "
+                           "computed when its job finishes, in the card's metrics.scores")
     spec = EvaluationSpec(**request.model_dump(), model_id=model_id)
     if (reason := spec.refusal(card.data_kind, card.classes)) is not None:
         raise Problem(422, reason)
@@ -171,7 +176,7 @@ async def interpolate_images(
 ) -> Response:
     """`steps` images along the path from one latent (or seed) to another, both ends included: a one-row
     grid by default, or frames (zip, gif, npz, json)."""
-    loaded = await _loaded(model_id, registry, cache)
+    loaded = await _sampler(model_id, registry, cache)
     inputs = await run_in_threadpool(interpolation_inputs, loaded.card, request, settings.max_images_per_request)
     return await _serve(loaded, inputs, request.format, request.nrow or request.steps, metrics)
 
@@ -183,7 +188,7 @@ async def traverse(
 ) -> Response:
     """One latent dimension (or InfoGAN code) swept from `low` to `high` while the rest stays fixed: a grid
     with a row per base latent and a column per step."""
-    loaded = await _loaded(model_id, registry, cache)
+    loaded = await _sampler(model_id, registry, cache)
     inputs = await run_in_threadpool(traversal_inputs, loaded.card, request, settings.max_images_per_request)
     columns = inputs.count // (1 if request.latent is not None else request.rows)
     return await _serve(loaded, inputs, request.format, request.nrow or columns, metrics)
@@ -197,7 +202,7 @@ async def augment_dataset(
     """A labelled synthetic data set: `counts` per class or a balanced `total`, streamed as a ZIP (a
     folder of PNGs per class, manifest.json last) or an NPZ, in constant memory. The manifest and the
     headers say how it was made, so the same request makes it again."""
-    loaded = await _loaded(model_id, registry, cache)
+    loaded = await _sampler(model_id, registry, cache)
     if loaded.card.data_kind != "images":
         raise Problem(422, f"augment makes images; model {model_id} makes 2-D points: use generate with format npz")
     plan = augment.plan_augment(loaded.card, request, settings.max_augment_images)
@@ -209,9 +214,33 @@ async def augment_dataset(
     return StreamingResponse(body, media_type=FORMATS[request.format].media_type, headers=headers)
 
 
+@router.post("/{model_id}/translate", response_class=Response, dependencies=_LIMITED, openapi_extra=REQUEST_BODY,
+             responses={200: {"content": {media: {} for media in set(MEDIA_TYPES.values())},
+                              "description": f"The outputs, per `format`: {FORMAT_DOC}"}, **RATE_LIMITED})
+async def translate_images(
+    model_id: str, request: Request, registry: RegistryDep, cache: CacheDep, settings: SettingsDep,
+    metrics: MetricsDep, catalog: CatalogDep,
+) -> Response:
+    """Translators (pix2pix, CycleGAN, SRGAN): images in, the model's outputs back, in the order given. Send
+    one image, a ZIP or an NPZ as multipart `file` with the options as form fields, or base64 `image` /
+    `images` in JSON. Inputs are center-cropped (or padded) to squares and resized to the model's input size
+    (the card's `inputs.images`). Deterministic; concurrent requests in one direction run as one batch."""
+    loaded = await _loaded(model_id, registry, cache)
+    if loaded.card.kind != "translator":
+        raise Problem(422, f"model {model_id} makes images from noise; translate takes a translator (pix2pix, "
+                           f"cyclegan, srgan): use /v1/models/{model_id}/generate")
+    options, source = await translation.read_request(request, settings, catalog.incoming_dir())
+    inputs = await run_in_threadpool(translation.decode, source, options, loaded.card,
+                                     translation.translate_limits(settings))
+    translation.check_format(options.format or "grid", inputs.shape[0])
+    outputs = await loaded.batched_translation(inputs, options.direction, metrics.batch_images.observe)
+    metrics.images.inc(inputs.shape[0])
+    return await run_in_threadpool(translation.respond, inputs, outputs, options, loaded.card)
+
+
 async def _generate(model_id: str, request: GenerateRequest, registry, cache: GeneratorCache, cap: int,
                     metrics: Metrics) -> Response:
-    loaded = await _loaded(model_id, registry, cache)
+    loaded = await _sampler(model_id, registry, cache)
     # Drawing latents is CPU work: never on the event loop, so /healthz and other requests keep answering.
     inputs = await run_in_threadpool(resolve_inputs, loaded.card, request, cap)
     return await _serve(loaded, inputs, request.format or default_format(inputs.count), request.nrow, metrics)
@@ -228,6 +257,15 @@ async def _serve(loaded: LoadedGenerator, inputs: GeneratorInputs, fmt: str, nro
 async def _loaded(model_id: str, registry: Registry, cache: GeneratorCache) -> LoadedGenerator:
     """The model's generator with its card; 404 when the registry no longer has it."""
     return cache.fresh(model_id, CARD_RECHECK_S) or await run_in_threadpool(_load_checked, model_id, registry, cache)
+
+
+async def _sampler(model_id: str, registry: Registry, cache: GeneratorCache) -> LoadedGenerator:
+    """A model that samples from noise; 422 for a translator, which takes images."""
+    loaded = await _loaded(model_id, registry, cache)
+    if loaded.card.kind == "translator":
+        raise Problem(422, f"model {model_id} is a translator ({loaded.card.arch}): it takes images, not latents; "
+                           f"POST them to /v1/models/{model_id}/translate")
+    return loaded
 
 
 def _load_checked(model_id: str, registry: Registry, cache: GeneratorCache) -> LoadedGenerator:

@@ -25,7 +25,7 @@ def ring():
     return data.points, data.labels
 
 
-@pytest.mark.parametrize("arch", list(FAMILIES))
+@pytest.mark.parametrize("arch", [name for name, family in FAMILIES.items() if family.kind == "sampler"])
 def test_each_family_trains_saves_reloads_and_generates_from_its_inputs(arch, digits, tmp_path):
     images, labels = digits
     config = config_for(arch, (1, 28, 28))

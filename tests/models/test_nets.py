@@ -34,7 +34,7 @@ def test_dcgan_shapes_for_every_supported_size(size, channels):
     assert build_discriminator(config)(images).logit.shape == (5,)
 
 
-@pytest.mark.parametrize("arch", list(FAMILIES))
+@pytest.mark.parametrize("arch", [name for name, family in FAMILIES.items() if family.kind == "sampler"])
 @pytest.mark.parametrize("shape", [(3, 32, 32), (1, 28, 28), (2,)])
 def test_every_family_maps_its_inputs_to_data_and_scores(arch, shape):
     config = config_for(arch, shape)

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from models.data import BUILTIN_DATASETS, ImageDataset, PointDataset, load_builtin, resize
+from models.data import BUILTIN_DATASETS, ImageDataset, PointDataset, TwoDomainDataset, load_builtin, resized
+from models.translators import as_shown
 from worker.datasets.decode import Decoded, decode_upload
 from worker.datasets.errors import BuiltinDataset, DatasetChanged, DatasetInUse, DatasetNotFound
 from worker.datasets.options import UploadLimits, UploadOptions
@@ -70,7 +71,7 @@ def warm_builtins() -> threading.Thread:
 
 
 def load_dataset(dataset_id: str, store: ArtifactStore, image_size: int | None = None,
-                 checksum: str | None = None) -> ImageDataset | PointDataset:
+                 checksum: str | None = None) -> ImageDataset | PointDataset | TwoDomainDataset:
     """The data set a job trains on; with `checksum`, refuses one whose content changed since submit."""
     if dataset_id in BUILTIN_DATASETS:
         dataset = load_builtin(dataset_id)
@@ -81,9 +82,7 @@ def load_dataset(dataset_id: str, store: ArtifactStore, image_size: int | None =
     if checksum is not None and dataset.checksum() != checksum:
         raise DatasetChanged(f"data set {dataset_id} changed since the job was submitted (checksum {checksum} "
                              f"then, {dataset.checksum()} now); submit the job again to train on it as it is")
-    if isinstance(dataset, ImageDataset) and image_size is not None and image_size != dataset.images.shape[-1]:
-        dataset = ImageDataset(dataset.name, resize(dataset.images, image_size), dataset.labels, dataset.classes)
-    return dataset
+    return resized(dataset, image_size) if image_size is not None else dataset
 
 
 def dataset_checksum(dataset_id: str, store: ArtifactStore) -> str:
@@ -128,15 +127,23 @@ class DatasetCatalog:
         """Decodes the upload, stores it atomically and registers it; returns its manifest."""
         decoded = decode_upload(upload, options, self.limits)
         dataset_id = new_id("ds")
-        images, labels = torch.from_numpy(decoded.images), torch.from_numpy(decoded.labels)
-        dataset = ImageDataset(dataset_id, images, labels, tuple(decoded.classes))
+        if decoded.domains is not None:
+            a, b, paired = (torch.from_numpy(x) if not isinstance(x, bool) else x for x in decoded.domains)
+            unknown = (torch.full((len(x),), -1, dtype=torch.long) for x in (a, b))
+            dataset = TwoDomainDataset(dataset_id, a, b, paired, *unknown)
+            tensors = {"a": a, "b": b, "labels_a": dataset.labels_a, "labels_b": dataset.labels_b}
+            preview = image_grid_png(side_by_side(dataset), pick=False)
+        else:
+            images, labels = torch.from_numpy(decoded.images), torch.from_numpy(decoded.labels)
+            dataset = ImageDataset(dataset_id, images, labels, tuple(decoded.classes))
+            tensors, preview = {"images": images, "labels": labels}, image_grid_png(images)
         manifest = _describe_upload(dataset, decoded, source, options)
         self.store.datasets_root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=self.store.datasets_root, prefix=".staging-"))
         final = self.store.dataset_dir(dataset_id)
         try:
-            save_file({"images": images.contiguous(), "labels": labels.contiguous()}, str(staging / DATA_FILE))
-            (staging / PREVIEW_FILE).write_bytes(image_grid_png(images))
+            save_file({name: t.contiguous() for name, t in tensors.items()}, str(staging / DATA_FILE))
+            (staging / PREVIEW_FILE).write_bytes(preview)
             (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
             os.rename(staging, final)
         except BaseException:
@@ -178,16 +185,30 @@ class DatasetCatalog:
         return path if path.exists() else None
 
 
-def _read_upload(dataset_id: str, directory: Path) -> ImageDataset:
+def _read_upload(dataset_id: str, directory: Path) -> ImageDataset | TwoDomainDataset:
     tensors = load_file(str(directory / DATA_FILE))
     manifest = json.loads((directory / MANIFEST_FILE).read_text())
+    if "a" in tensors:
+        return TwoDomainDataset(dataset_id, tensors["a"], tensors["b"], manifest["kind"] == "paired",
+                                tensors["labels_a"], tensors["labels_b"], tuple(manifest["classes"]))
     return ImageDataset(dataset_id, tensors["images"], tensors["labels"], tuple(manifest["classes"]))
 
 
-def _preview(dataset: ImageDataset | PointDataset) -> bytes:
+def _preview(dataset: ImageDataset | PointDataset | TwoDomainDataset) -> bytes:
     if isinstance(dataset, PointDataset):
         return scatter_png(dataset.points, dataset.labels)
+    if isinstance(dataset, TwoDomainDataset):
+        return image_grid_png(side_by_side(dataset), pick=False)
     return image_grid_png(dataset.images)
+
+
+def side_by_side(dataset: TwoDomainDataset, count: int = 32) -> torch.Tensor:
+    """Alternating A and B images (pairs for a paired set), A scaled to B's size and channels: a preview."""
+    n = min(count, dataset.a.shape[0], dataset.b.shape[0])
+    index_a = torch.linspace(0, dataset.a.shape[0] - 1, n).round().long()
+    index_b = index_a if dataset.paired else torch.linspace(0, dataset.b.shape[0] - 1, n).round().long()
+    a = as_shown(dataset.a[index_a].float(), dataset.b.shape).round().to(torch.uint8)
+    return torch.stack([a, dataset.b[index_b]], dim=1).flatten(0, 1)
 
 
 def _class_counts(labels: torch.Tensor, classes: tuple[str, ...]) -> dict[str, int]:
@@ -197,17 +218,38 @@ def _class_counts(labels: torch.Tensor, classes: tuple[str, ...]) -> dict[str, i
     return dict(zip(classes, counts, strict=True))
 
 
-def _describe_builtin(name: str, dataset: ImageDataset | PointDataset) -> dict:
+def _describe_builtin(name: str, dataset: ImageDataset | PointDataset | TwoDomainDataset) -> dict:
     return {
         "id": name, "name": name, "builtin": True, "description": BUILTIN_DATASETS[name],
-        "kind": "points" if isinstance(dataset, PointDataset) else "images",
-        "count": len(dataset.labels), "shape": list(dataset.shape),
+        "kind": data_kind(dataset), "count": len(dataset.labels), "shape": list(dataset.shape),
+        **_domains(dataset),
         "classes": list(dataset.classes), "class_counts": _class_counts(dataset.labels, dataset.classes),
         "skipped": 0, "warnings": [], "checksum": dataset.checksum(), "created_at": None,
     }
 
 
-def _describe_upload(dataset: ImageDataset, decoded: Decoded, source: str | None, options: UploadOptions) -> dict:
+def _tensors_of(dataset: ImageDataset | TwoDomainDataset) -> list[torch.Tensor]:
+    if isinstance(dataset, TwoDomainDataset):
+        return [dataset.a, dataset.b, dataset.labels_a, dataset.labels_b]
+    return [dataset.images, dataset.labels]
+
+
+def data_kind(dataset: ImageDataset | PointDataset | TwoDomainDataset) -> str:
+    if isinstance(dataset, TwoDomainDataset):
+        return dataset.kind
+    return "points" if isinstance(dataset, PointDataset) else "images"
+
+
+def _domains(dataset) -> dict:
+    """For two domains: domain A's shape and how many images each domain holds."""
+    if not isinstance(dataset, TwoDomainDataset):
+        return {}
+    return {"source_shape": list(dataset.source_shape), "counts": {"a": int(dataset.a.shape[0]),
+                                                                    "b": int(dataset.b.shape[0])}}
+
+
+def _describe_upload(dataset: ImageDataset | TwoDomainDataset, decoded: Decoded, source: str | None,
+                     options: UploadOptions) -> dict:
     counts = _class_counts(dataset.labels, dataset.classes)
     warnings = list(decoded.warnings)
     warnings += [f"class {name!r} has a single image: a model learns little about it; add more or merge it"
@@ -215,11 +257,11 @@ def _describe_upload(dataset: ImageDataset, decoded: Decoded, source: str | None
     source = _CONTROL.sub("", source or "")[-200:] or None
     return {
         "id": dataset.name, "name": options.name or source or dataset.name, "builtin": False,
-        "source": source, "format": decoded.format, "kind": "images",
-        "count": len(dataset.labels), "shape": list(dataset.shape),
+        "source": source, "format": decoded.format, "kind": data_kind(dataset),
+        "count": len(dataset.labels), "shape": list(dataset.shape), **_domains(dataset),
         "classes": list(dataset.classes), "class_counts": counts,
         "skipped": decoded.skipped, "skipped_files": decoded.skipped_files, "warnings": warnings,
         "options": options.model_dump(exclude={"name"}),
-        "bytes": dataset.images.numel() + 8 * dataset.labels.numel(),
+        "bytes": sum(t.numel() * t.element_size() for t in _tensors_of(dataset)),
         "checksum": dataset.checksum(), "created_at": utcnow(),
     }

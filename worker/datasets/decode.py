@@ -41,6 +41,8 @@ class Decoded:
     skipped: int = 0
     skipped_files: list[dict] = field(default_factory=list)  # the first few, with the reason
     warnings: list[str] = field(default_factory=list)
+    # Two domains (layout domains or side-by-side): A's images, B's images, and whether a[i] pairs with b[i].
+    domains: tuple[np.ndarray, np.ndarray, bool] | None = None
 
 
 class _Budget:
@@ -170,10 +172,22 @@ def _from_zip(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo], options:
         if image is None:
             skipped.append({"name": entry.filename, "reason": reason})
             continue
-        collector.add(image, entry.filename)
-        folders.append(parts[:-1])
+        if options.layout == "side-by-side":
+            for half, name in _halves(image, entry.filename):
+                collector.add(half, name)
+                folders.append(parts[:-1])
+        else:
+            collector.add(image, entry.filename)
+            folders.append(parts[:-1])
     images = collector.stack()
+    if options.layout == "side-by-side" and len(images):
+        decoded = Decoded("zip", images, np.full(len(images), -1, np.int64), [], len(skipped), skipped[:_EXAMPLES_KEPT])
+        decoded.domains = images[0::2], images[1::2], True
+        return decoded
     labels, classes, outside = _labels_from_folders(folders)
+    domain_folders = _domain_folders(classes, options.layout)
+    if domain_folders is not None and len(images):
+        return _two_domains(images, labels, classes, domain_folders, collector.sources, skipped)
     if outside:
         keep = labels >= 0
         skipped += [{"name": collector.sources[i], "reason": "outside the class folders"} for i in outside]
@@ -185,6 +199,53 @@ def _from_zip(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo], options:
     decoded = Decoded("zip", images, labels, classes, len(skipped), skipped[:_EXAMPLES_KEPT])
     if skipped:
         decoded.warnings.append(f"skipped {len(skipped)} file(s) that are not usable images (see skipped_files)")
+    return decoded
+
+
+def _halves(image: Image.Image, name: str) -> list[tuple[Image.Image, str]]:
+    """pix2pix's side-by-side image: A on the left, B on the right, each a square."""
+    width, height = image.size
+    if width != 2 * height:
+        raise InvalidUpload(f"{name} is {width}x{height}; layout side-by-side needs images twice as wide as high "
+                            "(A on the left, B on the right)")
+    return [(image.crop((0, 0, height, height)), f"{name}#A"), (image.crop((height, 0, width, height)), f"{name}#B")]
+
+
+def _domain_folders(classes: list[str], layout: str | None) -> tuple[str, str] | None:
+    """The folders holding domains A and B, when the layout is (or, by default, looks like) two domains."""
+    lower = {name.lower(): name for name in classes}
+    for a, b in (("a", "b"), ("traina", "trainb")):
+        if a in lower and b in lower:
+            rest = set(lower) - {a, b} - ({"testa", "testb"} if a == "traina" else set())
+            if layout == "domains" or (layout is None and not rest):
+                return lower[a], lower[b]
+    if layout == "domains":
+        raise InvalidUpload(f"layout domains needs folders A/ and B/ (or trainA/ and trainB/); the ZIP's folders are "
+                            f"{', '.join(classes) or 'none'}")
+    return None
+
+
+def _two_domains(images: np.ndarray, labels: np.ndarray, classes: list[str], folders: tuple[str, str],
+                 sources: list[str], skipped: list[dict]) -> Decoded:
+    """Domain A's and B's images; paired (B in A's order) when both folders hold the same file names."""
+    a_index, b_index = (np.flatnonzero(labels == classes.index(name)) for name in folders)
+    ignored = len(images) - len(a_index) - len(b_index)
+    if len(a_index) == 0 or len(b_index) == 0:
+        empty = folders[0] if len(a_index) == 0 else folders[1]
+        raise InvalidUpload(f"folder {empty}/ holds no images; a translator needs images of both domains")
+    names_a = [sources[i].rsplit("/", 1)[-1] for i in a_index]
+    names_b = {sources[i].rsplit("/", 1)[-1]: i for i in b_index}
+    paired = len(names_a) == len(names_b) == len(set(names_a)) and set(names_a) == set(names_b)
+    if paired:
+        b_index = np.array([names_b[name] for name in names_a])
+    decoded = Decoded("zip", images, np.full(len(images), -1, np.int64), [], len(skipped), skipped[:_EXAMPLES_KEPT])
+    decoded.domains = images[a_index], images[b_index], paired
+    if not paired:
+        decoded.warnings.append(f"{folders[0]}/ and {folders[1]}/ do not hold the same file names, so the set is "
+                                "unpaired (for CycleGAN); give both folders the same names to pair them (pix2pix)")
+    if ignored:
+        decoded.warnings.append(f"skipped {ignored} image(s) outside {folders[0]}/ and {folders[1]}/ (e.g. testA/, "
+                                "testB/): upload them as their own data set to score a model on them")
     return decoded
 
 
@@ -331,3 +392,29 @@ def _labels_from_array(labels: np.ndarray | None, n: int) -> tuple[np.ndarray, l
     values = labels.astype(str) if labels.dtype.kind == "S" else labels
     unique, inverse = np.unique(values, return_inverse=True)
     return inverse.astype(np.int64).reshape(n), [str(u) for u in unique]
+
+
+def decode_images(path: Path, options: UploadOptions, limits: UploadLimits) -> Decoded:
+    """A translator's input: one image file, or a ZIP or NPZ of images (labels and layout are ignored)."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(NPY_MAGIC) or head[:4] in ZIP_MAGIC:
+        return decode_upload(path, options.model_copy(update={"layout": "classes"}), limits)
+    if path.stat().st_size > limits.max_entry_bytes:
+        raise UploadTooLarge(f"the image is over {limits.max_entry_bytes:,} bytes (the server's max_entry_bytes)")
+    return decode_image_list([path.read_bytes()], options, limits)
+
+
+def decode_image_list(blobs: list[bytes], options: UploadOptions, limits: UploadLimits) -> Decoded:
+    """Encoded images (PNG, JPEG, ...) in the same shape an upload's are brought to; refuses any that is not one."""
+    if len(blobs) > limits.max_images:
+        raise UploadTooLarge(f"{len(blobs)} images, more than {limits.max_images} per request")
+    collector = _Collector(options, limits)
+    for i, blob in enumerate(blobs):
+        where = "the image" if len(blobs) == 1 else f"image {i}"
+        image, reason = _open_image(blob, where, options, limits)
+        if image is None:
+            raise InvalidUpload(f"{where} is not a usable image ({reason}); send PNG, JPEG, GIF, BMP, TIFF or WebP")
+        collector.add(image, where)
+    images = collector.stack()
+    return Decoded("images", images, np.full(len(images), -1, np.int64), [])

@@ -20,6 +20,13 @@ class UploadOptions(BaseModel):
     resize: Literal["crop", "pad"] = Field("crop", description="crop: center-crop to a square, then resize; "
                                            "pad: resize to fit, then pad to a square with `background`")
     background: Literal["black", "white"] = Field("black", description="Behind transparent pixels and padding")
+    layout: Literal["classes", "domains", "side-by-side"] | None = Field(
+        None, description="How a ZIP's folders are read. classes: a folder per class (or flat, unlabelled); "
+                          "domains: two domains for a translator, folders A/ and B/ (or CycleGAN's trainA/ and "
+                          "trainB/; testA/ and testB/ are skipped), paired when both hold the same file names; "
+                          "side-by-side: pix2pix's layout, each image twice as wide as high with A on the left "
+                          "and B on the right. Default: domains when the top folders are A and B or trainA and "
+                          "trainB, else classes")
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ def spread(n: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(np.int64))
 
 
-def image_grid_png(images: torch.Tensor) -> bytes:
-    picked = images[torch.from_numpy(spread(len(images), PREVIEW_IMAGES))]
+def image_grid_png(images: torch.Tensor, pick: bool = True) -> bytes:
+    """Up to PREVIEW_IMAGES images spread over the set, 8 per row; all of them, in order, without `pick`."""
+    picked = images[torch.from_numpy(spread(len(images), PREVIEW_IMAGES))] if pick else images
     return png_bytes(grid(picked, nrow=8))
 
 

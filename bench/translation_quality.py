@@ -1,0 +1,86 @@
+"""How good are the image-to-image families on the built-ins? Each trains as a job would (the family's
+defaults plus the --model / --train settings given) on 90 % of its data set, and is scored on the other
+10 % (every 10th example, so every digit is on both sides), each figure beside the baseline it must beat:
+
+- pix2pix on edges-digits: L1 to the true digit (0-255) vs the input itself and vs the mean digit;
+- srgan on digits-14to28: PSNR on held-out digits vs bicubic upscaling;
+- cyclegan on digits-stripes: the share of translations a domain classifier reads as the target domain,
+  the share a digit classifier reads as the input's digit (both trained on real images of both domains),
+  and the round trip's L1 vs moving the input by one pixel.
+
+    .venv/bin/python -m bench.translation_quality --archs pix2pix srgan cyclegan --seeds 0
+    .venv/bin/python -m bench.translation_quality --archs cyclegan --model '{"g_width": 16}' --train '{"epochs": 2}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from models.data import load_builtin
+from models.metrics.translation import (
+    bicubic,
+    held_out,
+    mean_l1,
+    psnr,
+    subset,
+    train_judges,
+    translate,
+    unpaired_scores,
+)
+from models.trainers import make_trainer
+from worker.spec import JobSpec, gan_config, train_config
+
+DATASETS = {"pix2pix": "edges-digits", "srgan": "digits-14to28", "cyclegan": "digits-stripes"}
+
+
+def run(arch: str, seed: int, model: dict, train: dict) -> dict:
+    data = load_builtin(DATASETS[arch])
+    spec = JobSpec(dataset=data.name, model={"arch": arch, **model}, train={"seed": seed, **train})
+    train_a, test_a = held_out(data.a.shape[0])
+    train_b, test_b = held_out(data.b.shape[0])
+    training = subset(data, train_a, train_b if not data.paired else None)
+    gan = gan_config(spec, data.shape, data.classes, data.source_shape)
+    trainer = make_trainer(gan, train_config(spec))
+    started = time.perf_counter()
+    result = trainer.fit(training)
+    seconds = time.perf_counter() - started
+    net = trainer.serving_generator()
+    row = {"arch": arch, "seed": seed, "steps": result.steps, "train_s": round(seconds, 1)}
+    if arch == "cyclegan":
+        judges = train_judges(subset(data, train_a, train_b), seed)
+        row |= {"judge_domain_acc": judges.domain_accuracy, "judge_label_acc": judges.label_accuracy}
+        for direction, images, labels in (("a2b", data.a[test_a], data.labels_a[test_a]),
+                                          ("b2a", data.b[test_b], data.labels_b[test_b])):
+            row |= {f"{k}_{direction}": v for k, v in unpaired_scores(net, judges, images, labels, direction).items()}
+        return row
+    sources, targets = data.a[test_a], data.b[test_a]
+    out = translate(net, sources)
+    if arch == "srgan":
+        return row | {"psnr": psnr(out, targets), "psnr_bicubic": psnr(bicubic(sources, targets.shape[-1]), targets),
+                      "l1": mean_l1(out, targets)}
+    mean_digit = data.b[train_a].float().mean(0, keepdim=True).expand_as(targets)
+    return row | {"l1": mean_l1(out, targets), "l1_input": mean_l1(sources, targets),
+                  "l1_mean_digit": mean_l1(mean_digit, targets), "psnr": psnr(out, targets)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--archs", nargs="+", default=list(DATASETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--model", type=json.loads, default={})
+    parser.add_argument("--train", type=json.loads, default={})
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    for arch in args.archs:
+        for seed in args.seeds:
+            row = run(arch, seed, args.model, args.train)
+            print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
