@@ -6,6 +6,7 @@ import io
 import math
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -93,6 +94,16 @@ def translate(net: nn.Module, images: torch.Tensor, direction: str = "a2b", batc
     out = [to_uint8(net(chunk.to(device).float().div(127.5).sub(1), direction).float().cpu())
            for chunk in images.split(batch_size)]
     return torch.cat(out)
+
+
+def as_shown(images: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Images resized (nearest, so pixels stay visible) and given the channels of `shape` (N, C, H, W)."""
+    if images.shape[-1] != shape[-1]:
+        images = F.interpolate(images, size=tuple(shape[-2:]), mode="nearest")
+    if images.shape[1] != shape[1]:
+        images = images.mean(dim=1, keepdim=True).expand(-1, shape[1], -1, -1) if shape[1] == 3 else \
+            images.mean(dim=1, keepdim=True)
+    return images
 
 
 def grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> torch.Tensor:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from models import losses
 from models.data import TwoDomainDataset
-from models.sampling import to_uint8
+from models.sampling import as_shown, to_uint8
 from models.trainer import Trainer
 
 
@@ -81,16 +81,6 @@ class TranslatorTrainer(Trainer):
             pictures.append(torch.stack([shown, out], dim=1).flatten(0, 1))
         generator.train(was_training)
         return to_uint8(torch.cat(pictures).cpu())
-
-
-def as_shown(images: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """Images resized (nearest, so pixels stay visible) and given the channels of `shape` (N, C, H, W)."""
-    if images.shape[-1] != shape[-1]:
-        images = F.interpolate(images, size=tuple(shape[-2:]), mode="nearest")
-    if images.shape[1] != shape[1]:
-        images = images.mean(dim=1, keepdim=True).expand(-1, shape[1], -1, -1) if shape[1] == 3 else \
-            images.mean(dim=1, keepdim=True)
-    return images
 
 
 class Pix2PixTrainer(TranslatorTrainer):

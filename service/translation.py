@@ -22,8 +22,7 @@ from fastapi import Request, Response
 from pydantic import Field, ValidationError
 
 from models.plots import picture
-from models.sampling import png_bytes
-from models.translators import as_shown
+from models.sampling import as_shown, png_bytes
 from service.formats import either
 from service.problems import Problem
 from service.uploads import receive_upload

@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from models.data import BUILTIN_DATASETS, ImageDataset, PointDataset, TwoDomainDataset, load_builtin, resized
-from models.translators import as_shown
+from models.sampling import as_shown
 from worker.datasets.decode import Decoded, decode_upload
 from worker.datasets.errors import BuiltinDataset, DatasetChanged, DatasetInUse, DatasetNotFound
 from worker.datasets.options import UploadLimits, UploadOptions
