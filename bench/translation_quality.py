@@ -10,6 +10,10 @@ defaults plus the --model / --train settings given) on 90 % of its data set, and
 
     .venv/bin/python -m bench.translation_quality --archs pix2pix srgan cyclegan --seeds 0
     .venv/bin/python -m bench.translation_quality --archs cyclegan --model '{"g_width": 16}' --train '{"epochs": 2}'
+    .venv/bin/python -m bench.translation_quality --archs pix2pix cyclegan --pictures docs/translators
+
+--pictures DIR writes DIR/<arch>.png: held-out inputs (every 50th), each followed by its output; for cyclegan the
+a2b pairs, then the b2a ones (the README's pictures).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
 
@@ -31,13 +36,24 @@ from models.metrics.translation import (
     translate,
     unpaired_scores,
 )
+from models.plots import picture
+from models.sampling import as_shown, png_bytes
 from models.trainers import make_trainer
 from worker.spec import JobSpec, gan_config, train_config
 
 DATASETS = {"pix2pix": "edges-digits", "srgan": "digits-14to28", "cyclegan": "digits-stripes"}
 
 
-def run(arch: str, seed: int, model: dict, train: dict) -> dict:
+def save_pictures(net, arch: str, shown: list[tuple[str, torch.Tensor]], folder: Path) -> None:
+    rows = []
+    for direction, images in shown:
+        out = translate(net, images, direction)
+        rows.append(torch.stack([as_shown(images.float(), out.shape).round().to(torch.uint8), out], 1).flatten(0, 1))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{arch}.png").write_bytes(png_bytes(picture(torch.cat(rows), 8)))
+
+
+def run(arch: str, seed: int, model: dict, train: dict, pictures: Path | None = None) -> dict:
     data = load_builtin(DATASETS[arch])
     spec = JobSpec(dataset=data.name, model={"arch": arch, **model}, train={"seed": seed, **train})
     train_a, test_a = held_out(data.a.shape[0])
@@ -49,6 +65,9 @@ def run(arch: str, seed: int, model: dict, train: dict) -> dict:
     result = trainer.fit(training)
     seconds = time.perf_counter() - started
     net = trainer.serving_generator()
+    if pictures is not None:
+        shown = [("a2b", data.a[test_a][::50])] + ([("b2a", data.b[test_b][::50])] if arch == "cyclegan" else [])
+        save_pictures(net, arch, shown, pictures)
     row = {"arch": arch, "seed": seed, "steps": result.steps, "train_s": round(seconds, 1)}
     if arch == "cyclegan":
         judges = train_judges(subset(data, train_a, train_b), seed)
@@ -74,11 +93,12 @@ def main() -> None:
     parser.add_argument("--model", type=json.loads, default={})
     parser.add_argument("--train", type=json.loads, default={})
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--pictures", type=Path, help="write <arch>.png of held-out inputs and outputs here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     for arch in args.archs:
         for seed in args.seeds:
-            row = run(arch, seed, args.model, args.train)
+            row = run(arch, seed, args.model, args.train, args.pictures)
             print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
 
 

@@ -87,21 +87,21 @@ def _given(*fields: str) -> dict:
     return {"required": list(fields), "properties": {f: {"not": {"type": "null"}} for f in fields}}
 
 
-def _rules(*rules: dict) -> ConfigDict:
+def json_rules(*rules: dict) -> ConfigDict:
     """The checks of a model_validator written into the JSON schema, so clients (and the fuzzer) can know them."""
     return ConfigDict(json_schema_extra={"allOf": list(rules)})
 
 
-def _exactly_one(a: str, b: str) -> dict:
+def exactly_one(a: str, b: str) -> dict:
     return {"oneOf": [_given(a), _given(b)]}
 
 
-def _not_both(a: str, b: str) -> dict:
+def not_both(a: str, b: str) -> dict:
     return {"not": _given(a, b)}
 
 
 class GenerateRequest(StrictModel):
-    model_config = _rules(_not_both("latents", "n"), _not_both("latents", "seed"), _not_both("latents", "truncation"))
+    model_config = json_rules(not_both("latents", "n"), not_both("latents", "seed"), not_both("latents", "truncation"))
 
     latents: list[list[FiniteFloat]] | None = Field(
         None, min_length=1, description="Explicit latent vectors, each of the model's latent_dim")
@@ -127,7 +127,7 @@ class GenerateRequest(StrictModel):
 
 
 class LatentPoint(StrictModel):
-    model_config = _rules(_exactly_one("seed", "latent"))
+    model_config = json_rules(exactly_one("seed", "latent"))
 
     seed: Seed | None = Field(None, description="The latent that `n=1` with this seed draws")
     latent: list[FiniteFloat] | None = Field(None, description="An explicit latent vector")
@@ -159,8 +159,8 @@ class InterpolateRequest(_Exploration):
 
 
 class TraverseRequest(_Exploration):
-    model_config = _rules(_exactly_one("dimension", "code"), _not_both("latent", "seed"),
-                          _not_both("latent", "truncation"),
+    model_config = json_rules(exactly_one("dimension", "code"), not_both("latent", "seed"),
+                          not_both("latent", "truncation"),
                           {"not": {"required": ["latent", "rows"], "properties": {"latent": {"not": {"type": "null"}},
                                                                                   "rows": {"not": {"const": 1}}}}})
     seed: Seed | None = Field(None, description="Seed of the base latents, one per row; random when left out")
@@ -185,7 +185,7 @@ class TraverseRequest(_Exploration):
 
 
 class AugmentRequest(StrictModel):
-    model_config = _rules(_exactly_one("counts", "total"))
+    model_config = json_rules(exactly_one("counts", "total"))
 
     counts: dict[str, Annotated[int, Field(ge=0)]] | None = Field(
         None, description="Conditional models: images per class, by class name or index")

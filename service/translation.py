@@ -20,11 +20,13 @@ import numpy as np
 import torch
 from fastapi import Request, Response
 from pydantic import Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from models.plots import picture
 from models.sampling import as_shown, png_bytes
 from service.formats import either
 from service.problems import Problem
+from service.schemas import exactly_one, json_rules
 from service.uploads import receive_upload
 from worker.card import ModelCard
 from worker.datasets import InvalidUpload, UploadLimits, UploadOptions, UploadTooLarge
@@ -53,6 +55,8 @@ class TranslateOptions(StrictModel):
 class TranslateRequest(TranslateOptions):
     """The JSON body: base64-encoded images (PNG, JPEG, ...; a `data:` URL prefix is fine) and the options."""
 
+    model_config = json_rules(exactly_one("image", "images"))
+
     image: str | None = Field(None, description="One base64-encoded image")
     images: list[str] | None = Field(None, min_length=1, description="Several base64-encoded images")
 
@@ -77,17 +81,8 @@ async def read_request(request: Request, settings: Settings, incoming: Path) -> 
     """The options and what holds the images (a file on disk to delete afterwards, or a list of bytes)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        try:
-            body = TranslateRequest.model_validate_json(await request.body())
-        except ValidationError as exc:
-            raise Problem(422, _errors(exc)) from None
-        if (body.image is None) == (body.images is None):
-            raise Problem(422, "give exactly one of `image` (one base64 image) and `images` (a list of them)")
-        blobs = [_base64(text, i) for i, text in enumerate([body.image] if body.image is not None else body.images)]
-        if len(blobs) > settings.max_images_per_request:
-            raise Problem(422, f"images: at most {settings.max_images_per_request} per request (the server's "
-                               f"max_images_per_request); got {len(blobs)}")
-        return TranslateOptions(**body.model_dump(exclude={"image", "images"})), blobs
+        # Parsing and base64-decoding up to max_body_bytes is CPU work: off the event loop.
+        return await run_in_threadpool(_from_json, await request.body(), settings.max_images_per_request)
     if content_type == "multipart/form-data":
         upload = await receive_upload(request, incoming, settings.max_body_bytes)
         try:
@@ -102,6 +97,21 @@ async def read_request(request: Request, settings: Settings, incoming: Path) -> 
         return options, upload.path
     raise Problem(415, f"send the images as multipart/form-data with a `file` field ({EXAMPLE}), or as JSON "
                        "with base64 `image` / `images`")
+
+
+def _from_json(raw: bytes, cap: int) -> tuple[TranslateOptions, list[bytes]]:
+    try:
+        body = TranslateRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise Problem(422, _errors(exc)) from None
+    if (body.image is None) == (body.images is None):
+        raise Problem(422, "give exactly one of `image` (one base64 image) and `images` (a list of them)")
+    texts = [body.image] if body.image is not None else body.images
+    if len(texts) > cap:
+        raise Problem(422, f"images: at most {cap} per request (the server's max_images_per_request); "
+                           f"got {len(texts)}")
+    options = TranslateOptions(**body.model_dump(exclude={"image", "images"}))
+    return options, [_base64(text, i) for i, text in enumerate(texts)]
 
 
 def decode(source, options: TranslateOptions, card: ModelCard, limits: UploadLimits) -> torch.Tensor:

@@ -33,9 +33,10 @@ TINY_NETS = {"latent_dim": 8, "g_width": 8, "d_width": 8, "hidden": 32}
 TINY_STEPS = {"epochs": 1, "max_steps": 4, "batch_size": 32}
 
 
-def train_model(client: httpx.Client, dataset: str, model: dict, train: dict | None = None) -> dict:
-    """Trains a tiny model over HTTP; returns its card."""
-    response = client.post("/v1/jobs", json={"dataset": dataset, "model": {**TINY_NETS, **model},
+def train_model(client: httpx.Client, dataset: str, model: dict, train: dict | None = None,
+                nets: dict = TINY_NETS) -> dict:
+    """Trains a tiny model over HTTP (tiny sampler nets unless `nets` says otherwise); returns its card."""
+    response = client.post("/v1/jobs", json={"dataset": dataset, "model": {**nets, **model},
                                             "train": {**TINY_STEPS, **(train or {})}})
     assert response.status_code == 202, response.text
     job = wait_for_job(client, response.json()["id"])

@@ -104,6 +104,8 @@ class ModelSpec(StrictModel):
                                  "from noise")
         if self.scale is not None and self.arch != "srgan":
             raise ValueError("scale applies to srgan only")
+        if self.blocks is not None and self.arch == "pix2pix":
+            raise ValueError("blocks applies to cyclegan and srgan; pix2pix's U-Net depth follows the image size")
         if self.image_size is not None and self.image_size not in family.image_sizes:
             raise ValueError(f"{self.arch} takes images of {', '.join(map(str, family.image_sizes))} px; "
                              f"got image_size {self.image_size}")

@@ -15,7 +15,7 @@ from models.data import load_builtin, outlines
 from service.client import AsyncClient, Client
 from tests.datasets_builders import image_bytes, npz_of, zip_of
 from tests.e2e.test_train_and_generate import assert_problem, png
-from tests.helpers import wait_for_job
+from tests.helpers import train_model
 
 pytestmark = pytest.mark.e2e
 
@@ -23,12 +23,7 @@ TINY_TRANSLATOR = {"g_width": 8, "d_width": 8}
 
 
 def train_translator(client, dataset: str, model: dict, train: dict | None = None) -> dict:
-    response = client.post("/v1/jobs", json={"dataset": dataset, "model": {**TINY_TRANSLATOR, **model},
-                                            "train": {"epochs": 1, "max_steps": 6, "batch_size": 16, **(train or {})}})
-    assert response.status_code == 202, response.text
-    job = wait_for_job(client, response.json()["id"])
-    assert job["status"] == "succeeded", job
-    return client.get(f"/v1/models/{job['model_id']}").json()
+    return train_model(client, dataset, model, {"max_steps": 6, "batch_size": 16, **(train or {})}, TINY_TRANSLATOR)
 
 
 @pytest.fixture(scope="module")
@@ -196,6 +191,8 @@ def test_samplers_refuse_two_domain_data_and_translators_refuse_noise_options(cl
                    "dcgan does not train on paired")
     assert_problem(client.post("/v1/jobs", json={"dataset": "edges-digits",
                                                  "model": {"arch": "pix2pix", "latent_dim": 8}}), 422, "latent_dim")
+    assert_problem(client.post("/v1/jobs", json={"dataset": "edges-digits", "model": {"arch": "pix2pix", "blocks": 2}}),
+                   422, "U-Net depth follows the image size")
     assert_problem(client.post("/v1/jobs", json={"dataset": "digits-14to28", "model": {"arch": "srgan", "scale": 4}}),
                    422, "model.scale is for srgan on a plain image set")
     body = json.dumps({"dataset": "edges-digits", "model": {"arch": "pix2pix"}, "train": {"augment": ["color"]}})
