@@ -27,7 +27,8 @@ import os
 import statistics
 import tempfile
 import time
-from contextlib import ExitStack, contextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,14 +116,21 @@ class RawRound:
         return self.images / self.seconds
 
 
-def raw_round(generator: torch.nn.Module, latent_dim: int, batch: int, seconds: float, seeds) -> RawRound:
-    """Seeded latents -> batched forward -> one PNG per image, for about `seconds`."""
+def raw_round(forward: Callable[[], torch.Tensor], seconds: float) -> RawRound:
+    """One batched forward after another (`forward()`: uint8 NCHW images), then one PNG per image, for about
+    `seconds`."""
     images, started, cpu = 0, time.perf_counter(), time.process_time()
     while images == 0 or time.perf_counter() - started < seconds:
-        for image in generate(generator, latents_for_seed(batch, latent_dim, next(seeds))):
+        batch = forward()
+        for image in batch:
             png_bytes(image)
-        images += batch
+        images += len(batch)
     return RawRound(images, time.perf_counter() - started, time.process_time() - cpu)
+
+
+def generate_batch(generator: torch.nn.Module, latent_dim: int, batch: int, seeds) -> Callable[[], torch.Tensor]:
+    """The raw loop's forward for a sampler: `batch` images from latents of a fresh seed each time."""
+    return lambda: generate(generator, latents_for_seed(batch, latent_dim, next(seeds)))
 
 
 @dataclass
@@ -139,26 +147,30 @@ class HttpRound:
         return self.images / self.seconds
 
 
-async def http_round(client: httpx.AsyncClient, api: Api, path: str, clients: int, seconds: float,
-                     seeds) -> HttpRound:
-    """`clients` tasks, each sending one single-image request after another until the time is up.
-    The round ends when the last answer arrives, so requests still in flight at the deadline count."""
+Send = Callable[[], Awaitable[httpx.Response]]  # makes one single-image request
+
+
+async def http_round(client: httpx.AsyncClient, api: Api, send: Send, clients: int, seconds: float,
+                     route: str = ROUTE) -> HttpRound:
+    """`clients` tasks, each sending one single-image request (`send()`) after another until the time is
+    up. The round ends when the last answer arrives, so requests still in flight at the deadline count.
+    `route`: the route template the API labels the requests' metrics with."""
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
     async def one_client() -> None:
         while time.perf_counter() < deadline:
             sent = time.perf_counter()
-            response = await client.post(path, json={"n": 1, "seed": next(seeds)})
+            response = await send()
             latencies.append(time.perf_counter() - sent)
             _check(response)
 
-    before = await server_counters(client)
+    before = await server_counters(client, route)
     api_cpu, client_cpu, started = process_cpu_seconds(api.pid), time.process_time(), time.perf_counter()
     await asyncio.gather(*(one_client() for _ in range(clients)))
     elapsed, client_cpu = time.perf_counter() - started, time.process_time() - client_cpu
     api_cpu = _minus(process_cpu_seconds(api.pid), api_cpu)
-    after = await server_counters(client)
+    after = await server_counters(client, route)
     server = {k: _minus(after[k], before[k]) for k in before}
     return HttpRound(len(latencies), elapsed, latencies, server, api_cpu, client_cpu)
 
@@ -192,16 +204,16 @@ def _minus(after: float | None, before: float | None) -> float | None:
 
 def _check(response: httpx.Response) -> None:
     if response.status_code != 200 or response.headers.get("content-type") != "image/png":
-        raise RuntimeError(f"generate answered {response.status_code} {response.headers.get('content-type')}: "
-                           f"{response.text[:500]}")
+        raise RuntimeError(f"{response.request.url.path} answered {response.status_code} "
+                           f"{response.headers.get('content-type')}: {response.text[:500]}")
 
 
-async def server_counters(client: httpx.AsyncClient) -> dict[str, float | None]:
-    """The API's own running totals. Seconds spent in the generate route (its duration histogram's
-    sum): what the client's latency adds to it is the client, the loopback and uvicorn before the app.
-    Images and forwards of its batcher (absent before dynamic batching): their ratio is the batch size."""
+async def server_counters(client: httpx.AsyncClient, route: str = ROUTE) -> dict[str, float | None]:
+    """The API's own running totals. Seconds spent in the route (its duration histogram's sum): what the
+    client's latency adds to it is the client, the loopback and uvicorn before the app. Images and
+    forwards of its batchers (absent before dynamic batching): their ratio is the batch size."""
     text = (await client.get("/metrics")).text
-    return {"route_seconds": _sample(text, "ganforge_http_request_duration_seconds_sum", f'route="{ROUTE}"'),
+    return {"route_seconds": _sample(text, "ganforge_http_request_duration_seconds_sum", f'route="{route}"'),
             "batched_images": _sample(text, "ganforge_generation_batch_images_sum"),
             "batches": _sample(text, "ganforge_generation_batch_images_count")}
 
@@ -223,31 +235,48 @@ async def measure(api: Api, model_id: str, model_dir: Path, gan: GANConfig, args
     generator, _ = load_generator(model_dir, args.device)
     path = f"/v1/models/{model_id}/generate"
     seeds = itertools.count(1)  # every request and raw batch its own seed, as distinct users would send
+    forward = generate_batch(generator, gan.latent_dim, args.batch, seeds)
+    async with http_client(api, args.clients) as client:
+        return await alternate(client, api, forward, lambda: client.post(path, json={"n": 1, "seed": next(seeds)}),
+                               args, ROUTE)
+
+
+@asynccontextmanager
+async def http_client(api: Api, clients: list[int]):
+    """One client for all the tasks of a round, with a connection for each of the most tasks."""
+    limits = httpx.Limits(max_connections=max(clients), max_keepalive_connections=max(clients))
+    async with httpx.AsyncClient(base_url=api.url, limits=limits, timeout=120) as client:
+        yield client
+
+
+async def alternate(client: httpx.AsyncClient, api: Api, forward: Callable[[], torch.Tensor], send: Send,
+                    args: argparse.Namespace, route: str) -> Results:
+    """Warm-up, then `args.rounds` rounds of a raw round (`forward` in this process) followed by an HTTP round
+    (`send`) for each number of clients in `args.clients`, and one raw round more at the end, so that every
+    HTTP round has a raw round on either side."""
     results = Results(http={n: [] for n in args.clients})
 
     def raw(seconds: float) -> RawRound:
-        return raw_round(generator, gan.latent_dim, args.batch, seconds, seeds)
+        return raw_round(forward, seconds)
 
-    limits = httpx.Limits(max_connections=max(args.clients), max_keepalive_connections=max(args.clients))
-    async with httpx.AsyncClient(base_url=api.url, limits=limits, timeout=120) as client:
-        # Warm-up: the first request loads the model into the API's cache; then each N once, which opens
-        # every connection and lets the CPU kernels meet the batch sizes each N makes (the first forward
-        # of a new shape pays a one-off setup).
-        warm_up_s = max(0.5, args.seconds / 4)
-        wait_until_idle(api.pid)
-        raw(warm_up_s)
-        _check(await client.post(path, json={"n": 1, "seed": 0}))
-        for n in args.clients:
-            await http_round(client, api, path, n, warm_up_s, seeds)
-        for r in range(args.rounds):
-            results.raw.append(raw(args.seconds))
-            print(f"round {r + 1}/{args.rounds}: raw {results.raw[-1].images_per_s:.0f} images/s", end="", flush=True)
-            for n in args.clients:
-                results.http[n].append(await http_round(client, api, path, n, args.seconds, seeds))
-                print(f", N={n} {results.http[n][-1].images_per_s:.0f}", end="", flush=True)
-            print(f"   (load average {_load()})", flush=True)
+    # Warm-up: the first request loads the model into the API's cache; then each N once, which opens
+    # every connection and lets the CPU kernels meet the batch sizes each N makes (the first forward
+    # of a new shape pays a one-off setup).
+    warm_up_s = max(0.5, args.seconds / 4)
+    wait_until_idle(api.pid)
+    raw(warm_up_s)
+    _check(await send())
+    for n in args.clients:
+        await http_round(client, api, send, n, warm_up_s, route)
+    for r in range(args.rounds):
         results.raw.append(raw(args.seconds))
-        print(f"raw once more, after the last round: {results.raw[-1].images_per_s:.0f} images/s", flush=True)
+        print(f"round {r + 1}/{args.rounds}: raw {results.raw[-1].images_per_s:.0f} images/s", end="", flush=True)
+        for n in args.clients:
+            results.http[n].append(await http_round(client, api, send, n, args.seconds, route))
+            print(f", N={n} {results.http[n][-1].images_per_s:.0f}", end="", flush=True)
+        print(f"   (load average {load_average()})", flush=True)
+    results.raw.append(raw(args.seconds))
+    print(f"raw once more, after the last round: {results.raw[-1].images_per_s:.0f} images/s", flush=True)
     return results
 
 
@@ -269,8 +298,14 @@ def report(results: Results, args: argparse.Namespace, png_size: int) -> None:
     print(f"raw: batch {args.batch}, {raw:.0f} images/s, {raw_cpu_ms:.2f} CPU ms per image (rounds: "
           f"{', '.join(f'{r.images_per_s:.0f}' for r in results.raw)})")
     print(f"HTTP: POST {{\"n\": 1, \"seed\": k}}, {args.seconds:g} s per round, {args.rounds} round(s)")
-    print(f"{'clients':>7} {'images/s':>9} {'x raw':>6} {'p50 ms':>7} {'p99 ms':>7} {'server ms':>9} "
-          f"{'batch':>5} {'API cpu':>7} {'client cpu':>10}  rounds")
+    table(results)
+
+
+def table(results: Results, tails: tuple[int, ...] = (99,)) -> None:
+    """A row per number of clients, the ratio at the most clients, and what the columns mean. `tails`: the
+    latency percentiles shown beside the median."""
+    print(f"{'clients':>7} {'images/s':>9} {'x raw':>6} {'p50 ms':>7} " + "".join(f"{f'p{q} ms':>7} " for q in tails)
+          + f"{'server ms':>9} {'batch':>5} {'API cpu':>7} {'client cpu':>10}  rounds")
     for n, rounds in results.http.items():
         rate = statistics.median(r.images_per_s for r in rounds)
         ratio = statistics.median(round_ratios(results, n))
@@ -280,7 +315,8 @@ def report(results: Results, args: argparse.Namespace, png_size: int) -> None:
         api_cpu = _per(rounds, lambda r: r.api_cpu_seconds, lambda r: r.images / 1000)
         client_cpu = _per(rounds, lambda r: r.client_cpu_seconds, lambda r: r.images / 1000)
         print(f"{n:>7} {rate:>9.0f} {ratio:>6.2f} {percentile(latencies, 50) * 1000:>7.1f} "
-              f"{percentile(latencies, 99) * 1000:>7.1f} {server_ms:>9} {batch:>5} {api_cpu:>7} {client_cpu:>10}  "
+              + "".join(f"{percentile(latencies, q) * 1000:>7.1f} " for q in tails)
+              + f"{server_ms:>9} {batch:>5} {api_cpu:>7} {client_cpu:>10}  "
               f"{', '.join(f'{r.images_per_s:.0f}' for r in rounds)}")
     top = max(results.http)
     ratios = round_ratios(results, top)
@@ -310,7 +346,7 @@ def _per(rounds: list[HttpRound], numerator, denominator) -> str:
     return f"{sum(above) / sum(below):.1f}"
 
 
-def _load() -> str:
+def load_average() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
@@ -345,7 +381,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     gan = GANConfig(arch="dcgan", latent_dim=100, data_shape=(args.channels, args.size, args.size),
                     g_width=args.g_width)
-    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {_load()}", flush=True)
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {load_average()}", flush=True)
     with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ganforge-serve-bench-")))
         redis_url = stack.enter_context(redis_server(root / "redis"))
@@ -358,7 +394,7 @@ def main() -> None:
         png_size = len(png_bytes(generate(load_generator(store.model_dir(model_id))[0],
                                           latents_for_seed(1, gan.latent_dim, 1))[0]))
     report(results, args, png_size)
-    print(f"load average at the end {_load()}")
+    print(f"load average at the end {load_average()}")
 
 
 if __name__ == "__main__":
