@@ -43,11 +43,15 @@ class TrainConfig:
                                                               "schedule; default: the recipe's, else off"))
     recon_weight: float | None = field(default=None, metadata=_api(
         "Translators: lambda of the reconstruction term beside the adversarial one: pix2pix's L1 to the target "
-        "(100), CycleGAN's cycle L1 (10), SRGAN's pixel MSE (1000, i.e. 1e-3 on the adversarial term); default: "
-        "the family's", ge=0, le=1e6))
+        "(100), CycleGAN's cycle L1 (10), SRGAN's pixel MSE (1000, i.e. 1e-3 on the adversarial term); DAGAN: L1 "
+        "of a variation to its input (0); default: the family's", ge=0, le=1e6))
     identity_weight: float | None = field(default=None, metadata=_api(
         "CycleGAN: weight of the identity L1 as a fraction of recon_weight (0.5); default: the family's", ge=0,
         le=100))
+    partner_warp: float | None = field(default=None, metadata=_api(
+        "DAGAN: the share of the critic's real pairs whose partner is a randomly deformed copy of the image (a "
+        "small rotation, scaling, shear and shift) rather than another image of its class; default: the family's",
+        ge=0, le=1))
     unroll_steps: int = field(default=0, metadata=_api("Unrolled GAN (Metz et al. 2016): G steps against D as it "
                                                        "will be after this many more updates; 0: off", ge=0,
                                                        le=20))
@@ -80,4 +84,5 @@ class TrainConfig:
 
 # What a setting is when neither the job nor the family's recipe says. Small data sets need many updates
 # per epoch: with batch 16, one MNIST epoch is 312 steps.
-GENERAL_DEFAULTS = {"epochs": 5, "batch_size": 16, "lr_decay": False, "recon_weight": 0.0, "identity_weight": 0.0}
+GENERAL_DEFAULTS = {"epochs": 5, "batch_size": 16, "lr_decay": False, "recon_weight": 0.0, "identity_weight": 0.0,
+                    "partner_warp": 0.0}

@@ -211,6 +211,24 @@ def resized(dataset, size: int):
                             dataset.labels_a, dataset.labels_b, dataset.classes)
 
 
+def only_classes(dataset: ImageDataset, names, relabel: bool = True) -> ImageDataset:
+    """The images of the named classes; `relabel` numbers the kept classes 0.. in the order of `names`'s
+    appearance in the data set's classes, else labels keep their numbers (and `classes` stays whole)."""
+    unknown = [name for name in names if name not in dataset.classes]
+    if unknown:
+        raise ValueError(f"no class {', '.join(map(repr, unknown))} in {dataset.name}; its classes: "
+                         f"{', '.join(dataset.classes)}")
+    kept = [i for i, name in enumerate(dataset.classes) if name in names]
+    mask = torch.isin(dataset.labels, torch.tensor(kept))
+    labels = dataset.labels[mask]
+    if not relabel:
+        return ImageDataset(dataset.name, dataset.images[mask], labels, dataset.classes)
+    renumber = torch.full((len(dataset.classes),), -1, dtype=torch.long)
+    renumber[kept] = torch.arange(len(kept))
+    return ImageDataset(dataset.name, dataset.images[mask], renumber[labels],
+                        tuple(dataset.classes[i] for i in kept))
+
+
 def shrunk_pairs(dataset: ImageDataset, scale: int) -> TwoDomainDataset:
     """A plain image set as super-resolution pairs: each image shrunk by `scale` (antialiased bilinear) is the
     input, the image itself the target."""

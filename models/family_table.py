@@ -14,6 +14,8 @@ def _optimiser(family: Family) -> str:
 def _inputs(family: Family) -> str:
     if family.kind == "translator":
         return "an image (" + " or ".join(family.directions) + ")"
+    if family.kind == "augmenter":
+        return "an image + seed (n variations)"
     extra = {"never": "", "always": " + labels", "optional": " (+ labels)"}[family.conditional]
     return "latents / seed" + extra + (" + codes" if family.takes_codes else "")
 

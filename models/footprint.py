@@ -61,6 +61,10 @@ def _activation_elements(g: nn.Module, d: nn.Module, gan: GANConfig, batch: int)
             if gan.family.kind == "translator":
                 _translate_once(g, d, gan, batch)
                 return total
+            if gan.family.kind == "augmenter":  # G varies an image; D judges it beside the image
+                source = torch.empty(batch, *gan.data_shape)
+                d(source, g(source, torch.empty(batch, gan.latent_dim)))
+                return total
             inputs = Inputs(torch.empty(batch, gan.latent_dim),
                             torch.zeros(batch, dtype=torch.long) if gan.conditions_generator else None,
                             torch.zeros(batch, dtype=torch.long) if gan.cat_codes else None,

@@ -96,6 +96,23 @@ def translate(net: nn.Module, images: torch.Tensor, direction: str = "a2b", batc
     return torch.cat(out)
 
 
+def variation_latents(inputs: int, n: int, latent_dim: int, seed: int) -> torch.Tensor:
+    """The noise of `n` variations of each of `inputs` images: input j's are latents_for_seed(n, ..., seed + j),
+    so an image gets the same variations whatever else is sent with it, at the same place."""
+    return torch.cat([latents_for_seed(n, latent_dim, seed + j) for j in range(inputs)]) if inputs else \
+        torch.empty(0, latent_dim)
+
+
+@torch.inference_mode()
+def vary(net: nn.Module, images: torch.Tensor, latents: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """A variation model's outputs (DAGAN): uint8 NCHW images, each with its row of `latents`, in eval mode."""
+    device = next(net.parameters()).device
+    net.eval()
+    out = [to_uint8(net(chunk.to(device).float().div(127.5).sub(1), z.to(device)).float().cpu())
+           for chunk, z in zip(images.split(batch_size), latents.split(batch_size), strict=True)]
+    return torch.cat(out) if out else images.clone()
+
+
 def as_shown(images: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     """Images resized (nearest, so pixels stay visible) and given the channels of `shape` (N, C, H, W)."""
     if images.shape[-1] != shape[-1]:

@@ -339,6 +339,11 @@ class Trainer:
             eta_s=(schedule.total - self.step) / rate if rate > 0 else 0.0,
         )
 
+    @property
+    def needs_labels(self) -> bool:
+        """Whether `fit` needs the data's labels."""
+        return self.gan.conditions_generator
+
     def _reports_aux(self) -> bool:
         return self.gan.conditioning == "auxiliary" or bool(self.gan.cat_codes)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import torch
 
 from models.config import TrainConfig
+from models.dagan import DAGANTrainer
 from models.gan import GANConfig
 from models.trainer import Trainer
 from models.translators import CycleGANTrainer, Pix2PixTrainer, SRGANTrainer
 
 TRAINERS: dict[str, type[Trainer]] = {
     "adversarial": Trainer, "pix2pix": Pix2PixTrainer, "cyclegan": CycleGANTrainer, "srgan": SRGANTrainer,
+    "dagan": DAGANTrainer,
 }
 
 

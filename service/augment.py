@@ -53,7 +53,7 @@ class AugmentPlan:
     def folders(self) -> list[str]:
         if not self.conditional:
             return ["images"]
-        return [_safe_folder(name, i) for i, name in enumerate(self.card.classes)]
+        return [safe_folder(name, i) for i, name in enumerate(self.card.classes)]
 
     def labels(self, start: int, stop: int) -> torch.Tensor:
         """The class index of images start..stop-1: all of class 0 first, then class 1, and so on."""
@@ -132,6 +132,6 @@ def _png_names(plan: AugmentPlan) -> Callable[[int], str]:
     return name
 
 
-def _safe_folder(name: str, index: int) -> str:
+def safe_folder(name: str, index: int) -> str:
     cleaned = name.replace("/", "_").replace("\\", "_").strip()
     return cleaned if cleaned not in ("", ".", "..") else f"class_{index}"

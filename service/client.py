@@ -10,6 +10,7 @@ live in the shared operations below.
 from __future__ import annotations
 
 import asyncio
+import base64
 import inspect
 import io
 import json
@@ -82,7 +83,8 @@ class Generated:
 
 @dataclass(frozen=True)
 class Augmented:
-    """What `augment` wrote: `path` is the folder (zip) or `folder/augment.npz` (npz)."""
+    """What `augment` or `vary_dataset` wrote: `path` is the folder (zip) or `folder/augment.npz` (npz; for
+    vary_dataset `variations.npz`)."""
 
     path: Path
     model_id: str
@@ -204,20 +206,44 @@ class _Counting:
 
 def _augment(model_id: str, folder: str | os.PathLike, format: str, request: dict,
              on_bytes: Callable[[int], Any] | None = None) -> _Op[Augmented]:
+    call = {"json": {**_given(**request), "format": format}}
+    return (yield from _archive_into(f"/v1/models/{_segment(model_id)}/augment", call, model_id, folder, format,
+                                     "augment", on_bytes))
+
+
+def _vary_dataset(model_id: str, images: Any, folder: str | os.PathLike, format: str, options: dict,
+                  on_bytes: Callable[[int], Any] | None = None) -> _Op[Augmented]:
+    name, payload = _translation_input(images)
+    call = {"files": {"file": (name, payload, "application/octet-stream")},
+            "data": {**{k: str(v) for k, v in options.items()}, "format": format}}
+    return (yield from _archive_into(f"/v1/models/{_segment(model_id)}/variations", call, model_id, folder, format,
+                                     "variations", on_bytes))
+
+
+def _variations(model_id: str, images: Any, options: dict) -> _Op[list[list[Image.Image]]]:
+    name, payload = _translation_input(images)
+    response = yield _Call("POST", f"/v1/models/{_segment(model_id)}/variations",
+                           files={"file": (name, payload, "application/octet-stream")},
+                           data={**{k: str(v) for k, v in options.items()}, "format": "json"})
+    return [[_decoded(base64.b64decode(png)) for png in row] for row in response.json()["variations"]]
+
+
+def _archive_into(route: str, call: dict, model_id: str, folder: str | os.PathLike, format: str, name: str,
+                  on_bytes: Callable[[int], Any] | None) -> _Op[Augmented]:
+    """POSTs `call` and streams the zip or npz it answers into `folder` (a zip unpacked, an npz as <name>.npz)."""
     if format not in ("zip", "npz"):
         raise ValueError(f"format must be 'zip' or 'npz'; got {format!r}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     # Spooled to disk, never held in memory, and beside its destination so an npz is moved into place by a
     # rename; removed whatever happens, the drivers close this generator on any error.
-    spool = tempfile.NamedTemporaryFile(dir=folder, prefix=".augment-", suffix=".part", delete=False)
+    spool = tempfile.NamedTemporaryFile(dir=folder, prefix=f".{name}-", suffix=".part", delete=False)
     try:
         with spool:
             into = _Counting(spool, on_bytes) if on_bytes else spool
-            response = yield _Call("POST", f"/v1/models/{_segment(model_id)}/augment",
-                                   json={**_given(**request), "format": format}, into=into)
+            response = yield _Call("POST", route, into=into, **call)
         if format == "npz":
-            path, manifest = folder / "augment.npz", None
+            path, manifest = folder / f"{name}.npz", None
             os.replace(spool.name, path)
         else:
             path, manifest = folder, _extract_zip(Path(spool.name), folder)
@@ -433,6 +459,19 @@ class Client:
         image, a list of them, a N x H x W (x C) uint8 array, or the path or bytes of an image, ZIP or NPZ."""
         return self._run(_translate(model_id, images, direction, resize))
 
+    def variations(self, model_id: str, images: Any, n: int = 4, seed: int = 0,
+                   resize: Literal["crop", "pad"] = "crop") -> list[list[Image.Image]]:
+        """An augmenter's (DAGAN) `n` variations of each input, a list per input in their order; `images` as for
+        translate. The same seed gives the same variations."""
+        return self._run(_variations(model_id, images, {"n": n, "seed": seed, "resize": resize}))
+
+    def vary_dataset(self, model_id: str, images: Any, folder: str | os.PathLike, n: int = 4, seed: int = 0,
+                     format: Literal["zip", "npz"] = "zip", on_bytes: Callable[[int], Any] | None = None) -> Augmented:
+        """Grows a small labelled set (a ZIP with a folder per class, or an NPZ with `images` and `labels`; any
+        input translate takes) into `n` variations of each image, streamed into `folder`: zip → `<class>/
+        <input>-<variation>.png` and manifest.json; npz → `variations.npz` (images, labels, source, latents)."""
+        return self._run(_vary_dataset(model_id, images, folder, format, {"n": n, "seed": seed}, on_bytes))
+
     def upload_dataset(self, path: str | os.PathLike, **options: Any) -> dict:
         """Uploads a ZIP or NPZ as a data set (options: image_size, channels, resize, background, name, layout:
         `domains` / `side-by-side` for a translator's pairs); returns its manifest, whose `id` a job's
@@ -546,6 +585,17 @@ class AsyncClient:
         """See Client.augment. Writing to disk blocks the event loop briefly, chunk by chunk."""
         request = {"counts": counts, "total": total, "seed": seed, "truncation": truncation}
         return await self._run(_augment(model_id, folder, format, request, on_bytes))
+
+    async def variations(self, model_id: str, images: Any, n: int = 4, seed: int = 0,
+                         resize: Literal["crop", "pad"] = "crop") -> list[list[Image.Image]]:
+        """See Client.variations."""
+        return await self._run(_variations(model_id, images, {"n": n, "seed": seed, "resize": resize}))
+
+    async def vary_dataset(self, model_id: str, images: Any, folder: str | os.PathLike, n: int = 4, seed: int = 0,
+                           format: Literal["zip", "npz"] = "zip",
+                           on_bytes: Callable[[int], Any] | None = None) -> Augmented:
+        """See Client.vary_dataset."""
+        return await self._run(_vary_dataset(model_id, images, folder, format, {"n": n, "seed": seed}, on_bytes))
 
     async def upload_dataset(self, path: str | os.PathLike, **options: Any) -> dict:
         """See Client.upload_dataset."""

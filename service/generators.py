@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from models.checkpoint import load_generator
-from models.sampling import Conditioning, generate, translate
+from models.sampling import Conditioning, generate, translate, vary
 from service.batching import Batcher
 from worker.card import ModelCard
 from worker.store import ArtifactStore
@@ -49,6 +49,11 @@ class LoadedGenerator:
         with self.lock:
             return translate(self.net, images, direction, batch_size=self.policy.max_images)
 
+    def varied(self, images: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        """A variation model's uint8 outputs: each uint8 input with its row of latents, computed now."""
+        with self.lock:
+            return vary(self.net, images, latents, batch_size=self.policy.max_images)
+
     async def batched(self, latents: torch.Tensor, conditioning: Conditioning, on_batch) -> torch.Tensor:
         """The same as `images`, awaited: computed together with concurrent requests for this model."""
         return await self._batcher("", self.images, on_batch)(latents, conditioning)
@@ -57,6 +62,11 @@ class LoadedGenerator:
         """The same as `translated`, awaited: batched with concurrent requests in the same direction."""
         forward = lambda inputs, _conditioning: self.translated(inputs, direction)  # noqa: E731
         return await self._batcher(direction, forward, on_batch)(images, {})
+
+    async def batched_variations(self, images: torch.Tensor, latents: torch.Tensor, on_batch) -> torch.Tensor:
+        """The same as `varied`, awaited: batched with concurrent variation requests."""
+        forward = lambda inputs, extra: self.varied(inputs, extra["latents"])  # noqa: E731
+        return await self._batcher("variations", forward, on_batch)(images, {"latents": latents})
 
     def _batcher(self, key: str, forward, on_batch) -> Batcher:
         if key not in self._batchers:  # made on first use, inside the event loop it belongs to

@@ -30,7 +30,7 @@ from service.schemas import exactly_one, json_rules
 from service.uploads import receive_upload
 from worker.card import ModelCard
 from worker.datasets import InvalidUpload, UploadLimits, UploadOptions, UploadTooLarge
-from worker.datasets.decode import decode_image_list, decode_images
+from worker.datasets.decode import Decoded, decode_image_list, decode_images
 from worker.settings import Settings
 from worker.spec import StrictModel
 
@@ -77,31 +77,35 @@ def translate_limits(settings: Settings) -> UploadLimits:
                         settings.max_image_pixels, settings.max_images_per_request, settings.max_dataset_bytes)
 
 
-async def read_request(request: Request, settings: Settings, incoming: Path) -> tuple[TranslateOptions, object]:
-    """The options and what holds the images (a file on disk to delete afterwards, or a list of bytes)."""
+async def read_request(request: Request, settings: Settings, incoming: Path, options_model=TranslateOptions,
+                       json_model=TranslateRequest, example: str = EXAMPLE):
+    """(options, what holds the images: a file on disk to delete afterwards or a list of bytes, the JSON body's
+    other fields)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         # Parsing and base64-decoding up to max_body_bytes is CPU work: off the event loop.
-        return await run_in_threadpool(_from_json, await request.body(), settings.max_images_per_request)
+        return await run_in_threadpool(_from_json, await request.body(), settings.max_images_per_request,
+                                       options_model, json_model)
     if content_type == "multipart/form-data":
         upload = await receive_upload(request, incoming, settings.max_body_bytes)
         try:
             fields = {k: v for k, v in upload.fields.items() if v != ""}
-            options = TranslateOptions.model_validate(_typed(fields))
+            # Form fields are text: lax validation reads "5" as 5 and "true" as True, as JSON would have them.
+            options = options_model.model_validate(fields, strict=False)
         except ValidationError as exc:
             upload.path.unlink(missing_ok=True)
-            raise Problem(422, _errors(exc) + f" (form fields: {', '.join(TranslateOptions.model_fields)})") from None
+            raise Problem(422, _errors(exc) + f" (form fields: {', '.join(options_model.model_fields)})") from None
         except Problem:
             upload.path.unlink(missing_ok=True)
             raise
-        return options, upload.path
-    raise Problem(415, f"send the images as multipart/form-data with a `file` field ({EXAMPLE}), or as JSON "
+        return options, upload.path, {}
+    raise Problem(415, f"send the images as multipart/form-data with a `file` field ({example}), or as JSON "
                        "with base64 `image` / `images`")
 
 
-def _from_json(raw: bytes, cap: int) -> tuple[TranslateOptions, list[bytes]]:
+def _from_json(raw: bytes, cap: int, options_model, json_model):
     try:
-        body = TranslateRequest.model_validate_json(raw)
+        body = json_model.model_validate_json(raw)
     except ValidationError as exc:
         raise Problem(422, _errors(exc)) from None
     if (body.image is None) == (body.images is None):
@@ -110,18 +114,28 @@ def _from_json(raw: bytes, cap: int) -> tuple[TranslateOptions, list[bytes]]:
     if len(texts) > cap:
         raise Problem(422, f"images: at most {cap} per request (the server's max_images_per_request); "
                            f"got {len(texts)}")
-    options = TranslateOptions(**body.model_dump(exclude={"image", "images"}))
-    return options, [_base64(text, i) for i, text in enumerate(texts)]
+    options = options_model(**body.model_dump(include=set(options_model.model_fields)))
+    rest = body.model_dump(exclude={"image", "images", *options_model.model_fields})
+    return options, [_base64(text, i) for i, text in enumerate(texts)], rest
 
 
 def decode(source, options: TranslateOptions, card: ModelCard, limits: UploadLimits) -> torch.Tensor:
     """uint8 N x C x H x W in the shape the model's direction takes. Runs in a worker thread."""
     shapes = card.inputs.images or {}
     if options.direction not in shapes:
+        if isinstance(source, Path):
+            source.unlink(missing_ok=True)
         raise Problem(422, f"direction: model {card.id} translates {either(list(shapes))} only; got "
                            f"{options.direction}")
-    channels, size, _ = shapes[options.direction]
-    upload = UploadOptions(image_size=size, channels="gray" if channels == 1 else "rgb", resize=options.resize)
+    return torch.from_numpy(decode_inputs(source, shapes[options.direction], options.resize, limits).images)
+
+
+def decode_inputs(source, shape: list[int], resize: str, limits: UploadLimits) -> Decoded:
+    """Images (one file, a ZIP or NPZ on disk, or a list of encoded images) brought to `shape` (C, H, W) as an
+    upload's are, with the labels a ZIP's class folders or an NPZ's `labels` give (-1: none). Deletes the
+    file. Runs in a worker thread."""
+    channels, size, _ = shape
+    upload = UploadOptions(image_size=size, channels="gray" if channels == 1 else "rgb", resize=resize)
     try:
         decoded = decode_image_list(source, upload, limits) if isinstance(source, list) else \
             decode_images(source, upload, limits)
@@ -134,7 +148,7 @@ def decode(source, options: TranslateOptions, card: ModelCard, limits: UploadLim
             source.unlink(missing_ok=True)
     if len(decoded.images) > limits.max_images:
         raise Problem(422, f"at most {limits.max_images} images per request; got {len(decoded.images)}")
-    return torch.from_numpy(decoded.images)
+    return decoded
 
 
 def check_format(fmt: str, count: int) -> None:
@@ -193,16 +207,6 @@ def _base64(text: str, index: int) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise Problem(422, f"images[{index}] is not valid base64") from None
-
-
-def _typed(fields: dict[str, str]) -> dict:
-    """Form fields are text: numbers and booleans as JSON would have them."""
-    typed: dict = dict(fields)
-    if "nrow" in typed and typed["nrow"].isdigit():
-        typed["nrow"] = int(typed["nrow"])
-    if "pairs" in typed and typed["pairs"].lower() in ("true", "false", "1", "0"):
-        typed["pairs"] = typed["pairs"].lower() in ("true", "1")
-    return typed
 
 
 def _errors(exc: ValidationError) -> str:

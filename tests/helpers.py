@@ -34,10 +34,11 @@ TINY_STEPS = {"epochs": 1, "max_steps": 4, "batch_size": 32}
 
 
 def train_model(client: httpx.Client, dataset: str, model: dict, train: dict | None = None,
-                nets: dict = TINY_NETS) -> dict:
-    """Trains a tiny model over HTTP (tiny sampler nets unless `nets` says otherwise); returns its card."""
+                nets: dict = TINY_NETS, **job) -> dict:
+    """Trains a tiny model over HTTP (tiny sampler nets unless `nets` says otherwise; `job`: other fields of the
+    job spec); returns its card."""
     response = client.post("/v1/jobs", json={"dataset": dataset, "model": {**nets, **model},
-                                            "train": {**TINY_STEPS, **(train or {})}})
+                                            "train": {**TINY_STEPS, **(train or {})}, **job})
     assert response.status_code == 202, response.text
     job = wait_for_job(client, response.json()["id"])
     assert job["status"] == "succeeded", job

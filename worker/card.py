@@ -24,7 +24,7 @@ class ModelInputs(BaseModel):
     codes: CodeSizes | None = Field(None, description="InfoGAN models: the latent codes it takes")
     images: dict[str, list[int]] | None = Field(
         None, description="Translators: for each direction it translates (a2b, and b2a for CycleGAN), the "
-                          "(C, H, W) an input image is brought to")
+                          "(C, H, W) an input image is brought to; augmenters: under `variations`")
 
 
 class DatasetRef(BaseModel):
@@ -37,8 +37,9 @@ class ModelCard(BaseModel):
     model_config = ConfigDict(extra="allow")  # cards written by later versions keep their extra fields
 
     id: str
-    kind: Literal["sampler", "translator"] = Field(
-        "sampler", description="sampler: noise (+ labels, codes) to a sample; translator: an image to an image")
+    kind: Literal["sampler", "translator", "augmenter"] = Field(
+        "sampler", description="sampler: noise (+ labels, codes) to a sample (/generate); translator: an image to an "
+                               "image (/translate); augmenter: an image and noise to a variation of it (/variations)")
     data_kind: Literal["images", "points"] = Field(description="What it makes: images, or 2-D points")
     arch: str
     reference: str = ""
@@ -95,4 +96,13 @@ def translator_card(gan: GANConfig, classes: list[str] | tuple[str, ...], *, mod
     inputs = ModelInputs(latent_dim=0, images={d: shapes[d] for d in gan.family.directions})
     return ModelCard(id=model_id or new_id("model"), kind="translator", data_kind="images", arch=gan.arch,
                      reference=gan.family.reference, config=gan.to_dict(), latent_dim=0,
+                     image_shape=list(gan.data_shape), classes=list(classes), inputs=inputs, **fields)
+
+
+def augmenter_card(gan: GANConfig, classes: list[str] | tuple[str, ...], *, model_id: str | None = None,
+                   **fields: Any) -> ModelCard:
+    """The card of a variation model (DAGAN): an image of the data's shape and `latent_dim` of noise in."""
+    inputs = ModelInputs(latent_dim=gan.latent_dim, images={"variations": list(gan.data_shape)})
+    return ModelCard(id=model_id or new_id("model"), kind="augmenter", data_kind="images", arch=gan.arch,
+                     reference=gan.family.reference, config=gan.to_dict(), latent_dim=gan.latent_dim,
                      image_shape=list(gan.data_shape), classes=list(classes), inputs=inputs, **fields)

@@ -100,8 +100,14 @@ class ModelSpec(StrictModel):
         else:
             given = [name for name in ("blocks", "scale") if getattr(self, name) is not None]
             if given:
-                raise ValueError(f"{', '.join(given)} apply to translators (cyclegan, srgan); {self.arch} samples "
-                                 "from noise")
+                raise ValueError(f"{', '.join(given)} apply to translators (cyclegan, srgan); {self.arch} "
+                                 f"{'varies images' if family.kind == 'augmenter' else 'samples from noise'}")
+        if family.kind == "augmenter":
+            given = [name for name in ("hidden", "depth") if getattr(self, name) is not None]
+            given += [name for name in ("pack", "mbstd") if getattr(self, name) not in (None, 0, 1)]
+            if given:
+                raise ValueError(f"{self.arch} varies images with a U-Net and a pair critic: leave out "
+                                 f"{', '.join(given)}")
         if self.scale is not None and self.arch != "srgan":
             raise ValueError("scale applies to srgan only")
         if self.blocks is not None and self.arch == "pix2pix":
@@ -161,6 +167,9 @@ class JobSpec(StrictModel):
                          examples=["mnist"])
     dataset_checksum: str | None = Field(None, description="Set by the server at submit: the checksum of the "
                                          "data set trained on. If you give it, the job is refused unless it matches")
+    classes: list[str] | None = Field(
+        None, min_length=1, description="Train on the images of these classes only (names from the data set's "
+        "`classes`), e.g. DAGAN on digits 0-6, to make variations of 7, 8 and 9 it never saw. Default: all")
     model: ModelSpec = Field(default_factory=ModelSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
 
@@ -207,8 +216,19 @@ def compatibility_errors(spec: JobSpec, kind: str, shape: tuple[int, ...] | list
     if kind not in family.data_kinds:
         takers = ", ".join(name for name, f in FAMILIES.items() if kind in f.data_kinds)
         errors.append(f"{model.arch} does not train on {_KIND_WORDS[kind]}; families that do: {takers}")
+    if spec.train.partner_warp and model.arch != "dagan":
+        errors.append("train.partner_warp applies to dagan")
+    if spec.classes is not None:
+        errors += _class_choice_errors(spec.classes, kind, classes)
+        classes = [name for name in classes if name in spec.classes]  # what the job trains on
     if family.kind == "translator":
         return errors + _translator_errors(spec, kind, shape, source_shape)
+    if family.kind == "augmenter":
+        used = [name for name in ("augment", "eval_every_epochs", "keep_best", "unroll_steps")
+                if getattr(spec.train, name)]
+        if used:
+            errors.append(f"{', '.join('train.' + name for name in used)} apply to the noise-to-image families; "
+                          f"{model.arch} varies images (its figures are computed when the job finishes)")
     if kind == "points":
         if model.image_size is not None:
             errors.append("model.image_size applies to images; this data set is 2-D points")
@@ -234,6 +254,16 @@ def compatibility_errors(spec: JobSpec, kind: str, shape: tuple[int, ...] | list
 
 _KIND_WORDS = {"images": "images", "points": "points", "paired": "paired images (two domains)",
                "unpaired": "unpaired images (two domains)"}
+
+
+def _class_choice_errors(chosen: list[str], kind: str, classes: list[str]) -> list[str]:
+    if kind != "images" or len(classes) < 2:
+        return ["classes picks classes of a labelled image set; this data set " +
+                ("has no labels" if kind == "images" else f"holds {_KIND_WORDS[kind]}")]
+    unknown = sorted(set(chosen) - set(classes))
+    if unknown:
+        return [f"classes: {', '.join(map(repr, unknown))} not in the data set's classes ({', '.join(classes)})"]
+    return []
 
 
 def _translator_errors(spec: JobSpec, kind: str, shape, source_shape) -> list[str]:

@@ -17,19 +17,21 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from models.checkpoint import save_generator
-from models.data import ImageDataset, PointDataset, TwoDomainDataset, shrunk_pairs
+from models.data import ImageDataset, PointDataset, TwoDomainDataset, only_classes, shrunk_pairs
 from models.device import resolve_device
 from models.gan import GANConfig
 from models.metrics.translation import translator_scores
+from models.metrics.variations import variation_scores
 from models.plots import picture
 from models.sampling import png_bytes
 from models.trainer import Callbacks, Progress, Trainer, TrainResult
 from models.trainers import make_trainer
-from worker.card import DatasetRef, ModelCard, sampler_card, translator_card
+from worker.card import DatasetRef, ModelCard, augmenter_card, sampler_card, translator_card
 from worker.datasets import dataset_checksum, load_dataset
 from worker.epoch_scores import EpochScorer
 from worker.evaluation import POST_TRAINING, card_with, evaluate, run_evaluation
 from worker.ids import utcnow
+from worker.references import reference_classifier
 from worker.registry import JobLease, LeaseLost, Registry
 from worker.settings import Settings
 from worker.spec import JobSpec, gan_config, train_config
@@ -199,6 +201,25 @@ def _translator_scored(card: ModelCard, generator, dataset: TwoDomainDataset, le
     return card.model_copy(update={"metrics": {**card.metrics, "scores": scores}})
 
 
+def _augmenter_scored(card: ModelCard, generator, full: ImageDataset, trained_on: list[str] | None,
+                      store: ArtifactStore, lease: JobLease) -> ModelCard:
+    """The card with a variation model's default figures, on up to 500 images of the classes it did not train
+    on (all of them when it trained on every class), read by the data set's reference classifier."""
+    try:
+        unseen = [name for name in full.classes if trained_on is not None and name not in trained_on]
+        images = only_classes(full, unseen, relabel=False) if unseen else full
+        pick = torch.linspace(0, len(images.images) - 1, min(500, len(images.images))).round().long()
+        judge = reference_classifier(full, store).net if len(full.classes) >= 2 else None
+        scores = variation_scores(generator, images.images[pick], images.labels[pick], card.latent_dim, judge)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("job %s: default evaluation failed", card.job_id, exc_info=True)
+        return card.model_copy(update={"metrics": {**card.metrics, "evaluation_error": f"{type(exc).__name__}: "
+                                                                                         f"{exc}"}})
+    scored_on = f"classes {', '.join(unseen)} (not trained on)" if unseen else "the training classes"
+    lease.add_event("evaluation", {"phase": "done", "scores": scores})
+    return card.model_copy(update={"metrics": {**card.metrics, "scores": scores, "scored_on": scored_on}})
+
+
 def _queue_for_retry(lease: JobLease, error: str) -> None:
     """Back to queued, visibly, until Celery's retry runs it; a job being cancelled is cancelled instead."""
     if lease.status() == "cancelling":
@@ -217,7 +238,9 @@ def _best_effort(write, *args, **kwargs) -> None:
 def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings, heartbeat: _Heartbeat) -> str:
     job_id = job["id"]
     spec = JobSpec.model_validate(job["spec"])
-    dataset = load_dataset(spec.dataset, store, spec.model.image_size, checksum=spec.dataset_checksum)
+    full = dataset = load_dataset(spec.dataset, store, spec.model.image_size, checksum=spec.dataset_checksum)
+    if spec.classes is not None:
+        dataset = only_classes(dataset, spec.classes)
     if spec.model.family.kind == "translator" and isinstance(dataset, ImageDataset):  # srgan on plain images
         dataset = shrunk_pairs(dataset, spec.model.scale or 2)
     gan = gan_config(spec, tuple(dataset.shape), dataset.classes, getattr(dataset, "source_shape", ()))
@@ -233,7 +256,7 @@ def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
         if spec.train.eval_every_epochs else None
     callbacks = _JobCallbacks(lease, store, settings, heartbeat, time.monotonic(), time_limit_s, trainer, scorer)
     started = time.perf_counter()
-    labels = dataset.labels if gan.conditions_generator else None
+    labels = dataset.labels if trainer.needs_labels else None
     result = trainer.fit(dataset.data, labels, callbacks)
     if result.stopped:
         return _finish_stopped(job_id, trainer, lease, callbacks)
@@ -246,6 +269,8 @@ def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
     card = model_card(job_id, spec, dataset, store, trainer, result, time.perf_counter() - started, best)
     if gan.family.kind == "translator":
         card = _translator_scored(card, generator.eval(), dataset, lease)
+    elif gan.family.kind == "augmenter":
+        card = _augmenter_scored(card, generator.eval(), full, spec.classes, store, lease)
     else:
         card = _scored(card, generator.eval(), gan, dataset, store, lease)
     save_generator(generator.to("cpu").eval(), card.to_json(), store.model_dir(card.id))
@@ -271,7 +296,8 @@ def model_card(job_id: str, spec: JobSpec, dataset: ImageDataset | PointDataset 
                best: dict | None = None) -> ModelCard:
     """What a trained model is and how it was made: enough to rebuild and serve its generator. `best`: the
     epoch served instead of the last one (keep_best), with its per-epoch scores."""
-    make_card = translator_card if trainer.gan.family.kind == "translator" else sampler_card
+    make_card = {"translator": translator_card, "augmenter": augmenter_card}.get(trainer.gan.family.kind,
+                                                                               sampler_card)
     return make_card(
         trainer.gan, dataset.classes, job_id=job_id,
         dataset=DatasetRef(id=spec.dataset, checksum=spec.dataset_checksum or dataset_checksum(spec.dataset, store),

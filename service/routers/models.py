@@ -3,11 +3,12 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
+import torch
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from service import augment, translation
+from service import augment, translation, variations
 from service.deps import (
     CacheDep,
     CatalogDep,
@@ -41,7 +42,6 @@ from service.schemas import (
     Truncation,
 )
 from service.submission import create_job, enqueue
-from service.translation import FORMAT_DOC, MEDIA_TYPES, REQUEST_BODY
 from worker.card import ModelCard
 from worker.ids import is_valid
 from worker.registry import Registry
@@ -88,9 +88,10 @@ def submit_evaluation(
 ) -> dict:
     """Score the model on a worker (FID/KID, precision/recall, the data set's classifier, CAS, 2-D modes)."""
     card = _card_or_404(registry, model_id)
-    if card.kind == "translator":
-        raise Problem(422, f"model {model_id} is a translator: its figures (error to the targets, round trips) are "
-                           "computed when its job finishes, in the card's metrics.scores")
+    if card.kind != "sampler":
+        raise Problem(422, f"model {model_id} is a {card.kind}: its figures (error to the targets, round trips, "
+                           "variations' class and distance) are computed when its job finishes, in the card's "
+                           "metrics.scores")
     spec = EvaluationSpec(**request.model_dump(), model_id=model_id)
     if (reason := spec.refusal(card.data_kind, card.classes)) is not None:
         raise Problem(422, reason)
@@ -214,9 +215,10 @@ async def augment_dataset(
     return StreamingResponse(body, media_type=FORMATS[request.format].media_type, headers=headers)
 
 
-@router.post("/{model_id}/translate", response_class=Response, dependencies=_LIMITED, openapi_extra=REQUEST_BODY,
-             responses={200: {"content": {media: {} for media in set(MEDIA_TYPES.values())},
-                              "description": f"The outputs, per `format`: {FORMAT_DOC}"}, **RATE_LIMITED})
+@router.post("/{model_id}/translate", response_class=Response, dependencies=_LIMITED,
+             openapi_extra=translation.REQUEST_BODY,
+             responses={200: {"content": {media: {} for media in set(translation.MEDIA_TYPES.values())},
+                              "description": f"The outputs, per `format`: {translation.FORMAT_DOC}"}, **RATE_LIMITED})
 async def translate_images(
     model_id: str, request: Request, registry: RegistryDep, cache: CacheDep, settings: SettingsDep,
     metrics: MetricsDep, catalog: CatalogDep,
@@ -227,15 +229,54 @@ async def translate_images(
     (the card's `inputs.images`). Deterministic; concurrent requests in one direction run as one batch."""
     loaded = await _loaded(model_id, registry, cache)
     if loaded.card.kind != "translator":
-        raise Problem(422, f"model {model_id} makes images from noise; translate takes a translator (pix2pix, "
-                           f"cyclegan, srgan): use /v1/models/{model_id}/generate")
-    options, source = await translation.read_request(request, settings, catalog.incoming_dir())
+        raise Problem(422, f"model {model_id} is a{_ROUTES[loaded.card.kind]}; translate takes a translator "
+                           "(pix2pix, cyclegan, srgan)")
+    options, source, _ = await translation.read_request(request, settings, catalog.incoming_dir())
     inputs = await run_in_threadpool(translation.decode, source, options, loaded.card,
                                      translation.translate_limits(settings))
     translation.check_format(options.format or "grid", inputs.shape[0])
     outputs = await loaded.batched_translation(inputs, options.direction, metrics.batch_images.observe)
     metrics.images.inc(inputs.shape[0])
     return await run_in_threadpool(translation.respond, inputs, outputs, options, loaded.card)
+
+
+@router.post("/{model_id}/variations", response_class=Response, dependencies=_LIMITED,
+             openapi_extra=variations.REQUEST_BODY,
+             responses={200: {"content": {media: {} for media in set(variations.MEDIA_TYPES.values())},
+                              "description": f"The variations, per `format`: {variations.FORMAT_DOC}"},
+                        **RATE_LIMITED})
+async def vary_images(
+    model_id: str, request: Request, registry: RegistryDep, cache: CacheDep, settings: SettingsDep,
+    metrics: MetricsDep, catalog: CatalogDep,
+) -> Response:
+    """Augmenters (DAGAN): `n` seeded variations of each image sent, in its class. Send one image, a ZIP (a
+    folder per class makes a labelled set) or an NPZ (`images`, optional `labels`) as multipart `file` with the
+    options as form fields, or base64 `image` / `images` (and `labels`) in JSON. Inputs are brought to the
+    card's `inputs.images.variations` shape as /translate's are. As zip or npz the variations stream out as a
+    labelled data set (augment's layouts), up to the server's max_augment_images."""
+    loaded = await _loaded(model_id, registry, cache)
+    if loaded.card.kind != "augmenter":
+        raise Problem(422, f"model {model_id} is a{_ROUTES[loaded.card.kind]}; variations takes an augmenter "
+                           "(dagan)")
+    options, source, rest = await translation.read_request(request, settings, catalog.incoming_dir(),
+                                                           variations.VariationOptions, variations.VariationRequest,
+                                                           variations.EXAMPLE)
+    shape = loaded.card.inputs.images["variations"]
+    decoded = await run_in_threadpool(translation.decode_inputs, source, shape, options.resize,
+                                      translation.translate_limits(settings))
+    plan = variations.plan(loaded.card, decoded, options, rest.get("labels"), settings.max_images_per_request,
+                           settings.max_augment_images)
+    headers = {"X-Model-Id": model_id, "X-Seed": str(options.seed), "X-Image-Count": str(plan.total)}
+    if plan.format in ("zip", "npz"):
+        headers["Content-Disposition"] = f'attachment; filename="{model_id}-variations.{plan.format}"'
+        body = variations.archive(plan, loaded.varied, metrics.images.inc)
+        return StreamingResponse(body, media_type=variations.MEDIA_TYPES[plan.format], headers=headers)
+    latents = await run_in_threadpool(lambda: torch.cat([inputs.latents for _, inputs in plan.chunks()]))
+    out = await loaded.batched_variations(plan.inputs.repeat_interleave(plan.n, dim=0), latents,
+                                          metrics.batch_images.observe)
+    metrics.images.inc(plan.total)
+    body, media_type = await run_in_threadpool(variations.respond, plan, out)
+    return Response(body, media_type=media_type, headers=headers)
 
 
 async def _generate(model_id: str, request: GenerateRequest, registry, cache: GeneratorCache, cap: int,
@@ -262,10 +303,16 @@ async def _loaded(model_id: str, registry: Registry, cache: GeneratorCache) -> L
 async def _sampler(model_id: str, registry: Registry, cache: GeneratorCache) -> LoadedGenerator:
     """A model that samples from noise; 422 for a translator, which takes images."""
     loaded = await _loaded(model_id, registry, cache)
-    if loaded.card.kind == "translator":
-        raise Problem(422, f"model {model_id} is a translator ({loaded.card.arch}): it takes images, not latents; "
-                           f"POST them to /v1/models/{model_id}/translate")
+    if loaded.card.kind != "sampler":
+        raise Problem(422, f"model {model_id} is a{_ROUTES[loaded.card.kind]} ({loaded.card.arch}): it takes images, "
+                           "not latents")
     return loaded
+
+
+# What each kind of model is, and where its requests go (for the 422 of a route that does not fit it).
+_ROUTES = {"sampler": " sampler: it makes images from noise; use /generate",
+           "translator": " translator: POST images to /translate",
+           "augmenter": "n augmenter (DAGAN): POST images to /variations"}
 
 
 def _load_checked(model_id: str, registry: Registry, cache: GeneratorCache) -> LoadedGenerator:
