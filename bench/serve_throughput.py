@@ -357,18 +357,27 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=64, choices=(28, 32, 64), help="image side")
     parser.add_argument("--channels", type=int, default=3, choices=(1, 3))
     parser.add_argument("--g-width", type=int, default=64, help="channels of G's last hidden layer (ngf)")
+    add_round_options(parser, "generator")
+    return round_options(parser.parse_args())
+
+
+def add_round_options(parser: argparse.ArgumentParser, net: str) -> None:
+    """The options of a serving bench's rounds, clients and API process."""
     parser.add_argument("--clients", default="1,8,32", help="comma-separated numbers of concurrent clients")
     parser.add_argument("--batch", type=int, default=32, help="batch of the raw forward passes")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="torch threads in the API and in the raw loop (default: torch's, one per core)")
-    parser.add_argument("--device", default="cpu", help="where the API and the raw loop run the generator")
+    parser.add_argument("--device", default="cpu", help=f"where the API and the raw loop run the {net}")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     parser.add_argument("--api-env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for the API process, e.g. GANFORGE_BATCH_WAIT_MS=0 (repeatable)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: one short round")
-    args = parser.parse_args()
+
+
+def round_options(args: argparse.Namespace) -> argparse.Namespace:
+    """add_round_options's values parsed: client counts as a sorted list, the API's settings as a dict."""
     args.clients = sorted({int(n) for n in args.clients.split(",")})
     args.api_env = dict(item.split("=", 1) for item in args.api_env)
     if args.quick:

@@ -44,11 +44,13 @@ from torch import nn
 from bench.serve_throughput import (
     Api,
     Results,
+    add_round_options,
     alternate,
     api_server,
     http_client,
     load_average,
     redis_server,
+    round_options,
     table,
 )
 from models.checkpoint import load_generator, save_generator
@@ -169,27 +171,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--g-width", type=int, help="channels of G's first/last hidden layer (default: the "
                                                     "family's recipe for 28 px, as a training job's)")
     parser.add_argument("--blocks", type=int, help="residual blocks, cyclegan and srgan (default: the recipe's)")
-    parser.add_argument("--clients", default="1,8,32", help="comma-separated numbers of concurrent clients")
-    parser.add_argument("--batch", type=int, default=32, help="batch of the raw forward passes")
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each round")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
-                        help="torch threads in the API and in the raw loop (default: torch's, one per core)")
-    parser.add_argument("--device", default="cpu", help="where the API and the raw loop run the translator")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
-    parser.add_argument("--api-env", action="append", default=[], metavar="NAME=VALUE",
-                        help="a setting for the API process, e.g. GANFORGE_BATCH_WAIT_MS=0 (repeatable)")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: one short round")
+    add_round_options(parser, "translator")
     args = parser.parse_args()
     if args.direction == "b2a" and args.arch != "cyclegan":
         parser.error(f"{args.arch} translates a2b only")
     if args.blocks is not None and args.arch == "pix2pix":
         parser.error("--blocks applies to cyclegan and srgan")
-    args.clients = sorted({int(n) for n in args.clients.split(",")})
-    args.api_env = dict(item.split("=", 1) for item in args.api_env)
-    if args.quick:
-        args.rounds, args.seconds = 1, 0.5
-    return args
+    return round_options(args)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
@@ -43,13 +43,30 @@ FORMAT_DOC = ("png: one image (for one input); grid: one PNG of all outputs, or 
 EXAMPLE = "curl -F file=@horse.png -F direction=a2b .../v1/models/{id}/translate -o zebra.png"
 
 
+# What /translate and /variations share: how an input is made square, and the JSON body's images.
+Resize = Annotated[Literal["crop", "pad"], Field(description="How a non-square input becomes square: crop: "
+                                                            "center-crop; pad: fit inside and pad with black")]
+OneImage = Annotated[str | None, Field(description="One base64-encoded image")]
+SeveralImages = Annotated[list[str] | None, Field(min_length=1, description="Several base64-encoded images")]
+
+
+def request_body(options_model: type[StrictModel], json_model: type[StrictModel], file_doc: str) -> dict:
+    """The OpenAPI request body of an image route: multipart `file` + the options, or the JSON model."""
+    return {"requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary", "description": file_doc},
+                           **options_model.model_json_schema()["properties"]}}},
+        "application/json": {"schema": json_model.model_json_schema()},
+    }}}
+
+
 class TranslateOptions(StrictModel):
     direction: Literal["a2b", "b2a"] = Field("a2b", description="a2b: domain A to B; b2a (CycleGAN): B to A")
     format: TranslateFormat | None = Field(None, description=FORMAT_DOC)
     nrow: int | None = Field(None, ge=1, description="Images per row of a grid")
     pairs: bool = Field(False, description="grid: show each input (as the model saw it) beside its output")
-    resize: Literal["crop", "pad"] = Field("crop", description="How a non-square input becomes square: crop: "
-                                           "center-crop; pad: fit inside and pad with black")
+    resize: Resize = "crop"
 
 
 class TranslateRequest(TranslateOptions):
@@ -57,19 +74,12 @@ class TranslateRequest(TranslateOptions):
 
     model_config = json_rules(exactly_one("image", "images"))
 
-    image: str | None = Field(None, description="One base64-encoded image")
-    images: list[str] | None = Field(None, min_length=1, description="Several base64-encoded images")
+    image: OneImage = None
+    images: SeveralImages = None
 
 
-REQUEST_BODY = {"requestBody": {"required": True, "content": {
-    "multipart/form-data": {"schema": {
-        "type": "object", "required": ["file"],
-        "properties": {"file": {"type": "string", "format": "binary",
-                                "description": "One image (PNG, JPEG, GIF, BMP, TIFF, WebP), a ZIP of images or an "
-                                               "NPZ with a uint8 `images` array"},
-                       **TranslateOptions.model_json_schema()["properties"]}}},
-    "application/json": {"schema": TranslateRequest.model_json_schema()},
-}}}
+REQUEST_BODY = request_body(TranslateOptions, TranslateRequest, "One image (PNG, JPEG, GIF, BMP, TIFF, WebP), a ZIP "
+                            "of images or an NPZ with a uint8 `images` array")
 
 
 def translate_limits(settings: Settings) -> UploadLimits:

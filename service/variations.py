@@ -28,6 +28,7 @@ from service.augment import safe_folder
 from service.generation import GeneratorInputs
 from service.problems import Problem
 from service.schemas import exactly_one, json_rules
+from service.translation import OneImage, Resize, SeveralImages, request_body
 from worker.card import ModelCard
 from worker.datasets.decode import Decoded
 from worker.ids import utcnow
@@ -49,8 +50,7 @@ class VariationOptions(StrictModel):
     n: int = Field(4, ge=1, le=256, description="Variations of each input")
     seed: int = Field(0, ge=0, lt=2**63, description="Input j's variations use the noise of seed + j")
     format: VariationFormat | None = Field(None, description=FORMAT_DOC)
-    resize: Literal["crop", "pad"] = Field("crop", description="How a non-square input becomes square: crop: "
-                                           "center-crop; pad: fit inside and pad with black")
+    resize: Resize = "crop"
 
 
 class VariationRequest(VariationOptions):
@@ -58,8 +58,8 @@ class VariationRequest(VariationOptions):
 
     model_config = json_rules(exactly_one("image", "images"))
 
-    image: str | None = Field(None, description="One base64-encoded image")
-    images: list[str] | None = Field(None, min_length=1, description="Several base64-encoded images")
+    image: OneImage = None
+    images: SeveralImages = None
     labels: list[str] | None = Field(None, min_length=1, description="The class of each image (a labelled set: "
                                      "each variation keeps its input's class)")
 
@@ -72,15 +72,8 @@ class VariationRequest(VariationOptions):
         return self
 
 
-REQUEST_BODY = {"requestBody": {"required": True, "content": {
-    "multipart/form-data": {"schema": {
-        "type": "object", "required": ["file"],
-        "properties": {"file": {"type": "string", "format": "binary",
-                                "description": "One image, a ZIP of images (a folder per class makes a labelled "
-                                               "set) or an NPZ with a uint8 `images` array (and `labels`)"},
-                       **VariationOptions.model_json_schema()["properties"]}}},
-    "application/json": {"schema": VariationRequest.model_json_schema()},
-}}}
+REQUEST_BODY = request_body(VariationOptions, VariationRequest, "One image, a ZIP of images (a folder per class "
+                            "makes a labelled set) or an NPZ with a uint8 `images` array (and `labels`)")
 
 
 @dataclass(frozen=True)
