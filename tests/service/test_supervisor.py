@@ -85,8 +85,10 @@ def test_ganforge_up_restarts_a_killed_worker_and_a_killed_redis(tmp_path):
         job: dict = {}
 
         def submitted() -> bool:  # the API may still be reconnecting to the new Redis: a 503 is retried
+            # The first submit after the restart has taken over httpx's default 5 s on a loaded machine (the
+            # broker connection is re-established as it publishes); it must still answer.
             response = httpx.post(f"{url}/v1/jobs", json={"dataset": "ring8", "model": {"arch": "mlp", "hidden": 8},
-                                                          "train": {"max_steps": 2}})
+                                                          "train": {"max_steps": 2}}, timeout=30)
             job.update(response.json() if response.status_code == 202 else {})
             return bool(job)
 
