@@ -4,6 +4,7 @@ Both run in this process on the same MNIST images, alternating rounds so that ma
 both alike; the figure is the median images/s over the rounds, and their ratio.
 
     .venv/bin/python bench/train_throughput.py                      # CPU
+    .venv/bin/python bench/train_throughput.py --amp off            # CPU, the trainer in float32 like the loop
     .venv/bin/python bench/train_throughput.py --device cuda        # GPU: the trainer with AMP etc.
 """
 
@@ -81,19 +82,23 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--compile", action="store_true", help="torch.compile in the trainer (CUDA)")
+    parser.add_argument("--amp", default="auto", choices=["auto", "off", "bf16", "fp16"],
+                        help="the trainer's train.amp (the plain loop is always float32)")
     args = parser.parse_args()
     device = torch.device(args.device)
     images = load_builtin("mnist").images
     gan = GANConfig(arch="dcgan", latent_dim=100, data_shape=(1, 28, 28), g_width=64, d_width=64)
-    # The trainer's defaults for the device: on CUDA that means bf16 autocast and channels_last.
-    options = {"compile": args.compile}
+    # The trainer's defaults for the device: on CUDA that means bf16 autocast and channels_last, on a CPU with
+    # AMX bf16 autocast.
+    options = {"compile": args.compile, "amp": args.amp}
+    precision = Trainer(gan, TrainConfig(**options), device).precision
     plain, ours = [], []
     for _ in range(args.rounds):
         plain.append(plain_loop(images, gan, args.steps, args.batch_size, device))
         ours.append(ganforge(images, gan, args.steps, args.batch_size, device, options))
     p, o = statistics.median(plain), statistics.median(ours)
     print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} "
-          f"batch={args.batch_size} steps/round={args.steps} rounds={args.rounds}")
+          f"batch={args.batch_size} steps/round={args.steps} rounds={args.rounds} trainer precision={precision}")
     print(f"plain PyTorch loop : {p:8.1f} images/s  (rounds: {', '.join(f'{x:.0f}' for x in plain)})")
     print(f"GANForge trainer   : {o:8.1f} images/s  (rounds: {', '.join(f'{x:.0f}' for x in ours)})")
     print(f"ratio trainer/plain: {o / p:.3f}")

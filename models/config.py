@@ -60,7 +60,8 @@ class TrainConfig:
     augment: tuple[Literal[POLICIES], ...] = field(  # type: ignore[valid-type]
         default=(), metadata=_api("DiffAugment policies for small data sets"))
     amp: Literal["auto", "off", "bf16", "fp16"] = field(
-        default="auto", metadata=_api("Mixed precision; auto: bf16 on CUDA"))
+        default="auto", metadata=_api("Mixed precision; auto: bf16 on CUDA, and on CPUs with AMX for the "
+                                       "convolutional noise-to-image families; else off"))
     channels_last: bool | None = field(default=None, metadata=_api("default: on for conv nets on CUDA"))
     compile: bool = field(default=False, metadata=_api("torch.compile the nets (CUDA; slower start, faster steps)"))
     seed: int = field(default=0, metadata=_api("Seeds initialisation, data order and noise", ge=0, lt=2**63))

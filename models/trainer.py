@@ -136,7 +136,7 @@ class Trainer:
         torch.manual_seed(config.seed)  # network initialisation
         self.generator = build_generator(gan).to(self.device)
         self.discriminator = build_discriminator(gan).to(self.device)
-        self.amp = _amp_dtype(config.amp, self.device)
+        self.amp = _amp_dtype(config.amp, self.device, gan)
         channels_last = config.channels_last if config.channels_last is not None else self.device.type == "cuda"
         self.memory_format = torch.channels_last if channels_last and gan.backbone == "conv" else None
         if self.memory_format:
@@ -340,6 +340,11 @@ class Trainer:
         )
 
     @property
+    def precision(self) -> str:
+        """What the nets computed in: float32, or the autocast dtype (`amp`, as resolved for this device)."""
+        return {None: "float32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp]
+
+    @property
     def needs_labels(self) -> bool:
         """Whether `fit` needs the data's labels."""
         return self.gan.conditions_generator
@@ -421,7 +426,18 @@ class Trainer:
         return optimizers | ({"q": self.opt_q} if self.opt_q is not None else {})
 
 
-def _amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
+def _amp_dtype(setting: str, device: torch.device, gan: GANConfig) -> torch.dtype | None:
     if setting == "auto":
-        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+        return torch.bfloat16 if device.type == "cpu" and bf16_pays_on_cpu(gan) else None
     return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[setting]
+
+
+def bf16_pays_on_cpu(gan: GANConfig) -> bool:
+    """Whether `amp: auto` trains this model in bf16 on a CPU. Only with AMX (Intel's bf16 matrix units; elsewhere
+    bf16 is emulated and slower than float32), and only for the convolutional noise-to-image nets, where it was
+    measured: cgan on MNIST, the same scores at 1.5x the speed (docs/benchmarks.md). 2-D points need more than
+    bf16's 8 bits of mantissa; the translators' and DAGAN's figures were measured in float32."""
+    has_amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    return has_amx and gan.backbone == "conv" and gan.family.trainer == "adversarial"
