@@ -38,11 +38,16 @@ _BCE_LIKE = ("non-saturating", "minimax", "least-squares", "hinge")
 # samples, infogan 8/8 with 93.8-99.2 %, where the papers' defaults left 58-77 % (docs/models.md). The
 # unconditional mlp gets twice the steps: 94.2-95.4 % after 52 epochs, 96.3-97.4 % after 104.
 _POINTS = {"loss": "least-squares", "lr_g": 1e-3, "lr_d": 1e-3, "batch_size": 128, "lr_decay": True, "epochs": 52}
+# The unconditional mlp on 25 modes needs more: 208 epochs (16,224 G steps) and a minibatch-std feature in D
+# (group 4), serving the best of its per-epoch scores (a built-in mixture's default, worker/spec.py). grid25
+# (seeds 0-2) went from 22-24/25 modes at 83-85 % high quality to the figures in docs/models.md.
+_POINTS_MLP = {**_POINTS, "epochs": 208, "mbstd": 4}
 # 28 px digits: half-width nets, batch 64, Adam 5e-4, an EMA of G (0.99), 20 epochs (1,560 G steps on the
-# 5,000 MNIST digits, 1-1.5 min on 2 cores). On 1,000 samples read by the reference classifier (seed 0;
-# bench/family_scores.py, docs/models.md): cgan confidence 0.91, feature FID 7.3; acgan 0.92, 12.6; dcgan 0.79,
-# 31.9 (its paper defaults: 0.72, 65.5); sngan 0.74, 42.1 (0.69, 72.3). wgan-gp keeps its paper's settings: at
-# this budget (620 G steps with n_critic 5) the recipe made it worse (FID 166 -> 207).
+# 5,000 MNIST digits: 83 s on 2 cores in float32, 46 s in bf16 on a CPU with AMX). On 1,000 samples read by the
+# reference classifier (float32, seed 0; bench/family_scores.py, docs/models.md): cgan confidence 0.91, feature
+# FID 7.3; acgan 0.92, 12.6; dcgan 0.79, 31.9 (its paper defaults: 0.72, 65.5); sngan 0.74, 42.1 (0.69, 72.3).
+# wgan-gp keeps its paper's settings: at this budget (620 G steps with n_critic 5) the recipe made it worse
+# (FID 166 -> 207).
 # Translators on 28 px digits (bench/translation_quality.py, docs/models.md): narrower nets and a few epochs, so a
 # job with the defaults trains in about a minute on 2 CPU cores and beats its baselines on held-out digits.
 _PIX2PIX_28 = {"g_width": 32, "d_width": 32, "epochs": 3}
@@ -119,7 +124,7 @@ FAMILIES: dict[str, Family] = {
     # Goodfellow et al. 2014: k D steps per G step; the paper trains with SGD + momentum.
     "mlp": Family("Goodfellow et al. 2014, arXiv:1406.2661", "MLP G and D (flattened images or 2-D points)",
                   "non-saturating", (*_BCE_LIKE, "wasserstein-gp"), 1e-3, 1e-3, (0.5, 0.999), d_norm="none",
-                  image_backbone="mlp", recipes={"points": {**_POINTS, "epochs": 104}}),
+                  image_backbone="mlp", recipes={"points": _POINTS_MLP}),
     "dcgan": Family("Radford et al. 2015, arXiv:1511.06434",
                     "strided conv G and D, BatchNorm, ReLU/Tanh in G, LeakyReLU in D", "non-saturating", _BCE_LIKE,
                     2e-4, 2e-4, (0.5, 0.999), data_kinds=("images",), recipes={"images@28": _DIGITS}),

@@ -245,15 +245,16 @@ def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
         dataset = shrunk_pairs(dataset, spec.model.scale or 2)
     gan = gan_config(spec, tuple(dataset.shape), dataset.classes, getattr(dataset, "source_shape", ()))
     device = resolve_device(settings.device)
-    trainer = make_trainer(gan, train_config(spec), device)
+    config = train_config(spec)
+    trainer = make_trainer(gan, config, device)
     checkpoint = store.checkpoint_path(job_id)
     if checkpoint.exists():
         trainer.load_checkpoint(checkpoint)
         lease.add_event("resumed", {"step": trainer.step, "message": f"resumed from step {trainer.step}"})
 
     time_limit_s = min(spec.train.time_limit_s or settings.job_time_limit_s, settings.job_time_limit_s)
-    scorer = EpochScorer(gan, dataset, store, job_id, spec.train.eval_every_epochs, spec.train.keep_best) \
-        if spec.train.eval_every_epochs else None
+    scorer = EpochScorer(gan, dataset, store, job_id, config.eval_every_epochs, config.keep_best) \
+        if config.eval_every_epochs else None
     callbacks = _JobCallbacks(lease, store, settings, heartbeat, time.monotonic(), time_limit_s, trainer, scorer)
     started = time.perf_counter()
     labels = dataset.labels if trainer.needs_labels else None
@@ -302,7 +303,8 @@ def model_card(job_id: str, spec: JobSpec, dataset: ImageDataset | PointDataset 
         trainer.gan, dataset.classes, job_id=job_id,
         dataset=DatasetRef(id=spec.dataset, checksum=spec.dataset_checksum or dataset_checksum(spec.dataset, store),
                            count=len(dataset.data)),
-        training={**spec.model.model_dump(), "resolved": asdict(trainer.config)},
+        training={**spec.model.model_dump(), "resolved": asdict(trainer.config), "precision": trainer.precision,
+                  "device": str(trainer.device)},
         metrics={"steps": result.steps, "seconds": round(seconds, 3),
                  "final": result.history[-1] if result.history else None,
                  **({"served_epoch": best} if best else {})},

@@ -64,3 +64,13 @@ def test_per_epoch_scoring_needs_something_cheap_to_score_with():
     assert any("built-in mixtures" in e for e in compatibility_errors(points, "points", (2,), []))
     with pytest.raises(ValidationError, match="eval_every_epochs"):
         JobSpec(dataset="mnist", train={"keep_best": True})
+
+
+def test_a_job_on_a_built_in_mixture_serves_its_best_epoch_unless_it_says_otherwise():
+    default = JobSpec(dataset="grid25", model={"arch": "mlp"})
+    assert (default.train.eval_every_epochs, default.train.keep_best) == (8, True)
+    assert JobSpec.model_validate(default.model_dump()).train == default.train  # as the worker reads it back
+    opted_out = JobSpec(dataset="ring8", model={"arch": "mlp"}, train={"eval_every_epochs": 0})
+    assert (opted_out.train.eval_every_epochs, opted_out.train.keep_best) == (0, False)
+    for other in ("mnist", "up_2"):  # images, and an uploaded point set, which nothing scores per epoch
+        assert JobSpec(dataset=other).train.eval_every_epochs == 0
