@@ -17,6 +17,8 @@ and on the levers a user can set (--levers):
                   label (--filter-p)
     filtermix     the filter's kept images, with the real images repeated to about 1:1 with them
     ema           real + synthetic from a second cGAN trained with train.ema 0.999 (trains a second GAN)
+    warp          no GAN: real + as many deformed copies of the real images (models.augment.deformed: within
+                  +-15 degrees, +-10 % scale, +-0.15 shear, +-10 % shift), classic augmentation to compare with
 
 --gan-train sets more train settings of every cGAN job (JSON, e.g. '{"augment": ["translation", "cutout"]}').
 
@@ -57,6 +59,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.augment import deformed
 from models.data import load_builtin
 from models.metrics.classifier import ClassifierConfig, TrainOptions, accuracy, fit, probabilities
 from service.client import Client
@@ -70,7 +73,7 @@ CLF_BATCH = 64
 # The tests' fault-injection knobs (short leases, fast reapers) that env_for sets: the bench runs the defaults.
 TEST_KNOBS = ("GANFORGE_PROGRESS_INTERVAL_S", "GANFORGE_LEASE_TTL_S", "GANFORGE_REAPER_INTERVAL_S",
               "GANFORGE_WORKER_HEARTBEAT_TTL_S", "GANFORGE_CANCEL_CHECK_INTERVAL_S")
-LEVERS = ("mix1", "trunc", "filter", "filtermix", "ema")
+LEVERS = ("mix1", "trunc", "filter", "filtermix", "ema", "warp")
 
 
 # -- the data -------------------------------------------------------------------------------------
@@ -114,6 +117,14 @@ def read_augment_npz(path: Path) -> Split:
         images = torch.from_numpy(npz["images"]).permute(0, 3, 1, 2).contiguous()  # N x H x W x C -> NCHW
         digits = np.array([int(name) for name in npz["classes"]])[npz["labels"]]
     return Split(images, torch.from_numpy(digits).long())
+
+
+def warped_copies(split: Split, total: int, seed: int) -> Split:
+    """`total` deformed copies of the split's images, cycling through them: classic augmentation, no GAN."""
+    index = torch.arange(total) % len(split.labels)
+    images = split.images[index].float() / 127.5 - 1
+    warped = deformed(images, torch.Generator().manual_seed(seed))
+    return Split(((warped + 1) * 127.5).round().clamp(0, 255).to(torch.uint8), split.labels[index])
 
 
 def join(*splits: Split, repeat_first: int = 1) -> Split:
@@ -250,6 +261,8 @@ def one_run(gf: Client, args: argparse.Namespace, test: Split, pool: torch.Tenso
             kept=len(kept.labels) / len(syn.labels))
     if "ema" in args.levers:
         arm("ema", join(real, pull(gan(args.ema), None, "ema")))
+    if "warp" in args.levers:
+        arm("warp", join(real, warped_copies(real, args.synthetic, seed)))
     return run
 
 
@@ -299,6 +312,7 @@ LEVER_LABELS = {
     "filter": lambda a: f"filter p ≥ {a.filter_p}",
     "filtermix": lambda a: f"filter p ≥ {a.filter_p}, real repeated to 1:1",
     "ema": lambda a: f"EMA {a.ema}",
+    "warp": lambda a: "no GAN: deformed copies of real",
 }
 
 

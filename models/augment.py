@@ -3,6 +3,9 @@
 The same random transforms go on real and generated images before D sees them, and they are
 differentiable, so G still gets gradients; D cannot memorise a small data set as easily.
 All randomness comes from the caller's generator, so training stays reproducible.
+
+`deformed` is the other kind, a small random affine map of real images only: DAGAN's `partner_warp`, and
+classic augmentation in bench/augment_gain.py.
 """
 
 from __future__ import annotations
@@ -56,3 +59,17 @@ def _cutout(x, g, ratio: float = 0.5):
 
 
 _TRANSFORMS = {"color": _color, "translation": _translation, "cutout": _cutout}
+
+
+def deformed(images: torch.Tensor, rng: torch.Generator, rotate: float = 15.0, scale: float = 0.1,
+             shear: float = 0.15, shift: float = 0.1) -> torch.Tensor:
+    """Each image under its own random affine map: rotation within +-`rotate` degrees, scaling by 1 +- `scale`,
+    shear within +-`shear`, translation within +-`shift` of the side; the edge pixels fill what comes in."""
+    n = images.shape[0]
+    u = torch.rand(n, 5, generator=rng, device=rng.device).to(images.device, torch.float32) * 2 - 1
+    angle, zoom = u[:, 0] * rotate * torch.pi / 180, 1 + u[:, 1] * scale
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin + u[:, 2] * shear, u[:, 3] * shift * 2], 1),
+                         torch.stack([sin, cos, u[:, 4] * shift * 2], 1)], 1)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images.float(), grid, padding_mode="border", align_corners=False).to(images.dtype)

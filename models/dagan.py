@@ -12,9 +12,9 @@ picture shows fixed inputs, each followed by its variations for fixed noise.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from models import losses
+from models.augment import deformed
 from models.inputs import Inputs
 from models.sampling import to_uint8
 from models.trainer import Trainer
@@ -102,20 +102,6 @@ class DAGANTrainer(Trainer):
         rows = torch.cat([self.shown[:: self.VARIATIONS].unsqueeze(1),
                           out.view(self.SHOWN, self.VARIATIONS, *out.shape[1:])], dim=1)
         return to_uint8(rows.flatten(0, 1).cpu())
-
-
-def deformed(images: torch.Tensor, rng: torch.Generator, rotate: float = 15.0, scale: float = 0.1,
-             shear: float = 0.15, shift: float = 0.1) -> torch.Tensor:
-    """Each image under its own random affine map: rotation within +-`rotate` degrees, scaling by 1 +- `scale`,
-    shear within +-`shear`, translation within +-`shift` of the side; the edge pixels fill what comes in."""
-    n = images.shape[0]
-    u = torch.rand(n, 5, generator=rng, device=rng.device).to(images.device, torch.float32) * 2 - 1
-    angle, zoom = u[:, 0] * rotate * torch.pi / 180, 1 + u[:, 1] * scale
-    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack([torch.stack([cos, -sin + u[:, 2] * shear, u[:, 3] * shift * 2], 1),
-                         torch.stack([sin, cos, u[:, 4] * shift * 2], 1)], 1)
-    grid = nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
-    return nn.functional.grid_sample(images.float(), grid, padding_mode="border", align_corners=False).to(images.dtype)
 
 
 def same_class_partners(labels: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
