@@ -35,12 +35,11 @@ LOSSES = ("non-saturating", "minimax", "least-squares", "hinge", "wasserstein-gp
 _BCE_LIKE = ("non-saturating", "minimax", "least-squares", "hinge")
 # 2-D mixtures: least squares, Adam 1e-3, batch 128 and a decaying learning rate over about 4,000 G steps
 # (52 epochs of the 10,000 points): on ring8 (seeds 0-2), cgan and acgan 8/8 modes with 99.6-99.9 % high-quality
-# samples, infogan 8/8 with 93.8-99.2 %, where the papers' defaults left 58-77 % (docs/models.md). The
-# unconditional mlp gets twice the steps: 94.2-95.4 % after 52 epochs, 96.3-97.4 % after 104.
+# samples, infogan 8/8 with 93.8-99.2 %, where the papers' defaults left 58-77 % (docs/models.md).
 _POINTS = {"loss": "least-squares", "lr_g": 1e-3, "lr_d": 1e-3, "batch_size": 128, "lr_decay": True, "epochs": 52}
 # The unconditional mlp on 25 modes needs more: 208 epochs (16,224 G steps) and a minibatch-std feature in D
 # (group 4), serving the best of its per-epoch scores (a built-in mixture's default, worker/spec.py). grid25
-# (seeds 0-2) went from 22-24/25 modes at 83-85 % high quality to the figures in docs/models.md.
+# (seeds 0-2) went from 23-24/25 modes at 74-85 % high quality to 24-25/25 at 88-93 % (docs/models.md).
 _POINTS_MLP = {**_POINTS, "epochs": 208, "mbstd": 4}
 # 28 px digits: half-width nets, batch 64, Adam 5e-4, an EMA of G (0.99), 20 epochs (1,560 G steps on the
 # 5,000 MNIST digits: 83 s on 2 cores in float32, 46 s in bf16 on a CPU with AMX). On 1,000 samples read by the
