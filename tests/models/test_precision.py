@@ -29,7 +29,7 @@ def test_an_explicit_setting_wins_over_auto(amx):
     assert Trainer(POINTS, TrainConfig(amp="bf16")).precision == "bf16"
 
 
-def test_bf16_training_on_a_cpu_moves_the_losses_and_stays_finite():
+def test_bf16_training_on_a_cpu_changes_g_keeps_float32_weights_and_finite_losses():
     images = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
     trainer = Trainer(CGAN, TrainConfig(max_steps=4, batch_size=16, amp="bf16"))
     before = [p.detach().clone() for p in trainer.generator.parameters()]
