@@ -88,6 +88,9 @@ class Family:
     weights: dict[str, float] = field(default_factory=dict)
     build_generator: Callable[[GANConfig], nn.Module] = Generator
     build_discriminator: Callable[[GANConfig], nn.Module] = Discriminator
+    # Style-based generators: the resolution each of the generator's w inputs drives (its length is the number
+    # of ws), so that the card can offer psi truncation, style mixing and ws inputs; None: not style-based.
+    style_layers: Callable[[GANConfig], list[int]] | None = None
 
     def train_defaults(self, recipe_key: str) -> dict:
         """Training settings a job leaves unset: the paper's optimiser and loss, then the data's recipe."""

@@ -7,6 +7,7 @@ import time
 import httpx
 
 from models.trainer import Callbacks, Trainer
+from models.trainers import make_trainer
 from worker.registry import Registry
 from worker.states import TERMINAL
 
@@ -67,12 +68,12 @@ def _wait(read_job, timeout_s: float) -> dict:
 def straight_and_resumed(gan, train, data, labels, stop_at: int, path) -> tuple[Trainer, Trainer]:
     """Two trainers of the same job: one trained straight through, one interrupted at `stop_at` (as by a
     killed worker), saved to the checkpoint `path`, and resumed from it in a fresh trainer."""
-    straight = Trainer(gan, train)
+    straight = make_trainer(gan, train)
     straight.fit(data, labels)
-    first = Trainer(gan, train)
+    first = make_trainer(gan, train)
     first.fit(data, labels, StopAt(first, stop_at))
     first.save_checkpoint(path)
-    resumed = Trainer(gan, train)
+    resumed = make_trainer(gan, train)
     resumed.load_checkpoint(path)
     assert resumed.step == stop_at
     resumed.fit(data, labels)

@@ -12,7 +12,9 @@ from models.gan import FAMILIES, LOSSES, SUPPORTED_SIZES, Family, GANConfig
 from models.toy2d import MIXTURES
 
 Loss = Literal[LOSSES]  # type: ignore[valid-type]
-ImageSize = Literal[SUPPORTED_SIZES]  # type: ignore[valid-type]
+# Every side some family takes (each family checks its own): DCGAN's layouts, and the powers of two that the
+# progressive and style-based nets grow through.
+ImageSize = Literal[tuple(sorted({*SUPPORTED_SIZES, *(2 ** i for i in range(2, 9))}))]  # type: ignore[valid-type]
 
 
 class StrictModel(BaseModel):
