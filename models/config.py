@@ -52,9 +52,27 @@ class TrainConfig:
         "DAGAN: the share of the critic's real pairs whose partner is a randomly deformed copy of the image (a "
         "small rotation, scaling, shear and shift) rather than another image of its class; default: the family's",
         ge=0, le=1))
+    r1_gamma: float | None = field(default=None, metadata=_api(
+        "StyleGAN2: gamma of the R1 penalty on real images (gamma / 2 x the squared gradient norm of D); default: "
+        "the recipe's (1), else stylegan2-ada's heuristic 0.0002 x image_size^2 / batch_size", ge=0, le=1000))
+    r1_every: int = field(default=16, metadata=_api(
+        "StyleGAN2: lazy regularisation: the R1 step comes every this many D steps, weighted by it", ge=1, le=256))
+    style_mixing: float = field(default=0.9, metadata=_api(
+        "StyleGAN2: the share of generated images made from two latents, switching at a random layer", ge=0,
+        le=1))
+    pl_weight: float = field(default=0.0, metadata=_api(
+        "StyleGAN2: weight of the path-length regulariser (the paper's 2), every 4 G steps; 0: off", ge=0,
+        le=100))
     unroll_steps: int = field(default=0, metadata=_api("Unrolled GAN (Metz et al. 2016): G steps against D as it "
                                                        "will be after this many more updates; 0: off", ge=0,
                                                        le=20))
+    phase_images: int | None = field(default=None, metadata=_api(
+        "ProGAN: real images shown in each phase of the growing schedule (each fade-in of a new resolution, and each "
+        "stable phase after it; the paper: 800,000); default: the job's images split evenly over its phases, so "
+        "that it reaches the full resolution and ends with a stable phase there", ge=1))
+    drift_weight: float = field(default=0.001, metadata=_api(
+        "ProGAN: epsilon of the drift term epsilon * E[D(x)^2] added to the critic's loss, which keeps its scores "
+        "near 0 (the paper: 0.001)", ge=0))
     ema: float | None = field(default=None, metadata=_api("Keep an EMA of G with this decay and serve it",
                                                           gt=0, lt=1))
     augment: tuple[Literal[POLICIES], ...] = field(  # type: ignore[valid-type]

@@ -7,12 +7,14 @@ import torch
 from models.config import TrainConfig
 from models.dagan import DAGANTrainer
 from models.gan import GANConfig
+from models.progan import ProGANTrainer
+from models.stylegan2 import StyleGAN2Trainer
 from models.trainer import Trainer
 from models.translators import CycleGANTrainer, Pix2PixTrainer, SRGANTrainer
 
 TRAINERS: dict[str, type[Trainer]] = {
     "adversarial": Trainer, "pix2pix": Pix2PixTrainer, "cyclegan": CycleGANTrainer, "srgan": SRGANTrainer,
-    "dagan": DAGANTrainer,
+    "dagan": DAGANTrainer, "progan": ProGANTrainer, "stylegan2": StyleGAN2Trainer,
 }
 
 

@@ -7,7 +7,7 @@ from models.footprint import training_footprint
 from models.gan import FAMILIES, GANConfig, build_discriminator, build_generator
 
 
-def config_for(arch: str, shape=(1, 32, 32), **nets) -> GANConfig:  # 32 px: no recipe adds an EMA
+def config_for(arch: str, shape=(1, 32, 32), **nets) -> GANConfig:
     family = FAMILIES[arch]
     classes = 10 if family.conditional == "always" else 0
     codes = {"cat_codes": 10, "cont_codes": 2} if family.takes_codes else {}
@@ -18,10 +18,13 @@ def config_for(arch: str, shape=(1, 32, 32), **nets) -> GANConfig:  # 32 px: no 
                                      and f.kind == "sampler"])
 def test_the_parameter_count_is_the_real_nets(arch):
     gan = config_for(arch, g_width=16, d_width=16)
-    real = sum(p.numel() for net in (build_generator(gan), build_discriminator(gan)) for p in net.parameters())
+    g_params = sum(p.numel() for p in build_generator(gan).parameters())
+    real = g_params + sum(p.numel() for p in build_discriminator(gan).parameters())
     footprint = training_footprint(gan, TrainConfig(batch_size=8))
     assert footprint.parameters == real
-    assert footprint.state_bytes == 4 * 4 * real  # float32 weights, grads and Adam's two moments
+    ema = TrainConfig(batch_size=8).for_family(gan).ema  # a recipe's EMA (stylegan2's) keeps a copy of G
+    # float32 weights, grads and Adam's two moments, and the EMA's copy
+    assert footprint.state_bytes == 4 * (4 * real + (g_params if ema else 0))
     assert footprint.activation_bytes > 0
 
 
