@@ -15,9 +15,10 @@ import torch
 if TYPE_CHECKING:
     from models.gan import GANConfig
 
-# A conditional generator's other inputs, by keyword: labels, categorical, continuous.
+# A generator's inputs beside z, by keyword: labels, InfoGAN's codes, and a style-based generator's per-sample
+# truncation (psi towards the mean w, and the number of leading ws it applies to).
 Conditioning = dict[str, torch.Tensor]
-CONDITIONS = ("labels", "categorical", "continuous")
+CONDITIONS = ("labels", "categorical", "continuous", "psi", "cutoff")
 
 
 @dataclass
@@ -28,6 +29,8 @@ class Inputs:
     labels: torch.Tensor | None = None
     categorical: torch.Tensor | None = None
     continuous: torch.Tensor | None = None
+    psi: torch.Tensor | None = None
+    cutoff: torch.Tensor | None = None
 
     @classmethod
     def of(cls, z: torch.Tensor, conditioning: Conditioning | None = None) -> Inputs:

@@ -71,18 +71,46 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def generate(generator: nn.Module, latents: torch.Tensor, labels: torch.Tensor | None = None,
-             categorical: torch.Tensor | None = None, continuous: torch.Tensor | None = None,
-             batch_size: int = 256) -> torch.Tensor:
-    """Runs the generator in eval mode on the CPU side's inputs; returns uint8 NCHW images, or float
-    N x 2 points for a 2-D model."""
+def generate(generator: nn.Module, latents: torch.Tensor, batch_size: int = 256,
+             **conditioning: torch.Tensor) -> torch.Tensor:
+    """Runs the generator in eval mode on the CPU side's inputs (latents, and the labels, codes or truncation
+    it takes by keyword); returns uint8 NCHW images, or float N x 2 points for a 2-D model."""
     device = next(generator.parameters()).device
-    inputs = Inputs(latents, labels, categorical, continuous)
+    inputs = Inputs.of(latents, conditioning)
     out = []
     for start in range(0, len(inputs), batch_size):
         chunk = inputs[start : start + batch_size].to(device)
         result = generator(chunk.z, **chunk.as_kwargs()).float().cpu()
         out.append(to_uint8(result) if result.dim() == 4 else result)
+    return torch.cat(out)
+
+
+@torch.inference_mode()
+def mapped_ws(generator: nn.Module, latents: torch.Tensor, labels: torch.Tensor | None = None,
+              batch_size: int = 256) -> torch.Tensor:
+    """A style-based generator's ws for latents (N x num_ws x w_dim, untruncated): its mapping network's w,
+    one per layer."""
+    device = next(generator.parameters()).device
+    out = []
+    for start in range(0, latents.shape[0], batch_size):
+        rows = slice(start, start + batch_size)
+        w = generator.mapping(latents[rows].to(device), None if labels is None else labels[rows].to(device))
+        out.append(w.float().cpu().unsqueeze(1).expand(-1, generator.num_ws, -1))
+    return torch.cat(out) if out else torch.empty(0, generator.num_ws, generator.w_dim)
+
+
+@torch.inference_mode()
+def generate_from_ws(generator: nn.Module, ws: torch.Tensor, psi: torch.Tensor | None = None,
+                     cutoff: torch.Tensor | None = None, batch_size: int = 256) -> torch.Tensor:
+    """uint8 NCHW images of a style-based generator for explicit ws (N x num_ws x w_dim), truncated per sample
+    by `psi` on the first `cutoff` ws, in eval mode."""
+    device = next(generator.parameters()).device
+    out = []
+    for start in range(0, ws.shape[0], batch_size):
+        rows = slice(start, start + batch_size)
+        chunk = generator.truncate(ws[rows].to(device), None if psi is None else psi[rows].to(device),
+                                   None if cutoff is None else cutoff[rows].to(device))
+        out.append(to_uint8(generator.synthesis(chunk).float().cpu()))
     return torch.cat(out)
 
 

@@ -21,7 +21,7 @@ from service.key_gate import KeyGate
 from service.limits import BodySizeLimit, RateLimiter
 from service.metrics import Metrics
 from service.request_context import RequestContext
-from service.routers import datasets, events, health, jobs, models, sessions
+from service.routers import datasets, events, health, jobs, models, projections, sessions
 from worker.celery_app import create_celery
 from worker.datasets import DatasetCatalog, UploadLimits, warm_builtins
 from worker.registry import Registry
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi.install(app)
     docs_pages.install(app)
     dashboard.install(app)
-    for router in (health.router, jobs.router, events.router, models.router, datasets.router, sessions.router):
+    for router in (health.router, jobs.router, events.router, models.router, projections.router, datasets.router,
+                   sessions.router):
         app.include_router(router)
     return app

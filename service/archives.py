@@ -53,14 +53,15 @@ def write_pngs(archive: zipfile.ZipFile, samples: Samples, manifest: dict | None
 
 
 def write_arrays(archive: zipfile.ZipFile, samples: Samples, manifest: dict | None) -> Iterator[int]:
-    """NPZ members (an NPZ is a ZIP of .npy files): images N x H x W x C (or points N x 2), latents, each
-    conditioning input, the class names when there are labels, and the manifest when given."""
+    """NPZ members (an NPZ is a ZIP of .npy files): images N x H x W x C (or points N x 2), latents (or the ws
+    they were made from), each conditioning input, the class names when there are labels, and the manifest
+    when given."""
     first = next(iter(samples.chunks()))[1]
     made = (as_array(samples.make(inputs)) for _, inputs in samples.chunks())
     head = next(made)
     yield from write_chunked(archive, "points" if head.ndim == 2 else "images", samples.total, chain([head], made))
-    columns = {"latents": lambda inputs: inputs.latents,
-               **{name: _conditioning(name) for name in first.conditioning}}
+    columns = {"ws": lambda inputs: inputs.ws} if first.ws is not None else {"latents": lambda inputs: inputs.latents}
+    columns |= {name: _conditioning(name) for name in first.conditioning}
     for name, column in columns.items():
         arrays = (column(inputs).numpy() for _, inputs in samples.chunks())
         yield from (0 for _ in write_chunked(archive, name, samples.total, arrays))

@@ -19,7 +19,7 @@ from models.inputs import draw_codes
 from models.sampling import latents_for_seed
 from service.archives import Samples, streamed
 from service.formats import FORMATS
-from service.generation import GeneratorInputs, label_index, new_seed
+from service.generation import GeneratorInputs, label_index, new_seed, style_conditioning
 from service.generators import LoadedGenerator
 from service.problems import Problem
 from service.schemas import AugmentRequest
@@ -41,6 +41,8 @@ class AugmentPlan:
     counts: tuple[int, ...]  # per class index, in class order; one entry for an unconditional model
     seed: int
     truncation: float | None
+    psi: float | None = None  # style-based models' truncation towards the mean w
+    psi_cutoff: int | None = None
 
     @property
     def total(self) -> int:
@@ -74,11 +76,13 @@ class AugmentPlan:
             if codes:
                 conditioning.update(draw_codes(stop - start, codes.categorical, codes.continuous,
                                                torch.Generator().manual_seed(seed ^ 1), cycle=True, offset=start))
+            conditioning |= style_conditioning(self.card, self.psi, self.psi_cutoff, stop - start)
             yield start, GeneratorInputs(latents, conditioning)
 
     def manifest(self, fmt: str) -> dict:
         names = self.card.classes if self.conditional else ["images"]
-        return {"model_id": self.card.id, "seed": self.seed, "truncation": self.truncation,
+        styles = {"psi": self.psi, "psi_cutoff": self.psi_cutoff} if self.card.inputs.styles else {}
+        return {"model_id": self.card.id, "seed": self.seed, "truncation": self.truncation, **styles,
                 "counts": dict(zip(names, self.counts, strict=True)), "total": self.total, "format": fmt,
                 "chunk_images": CHUNK_IMAGES, "chunk_seeds": "blake2b-64 of '<seed>:<chunk>', shifted right by 1",
                 "created_at": utcnow()}
@@ -107,7 +111,8 @@ def plan_augment(card: ModelCard, request: AugmentRequest, cap: int) -> AugmentP
         raise Problem(422, f"augment: at most {cap} images per request (the server's max_augment_images); "
                            f"got {total}")
     seed = new_seed() if request.seed is None else request.seed
-    return AugmentPlan(card, tuple(counts), seed, request.truncation)
+    style_conditioning(card, request.psi, request.psi_cutoff, 1)  # refused here, before the stream starts
+    return AugmentPlan(card, tuple(counts), seed, request.truncation, request.psi, request.psi_cutoff)
 
 
 def stream(plan: AugmentPlan, loaded: LoadedGenerator, fmt: str, on_images: Callable[[int], None]) -> Iterator[bytes]:

@@ -72,13 +72,15 @@ class Generated:
     """What `generate(..., as_="array")` returns: the images with the inputs that made them."""
 
     images: np.ndarray | None  # N×H×W×C uint8, channels last; None for 2-D point models
-    latents: np.ndarray  # N×latent_dim float32: send them back as `latents` to get the same images
+    latents: np.ndarray | None  # N×latent_dim float32: send them back as `latents` to get the same images
     seed: int | None  # None when explicit latents were given
     labels: np.ndarray | None = None  # int64 N, indices into `classes` (conditional models)
     classes: list[str] | None = None
     categorical: np.ndarray | None = None  # InfoGAN codes
     continuous: np.ndarray | None = None
     points: np.ndarray | None = None  # N×2 float32, 2-D point models only
+    ws: np.ndarray | None = None  # N×num_ws×w_dim: style-based models, when the images were made from ws
+    psi: np.ndarray | None = None  # style-based models: each image's truncation towards the mean w
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,28 @@ def _grid(model_id: str, request: dict) -> _Op[bytes]:
     response = yield _Call("POST", f"/v1/models/{_segment(model_id)}/generate",
                            json={**_given(**request), "format": "grid"})
     return response.content
+
+
+def _style_mix(model_id: str, request: dict) -> _Op[bytes]:
+    response = yield _Call("POST", f"/v1/models/{_segment(model_id)}/style-mix",
+                           json={**_given(**request), "format": "grid"})
+    return response.content
+
+
+def _project(model_id: str, request: dict, poll_s: float) -> _Op[dict]:
+    job = (yield _Call("POST", f"/v1/models/{_segment(model_id)}/projections", json=_given(**request))).json()
+    finished = yield from _wait(job["id"], None, poll_s, None)
+    return finished["result"]
+
+
+def _listed(ws: Any) -> Any:
+    """ws as JSON lists (a numpy array, e.g. Generated.ws, as it is)."""
+    return ws.tolist() if isinstance(ws, np.ndarray) else ws
+
+
+def _projection(image: bytes | None, dataset_index: int | None, steps: int, space: str, seed: int) -> dict:
+    encoded = base64.b64encode(image).decode() if image is not None else None
+    return {"image": encoded, "dataset_index": dataset_index, "steps": steps, "space": space, "seed": seed}
 
 
 def _cancel(job_id: str) -> _Op[dict]:
@@ -348,10 +372,10 @@ def _generated(response: httpx.Response) -> Generated:
     with np.load(io.BytesIO(response.content), allow_pickle=False) as arrays:
         found = {name: arrays[name] for name in arrays.files}
     classes = found.get("classes")
-    return Generated(images=found.get("images"), latents=found["latents"], seed=_int_header(response, "x-seed"),
+    return Generated(images=found.get("images"), latents=found.get("latents"), seed=_int_header(response, "x-seed"),
                      labels=found.get("labels"), classes=None if classes is None else classes.tolist(),
                      categorical=found.get("categorical"), continuous=found.get("continuous"),
-                     points=found.get("points"))
+                     points=found.get("points"), ws=found.get("ws"), psi=found.get("psi"))
 
 
 def _extract_zip(archive_path: Path, folder: Path) -> dict | None:
@@ -431,12 +455,27 @@ class Client:
 
     def generate(self, model_id: str, n: int | None = None, seed: int | None = None, latents: Any = None,
                  labels: Any = None, codes: dict | None = None, truncation: float | None = None,
-                 as_: Literal["pil", "array"] = "pil") -> list[Image.Image] | Generated:
-        """Images from `latents`, or `n` from `seed`: PIL images in request order (`as_="pil"`), or a
-        Generated with a N×H×W×C uint8 array and the latents, labels and seed used (`as_="array"`)."""
+                 as_: Literal["pil", "array"] = "pil", *, ws: Any = None, psi: float | list[float] | None = None,
+                 psi_cutoff: int | None = None) -> list[Image.Image] | Generated:
+        """Images from `latents`, or `n` from `seed` (or a style-based model's `ws`, e.g. a projection's): PIL
+        images in request order (`as_="pil"`), or a Generated with a N×H×W×C uint8 array and the latents,
+        labels and seed used (`as_="array"`). `psi` truncates a style-based model's ws towards the mean w."""
         inputs = {"n": n, "seed": seed, "latents": latents, "labels": labels, "codes": codes,
-                  "truncation": truncation}
+                  "truncation": truncation, "ws": _listed(ws), "psi": psi, "psi_cutoff": psi_cutoff}
         return self._run(_generate(model_id, as_, inputs))
+
+    def style_mix(self, model_id: str, rows: list[dict], columns: list[dict],
+                  from_columns: str | list[int] = "fine", psi: float | None = None, labels: Any = None) -> bytes:
+        """A style-based model's style-mix figure as one PNG: each row source (`{"seed": 1}`, `{"latent": [...]}`
+        or `{"ws": [...]}`) with the `from_columns` styles of each column source."""
+        return self._run(_style_mix(model_id, {"rows": rows, "columns": columns, "from_columns": from_columns,
+                                               "psi": psi, "labels": labels}))
+
+    def project(self, model_id: str, image: bytes | None = None, dataset_index: int | None = None,
+                steps: int = 300, space: Literal["w", "w+"] = "w", seed: int = 0, poll_s: float = 1.0) -> dict:
+        """Projects an image (encoded bytes: PNG, JPEG, ...) or the model's training image `dataset_index` into
+        a style-based model and waits; returns the job's result: `ws`, `reconstruction_png`, `distance`."""
+        return self._run(_project(model_id, _projection(image, dataset_index, steps, space, seed), poll_s))
 
     def grid(self, model_id: str, n: int = 16, seed: int | None = None, labels: Any = None,
              truncation: float | None = None, nrow: int | None = None) -> bytes:
@@ -572,11 +611,24 @@ class AsyncClient:
 
     async def generate(self, model_id: str, n: int | None = None, seed: int | None = None, latents: Any = None,
                        labels: Any = None, codes: dict | None = None, truncation: float | None = None,
-                       as_: Literal["pil", "array"] = "pil") -> list[Image.Image] | Generated:
+                       as_: Literal["pil", "array"] = "pil", *, ws: Any = None,
+                       psi: float | list[float] | None = None, psi_cutoff: int | None = None
+                       ) -> list[Image.Image] | Generated:
         """See Client.generate."""
         inputs = {"n": n, "seed": seed, "latents": latents, "labels": labels, "codes": codes,
-                  "truncation": truncation}
+                  "truncation": truncation, "ws": _listed(ws), "psi": psi, "psi_cutoff": psi_cutoff}
         return await self._run(_generate(model_id, as_, inputs))
+
+    async def style_mix(self, model_id: str, rows: list[dict], columns: list[dict],
+                        from_columns: str | list[int] = "fine", psi: float | None = None, labels: Any = None) -> bytes:
+        """See Client.style_mix."""
+        return await self._run(_style_mix(model_id, {"rows": rows, "columns": columns, "from_columns": from_columns,
+                                                     "psi": psi, "labels": labels}))
+
+    async def project(self, model_id: str, image: bytes | None = None, dataset_index: int | None = None,
+                      steps: int = 300, space: Literal["w", "w+"] = "w", seed: int = 0, poll_s: float = 1.0) -> dict:
+        """See Client.project."""
+        return await self._run(_project(model_id, _projection(image, dataset_index, steps, space, seed), poll_s))
 
     async def augment(self, model_id: str, folder: str | os.PathLike, counts: Mapping[str, int] | None = None,
                       total: int | None = None, seed: int | None = None, truncation: float | None = None,

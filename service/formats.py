@@ -135,6 +135,10 @@ def _json(samples: torch.Tensor, inputs: GeneratorInputs, card: ModelCard, nrow:
     codes = {k: conditioning[k] for k in ("categorical", "continuous") if k in conditioning}
     body = {"model_id": card.id, "seed": inputs.seed, "truncation": inputs.truncation,
             "latents": inputs.latents.tolist(), "labels": conditioning.get("labels"), "codes": codes or None}
+    if "psi" in conditioning:
+        body |= {"psi": conditioning["psi"], "psi_cutoff": conditioning["cutoff"]}
+    if inputs.ws is not None:
+        body["ws"] = inputs.ws.tolist()
     if samples.dim() == 2:
         body["points"] = samples.tolist()
     else:

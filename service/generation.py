@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -10,19 +11,25 @@ import torch
 from models.sampling import Conditioning, interpolate, latents_for_seed
 from service.problems import Problem
 from service.schemas import CodesIn, GenerateRequest, InterpolateRequest, LatentPoint, TraverseRequest
-from worker.card import CodeSizes, ModelCard
+from worker.card import CodeSizes, ModelCard, StyleInputs
+
+# A style-based generator's mapping network: latents (and labels) in, ws (N x num_ws x w_dim) out.
+Mapper = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
 @dataclass
 class GeneratorInputs:
+    """What one request's images are made from: latents (and conditioning), or a style-based model's ws."""
+
     latents: torch.Tensor
     conditioning: Conditioning = field(default_factory=dict)
     seed: int | None = None
     truncation: float | None = None
+    ws: torch.Tensor | None = None  # N x num_ws x w_dim: the images come from these, not from the latents
 
     @property
     def count(self) -> int:
-        return self.latents.shape[0]
+        return (self.ws if self.ws is not None else self.latents).shape[0]
 
     def headers(self, model_id: str) -> dict[str, str]:
         headers = {"X-Model-Id": model_id, "X-Image-Count": str(self.count)}
@@ -38,6 +45,14 @@ def new_seed() -> int:
 
 
 def resolve_inputs(card: ModelCard, request: GenerateRequest, cap: int) -> GeneratorInputs:
+    if request.ws is not None:
+        if len(request.ws) > cap:
+            raise Problem(422, f"ws: at most {cap} images per request; got {len(request.ws)}")
+        if request.labels is not None or request.codes is not None:
+            raise Problem(422, "labels: ws already hold what the mapping made of the labels; leave labels out")
+        ws = explicit_ws(card, request.ws, "ws")
+        return GeneratorInputs(torch.empty(len(ws), 0), style_conditioning(card, request.psi, request.psi_cutoff,
+                                                                           len(ws)), ws=ws)
     if request.latents is not None:
         if len(request.latents) > cap:
             raise Problem(422, f"latents: at most {cap} vectors per request; got {len(request.latents)}")
@@ -50,16 +65,40 @@ def resolve_inputs(card: ModelCard, request: GenerateRequest, cap: int) -> Gener
         seed = new_seed() if request.seed is None else request.seed
         inputs = GeneratorInputs(latents_for_seed(n, card.latent_dim, seed, request.truncation), seed=seed,
                                  truncation=request.truncation)
-    inputs.conditioning = conditioning(card, request.labels, request.codes, inputs.count)
+    inputs.conditioning = conditioning(card, request.labels, request.codes, inputs.count) | \
+        style_conditioning(card, request.psi, request.psi_cutoff, inputs.count)
     return inputs
 
 
-def interpolation_inputs(card: ModelCard, request: InterpolateRequest, cap: int) -> GeneratorInputs:
+def interpolation_inputs(card: ModelCard, request: InterpolateRequest, cap: int,
+                         mapper: Mapper | None = None) -> GeneratorInputs:
+    """The frames' inputs: latents along a path in z, or (`space: w`, style-based models, needing the model's
+    `mapper`) ws along a straight line between the ends' mapped ws."""
     _check_steps(request.steps, cap)
+    styled = style_conditioning(card, request.psi, request.psi_cutoff, request.steps)
+    if request.space == "w":
+        styles_of(card, "space")
+        fixed = _fixed(card, request, 1)
+        ends = [point_ws(card, point, request.truncation, fixed.get("labels"), mapper, name)
+                for point, name in ((request.start, "start"), (request.end, "end"))]
+        t = torch.linspace(0, 1, request.steps).view(-1, 1, 1)
+        ws = torch.lerp(ends[0].unsqueeze(0), ends[1].unsqueeze(0), t)
+        ws[0], ws[-1] = ends  # the ends exactly, as in z
+        return GeneratorInputs(torch.empty(request.steps, 0), styled, truncation=request.truncation, ws=ws)
+    if request.start.ws is not None or request.end.ws is not None:
+        raise Problem(422, "ws ends are points in w: set space to w to interpolate between them")
     start = _point(card.latent_dim, request.start, request.truncation, "start")
     end = _point(card.latent_dim, request.end, request.truncation, "end")
     latents = interpolate(start, end, request.steps, request.method)
-    return GeneratorInputs(latents, _fixed(card, request, request.steps), truncation=request.truncation)
+    return GeneratorInputs(latents, _fixed(card, request, request.steps) | styled, truncation=request.truncation)
+
+
+def point_ws(card: ModelCard, point: LatentPoint, truncation: float | None, labels: torch.Tensor | None,
+              mapper: Mapper, name: str) -> torch.Tensor:
+    """One point's ws (num_ws x w_dim): given, or its latent (or seed's) through the mapping."""
+    if point.ws is not None:
+        return explicit_ws(card, [point.ws], f"{name}.ws")[0]
+    return mapper(_point(card.latent_dim, point, truncation, name).unsqueeze(0), labels)[0]
 
 
 def traversal_inputs(card: ModelCard, request: TraverseRequest, cap: int) -> GeneratorInputs:
@@ -95,6 +134,7 @@ def traversal_inputs(card: ModelCard, request: TraverseRequest, cap: int) -> Gen
         if index >= width:
             raise Problem(422, f"code: model {card.id} has {width} continuous codes; got continuous:{index}")
         fixed["continuous"][:, index] = sweep
+    fixed |= style_conditioning(card, request.psi, request.psi_cutoff, count)
     return GeneratorInputs(latents, fixed, seed=seed, truncation=request.truncation)
 
 
@@ -143,6 +183,8 @@ def _explicit(latent_dim: int, vectors: list[list[float]], name: str) -> torch.T
 
 
 def _point(latent_dim: int, point: LatentPoint, truncation: float | None, name: str) -> torch.Tensor:
+    if point.ws is not None:
+        raise Problem(422, f"{name}.ws: this request takes latents or seeds here")
     if point.latent is not None:
         return _explicit(latent_dim, [point.latent], f"{name}.latent")[0]
     return latents_for_seed(1, latent_dim, point.seed, truncation)[0]
@@ -195,3 +237,41 @@ def _codes(spec: CodeSizes | None, asked: CodesIn | None, n: int, model_id: str,
     elif asked_cont is not None:
         raise Problem(422, "codes.continuous: this model has no continuous codes")
     return categorical, continuous
+
+
+def styles_of(card: ModelCard, asked: str) -> StyleInputs:
+    if card.inputs.styles is None:
+        raise Problem(422, f"{asked}: model {card.id} ({card.arch}) is not style-based; its card has no "
+                           "inputs.styles (use truncation to narrow its latents)")
+    return card.inputs.styles
+
+
+def style_conditioning(card: ModelCard, psi: float | list[float] | None, cutoff: int | None,
+                       n: int) -> Conditioning:
+    """A style-based model's per-image truncation (psi 1 everywhere when none is asked, so that requests with
+    and without psi share a batch); nothing for other models, which refuse psi."""
+    if card.inputs.styles is None:
+        if psi is not None or cutoff is not None:
+            styles_of(card, "psi" if psi is not None else "psi_cutoff")
+        return {}
+    styles = card.inputs.styles
+    values = [1.0] if psi is None else (psi if isinstance(psi, list) else [psi])
+    if len(values) not in (1, n):
+        raise Problem(422, f"psi: give one value for all images or one per image ({n}); got {len(values)}")
+    if cutoff is not None and cutoff > styles.num_ws:
+        raise Problem(422, f"psi_cutoff: the model has {styles.num_ws} ws; got {cutoff}")
+    return {"psi": torch.tensor(values * n if len(values) == 1 else values, dtype=torch.float32),
+            "cutoff": torch.full((n,), cutoff or styles.num_ws, dtype=torch.long)}
+
+
+def explicit_ws(card: ModelCard, vectors: list, name: str) -> torch.Tensor:
+    """N x num_ws x w_dim from a list of per-image ws, each one w (used for every layer) or one per layer."""
+    styles = styles_of(card, name)
+    rows = []
+    for i, vector in enumerate(vectors):
+        per_layer = vector if vector and isinstance(vector[0], list) else [vector] * styles.num_ws
+        if len(per_layer) != styles.num_ws or any(len(w) != styles.w_dim for w in per_layer):
+            raise Problem(422, f"{name}[{i}]: give one w of {styles.w_dim} values, or {styles.num_ws} of them (one "
+                               f"per layer: the card's inputs.styles)")
+        rows.append(per_layer)
+    return torch.tensor(rows, dtype=torch.float32)

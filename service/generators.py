@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from models.checkpoint import load_generator
-from models.sampling import Conditioning, generate, translate, vary
+from models.sampling import Conditioning, generate, generate_from_ws, mapped_ws, translate, vary
 from service.batching import Batcher
 from worker.card import ModelCard
 from worker.store import ArtifactStore
@@ -44,6 +44,18 @@ class LoadedGenerator:
         with self.lock:
             return generate(self.net, latents, batch_size=self.policy.max_images, **(conditioning or {}))
 
+    def styled(self, ws: torch.Tensor, conditioning: Conditioning | None = None) -> torch.Tensor:
+        """A style-based generator's uint8 images for explicit ws (truncated by the conditioning's psi), now."""
+        conditioning = conditioning or {}
+        with self.lock:
+            return generate_from_ws(self.net, ws, conditioning.get("psi"), conditioning.get("cutoff"),
+                                    batch_size=self.policy.max_images)
+
+    def mapped(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """A style-based generator's untruncated ws for latents (and labels), computed now in this thread."""
+        with self.lock:
+            return mapped_ws(self.net, latents, labels, batch_size=self.policy.max_images)
+
     def translated(self, images: torch.Tensor, direction: str) -> torch.Tensor:
         """A translator's uint8 outputs for uint8 inputs, computed now in this thread."""
         with self.lock:
@@ -57,6 +69,10 @@ class LoadedGenerator:
     async def batched(self, latents: torch.Tensor, conditioning: Conditioning, on_batch) -> torch.Tensor:
         """The same as `images`, awaited: computed together with concurrent requests for this model."""
         return await self._batcher("", self.images, on_batch)(latents, conditioning)
+
+    async def batched_styles(self, ws: torch.Tensor, conditioning: Conditioning, on_batch) -> torch.Tensor:
+        """The same as `styled`, awaited: batched with concurrent ws requests for this model."""
+        return await self._batcher("ws", self.styled, on_batch)(ws, conditioning)
 
     async def batched_translation(self, images: torch.Tensor, direction: str, on_batch) -> torch.Tensor:
         """The same as `translated`, awaited: batched with concurrent requests in the same direction."""

@@ -78,6 +78,15 @@ Seed = Annotated[int, Field(ge=0, lt=2**63)]
 Truncation = Annotated[float, Field(gt=0, le=10, description="Seeded latents only: every component with |z| "
                                     "above it is drawn again (the truncation trick); about 0.5-1 trades variety "
                                     "for fidelity")]
+Psi = Annotated[float, Field(ge=-1, le=2, allow_inf_nan=False)]
+PsiIn = Annotated[Psi | list[Psi], Field(description="Style-based models: truncation towards the mean w, w_avg + "
+                                         "psi (w - w_avg); 1 leaves w as it is, 0 gives the mean image, about "
+                                         "0.5-0.7 trades variety for fidelity. One value for all images or one per "
+                                         "image")]
+PsiCutoff = Annotated[int, Field(ge=1, le=64, description="Style-based models: truncate only the first this many "
+                                                          "ws (the coarse layers first); default: all")]
+# One image's ws: a single w for every layer, or one w per layer (the card's inputs.styles.num_ws of them).
+StyleVector = list[FiniteFloat] | list[list[FiniteFloat]]
 ImageFormat = Literal[names("samples")]  # type: ignore[valid-type]
 FrameFormat = Literal[names("frames")]  # type: ignore[valid-type]
 DatasetFormat = Literal[names("dataset")]  # type: ignore[valid-type]
@@ -101,13 +110,21 @@ def not_both(a: str, b: str) -> dict:
 
 
 class GenerateRequest(StrictModel):
-    model_config = json_rules(not_both("latents", "n"), not_both("latents", "seed"), not_both("latents", "truncation"))
+    model_config = json_rules(not_both("latents", "n"), not_both("latents", "seed"), not_both("latents", "truncation"),
+                              not_both("ws", "latents"), not_both("ws", "n"), not_both("ws", "seed"),
+                              not_both("ws", "truncation"))
 
     latents: list[list[FiniteFloat]] | None = Field(
         None, min_length=1, description="Explicit latent vectors, each of the model's latent_dim")
     n: int | None = Field(None, ge=1, description="How many images to draw from `seed`")
     seed: Seed | None = Field(None, description="Seed for the latents; random when left out (see header X-Seed)")
     truncation: Truncation | None = None
+    ws: list[StyleVector] | None = Field(
+        None, min_length=1, description="Style-based models: explicit ws per image instead of latents (a w for "
+                                        "every layer, or one per layer), e.g. from a projection or another model "
+                                        "response")
+    psi: PsiIn | None = None
+    psi_cutoff: PsiCutoff | None = None
     nrow: int | None = Field(None, ge=1, description="Images per row of the grid")
     labels: Labels | None = Field(
         None, description="Conditional models: one class (name or index) for all images, or one per image; "
@@ -123,19 +140,23 @@ class GenerateRequest(StrictModel):
             raise ValueError("give either latents, or n and seed; not both")
         if self.latents is not None and self.truncation is not None:
             raise ValueError("truncation redraws seeded latents; explicit latents are used as given")
+        if self.ws is not None and any(getattr(self, name) is not None for name in ("latents", "n", "seed",
+                                                                                  "truncation")):
+            raise ValueError("give either ws, or latents, or n and seed; ws are used as given")
         return self
 
 
 class LatentPoint(StrictModel):
-    model_config = json_rules(exactly_one("seed", "latent"))
+    model_config = json_rules({"oneOf": [_given("seed"), _given("latent"), _given("ws")]})
 
     seed: Seed | None = Field(None, description="The latent that `n=1` with this seed draws")
     latent: list[FiniteFloat] | None = Field(None, description="An explicit latent vector")
+    ws: StyleVector | None = Field(None, description="Style-based models: explicit ws (one w, or one per layer)")
 
     @model_validator(mode="after")
     def _one_source(self) -> LatentPoint:
-        if (self.seed is None) == (self.latent is None):
-            raise ValueError("give exactly one of seed or latent")
+        if sum(value is not None for value in (self.seed, self.latent, self.ws)) != 1:
+            raise ValueError("give exactly one of seed, latent or ws")
         return self
 
 
@@ -143,6 +164,8 @@ class _Exploration(StrictModel):
 
     steps: int = Field(8, ge=2, description="Images along the way, both ends included")
     truncation: Truncation | None = None
+    psi: Psi | None = Field(None, description="Style-based models: truncation of every frame towards the mean w")
+    psi_cutoff: PsiCutoff | None = None
     labels: Label | None = Field(None, description="Conditional models: the class of every frame; default: the "
                                                    "first class")
     codes: CodesIn | None = Field(None, description="InfoGAN models: codes held fixed; default: category 0, "
@@ -155,7 +178,29 @@ class InterpolateRequest(_Exploration):
     start: LatentPoint
     end: LatentPoint
     method: Literal["slerp", "lerp"] = Field("slerp", description="slerp: along the great circle, keeping a "
-                                                                  "typical latent's norm; lerp: a straight line")
+                                                                  "typical latent's norm; lerp: a straight line. "
+                                                                  "In w, always lerp")
+    space: Literal["z", "w"] = Field("z", description="Where to interpolate: in the latents z, or (style-based "
+                                                      "models) in the mapped w, which StyleGAN makes more linear")
+
+
+class StyleMixRequest(StrictModel):
+    rows: list[LatentPoint] = Field(min_length=1, max_length=16, description="The sources down the left: every cell "
+                                                                            "of a row takes this one's styles ...")
+    columns: list[LatentPoint] = Field(min_length=1, max_length=16, description="... except the layers in "
+                                                                               "`from_columns`, taken from its "
+                                                                               "column's source (along the top)")
+    from_columns: Literal["coarse", "middle", "fine"] | list[Annotated[int, Field(ge=0, le=63)]] = Field(
+        "fine", description="Which ws a cell takes from its column: a group of the card's inputs.styles.groups, or "
+                            "w indices")
+    truncation: Truncation | None = None
+    psi: Psi | None = None
+    psi_cutoff: PsiCutoff | None = None
+    labels: Label | None = Field(None, description="Conditional models: the class of every seeded source; default: "
+                                                   "the first class")
+    format: FrameFormat = Field("grid", description="grid: the StyleGAN figure, the row sources down the left and the "
+                                                    "column sources along the top; the other formats hold the mixed "
+                                                    f"cells only, row by row. {describe('frames')}")
 
 
 class TraverseRequest(_Exploration):
@@ -192,6 +237,8 @@ class AugmentRequest(StrictModel):
     total: int | None = Field(None, ge=1, description="Images in all, balanced across the classes if any")
     seed: Seed | None = Field(None, description="Random when left out; the response's manifest records it")
     truncation: Truncation | None = None
+    psi: Psi | None = Field(None, description="Style-based models: truncation towards the mean w")
+    psi_cutoff: PsiCutoff | None = None
     format: DatasetFormat = Field("zip", description=describe("dataset"))
 
     @model_validator(mode="after")

@@ -126,7 +126,7 @@ def _from_json(raw: bytes, cap: int, options_model, json_model):
                            f"got {len(texts)}")
     options = options_model(**body.model_dump(include=set(options_model.model_fields)))
     rest = body.model_dump(exclude={"image", "images", *options_model.model_fields})
-    return options, [_base64(text, i) for i, text in enumerate(texts)], rest
+    return options, [image_bytes(text, i) for i, text in enumerate(texts)], rest
 
 
 def decode(source, options: TranslateOptions, card: ModelCard, limits: UploadLimits) -> torch.Tensor:
@@ -210,7 +210,7 @@ def _zip(outputs: torch.Tensor, options: TranslateOptions, card: ModelCard) -> b
     return buffer.getvalue()
 
 
-def _base64(text: str, index: int) -> bytes:
+def image_bytes(text: str, index: int) -> bytes:
     if text.startswith("data:"):
         text = text.split(",", 1)[-1]
     try:

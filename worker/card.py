@@ -16,6 +16,32 @@ class CodeSizes(BaseModel):
     continuous: int = Field(0, description="Number of continuous codes, each in about [-1, 1]")
 
 
+class StyleInputs(BaseModel):
+    """A style-based generator's w inputs: what psi truncation, style mixing and `ws` inputs address."""
+
+    num_ws: int = Field(description="How many ws the synthesis network takes, one per layer")
+    w_dim: int = Field(description="Size of each w")
+    layers: list[int] = Field(description="The resolution (px) that each w index drives")
+    groups: dict[str, list[int]] = Field(description="The w indices of the coarse (4-8 px), middle (16-32 px) and "
+                                                     "fine (64 px and above; the top resolution below 64 px) styles")
+
+
+def style_groups(layers: list[int]) -> dict[str, list[int]]:
+    """StyleGAN's coarse / middle / fine split by resolution (Karras et al. 2019: 4-8, 16-32, 64-1024 px). A model
+    below 64 px has its top resolution as the fine styles, so that each group it can have is there."""
+    top = max(layers)
+
+    def group(resolution: int) -> str:
+        if resolution >= 64 or resolution == top:
+            return "fine"
+        return "coarse" if resolution <= 8 else "middle"
+
+    groups: dict[str, list[int]] = {"coarse": [], "middle": [], "fine": []}
+    for index, resolution in enumerate(layers):
+        groups[group(resolution)].append(index)
+    return groups
+
+
 class ModelInputs(BaseModel):
     """What a client may pass to generate from the model."""
 
@@ -25,6 +51,8 @@ class ModelInputs(BaseModel):
     images: dict[str, list[int]] | None = Field(
         None, description="Translators: for each direction it translates (a2b, and b2a for CycleGAN), the "
                           "(C, H, W) an input image is brought to; augmenters: under `variations`")
+    styles: StyleInputs | None = Field(None, description="Style-based models (stylegan2): their ws, for `psi`, "
+                                                         "style-mix and `ws` inputs")
 
 
 class DatasetRef(BaseModel):
@@ -82,8 +110,12 @@ def sampler_card(gan: GANConfig, classes: list[str] | tuple[str, ...], *, model_
     classes = list(classes)
     codes = CodeSizes(categorical=gan.cat_codes, continuous=gan.cont_codes) if gan.cat_codes + gan.cont_codes \
         else None
+    styles = None
+    if gan.family.style_layers is not None:
+        layers = gan.family.style_layers(gan)
+        styles = StyleInputs(num_ws=len(layers), w_dim=gan.latent_dim, layers=layers, groups=style_groups(layers))
     inputs = ModelInputs(latent_dim=gan.latent_dim, labels=classes if gan.conditions_generator else None,
-                         codes=codes)
+                         codes=codes, styles=styles)
     return ModelCard(id=model_id or new_id("model"), kind=gan.family.kind, data_kind=gan.data_kind, arch=gan.arch,
                      reference=gan.family.reference, config=gan.to_dict(), latent_dim=gan.latent_dim,
                      image_shape=list(gan.data_shape), classes=classes, inputs=inputs, **fields)

@@ -18,6 +18,8 @@ from worker.states import STATUSES, TERMINAL
 
 _JSON_FIELDS = ("spec", "progress", "result")
 _IDEMPOTENCY_TTL_S = 24 * 3600
+# Jobs that work on a trained model, each kind listed under the model.
+MODEL_JOB_KINDS = ("evaluations", "projections")
 
 
 class LeaseLost(Exception):
@@ -198,16 +200,22 @@ class Registry:
         ids = self.redis.zrevrange(f"{self.p}:models", offset, offset + limit - 1)
         return [m for m in (self.get_model(i.decode()) for i in ids) if m is not None]
 
-    def add_evaluation(self, model_id: str, job_id: str) -> None:
-        self.redis.zadd(f"{self._model(model_id)}:evaluations", {job_id: datetime.now(UTC).timestamp()})
+    def add_model_job(self, model_id: str, kind: str, job_id: str) -> None:
+        """Files a job that works on a model (kind: evaluations, projections) under it."""
+        self.redis.zadd(self._model_jobs(model_id, kind), {job_id: datetime.now(UTC).timestamp()})
 
-    def list_evaluations(self, model_id: str, limit: int = 50, offset: int = 0) -> list[dict]:
-        """The model's evaluation jobs, newest first."""
-        ids = self.redis.zrevrange(f"{self._model(model_id)}:evaluations", offset, offset + limit - 1)
+    def list_model_jobs(self, model_id: str, kind: str, limit: int = 50, offset: int = 0) -> list[dict]:
+        """The model's jobs of this kind, newest first."""
+        ids = self.redis.zrevrange(self._model_jobs(model_id, kind), offset, offset + limit - 1)
         return [job for job in (self.get_job(i.decode()) for i in ids) if job is not None]
 
-    def is_evaluation_of(self, model_id: str, job_id: str) -> bool:
-        return self.redis.zscore(f"{self._model(model_id)}:evaluations", job_id) is not None
+    def is_model_job(self, model_id: str, kind: str, job_id: str) -> bool:
+        return self.redis.zscore(self._model_jobs(model_id, kind), job_id) is not None
+
+    def _model_jobs(self, model_id: str, kind: str) -> str:
+        if kind not in MODEL_JOB_KINDS:
+            raise ValueError(f"unknown kind of model job {kind!r}; known: {', '.join(MODEL_JOB_KINDS)}")
+        return f"{self._model(model_id)}:{kind}"
 
     # -- data sets (uploads; built-ins live in code) -----------------------------------------------
 
@@ -246,7 +254,7 @@ class Registry:
 
     def delete_model(self, model_id: str) -> bool:
         pipe = self.redis.pipeline()
-        pipe.delete(self._model(model_id), f"{self._model(model_id)}:evaluations")
+        pipe.delete(self._model(model_id), *(self._model_jobs(model_id, kind) for kind in MODEL_JOB_KINDS))
         pipe.zrem(f"{self.p}:models", model_id)
         return bool(pipe.execute()[0])
 

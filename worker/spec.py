@@ -72,6 +72,8 @@ class ModelSpec(StrictModel):
                              "side by side, which makes a collapsed G easy to spot; 1: off. Default: the recipe's")
     mbstd: int | None = Field(None, ge=0, le=64, description="Minibatch standard deviation (Karras et al. 2018): "
                               "D sees the spread of groups of this many samples; 0: off. Default: the recipe's")
+    mapping_layers: int | None = Field(None, ge=1, le=8, description="stylegan2: fully connected layers of the mapping "
+                                       "network from z to w (the paper's 8); default: the recipe's, else 8")
     blocks: int | None = Field(None, ge=1, le=32, description="Residual blocks of CycleGAN's generators (default 6 "
                                "below 256 px) and SRGAN's (default 16)")
     scale: Literal[2, 4] | None = Field(None, description="srgan on a plain image set: the upscaling factor; its "
@@ -112,6 +114,9 @@ class ModelSpec(StrictModel):
                                  f"{', '.join(given)}")
         if self.scale is not None and self.arch != "srgan":
             raise ValueError("scale applies to srgan only")
+        if self.mapping_layers is not None and family.style_layers is None:
+            raise ValueError(f"mapping_layers applies to the style-based families (stylegan2); {self.arch} has no "
+                             "mapping network")
         if self.blocks is not None and self.arch == "pix2pix":
             raise ValueError("blocks applies to cyclegan and srgan; pix2pix's U-Net depth follows the image size")
         if self.image_size is not None and self.image_size not in family.image_sizes:
@@ -195,7 +200,7 @@ class JobSpec(StrictModel):
         return self
 
 
-_NET_CHOICES = ("latent_dim", "g_width", "d_width", "hidden", "depth", "pack", "mbstd", "blocks")
+_NET_CHOICES = ("latent_dim", "g_width", "d_width", "hidden", "depth", "pack", "mbstd", "blocks", "mapping_layers")
 
 
 def gan_config(spec: JobSpec, shape: tuple[int, ...], classes: tuple[str, ...] | list[str],
@@ -229,6 +234,9 @@ def compatibility_errors(spec: JobSpec, kind: str, shape: tuple[int, ...] | list
         errors.append(f"{model.arch} does not train on {_KIND_WORDS[kind]}; families that do: {takers}")
     if spec.train.partner_warp and model.arch != "dagan":
         errors.append("train.partner_warp applies to dagan")
+    for option, trainer in _LOOP_OPTIONS.items():
+        if option in spec.train.model_fields_set and family.trainer != trainer:
+            errors.append(f"train.{option} applies to {trainer}; {model.arch} trains without it")
     if spec.classes is not None:
         errors += _class_choice_errors(spec.classes, kind, classes)
         classes = [name for name in classes if name in spec.classes]  # what the job trains on
@@ -262,6 +270,10 @@ def compatibility_errors(spec: JobSpec, kind: str, shape: tuple[int, ...] | list
                       "unconditional arch")
     return errors
 
+
+# Settings of one family's own training loop: a job of another family that sets one is told so.
+_LOOP_OPTIONS = {**dict.fromkeys(("r1_gamma", "r1_every", "style_mixing", "pl_weight"), "stylegan2"),
+                 **dict.fromkeys(("phase_images", "drift_weight"), "progan")}
 
 _KIND_WORDS = {"images": "images", "points": "points", "paired": "paired images (two domains)",
                "unpaired": "unpaired images (two domains)"}
@@ -339,6 +351,40 @@ class EvaluationSpec(EvaluationRequest):
         return None
 
 
-def job_spec(raw: dict) -> JobSpec | EvaluationSpec:
-    """A stored job's spec, by its kind (jobs from before evaluations existed are training jobs)."""
-    return EvaluationSpec.model_validate(raw) if raw.get("kind") == "evaluation" else JobSpec.model_validate(raw)
+class ProjectionRequest(StrictModel):
+    """An image to project into a style-based model: sent, or one of the model's training images."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["image"], "properties": {"image": {"not": {"type": "null"}}}},
+        {"required": ["dataset_index"], "properties": {"dataset_index": {"not": {"type": "null"}}}}]})
+
+    image: str | None = Field(None, max_length=4_000_000, description="The image, base64 (PNG, JPEG, ...; a `data:` "
+                              "URL prefix is fine); brought to the model's image shape by `resize`")
+    dataset_index: int | None = Field(None, ge=0, lt=10**9, description="Or: the image at this index of the data "
+                                      "set the model was trained on (at the model's size)")
+    resize: Literal["crop", "pad"] = Field("crop", description="How a sent image that is not square is made square, "
+                                                               "as for uploads")
+    steps: int = Field(300, ge=10, le=5000, description="Optimiser steps")
+    space: Literal["w", "w+"] = Field("w", description="w: one w for every layer (what the paper projects into: "
+                                                       "stays editable); w+: one per layer (closer, edits less "
+                                                       "cleanly)")
+    seed: int = Field(0, ge=0, lt=2**63, description="Seeds the search's exploration noise")
+
+    @model_validator(mode="after")
+    def _one_image(self) -> ProjectionRequest:
+        if (self.image is None) == (self.dataset_index is None):
+            raise ValueError("give exactly one of image (base64) or dataset_index")
+        return self
+
+
+class ProjectionSpec(StrictModel):
+    """A projection job as stored: the target already decoded to the model's shape (a base64 PNG), or the index
+    of a training image, and the search's settings."""
+
+    kind: Literal["projection"] = "projection"
+    model_id: str
+    target_png: str | None = None
+    dataset_index: int | None = None
+    steps: int
+    space: Literal["w", "w+"]
+    seed: int

@@ -31,6 +31,7 @@ from worker.datasets import dataset_checksum, load_dataset
 from worker.epoch_scores import EpochScorer
 from worker.evaluation import POST_TRAINING, card_with, evaluate, run_evaluation
 from worker.ids import utcnow
+from worker.projection import run_projection
 from worker.references import reference_classifier
 from worker.registry import JobLease, LeaseLost, Registry
 from worker.settings import Settings
@@ -155,6 +156,8 @@ def run_training_job(job_id: str, registry: Registry, store: ArtifactStore, sett
         job = registry.get_job(job_id)
         if job["spec"].get("kind") == "evaluation":
             return run_evaluation(job, lease, store, resolve_device(settings.device))
+        if job["spec"].get("kind") == "projection":
+            return run_projection(job, lease, store, resolve_device(settings.device))
         return _train(job, lease, store, settings, heartbeat)
     except LeaseLost:
         log.warning("job %s: lease lost to another worker; stopped without writing more", job_id)

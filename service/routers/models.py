@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from service import augment, translation, variations
+from service import augment, styles, translation, variations
 from service.deps import (
     CacheDep,
     CatalogDep,
@@ -22,7 +22,13 @@ from service.deps import (
     require_scope,
 )
 from service.formats import FORMATS, check_format, default_format, either, names, respond, responses
-from service.generation import GeneratorInputs, interpolation_inputs, resolve_inputs, traversal_inputs
+from service.generation import (
+    GeneratorInputs,
+    interpolation_inputs,
+    resolve_inputs,
+    style_conditioning,
+    traversal_inputs,
+)
 from service.generators import GeneratorCache, LoadedGenerator
 from service.metrics import Metrics
 from service.model_selection import FILTER_PATTERN, MAX_SORTED, SORT_PATTERN, ModelSelection
@@ -38,6 +44,7 @@ from service.schemas import (
     ModelList,
     Offset,
     Seed,
+    StyleMixRequest,
     TraverseRequest,
     Truncation,
 )
@@ -87,7 +94,7 @@ def submit_evaluation(
     celery: CeleryDep, key: CurrentKey, idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict:
     """Score the model on a worker (FID/KID, precision/recall, the data set's classifier, CAS, 2-D modes)."""
-    card = _card_or_404(registry, model_id)
+    card = card_or_404(registry, model_id)
     if card.kind != "sampler":
         raise Problem(422, f"model {model_id} is a {card.kind}: its figures (error to the targets, round trips, "
                            "variations' class and distance) are computed when its job finishes, in the card's "
@@ -97,7 +104,7 @@ def submit_evaluation(
         raise Problem(422, reason)
     job, created = create_job(registry, settings, key, spec.model_dump(), idempotency_key, response)
     if created:
-        registry.add_evaluation(model_id, job["id"])
+        registry.add_model_job(model_id, "evaluations", job["id"])
         enqueue(registry, celery, job["id"])
     response.headers["Location"] = f"/v1/models/{model_id}/evaluations/{job['id']}"
     return job
@@ -110,16 +117,16 @@ def list_evaluations(
     offset: Offset = 0,
 ) -> dict:
     """The model's evaluation jobs, newest first, each with its figures once it has succeeded."""
-    _card_or_404(registry, model_id)
-    return {"jobs": registry.list_evaluations(model_id, limit, offset)}
+    card_or_404(registry, model_id)
+    return {"jobs": registry.list_model_jobs(model_id, "evaluations", limit, offset)}
 
 
 @router.get("/{model_id}/evaluations/{evaluation_id}", response_model=JobOut)
 def get_evaluation(model_id: str, evaluation_id: str, registry: RegistryDep) -> dict:
     """One evaluation: its status, and in `result` every figure with what defines it."""
-    _card_or_404(registry, model_id)
+    card_or_404(registry, model_id)
     job = registry.get_job(evaluation_id) if is_valid(evaluation_id) else None
-    if job is None or not registry.is_evaluation_of(model_id, evaluation_id):
+    if job is None or not registry.is_model_job(model_id, "evaluations", evaluation_id):
         raise Problem(404, f"model {model_id} has no evaluation {evaluation_id!r}")
     return job
 
@@ -127,14 +134,14 @@ def get_evaluation(model_id: str, evaluation_id: str, registry: RegistryDep) -> 
 @router.get("/{model_id}")
 def get_model(model_id: str, registry: RegistryDep) -> ModelCard:
     """A model's card: architecture, latent size, image shape, classes, data set, training, metrics."""
-    return _card_or_404(registry, model_id)
+    return card_or_404(registry, model_id)
 
 
 @router.delete("/{model_id}", status_code=204, dependencies=[Depends(require_scope("admin"))])
 def delete_model(model_id: str, registry: RegistryDep, store: StoreDep, cache: CacheDep) -> Response:
     """Delete a model: its card, its generator on disk, and its place in the cache. Requests already
     running on it finish from memory."""
-    _card_or_404(registry, model_id)
+    card_or_404(registry, model_id)
     registry.delete_model(model_id)
     cache.forget(model_id)
     store.remove_model(model_id)
@@ -178,8 +185,31 @@ async def interpolate_images(
     """`steps` images along the path from one latent (or seed) to another, both ends included: a one-row
     grid by default, or frames (zip, gif, npz, json)."""
     loaded = await _sampler(model_id, registry, cache)
-    inputs = await run_in_threadpool(interpolation_inputs, loaded.card, request, settings.max_images_per_request)
+    inputs = await run_in_threadpool(interpolation_inputs, loaded.card, request, settings.max_images_per_request,
+                                     loaded.mapped)
     return await _serve(loaded, inputs, request.format, request.nrow or request.steps, metrics)
+
+
+@router.post("/{model_id}/style-mix", response_class=Response, responses=FRAMES, dependencies=_LIMITED)
+async def mix_styles(
+    model_id: str, request: StyleMixRequest, registry: RegistryDep, cache: CacheDep, settings: SettingsDep,
+    metrics: MetricsDep,
+) -> Response:
+    """Style-based models: each row's source with the `from_columns` styles (default: the fine ones) of each
+    column's source, as in the StyleGAN figure; sources are seeds, latents or ws."""
+    loaded = await _sampler(model_id, registry, cache)
+    mix = await run_in_threadpool(styles.style_mix, loaded.card, request, settings.max_images_per_request,
+                                  loaded.mapped)
+    conditioning = style_conditioning(loaded.card, request.psi, request.psi_cutoff, mix.ws.shape[0])
+    inputs = GeneratorInputs(torch.empty(mix.ws.shape[0], 0), conditioning, truncation=request.truncation, ws=mix.ws)
+    if request.format != "grid":
+        inputs = styles.only(inputs, mix.cells())
+    check_format(loaded.card, request.format, inputs.count)
+    images = await loaded.batched_styles(inputs.ws, inputs.conditioning, metrics.batch_images.observe)
+    metrics.images.inc(inputs.count)
+    if request.format == "grid":
+        images = styles.figure(images)
+    return await run_in_threadpool(respond, images, inputs, loaded.card, request.format, mix.columns + 1)
 
 
 @router.post("/{model_id}/traverse", response_class=Response, responses=FRAMES, dependencies=_LIMITED)
@@ -290,7 +320,10 @@ async def _generate(model_id: str, request: GenerateRequest, registry, cache: Ge
 async def _serve(loaded: LoadedGenerator, inputs: GeneratorInputs, fmt: str, nrow: int | None,
                  metrics: Metrics) -> Response:
     check_format(loaded.card, fmt, inputs.count)
-    samples = await loaded.batched(inputs.latents, inputs.conditioning, metrics.batch_images.observe)
+    if inputs.ws is not None:
+        samples = await loaded.batched_styles(inputs.ws, inputs.conditioning, metrics.batch_images.observe)
+    else:
+        samples = await loaded.batched(inputs.latents, inputs.conditioning, metrics.batch_images.observe)
     metrics.images.inc(inputs.count)
     return await run_in_threadpool(respond, samples, inputs, loaded.card, fmt, nrow)
 
@@ -317,7 +350,7 @@ _ROUTES = {"sampler": " sampler: it makes images from noise; use /generate",
 
 def _load_checked(model_id: str, registry: Registry, cache: GeneratorCache) -> LoadedGenerator:
     try:
-        card = _card_or_404(registry, model_id)
+        card = card_or_404(registry, model_id)
     except Problem:
         cache.forget(model_id)  # deleted through another API process
         raise
@@ -329,7 +362,7 @@ def _load_checked(model_id: str, registry: Registry, cache: GeneratorCache) -> L
     return loaded
 
 
-def _card_or_404(registry, model_id: str) -> ModelCard:
+def card_or_404(registry, model_id: str) -> ModelCard:
     card = registry.get_model(model_id) if is_valid(model_id) else None
     if card is None:
         raise Problem(404, f"no model with id {model_id!r}")

@@ -1,0 +1,129 @@
+"""Which family trains the best images in the same wall-clock time? dcgan, progan and stylegan2 on `shapes`.
+
+Each arch trains what a job with its defaults trains on the built-in shapes (64 px RGB unless --size), given
+the same budget of seconds on this machine. A schedule that depends on the job's length (progan grows through
+its resolutions over the whole job) must fit the budget, so each arch first times 10 steps and is then given
+as many steps as fit in the budget at that pace; training also stops at the budget, whichever comes first.
+Every arch is then scored as an evaluation job scores a labelled image set: FID and KID in the feature space of
+the data set's reference classifier (trained once, the service's default features), precision / recall /
+density / coverage, and the classifier's reading of the samples (confidence, share of each shape).
+A last row scores real shapes the classifier did not train on: what a perfect generator would get.
+
+    .venv/bin/python -m bench.equal_time --budget 300                       # 64 px, 5 minutes each
+    .venv/bin/python -m bench.equal_time --budget 60 --size 32 --archs dcgan stylegan2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from models.data import load_builtin
+from models.metrics import EvalOptions, evaluate_images
+from models.trainer import Callbacks
+from models.trainers import make_trainer
+from worker.evaluation import evaluate, scores
+from worker.references import reference_classifier
+from worker.spec import EvaluationSpec, JobSpec, gan_config, train_config
+from worker.store import ArtifactStore
+
+COLUMNS = ("fid_classifier", "kid_classifier", "precision_classifier", "recall_classifier", "density_classifier",
+           "coverage_classifier", "confidence", "min_class_share")
+CALIBRATION_STEPS = 10
+
+
+class _Budget(Callbacks):
+    def __init__(self, seconds: float):
+        self.deadline = time.perf_counter() + seconds
+
+    def should_stop(self) -> bool:
+        return time.perf_counter() > self.deadline
+
+
+def run(arch: str, size: int, budget: float, seed: int, model: dict, store: ArtifactStore, samples: int) -> dict:
+    dataset = load_builtin("shapes", size)
+
+    def trainer_for(train: dict):
+        spec = JobSpec(dataset="shapes", model={"arch": arch, "image_size": size, **model}, train={"seed": seed,
+                                                                                                   **train})
+        gan = gan_config(spec, tuple(dataset.shape), dataset.classes)
+        return make_trainer(gan, train_config(spec)), gan
+
+    probe, _ = trainer_for({"max_steps": CALIBRATION_STEPS})
+    started = time.perf_counter()
+    probe.fit(dataset.data, dataset.labels if probe.needs_labels else None)
+    pace = (time.perf_counter() - started) / CALIBRATION_STEPS
+    trainer, gan = trainer_for({"max_steps": max(CALIBRATION_STEPS, int(budget / pace))})
+    started = time.perf_counter()
+    result = trainer.fit(dataset.data, dataset.labels if trainer.needs_labels else None, _Budget(budget))
+    seconds = time.perf_counter() - started
+    scored = evaluate(trainer.serving_generator().eval(), gan, dataset.classes, dataset, store,
+                      EvaluationSpec(metrics=["domain", "fid", "kid", "prdc"], samples=samples, seed=0))
+    shares = [row["value"] for row in scored["rows"] if row["metric"] == "class_share"]
+    return {"arch": arch, "seed": seed, "size": size, "steps": result.steps,
+            "planned_steps": trainer.config.max_steps, "stopped_by_budget": result.stopped,
+            "train_s": round(seconds, 1), "score_s": scored["seconds"],
+            "images_per_s": round(result.steps * trainer.config.batch_size * trainer.config.d_steps / seconds, 1),
+            **scored["scores"], "min_class_share": min(shares) if shares else None}
+
+
+def real_row(size: int, store: ArtifactStore, samples: int) -> dict:
+    dataset = load_builtin("shapes", size)
+    reference = reference_classifier(dataset, store)
+    held_out = reference.held_out[torch.randperm(len(reference.held_out),
+                                                 generator=torch.Generator().manual_seed(1))]
+    half = min(samples, len(held_out) // 2)
+    fake, real = held_out[:half], held_out[half : 2 * half]
+    rows = evaluate_images(dataset.images[fake], dataset.labels[fake], dataset.images[real], dataset.labels[real],
+                           reference.net, EvalOptions(metrics=("domain", "fid", "kid", "prdc"), seed=0))
+    shares = [row["value"] for row in rows if row["metric"] == "class_share"]
+    return {"arch": f"real (held-out, {half} vs {half})", **scores(rows), "min_class_share": min(shares)}
+
+
+def cell(value) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if isinstance(value, float) and abs(value) < 10 else f"{value:.1f}" if isinstance(
+        value, float) else str(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--archs", nargs="+", default=["dcgan", "progan", "stylegan2"])
+    parser.add_argument("--budget", type=float, default=300, help="training seconds per arch")
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--model", type=json.loads, default={}, help="model settings for every arch (JSON)")
+    parser.add_argument("--out", type=Path, help="append each row as JSON to this file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ArtifactStore(Path(tmp))
+        rows = [run(arch, args.size, args.budget, seed, args.model, store, args.samples)
+                for seed in args.seeds for arch in args.archs]
+        rows.append(real_row(args.size, store, args.samples))
+    print(f"shapes at {args.size} px, {args.budget:g} s of training per arch, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")
+    print("| arch | steps | images/s | " + " | ".join(COLUMNS) + " |")
+    print("|---" * (len(COLUMNS) + 3) + "|")
+    for row in rows:
+        print(f"| {row['arch']} | {row.get('steps', '–')} | {row.get('images_per_s', '–')} | "
+              + " | ".join(cell(row.get(c)) for c in COLUMNS) + " |")
+        if args.out:
+            with args.out.open("a") as f:
+                f.write(json.dumps(row, default=str) + "\n")
+    bases = {row["seed"]: row for row in rows if row["arch"] == "dcgan"}
+    for row in rows:
+        base = bases.get(row.get("seed"))
+        if base is not None and row is not base:
+            fid, kid = (row[m] / max(base[m], 1e-9) for m in ("fid_classifier", "kid_classifier"))
+            print(f"{row['arch']} / dcgan, seed {row['seed']}: FID x{fid:.2f}, KID x{kid:.2f}")
+
+
+if __name__ == "__main__":
+    main()
