@@ -8,7 +8,7 @@ augmentation benchmark runs them), then asks the API for
 - projections of four training images (each row: the target, the mean w's image, the reconstruction),
 and writes them as PNGs to `--out`, with the card's scores and the projections' distances in `figures.json`.
 
-    .venv/bin/python -m bench.style_pictures --size 32 --out docs/styles
+    .venv/bin/python -m bench.style_pictures --size 16 --train '{"epochs": 30}' --out docs/styles
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--model", type=json.loads, default={}, help="job model settings (JSON)")
     parser.add_argument("--steps", type=int, default=300, help="projection steps")
     parser.add_argument("--out", type=Path, default=Path("docs/styles"))
+    parser.add_argument("--zoom", type=int, default=4, help="save the pictures this many times larger (nearest)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, service_stack(Path(tmp)) as gf:
@@ -72,17 +73,21 @@ def main() -> None:
 
 def write_pictures(gf: Client, model_id: str, args: argparse.Namespace, figures: dict) -> None:
     rows, columns = [{"seed": s} for s in range(1, 5)], [{"seed": s} for s in range(11, 16)]
+    def save(picture: Image.Image, name: str) -> None:
+        picture.resize((picture.width * args.zoom, picture.height * args.zoom), Image.NEAREST).save(args.out / name)
+
     for group in ("fine", "coarse"):
-        (args.out / f"style-mix-{group}.png").write_bytes(gf.style_mix(model_id, rows, columns, from_columns=group))
+        figure = gf.style_mix(model_id, rows, columns, from_columns=group)
+        save(Image.open(io.BytesIO(figure)), f"style-mix-{group}.png")
     sweep = [list(gf.generate(model_id, n=6, seed=7, psi=psi, as_="array").images) for psi in PSIS]
-    rows_picture(sweep).save(args.out / "psi-sweep.png")
+    save(rows_picture(sweep), "psi-sweep.png")
     mean = gf.generate(model_id, n=1, seed=0, psi=0.0, as_="array").images[0]
     projected, distances = [], []
     for index in (0, 1, 2, 3):
         result = gf.project(model_id, dataset_index=index, steps=args.steps, poll_s=1.0)
         projected.append([decoded(result["target_png"]), mean, decoded(result["reconstruction_png"])])
         distances.append({"dataset_index": index, **result["distance"]})
-    rows_picture(projected).save(args.out / "projection.png")
+    save(rows_picture(projected), "projection.png")
     figures["projections"] = distances
 
 
