@@ -300,9 +300,9 @@ def test_labels_and_codes_where_they_do_not_belong_are_422(client, cgan, infogan
 def test_the_model_list_says_how_to_call_each(client, cgan, infogan):
     listed = {m["id"]: m["inputs"] for m in client.get("/v1/models", params={"limit": 500}).json()["models"]}
     assert listed[cgan["id"]] == {"latent_dim": 8, "labels": [str(i) for i in range(10)], "codes": None,
-                                  "images": None}
+                                  "images": None, "styles": None}
     assert listed[infogan["id"]] == {"latent_dim": 8, "labels": None, "codes": {"categorical": 4, "continuous": 2},
-                                     "images": None}
+                                     "images": None, "styles": None}
 
 
 # -- the serving engine --
