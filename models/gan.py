@@ -40,10 +40,11 @@ _BCE_LIKE = ("non-saturating", "minimax", "least-squares", "hinge")
 # (52 epochs of the 10,000 points): on ring8 (seeds 0-2), cgan and acgan 8/8 modes with 99.6-99.9 % high-quality
 # samples, infogan 8/8 with 93.8-99.2 %, where the papers' defaults left 58-77 % (docs/models.md).
 _POINTS = {"loss": "least-squares", "lr_g": 1e-3, "lr_d": 1e-3, "batch_size": 128, "lr_decay": True, "epochs": 52}
-# The unconditional mlp on 25 modes needs more: 208 epochs (16,224 G steps) and a minibatch-std feature in D
-# (group 4), serving the best of its per-epoch scores (a built-in mixture's default, worker/spec.py). grid25
-# (seeds 0-2) went from 23-24/25 modes at 74-85 % high quality to 24-25/25 at 88-93 % (docs/models.md).
-_POINTS_MLP = {**_POINTS, "epochs": 208, "mbstd": 4}
+# The unconditional mlp on 25 modes needs more: 208 epochs (16,224 G steps), a minibatch-std feature in D
+# (group 4) and an EMA of G (0.99), serving the best of its per-epoch scores (a built-in mixture's default,
+# worker/spec.py). grid25 (seeds 0-2) went from 23-24/25 modes at 74-85 % high quality to 24-25/25 at 88-93 %
+# with mbstd, and to 25/25 at 94-96 % with the EMA and epochs ranked by modes held (docs/models.md).
+_POINTS_MLP = {**_POINTS, "epochs": 208, "mbstd": 4, "ema": 0.99}
 # 28 px digits: half-width nets, batch 64, Adam 5e-4, an EMA of G (0.99), 20 epochs (1,560 G steps on the
 # 5,000 MNIST digits: 83 s on 2 cores in float32, 46 s in bf16 on a CPU with AMX). On 1,000 samples read by the
 # reference classifier (float32, seed 0; bench/family_scores.py, docs/models.md): cgan confidence 0.91, feature

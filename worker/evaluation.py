@@ -98,7 +98,10 @@ def mixture_rows(generator: nn.Module, gan: GANConfig, name: str, seed: int) -> 
     where = {"features": "raw 2-D points", "n_fake": MIXTURE_SAMPLES, "seed": seed,
              "protocol": f"PacGAN: high quality within 3 std ({mixture.std}) of the nearest of {len(mixture.means)} "
                          "modes; a mode is captured by at least one high-quality sample"}
+    held = {**where, "protocol": f"modes with at least {score['held_at']:g} high-quality samples (a tenth of a fair "
+                                 "share): a capture that another draw keeps"}
     return [{"metric": "modes", "value": score["modes"], "of": score["of_modes"], **where},
+            {"metric": "modes_held", "value": score["modes_held"], "of": score["of_modes"], **held},
             {"metric": "high_quality", "value": round(score["high_quality"], 4), **where}]
 
 

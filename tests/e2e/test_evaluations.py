@@ -55,6 +55,8 @@ def test_a_2d_model_is_scored_by_modes_and_high_quality_samples(client, worker_p
     assert 0 <= scores["modes"] <= 8 and 0 <= scores["high_quality"] <= 1
     rows = {row["metric"]: row for row in card["metrics"]["evaluation"]["rows"]}
     assert rows["modes"]["n_fake"] == 2500 and rows["modes"]["of"] == 8
+    assert 0 <= scores["modes_held"] <= scores["modes"]
+    assert "at least 31.25 high-quality samples" in rows["modes_held"]["protocol"]  # a tenth of 2,500 / 8
     assert_problem(client.post(f"/v1/models/{card['id']}/evaluations", json={"metrics": ["kid"]}), 422,
                    "use mixture")
 
@@ -84,10 +86,10 @@ def test_per_epoch_scores_feed_the_curve_and_the_best_epoch_is_served(client, wo
     # Every second epoch is scored, and the last one always: epochs 2 and 3 of 3.
     assert ["scores" in row for row in curve] == [False, True, True]
     scored = {row["epoch"]: row["scores"] for row in curve if "scores" in row}
-    best = max(scored, key=lambda epoch: scored[epoch]["modes"] / 25 + scored[epoch]["high_quality"])
+    best = max(scored, key=lambda epoch: scored[epoch]["modes_held"] / 25 + scored[epoch]["high_quality"])
     served = card["metrics"]["served_epoch"]
     assert served["epoch"] == best and served["scores"] == scored[best]
-    assert served["criterion"] == "share of modes + high_quality"
+    assert served["criterion"] == "share of modes held + high_quality"
     per_epoch = [e["data"] for e in events(client, card["job_id"], "evaluation") if e["data"]["phase"] == "epoch"]
     assert [e["epoch"] for e in per_epoch] == [2, 3] and per_epoch[-1]["best_epoch"] == best
     # The served generator is epoch `best`'s: scored again on the epochs' draw (seed 1) it gives that epoch's
