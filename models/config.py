@@ -73,8 +73,8 @@ class TrainConfig:
     drift_weight: float = field(default=0.001, metadata=_api(
         "ProGAN: epsilon of the drift term epsilon * E[D(x)^2] added to the critic's loss, which keeps its scores "
         "near 0 (the paper: 0.001)", ge=0))
-    ema: float | None = field(default=None, metadata=_api("Keep an EMA of G with this decay and serve it",
-                                                          gt=0, lt=1))
+    ema: float | None = field(default=None, metadata=_api("Keep an EMA of G with this decay and serve it; 0: "
+                                                          "none (default: the recipe's, else none)", ge=0, lt=1))
     augment: tuple[Literal[POLICIES], ...] = field(  # type: ignore[valid-type]
         default=(), metadata=_api("DiffAugment policies for small data sets"))
     amp: Literal["auto", "off", "bf16", "fp16"] = field(

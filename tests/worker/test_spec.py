@@ -8,8 +8,9 @@ from pydantic import ValidationError
 from models.config import TrainConfig
 from models.family_table import families_table
 from models.gan import FAMILIES
+from models.trainer import Trainer
 from tests import toy_family
-from worker.spec import JobSpec, ModelSpec, TrainSpec, compatibility_errors, train_config
+from worker.spec import JobSpec, ModelSpec, TrainSpec, compatibility_errors, gan_config, train_config
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "models.md"
 
@@ -74,3 +75,12 @@ def test_a_job_on_a_built_in_mixture_serves_its_best_epoch_unless_it_says_otherw
     assert (opted_out.train.eval_every_epochs, opted_out.train.keep_best) == (0, False)
     for other in ("mnist", "up_2"):  # images, and an uploaded point set, which nothing scores per epoch
         assert JobSpec(dataset=other).train.eval_every_epochs == 0
+
+
+def test_an_ema_of_zero_turns_off_the_recipes_ema():
+    def serves_an_ema(train: dict) -> bool:
+        spec = JobSpec(dataset="grid25", model={"arch": "mlp"}, train=train)
+        trainer = Trainer(gan_config(spec, (2,), ()), train_config(spec))
+        return trainer.serving_generator() is not trainer.generator
+
+    assert serves_an_ema({}) and not serves_an_ema({"ema": 0})  # the points recipe keeps an EMA of 0.99
