@@ -19,6 +19,8 @@ and on the levers a user can set (--levers):
     ema           real + synthetic from a second cGAN trained with train.ema 0.999 (trains a second GAN)
     warp          no GAN: real + as many deformed copies of the real images (models.augment.deformed: within
                   +-15 degrees, +-10 % scale, +-0.15 shear, +-10 % shift), classic augmentation to compare with
+    warpsyn       both: real + the same number of added images, a share of them (--syn-share, 0.25) the cGAN's
+                  and the rest deformed copies: does the GAN add anything on top of classic augmentation?
 
 --gan-train sets more train settings of every cGAN job (JSON, e.g. '{"augment": ["translation", "cutout"]}').
 
@@ -73,7 +75,7 @@ CLF_BATCH = 64
 # The tests' fault-injection knobs (short leases, fast reapers) that env_for sets: the bench runs the defaults.
 TEST_KNOBS = ("GANFORGE_PROGRESS_INTERVAL_S", "GANFORGE_LEASE_TTL_S", "GANFORGE_REAPER_INTERVAL_S",
               "GANFORGE_WORKER_HEARTBEAT_TTL_S", "GANFORGE_CANCEL_CHECK_INTERVAL_S")
-LEVERS = ("mix1", "trunc", "filter", "filtermix", "ema", "warp")
+LEVERS = ("mix1", "trunc", "filter", "filtermix", "ema", "warp", "warpsyn")
 
 
 # -- the data -------------------------------------------------------------------------------------
@@ -125,6 +127,12 @@ def warped_copies(split: Split, total: int, seed: int) -> Split:
     images = split.images[index].float() / 127.5 - 1
     warped = deformed(images, torch.Generator().manual_seed(seed))
     return Split(((warped + 1) * 127.5).round().clamp(0, 255).to(torch.uint8), split.labels[index])
+
+
+def some_of(split: Split, n: int) -> Split:
+    """n of the split's images, spread over its classes (augment's NPZ lists each class's images together)."""
+    index = torch.randperm(len(split.labels), generator=torch.Generator().manual_seed(0))[:n]
+    return Split(split.images[index], split.labels[index])
 
 
 def join(*splits: Split, repeat_first: int = 1) -> Split:
@@ -263,6 +271,9 @@ def one_run(gf: Client, args: argparse.Namespace, test: Split, pool: torch.Tenso
         arm("ema", join(real, pull(gan(args.ema), None, "ema")))
     if "warp" in args.levers:
         arm("warp", join(real, warped_copies(real, args.synthetic, seed)))
+    if "warpsyn" in args.levers:
+        gan_images = round(args.syn_share * len(syn.labels))
+        arm("warpsyn", join(real, warped_copies(real, args.synthetic - gan_images, seed), some_of(syn, gan_images)))
     return run
 
 
@@ -313,6 +324,7 @@ LEVER_LABELS = {
     "filtermix": lambda a: f"filter p ≥ {a.filter_p}, real repeated to 1:1",
     "ema": lambda a: f"EMA {a.ema}",
     "warp": lambda a: "no GAN: deformed copies of real",
+    "warpsyn": lambda a: f"deformed copies, {100 * a.syn_share:.0f} % of them replaced by the cGAN's",
 }
 
 
@@ -329,6 +341,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--truncation", type=float, default=0.7)
     parser.add_argument("--filter-p", type=float, default=0.9)
     parser.add_argument("--ema", type=float, default=0.999)
+    parser.add_argument("--syn-share", type=float, default=0.25, help="warpsyn: the cGAN's share of the added images")
     parser.add_argument("--gan-train", type=json.loads, default={}, help="more train settings of every cGAN job")
     parser.add_argument("--out", type=Path, help="also write each run as a JSON line here")
     parser.add_argument("--quick", action="store_true", help="smoke run: k=10, seed 0, 300 G steps, 1,000 "
