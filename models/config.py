@@ -82,6 +82,10 @@ class TrainConfig:
                                        "convolutional noise-to-image families; else off"))
     channels_last: bool | None = field(default=None, metadata=_api("default: on for conv nets on CUDA"))
     compile: bool = field(default=False, metadata=_api("torch.compile the nets (CUDA; slower start, faster steps)"))
+    devices: int = field(default=1, metadata=_api(
+        "Train one model on this many devices of one worker (data parallel over torch.distributed: NCCL on GPUs, "
+        "gloo on CPU processes); each takes batch_size / devices of every batch, so the run's curve matches one "
+        "device's at the same batch size", ge=1, le=16))
     seed: int = field(default=0, metadata=_api("Seeds initialisation, data order and noise", ge=0, lt=2**63))
     sample_every_epochs: int = field(default=1, metadata=_api("Save a sample grid every this many epochs", ge=1))
     eval_every_epochs: int = field(default=0, metadata=_api(
