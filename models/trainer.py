@@ -15,6 +15,7 @@ from models.augment import diff_augment
 from models.checkpoint import load_state, save_state
 from models.config import TrainConfig
 from models.data import to_model_range
+from models.distributed import Ranks, SyncedGradScaler, on_cpu
 from models.gan import GANConfig, build_discriminator, build_generator
 from models.inputs import Inputs, draw_inputs
 from models.nets.conditional import DOutput
@@ -130,6 +131,8 @@ class _Meter:
 
 
 class Trainer:
+    ranks: Ranks | None = None
+
     def __init__(self, gan: GANConfig, config: TrainConfig, device: str | torch.device = "cpu"):
         self.gan, self.config, self.device = gan, config.for_family(gan), torch.device(device)
         config = self.config
@@ -180,35 +183,53 @@ class Trainer:
         conditional families."""
         callbacks = callbacks or Callbacks()
         schedule = _Schedule(self.config, len(data), self.gan.pack)
+        if self.ranks:
+            self.ranks.same_start(self.step, self.device)
+            if schedule.batch_size % (self.ranks.world * self.gan.pack):
+                raise ValueError(f"a batch of {schedule.batch_size} does not split into equal shares of whole "
+                                 f"packs over {self.ranks.world} devices: make batch_size a multiple of "
+                                 f"{self.ranks.world * self.gan.pack}")
         meter = _Meter(self.device, self.step)
         history: list[dict] = []
         while self.step < schedule.total:
-            batches = [self._batch(data, labels, index) for index in schedule.batches(self.step)]
+            indices = schedule.batches(self.step)
+            if self.ranks:
+                indices = [self.ranks.share(index) for index in indices]
+            batches = [self._batch(data, labels, index) for index in indices]
             if self.config.lr_decay:
                 self._set_lr_fraction(1 - self.step / schedule.total)
             meter.add(self.train_step(batches))
             self.step += 1
             history += self._report(schedule, meter, callbacks)
-            if self.step < schedule.total and callbacks.should_stop():
+            if self.step < schedule.total and self._should_stop(callbacks):
                 return TrainResult(steps=self.step, stopped=True, history=history)
         return TrainResult(steps=self.step, stopped=False, history=history)
+
+    def _should_stop(self, callbacks: Callbacks) -> bool:
+        """The lead's callbacks decide (cancel, time limit) and every rank stops at the same step."""
+        stop = callbacks.should_stop()
+        return self.ranks.any(stop, self.device) if self.ranks else stop
 
     def _report(self, schedule: _Schedule, meter: _Meter, callbacks: Callbacks) -> list[dict]:
         """The callbacks due after the step just taken; returns the progress rows it reported."""
         step, config, rows = self.step, self.config, []
         ends_epoch = schedule.ends_epoch(step)
         if step % config.progress_every_steps == 0 or ends_epoch:
-            progress = self._progress(meter.window.take(), schedule, meter)
+            progress = self._progress(self._over_ranks(meter.window.take()), schedule, meter)
             rows.append(progress.to_dict())
             callbacks.on_progress(progress)
         if ends_epoch:
-            callbacks.on_epoch_end(self._progress(meter.epoch.take(), schedule, meter))
+            callbacks.on_epoch_end(self._progress(self._over_ranks(meter.epoch.take()), schedule, meter))
             epoch = schedule.epoch(step)
-            if epoch % config.sample_every_epochs == 0 or step == schedule.total:
+            leads = self.ranks is None or self.ranks.leads
+            if leads and (epoch % config.sample_every_epochs == 0 or step == schedule.total):
                 callbacks.on_samples(epoch, self.samples())
         if step % config.checkpoint_every_steps == 0 and step < schedule.total:
             callbacks.on_checkpoint(self)
         return rows
+
+    def _over_ranks(self, means: torch.Tensor) -> torch.Tensor:
+        return self.ranks.mean(means) if self.ranks else means
 
     def _batch(self, data: torch.Tensor, labels: torch.Tensor | None, index: torch.Tensor):
         return self._prepare(data[index]), labels[index].to(self.device) if labels is not None else None
@@ -410,12 +431,41 @@ class Trainer:
         self.noise_rng.set_state(state["rng"]["noise"])
         self._load_extra_state(state)
         self.step = state["step"]
+        self._seed_rank_noise()
 
     def save_checkpoint(self, path) -> None:
         save_state(self.state_dict(), path)
 
     def load_checkpoint(self, path) -> None:
         self.load_state_dict(load_state(path))
+
+    # -- data parallel ------------------------------------------------------------------------------
+
+    def distribute(self, ranks: Ranks) -> None:
+        """Makes this trainer one rank of a data-parallel group (models.distributed): before any checkpoint is
+        loaded, on every rank alike. Each rank then trains on its share of every batch with noise of its own,
+        the gradients averaged before each step; only the lead calls back `on_samples`."""
+        self.ranks = ranks
+        fp16 = self.amp == torch.float16
+        self.scaler_d = SyncedGradScaler(ranks, self.device.type, enabled=fp16)
+        self.scaler_g = SyncedGradScaler(ranks, self.device.type, enabled=fp16)
+        ranks.broadcast_from_lead(self._nets().values())
+        self._seed_rank_noise()
+
+    def share_state(self) -> None:
+        """Every rank takes the lead's training state: after the lead alone has loaded a checkpoint (or found
+        none), so that the others need no access to it."""
+        state = self.ranks.from_lead(on_cpu(self.state_dict()) if self.ranks.leads and self.step else None)
+        if state is not None and not self.ranks.leads:
+            self.load_state_dict(state)
+
+    def _seed_rank_noise(self) -> None:
+        """The lead keeps the noise stream a checkpoint holds; every other rank draws from its own stream, seeded
+        by (seed, rank, step), so no two ranks train on the same noise, after a resume onto any number of ranks
+        too."""
+        if self.ranks and not self.ranks.leads:
+            seed = (self.config.seed * 1_000_003 + self.ranks.rank * 7_919 + self.step) % 2**63
+            self.noise_rng.manual_seed(seed)
 
     def _nets(self) -> dict[str, torch.nn.Module]:
         nets = {"generator": self.generator, "discriminator": self.discriminator}

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
                                   "is enqueued again after this long")
     torch_threads: int = Field(0, ge=0, description="CPU threads per training process; 0: torch's default "
                                "(set 1 when several workers share a machine's cores)")
+    rank_timeout_s: float = Field(600.0, gt=0, description="A job on several devices (train.devices) fails over to "
+                                  "its last checkpoint when a rank has not answered a collective this long (a dead "
+                                  "rank is noticed at once; this bounds a hung one). Must outlast the lead's pauses "
+                                  "between steps: sample grids, checkpoints, per-epoch scores")
     worker_heartbeat_ttl_s: float = Field(15.0, ge=1, description="A worker counts as gone this long after "
                                                                   "its last heartbeat")
 

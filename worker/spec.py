@@ -193,6 +193,10 @@ class JobSpec(StrictModel):
         if self.train.batch_size is not None and self.train.batch_size % pack:
             raise ValueError(f"train.batch_size ({self.train.batch_size}) must be a multiple of model.pack ({pack}): "
                              "D judges whole packs")
+        share = self.train.devices * pack
+        if self.train.batch_size is not None and self.train.batch_size % share:
+            raise ValueError(f"train.batch_size ({self.train.batch_size}) must be a multiple of train.devices x "
+                             f"model.pack ({share}): every device trains an equal share of each batch")
         if self.train.keep_best and not self.train.eval_every_epochs:
             raise ValueError("train.keep_best picks the best of the per-epoch scores: set train.eval_every_epochs too")
         if self.dataset in MIXTURES and not {"eval_every_epochs", "keep_best"} & self.train.model_fields_set:

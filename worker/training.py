@@ -16,9 +16,9 @@ import torch
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from models.checkpoint import save_generator
 from models.data import ImageDataset, PointDataset, TwoDomainDataset, only_classes, shrunk_pairs
 from models.device import resolve_device
+from models.distributed import leave
 from models.gan import GANConfig
 from models.metrics.translation import translator_scores
 from models.metrics.variations import variation_scores
@@ -26,19 +26,23 @@ from models.plots import picture
 from models.sampling import png_bytes
 from models.trainer import Callbacks, Progress, Trainer, TrainResult
 from models.trainers import make_trainer
+from worker.artifacts import load_checkpoint, publish_generator, save_checkpoint
 from worker.card import DatasetRef, ModelCard, augmenter_card, sampler_card, translator_card
 from worker.datasets import dataset_checksum, load_dataset
 from worker.epoch_scores import EpochScorer
 from worker.evaluation import POST_TRAINING, card_with, evaluate, run_evaluation
 from worker.ids import utcnow
+from worker.parallel import RankGroup, lead, rank_device, threads_per_rank
 from worker.projection import run_projection
 from worker.references import reference_classifier
 from worker.registry import JobLease, LeaseLost, Registry
 from worker.settings import Settings
 from worker.spec import JobSpec, gan_config, train_config
 from worker.store import ArtifactStore
+from worker.store.keys import checkpoint_key, metrics_key, sample_key
 
 log = logging.getLogger("ganforge.worker")
+TrainData = ImageDataset | PointDataset | TwoDomainDataset
 
 
 class TransientFailure(Exception):
@@ -100,19 +104,19 @@ class _JobCallbacks(Callbacks):
             scored = self.scorer.score(metrics.epoch, self.trainer.serving_generator())
             self.lease.add_event("evaluation", {"phase": "epoch", **scored})
             row["scores"] = scored["scores"]
-        self.store.append_line(self.store.metrics_path(self.job_id), json.dumps(row))
+        self.store.append_line(metrics_key(self.job_id), json.dumps(row))
         self.lease.add_event("metrics", row)
 
     def on_samples(self, epoch: int, samples: torch.Tensor) -> None:
-        self.store.write_bytes(self.store.sample_path(self.job_id, epoch), png_bytes(picture(samples)))
+        self.store.put_bytes(sample_key(self.job_id, epoch), png_bytes(picture(samples)))
         self.lease.add_event("samples", {"epoch": epoch})
 
     def on_checkpoint(self, trainer: Trainer) -> None:
         # The store cannot check a token, so look before writing: a worker that lost its lease must not
-        # replace the new owner's checkpoint (the window left is one rename long).
+        # replace the new owner's checkpoint (the window left is one write long).
         if not self.lease.holds():
             raise LeaseLost(f"job {self.job_id}: lease lost before writing a checkpoint")
-        trainer.save_checkpoint(self.store.checkpoint_path(self.job_id))
+        save_checkpoint(self.store, self.job_id, trainer.state_dict())
         self.lease.add_event("checkpoint", {"step": trainer.step})
 
     def should_stop(self) -> bool:
@@ -238,8 +242,9 @@ def _best_effort(write, *args, **kwargs) -> None:
         log.warning("could not record a job outcome", exc_info=True)
 
 
-def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings, heartbeat: _Heartbeat) -> str:
-    job_id = job["id"]
+def prepare_training(job: dict, store: ArtifactStore, device: torch.device) -> tuple[TrainData, TrainData, Trainer]:
+    """The data set a job trains on (and the whole one it was taken from) and its fresh trainer: what every rank
+    of a job builds alike."""
     spec = JobSpec.model_validate(job["spec"])
     full = dataset = load_dataset(spec.dataset, store, spec.model.image_size, checksum=spec.dataset_checksum)
     if spec.classes is not None:
@@ -247,13 +252,41 @@ def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
     if spec.model.family.kind == "translator" and isinstance(dataset, ImageDataset):  # srgan on plain images
         dataset = shrunk_pairs(dataset, spec.model.scale or 2)
     gan = gan_config(spec, tuple(dataset.shape), dataset.classes, getattr(dataset, "source_shape", ()))
+    return dataset, full, make_trainer(gan, train_config(spec), device)
+
+
+def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings, heartbeat: _Heartbeat) -> str:
+    world = JobSpec.model_validate(job["spec"]).train.devices
     device = resolve_device(settings.device)
-    config = train_config(spec)
-    trainer = make_trainer(gan, config, device)
-    checkpoint = store.checkpoint_path(job_id)
-    if checkpoint.exists():
-        trainer.load_checkpoint(checkpoint)
+    if world > 1:
+        device = rank_device(device, 0, world)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        torch.set_num_threads(threads_per_rank(settings.torch_threads, world))
+    dataset, full, trainer = prepare_training(job, store, device)
+    group = RankGroup(job, world, device, settings.rank_timeout_s, torch.get_num_threads()) if world > 1 else None
+    try:
+        return _train_as_lead(job, lease, store, settings, heartbeat, dataset, full, trainer, group)
+    finally:
+        if group:
+            leave()
+            group.close()
+
+
+def _train_as_lead(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings, heartbeat: _Heartbeat,
+                   dataset: TrainData, full: TrainData, trainer: Trainer, group: RankGroup | None) -> str:
+    job_id, spec, gan, config = job["id"], JobSpec.model_validate(job["spec"]), trainer.gan, trainer.config
+    if group:
+        trainer.distribute(lead(group, trainer.device, settings.rank_timeout_s))
+        lease.add_event("log", {"message": f"training on {group.world} devices ({trainer.device.type}): rank 0 "
+                                           f"is this process, ranks 1-{group.world - 1} are pids {group.pids}",
+                                "ranks": [os.getpid(), *group.pids]})
+    saved = load_checkpoint(store, job_id)
+    if saved is not None:
+        trainer.load_state_dict(saved)
         lease.add_event("resumed", {"step": trainer.step, "message": f"resumed from step {trainer.step}"})
+    if group:
+        trainer.share_state()
 
     time_limit_s = min(spec.train.time_limit_s or settings.job_time_limit_s, settings.job_time_limit_s)
     scorer = EpochScorer(gan, dataset, store, job_id, config.eval_every_epochs, config.keep_best) \
@@ -261,13 +294,18 @@ def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
     callbacks = _JobCallbacks(lease, store, settings, heartbeat, time.monotonic(), time_limit_s, trainer, scorer)
     started = time.perf_counter()
     labels = dataset.labels if trainer.needs_labels else None
-    result = trainer.fit(dataset.data, labels, callbacks)
+    try:
+        result = trainer.fit(dataset.data, labels, callbacks)
+    except RuntimeError as exc:  # a collective failed: which rank, and is it worth resuming?
+        if group is None:
+            raise
+        raise group.lost(exc) from exc
     if result.stopped:
         return _finish_stopped(job_id, trainer, lease, callbacks)
 
     if not lease.holds():
         raise LeaseLost(f"job {job_id}: lease lost before the final checkpoint")
-    trainer.save_checkpoint(checkpoint)  # the full training state, to continue training later
+    save_checkpoint(store, job_id, trainer.state_dict())  # the full training state, to continue training later
     generator, best = scorer.best_generator(trainer.serving_generator()) if scorer else \
         (trainer.serving_generator(), None)
     card = model_card(job_id, spec, dataset, store, trainer, result, time.perf_counter() - started, best)
@@ -277,7 +315,7 @@ def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
         card = _augmenter_scored(card, generator.eval(), full, spec.classes, store, lease)
     else:
         card = _scored(card, generator.eval(), gan, dataset, store, lease)
-    save_generator(generator.to("cpu").eval(), card.to_json(), store.model_dir(card.id))
+    publish_generator(store, generator.to("cpu").eval(), card.to_json())
     # Model and outcome in one fenced write: a stale worker's model is never registered.
     lease.set_status("succeeded", model=card, model_id=card.id, finished_at=utcnow())
     return "succeeded"
@@ -307,8 +345,8 @@ def model_card(job_id: str, spec: JobSpec, dataset: ImageDataset | PointDataset 
         dataset=DatasetRef(id=spec.dataset, checksum=spec.dataset_checksum or dataset_checksum(spec.dataset, store),
                            count=len(dataset.data)),
         training={**spec.model.model_dump(), "resolved": asdict(trainer.config), "precision": trainer.precision,
-                  "device": str(trainer.device)},
+                  "device": str(trainer.device), "devices": trainer.ranks.world if trainer.ranks else 1},
         metrics={"steps": result.steps, "seconds": round(seconds, 3),
                  "final": result.history[-1] if result.history else None,
                  **({"served_epoch": best} if best else {})},
-        lineage={"job_id": job_id, "checkpoint": str(store.checkpoint_path(job_id).relative_to(store.root))})
+        lineage={"job_id": job_id, "checkpoint": checkpoint_key(job_id)})
