@@ -30,7 +30,7 @@ from models.trainers import make_trainer
 from worker.evaluation import evaluate, scores
 from worker.references import reference_classifier
 from worker.spec import EvaluationSpec, JobSpec, gan_config, train_config
-from worker.store import ArtifactStore
+from worker.store import ArtifactStore, LocalStore
 
 COLUMNS = ("fid_classifier", "kid_classifier", "precision_classifier", "recall_classifier", "density_classifier",
            "coverage_classifier", "confidence", "min_class_share")
@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="append each row as JSON to this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        store = ArtifactStore(Path(tmp))
+        store = LocalStore(Path(tmp))
         rows = [run(arch, args.size, args.budget, seed, args.model, store, args.samples)
                 for seed in args.seeds for arch in args.archs]
         rows.append(real_row(args.size, store, args.samples))

@@ -30,7 +30,7 @@ from models.trainer import Trainer
 from worker.evaluation import evaluate, scores
 from worker.references import reference_classifier
 from worker.spec import EvaluationSpec, JobSpec, gan_config, train_config
-from worker.store import ArtifactStore
+from worker.store import ArtifactStore, LocalStore
 
 COLUMNS = ("confidence", "class_coverage", "min_class_share", "conditional_accuracy", "fid_classifier",
            "kid_classifier", "precision_classifier", "recall_classifier", "density_classifier",
@@ -91,7 +91,7 @@ def main() -> None:
     print("| arch | seed | G steps | train s | " + " | ".join(COLUMNS) + " |")
     print("|---|---|---|---|" + "---|" * len(COLUMNS))
     with tempfile.TemporaryDirectory() as root:
-        store = ArtifactStore(Path(root))
+        store = LocalStore(Path(root))
         if args.real:
             print(f"| real digits | – | – | – | {cells(real_row(store, args.samples))} |", flush=True)
         for arch in args.archs:

@@ -25,7 +25,7 @@ from worker.epoch_scores import EpochScorer, ScoreEpochs
 from worker.evaluation import MIXTURE_SAMPLES, mixture_rows
 from worker.ids import new_id
 from worker.spec import JobSpec, gan_config, train_config
-from worker.store import ArtifactStore
+from worker.store import LocalStore
 
 
 def run(arch: str, data: str, seed: int, model: dict | None = None, train: dict | None = None) -> dict:
@@ -35,7 +35,7 @@ def run(arch: str, data: str, seed: int, model: dict | None = None, train: dict 
     config = train_config(spec)
     trainer = Trainer(gan, config)
     with tempfile.TemporaryDirectory() as root:
-        scorer = EpochScorer(gan, dataset, ArtifactStore(Path(root)), new_id("job"), config.eval_every_epochs,
+        scorer = EpochScorer(gan, dataset, LocalStore(Path(root)), new_id("job"), config.eval_every_epochs,
                              config.keep_best) if config.eval_every_epochs else None
         started = time.perf_counter()
         result = trainer.fit(dataset.points, dataset.labels if gan.conditions_generator else None,

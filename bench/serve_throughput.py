@@ -37,14 +37,14 @@ import httpx
 import torch
 from redis import Redis
 
-from models.checkpoint import load_generator, save_generator
 from models.gan import GANConfig, build_generator
 from models.sampling import generate, latents_for_seed, png_bytes
 from service.embedded_redis import start_redis
 from tests.processes import start_api, stop
+from worker.artifacts import load_published_generator, publish_generator
 from worker.card import sampler_card
 from worker.registry import Registry
-from worker.store import ArtifactStore
+from worker.store import ArtifactStore, LocalStore
 
 ROUTE = "/v1/models/{model_id}/generate"  # the route template the API's metrics are labelled with
 
@@ -67,7 +67,7 @@ def random_generator(gan: GANConfig, seed: int) -> torch.nn.Module:
 def publish_model(gan: GANConfig, store: ArtifactStore, registry: Registry, seed: int) -> str:
     """Stores and registers a model as a finished training job would; returns its id."""
     card = sampler_card(gan, [], note=f"bench/serve_throughput.py: random weights (seed {seed}), untrained")
-    save_generator(random_generator(gan, seed), card.to_json(), store.model_dir(card.id))
+    publish_generator(store, random_generator(gan, seed), card.to_json())
     registry.register_model(card)
     return card.id
 
@@ -231,8 +231,8 @@ class Results:
     http: dict[int, list[HttpRound]] = field(default_factory=dict)
 
 
-async def measure(api: Api, model_id: str, model_dir: Path, gan: GANConfig, args: argparse.Namespace) -> Results:
-    generator, _ = load_generator(model_dir, args.device)
+async def measure(api: Api, model_id: str, store: ArtifactStore, gan: GANConfig, args: argparse.Namespace) -> Results:
+    generator, _ = load_published_generator(store, model_id, args.device)
     path = f"/v1/models/{model_id}/generate"
     seeds = itertools.count(1)  # every request and raw batch its own seed, as distinct users would send
     forward = generate_batch(generator, gan.latent_dim, args.batch, seeds)
@@ -394,13 +394,13 @@ def main() -> None:
     with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ganforge-serve-bench-")))
         redis_url = stack.enter_context(redis_server(root / "redis"))
-        store = ArtifactStore(root / "data")
+        store = LocalStore(root / "data")
         redis = stack.enter_context(Redis.from_url(redis_url))
         model_id = publish_model(gan, store, Registry(redis), args.seed)
         api = stack.enter_context(api_server(redis_url, store.root, args.threads, args.device, args.api_env,
                                              root / "api.log"))
-        results = asyncio.run(measure(api, model_id, store.model_dir(model_id), gan, args))
-        png_size = len(png_bytes(generate(load_generator(store.model_dir(model_id))[0],
+        results = asyncio.run(measure(api, model_id, store, gan, args))
+        png_size = len(png_bytes(generate(load_published_generator(store, model_id)[0],
                                           latents_for_seed(1, gan.latent_dim, 1))[0]))
     report(results, args, png_size)
     print(f"load average at the end {load_average()}")

@@ -53,14 +53,14 @@ from bench.serve_throughput import (
     round_options,
     table,
 )
-from models.checkpoint import load_generator, save_generator
 from models.data import TwoDomainDataset, load_builtin
 from models.gan import GANConfig, build_generator
 from models.sampling import png_bytes, translate
+from worker.artifacts import load_published_generator, publish_generator
 from worker.card import translator_card
 from worker.registry import Registry
 from worker.spec import JobSpec, ModelSpec, gan_config
-from worker.store import ArtifactStore
+from worker.store import ArtifactStore, LocalStore
 
 ROUTE = "/v1/models/{model_id}/translate"  # the route template the API's metrics are labelled with
 # Each family on the built-in data set it is made for (docs/models.md): all 28x28 gray digits.
@@ -106,16 +106,16 @@ def publish_model(gan: GANConfig, classes, probes: dict[str, torch.Tensor], stor
     """Stores and registers a translator as a finished training job would; returns its id."""
     card = translator_card(gan, classes,
                            note=f"bench/translate_throughput.py: random weights (seed {seed}), untrained")
-    save_generator(random_translator(gan, probes, seed), card.to_json(), store.model_dir(card.id))
+    publish_generator(store, random_translator(gan, probes, seed), card.to_json())
     registry.register_model(card)
     return card.id
 
 
 # -- the measurements -----------------------------------------------------------------------------
 
-async def measure(api: Api, model_id: str, model_dir: Path, inputs: torch.Tensor, pngs: list[bytes],
+async def measure(api: Api, model_id: str, store: ArtifactStore, inputs: torch.Tensor, pngs: list[bytes],
                   args: argparse.Namespace) -> Results:
-    net, _ = load_generator(model_dir, args.device)
+    net, _ = load_published_generator(store, model_id, args.device)
     path = f"/v1/models/{model_id}/translate"
     starts = itertools.count(0, args.batch)  # the raw batches walk through the inputs
     requests = itertools.count()  # and so do the requests: each its own input, as distinct users would send
@@ -191,14 +191,14 @@ def main() -> None:
     with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ganforge-translate-bench-")))
         redis_url = stack.enter_context(redis_server(root / "redis"))
-        store = ArtifactStore(root / "data")
+        store = LocalStore(root / "data")
         redis = stack.enter_context(Redis.from_url(redis_url))
         model_id = publish_model(gan, dataset.classes, {args.direction: inputs[:64]}, store, Registry(redis),
                                  args.seed)
         api = stack.enter_context(api_server(redis_url, store.root, args.threads, args.device, args.api_env,
                                              root / "api.log"))
-        results = asyncio.run(measure(api, model_id, store.model_dir(model_id), inputs, pngs, args))
-        net = load_generator(store.model_dir(model_id))[0]
+        results = asyncio.run(measure(api, model_id, store, inputs, pngs, args))
+        net = load_published_generator(store, model_id)[0]
         outputs = translate(net, inputs[:64], args.direction)
         parameters = sum(p.numel() for p in getattr(net, args.direction, net).parameters())  # cyclegan: one G
     input_png = round(statistics.mean(len(blob) for blob in pngs))

@@ -3,6 +3,9 @@
 A training checkpoint is a state (Trainer.state_dict(): everything exact resume needs) written as it
 is; this module knows nothing of what the state holds. An exported generator holds the generator's
 weights and the model card, which carries the config that rebuilds the network without any training code.
+
+Each comes as bytes too (`*_to_bytes` / `*_from_bytes`), for callers that keep files somewhere other than a
+local disk (the worker's artifact store); this module knows nothing of where they go.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_bytes
+from safetensors.torch import load_file, save, save_file
 from torch import nn
 
 from models.gan import GANConfig, build_generator
@@ -45,19 +49,49 @@ def load(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     return load_file(str(path)), metadata
 
 
+def tensors_to_bytes(tensors: dict[str, torch.Tensor], metadata: dict) -> bytes:
+    """What atomic_save writes, as bytes."""
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    return save(tensors, metadata={_META_KEY: json.dumps(metadata)})
+
+
+def tensors_from_bytes(data: bytes) -> tuple[dict[str, torch.Tensor], dict]:
+    """What `load` reads, from bytes. The metadata is in the file's JSON header, after its 8-byte length."""
+    header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+    metadata = json.loads((header.get("__metadata__") or {}).get(_META_KEY, "{}"))
+    return load_bytes(data), metadata
+
+
 def save_state(state: dict, path: Path) -> None:
     """Writes a state (nested dicts and lists of tensors and JSON values, e.g. Trainer.state_dict()):
     each tensor under its dotted path, everything else as JSON metadata that refers to the tensors."""
-    tensors: dict[str, torch.Tensor] = {}
-    skeleton = _split(state, "", tensors)
-    atomic_save(tensors, {"format": STATE_FORMAT, "state": skeleton}, path)
+    atomic_save(*_state_parts(state), path)
 
 
 def load_state(path: Path) -> dict:
     """The state save_state wrote, its tensors on the CPU."""
-    tensors, meta = load(path)
+    return _state_of(*load(path), str(path))
+
+
+def state_to_bytes(state: dict) -> bytes:
+    """What save_state writes, as bytes."""
+    return tensors_to_bytes(*_state_parts(state))
+
+
+def state_from_bytes(data: bytes, where: str = "the checkpoint") -> dict:
+    """The state state_to_bytes made, its tensors on the CPU; `where` names it in errors."""
+    return _state_of(*tensors_from_bytes(data), where)
+
+
+def _state_parts(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = _split(state, "", tensors)
+    return tensors, {"format": STATE_FORMAT, "state": skeleton}
+
+
+def _state_of(tensors: dict[str, torch.Tensor], meta: dict, where: str) -> dict:
     if meta.get("format") != STATE_FORMAT:
-        raise ValueError(f"{path} is not a training state this version reads (format {STATE_FORMAT}; found "
+        raise ValueError(f"{where} is not a training state this version reads (format {STATE_FORMAT}; found "
                          f"{meta.get('format')!r}: a checkpoint of an older version?); train the job afresh")
     return _join(meta["state"], tensors)
 
@@ -106,7 +140,20 @@ def write_card(card: dict, directory: Path) -> None:
 
 def load_generator(directory: Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Rebuilds the generator from its card and weights, in eval mode."""
-    tensors, card = load(directory / "generator.safetensors")
+    return _rebuilt(*load(directory / "generator.safetensors"), device)
+
+
+def generator_to_bytes(generator: nn.Module, card: dict) -> bytes:
+    """What save_generator writes as `generator.safetensors`, as bytes."""
+    return tensors_to_bytes(generator.state_dict(), card)
+
+
+def generator_from_bytes(data: bytes, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """load_generator for the bytes of a `generator.safetensors`."""
+    return _rebuilt(*tensors_from_bytes(data), device)
+
+
+def _rebuilt(tensors: dict[str, torch.Tensor], card: dict, device: str | torch.device) -> tuple[nn.Module, dict]:
     generator = build_generator(GANConfig.from_dict(card["config"]))
     generator.load_state_dict(tensors, strict=True)
     return generator.to(device).eval(), card

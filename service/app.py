@@ -21,12 +21,12 @@ from service.key_gate import KeyGate
 from service.limits import BodySizeLimit, RateLimiter
 from service.metrics import Metrics
 from service.request_context import RequestContext
-from service.routers import datasets, events, health, jobs, models, projections, sessions
+from service.routers import datasets, events, health, jobs, models, projections, sessions, workers
 from worker.celery_app import create_celery
 from worker.datasets import DatasetCatalog, UploadLimits, warm_builtins
 from worker.registry import Registry
 from worker.settings import Settings, get_settings
-from worker.store import ArtifactStore
+from worker.store import open_store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.async_redis = AsyncRedis.from_url(settings.require_redis_url(), socket_connect_timeout=timeout,
                                                     socket_timeout=settings.sse_heartbeat_s + timeout)
         app.state.rate_limiter = RateLimiter(redis)
-        app.state.store = ArtifactStore(settings.data_dir)
+        app.state.store = open_store(settings)
         app.state.catalog = DatasetCatalog(app.state.registry, app.state.store, UploadLimits.from_settings(settings))
         warm_builtins()
         policy = BatchPolicy(settings.batch_max_images, settings.batch_wait_ms / 1000)
@@ -84,6 +84,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs_pages.install(app)
     dashboard.install(app)
     for router in (health.router, jobs.router, events.router, models.router, projections.router, datasets.router,
-                   sessions.router):
+                   sessions.router, workers.router):
         app.include_router(router)
     return app

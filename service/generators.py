@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from models.checkpoint import load_generator
 from models.sampling import Conditioning, generate, generate_from_ws, mapped_ws, translate, vary
 from service.batching import Batcher
+from worker.artifacts import load_published_generator
 from worker.card import ModelCard
 from worker.store import ArtifactStore
 
@@ -108,7 +108,8 @@ class GeneratorCache:
         self.hits = self.misses = self.evictions = 0
 
     def get(self, model_id: str) -> LoadedGenerator:
-        """Raises FileNotFoundError when the model's files are gone."""
+        """Raises FileNotFoundError (ArtifactNotFound) when the model is not in the store, StoreError when the
+        store fails. A load reads the model's manifest and generator file, nothing else of the store."""
         if (loaded := self._hit(model_id)) is not None:
             return loaded
         with self._lock:
@@ -117,7 +118,7 @@ class GeneratorCache:
             if (loaded := self._hit(model_id)) is not None:
                 return loaded
             try:
-                net, card = load_generator(self.store.model_dir(model_id), self.device)
+                net, card = load_published_generator(self.store, model_id, self.device)
                 loaded = LoadedGenerator(model_id, net, ModelCard.model_validate(card), module_bytes(net), self.policy)
                 with self._lock:
                     self.misses += 1

@@ -14,6 +14,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from worker.store import StoreError
+
 PROBLEM_JSON = "application/problem+json"
 REDIS_RETRY_AFTER_S = 5
 log = logging.getLogger("ganforge.api")
@@ -72,6 +74,13 @@ def install(app: FastAPI) -> None:
     async def _redis_down(request: Request, exc: Exception):
         log.warning("Redis unreachable: %s", exc)
         return problem_response(request, 503, "the job registry (Redis) is unreachable; retry shortly",
+                                {"Retry-After": str(REDIS_RETRY_AFTER_S)})
+
+    # The artifact store down, refusing us, or inconsistent: the same, with what it said.
+    @app.exception_handler(StoreError)
+    async def _store_failed(request: Request, exc: StoreError):
+        log.warning("artifact store failed: %s", exc)
+        return problem_response(request, 503, f"artifact store: {exc}",
                                 {"Retry-After": str(REDIS_RETRY_AFTER_S)})
 
     @app.exception_handler(RequestValidationError)

@@ -12,6 +12,7 @@ import tests.toy_family  # noqa: F401  (registers the toy family here, before te
 from service.embedded_redis import start_redis
 from tests.helpers import TINY_JOB, UPLOAD_CAPS, train_model, wait_for_job
 from tests.processes import env_for, start_api, start_worker, stop
+from tests.s3 import S3_CREDENTIALS, create_bucket, start_s3_server
 from worker.registry import Registry
 from worker.settings import Settings
 
@@ -24,6 +25,18 @@ def redis_url(tmp_path_factory):
     yield url
     process.terminate()
     process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(tmp_path_factory) -> tuple[str, str]:
+    """(endpoint URL, bucket) on a real S3-protocol server for the session; boto3 in this process and in the
+    processes the tests start (their environment is copied from it) finds its credentials in the environment."""
+    process, endpoint = start_s3_server(tmp_path_factory.mktemp("s3") / "moto.log")
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in S3_CREDENTIALS.items():
+            patch.setenv(name, value)
+        yield endpoint, create_bucket(endpoint)
+    stop(process)
 
 
 @pytest.fixture(scope="session")

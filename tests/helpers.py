@@ -10,6 +10,8 @@ from models.trainer import Callbacks, Trainer
 from models.trainers import make_trainer
 from worker.registry import Registry
 from worker.states import TERMINAL
+from worker.store import ArtifactStore
+from worker.store.keys import model_prefix
 
 # A job small enough to finish in about a second on 2 CPU cores.
 TINY_JOB = {
@@ -109,3 +111,10 @@ def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.1):
 def events(client: httpx.Client, job_id: str, kind: str | None = None) -> list[dict]:
     found = client.get(f"/v1/jobs/{job_id}/events").json()["events"]
     return [e for e in found if kind is None or e["event"] == kind]
+
+
+def copy_model(store: ArtifactStore, source_id: str, target_id: str) -> None:
+    """Publishes the stored files of one model again under another id (a model of a test's own, to delete)."""
+    source = model_prefix(source_id)
+    names = store.read_manifest(source)["files"]
+    store.publish(model_prefix(target_id), {name: store.read_published(source, name) for name in names})

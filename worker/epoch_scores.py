@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from models.checkpoint import atomic_save, load
+from models.checkpoint import tensors_from_bytes, tensors_to_bytes
 from models.data import ImageDataset, PointDataset
 from models.gan import GANConfig
 from models.toy2d import MIXTURES
@@ -20,6 +20,7 @@ from models.trainer import Callbacks, Progress, Trainer
 from worker.evaluation import evaluate
 from worker.spec import EvaluationSpec
 from worker.store import ArtifactStore
+from worker.store.keys import best_generator_key
 
 log = logging.getLogger("ganforge.worker")
 
@@ -29,19 +30,20 @@ EPOCH_SEED = 1
 
 
 class EpochScorer:
-    """Scores the serving generator after every `every` epochs; keeps the best one's weights on disk (so a
+    """Scores the serving generator after every `every` epochs; keeps the best one's weights in the store (so a
     resumed job still knows it) when `keep_best`."""
 
     def __init__(self, gan: GANConfig, dataset: ImageDataset | PointDataset, store: ArtifactStore, job_id: str,
                  every: int, keep_best: bool):
         self.gan, self.dataset, self.store, self.every, self.keep_best = gan, dataset, store, every, keep_best
-        self.best_path = store.job_dir(job_id) / "best-generator.safetensors"
+        self.best_key = best_generator_key(job_id)
         self.points = gan.data_kind == "points"
         self.criterion = "share of modes held + high_quality" if self.points else "fid_classifier (lower is better)"
         self.modes = len(MIXTURES[dataset.name]().means) if self.points else 0
         self.spec = EvaluationSpec(metrics=["mixture"] if self.points else ["domain", "fid"],
                                    samples=EPOCH_SAMPLES, seed=EPOCH_SEED)
-        self.best: dict | None = load(self.best_path)[1] if keep_best and self.best_path.exists() else None
+        kept = store.try_get_bytes(self.best_key) if keep_best else None
+        self.best: dict | None = tensors_from_bytes(kept)[1] if kept is not None else None
 
     def due(self, epoch: int, epochs: int) -> bool:
         """Every `every` epochs, and the last one: the generator a job would otherwise serve is always scored."""
@@ -68,8 +70,7 @@ class EpochScorer:
         scores = result["scores"]
         if self.keep_best and (self.best is None or self.rank(scores) > self.best["rank"]):
             self.best = {"epoch": epoch, "rank": self.rank(scores), "scores": scores, "criterion": self.criterion}
-            atomic_save({k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}, self.best,
-                        self.best_path)
+            self.store.put_bytes(self.best_key, tensors_to_bytes(generator.state_dict(), self.best))
         return {"epoch": epoch, "scores": scores, "seconds": result["seconds"],
                 **({"best_epoch": self.best["epoch"]} if self.best else {})}
 
@@ -77,7 +78,7 @@ class EpochScorer:
         """The generator to serve: the best epoch's weights in a copy of `last`, or `last` itself."""
         if not self.keep_best or self.best is None:
             return last, None
-        tensors, meta = load(self.best_path)
+        tensors, meta = tensors_from_bytes(self.store.get_bytes(self.best_key))
         best = copy.deepcopy(last)
         best.load_state_dict(tensors, strict=True)
         log.info("serving the generator of epoch %s (%s)", meta["epoch"], self.criterion)

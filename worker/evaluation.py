@@ -9,13 +9,13 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from models.checkpoint import load_generator, write_card
 from models.data import ImageDataset, PointDataset
 from models.gan import GANConfig
 from models.inputs import draw_codes
 from models.metrics import EvalOptions, evaluate_images
 from models.sampling import generate, latents_for_seed
 from models.toy2d import MIXTURES
+from worker.artifacts import load_published_generator, replace_card
 from worker.card import ModelCard
 from worker.datasets import load_dataset
 from worker.ids import utcnow
@@ -127,12 +127,12 @@ def run_evaluation(job: dict, lease: JobLease, store: ArtifactStore, device: tor
         return "failed"
     image_size = card.image_shape[-1] if card.data_kind == "images" else None
     dataset = load_dataset(card.dataset.id, store, image_size, checksum=card.dataset.checksum)
-    generator, _ = load_generator(store.model_dir(card.id), device)
+    generator, _ = load_published_generator(store, card.id, device)
     result = evaluate(generator, card.gan, card.classes, dataset, store, spec,
                       lambda phase: lease.add_event("evaluation", {"phase": phase}))
     updated = card_with(card, result, job["id"])
     lease.set_status("succeeded", result=result, model=updated, model_exists=True, model_id=card.id,
                      finished_at=utcnow())
     if lease.registry.get_model(card.id) is not None:  # not deleted meanwhile: keep the file beside the weights
-        write_card(updated.to_json(), store.model_dir(card.id))
+        replace_card(store, card.id, updated.to_json())
     return "succeeded"

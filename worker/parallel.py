@@ -34,13 +34,16 @@ class RankLost(ConnectionError):
     last checkpoint."""
 
 
-def rank_device(device: torch.device, rank: int, world: int) -> torch.device:
-    """Rank r trains on the r-th visible GPU; on the CPU, every rank is a process of its own."""
+def rank_device(device: torch.device, rank: int, world: int, needs_gpu: bool = False) -> torch.device:
+    """Rank r trains on the r-th visible GPU; on the CPU, every rank is a process of its own. A job that may run
+    anywhere (resources.device any) takes N CPU processes on a worker with fewer than N GPUs."""
     if device.type != "cuda":
         return device
     if torch.cuda.device_count() < world:
+        if not needs_gpu:
+            return torch.device("cpu")
         raise ValueError(f"train.devices is {world}, and this worker sees {torch.cuda.device_count()} GPU(s): "
-                         f"send the job to a pool whose workers have {world} (resources.device gpu)")
+                         f"the job's queue (gpu-x{world}) is for workers with {world}")
     return torch.device("cuda", rank)
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from models.checkpoint import load_generator
 from models.data import ImageDataset
 from models.projection import project
 from models.sampling import png_bytes
+from worker.artifacts import load_published_generator
 from worker.datasets import load_dataset
 from worker.ids import utcnow
 from worker.references import reference_classifier
@@ -38,7 +38,7 @@ def run_projection(job: dict, lease: JobLease, store: ArtifactStore, device: tor
         return "failed"
     else:
         target = dataset.images[spec.dataset_index]
-    generator, _ = load_generator(store.model_dir(card.id), device)
+    generator, _ = load_published_generator(store, card.id, device)
     features, feature_note = _features(dataset, store, device, lambda phase: lease.add_event("projection",
                                                                                              {"phase": phase}))
     lease.add_event("projection", {"phase": "searching", "steps": spec.steps})

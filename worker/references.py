@@ -8,15 +8,15 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from models.checkpoint import atomic_save, load
+from models.checkpoint import tensors_from_bytes, tensors_to_bytes
 from models.data import ImageDataset
 from models.metrics import classifier as reference
 from models.metrics.features import FeatureExtractor
 from worker.store import ArtifactStore
+from worker.store.keys import real_features_key, reference_key
 
 log = logging.getLogger("ganforge.worker")
 
@@ -32,14 +32,6 @@ class Reference:
         return dataset.images[self.held_out], dataset.labels[self.held_out]
 
 
-def reference_path(store: ArtifactStore, checksum: str, shape: tuple[int, ...] | list[int]) -> Path:
-    """Where the classifier of the data set with this checksum, at this image shape (C, H, W), is kept."""
-    digest = checksum.removeprefix("sha256:")
-    if not digest.isalnum():
-        raise ValueError(f"not a checksum: {checksum!r}")
-    return store.root / "references" / f"{digest}-{shape[0]}x{shape[-1]}" / "classifier.safetensors"
-
-
 def needs_reference(store: ArtifactStore, manifest: dict, image_size: int | None) -> bool:
     """Whether a job on this data set (its manifest) at this image size should queue the reference task:
     labelled images whose classifier is not stored yet (a resized set is checked by the task itself)."""
@@ -48,15 +40,15 @@ def needs_reference(store: ArtifactStore, manifest: dict, image_size: int | None
     shape = manifest["shape"]
     if image_size not in (None, shape[-1]):
         return True
-    return not reference_path(store, manifest["checksum"], shape).exists()
+    return not store.exists(reference_key(manifest["checksum"], shape))
 
 
 def reference_classifier(dataset: ImageDataset, store: ArtifactStore,
                          on_phase: Callable[[str], None] = lambda _: None) -> Reference:
     """The cached classifier of this data set (at its image size), trained now if there is none yet."""
-    path = reference_path(store, dataset.checksum(), dataset.shape)
-    if path.exists():
-        tensors, meta = load(path)
+    key = reference_key(dataset.checksum(), dataset.shape)
+    if (stored := store.try_get_bytes(key)) is not None:
+        tensors, meta = tensors_from_bytes(stored)
         held_out = tensors.pop("held_out")
         net = reference.load_classifier(tensors, meta["config"])
         return Reference(net, held_out, meta["accuracy"], meta["fingerprint"])
@@ -66,7 +58,7 @@ def reference_classifier(dataset: ImageDataset, store: ArtifactStore,
     fingerprint = reference.fingerprint(trained.net)
     meta = {"config": config, "accuracy": trained.held_out_accuracy, "fingerprint": fingerprint,
             "dataset": dataset.name, "checksum": dataset.checksum(), "seconds": round(trained.seconds, 2)}
-    atomic_save({**tensors, "held_out": trained.held_out_indices}, meta, path)
+    store.put_bytes(key, tensors_to_bytes({**tensors, "held_out": trained.held_out_indices}, meta))
     log.info("reference classifier for %s: %.1f%% held-out accuracy in %.1f s", dataset.name,
              100 * trained.held_out_accuracy, trained.seconds)
     return Reference(trained.net, trained.held_out_indices, trained.held_out_accuracy, fingerprint)
@@ -77,17 +69,18 @@ def cached_real_features(store: ArtifactStore, dataset: ImageDataset) -> Callabl
     """evaluate_images' embed_real: the real images' features, computed once per extractor and set of images and
     kept beside the data set's classifier (Inception takes minutes per 1,000 images on a CPU). The key is a digest
     of the extractor's id and the images' bytes, so a changed split or extractor never reuses stale features."""
-    directory = reference_path(store, dataset.checksum(), dataset.shape).parent
+    checksum = dataset.checksum()
 
     def embed(extractor: FeatureExtractor, images: torch.Tensor) -> torch.Tensor:
         digest = hashlib.sha256(extractor.id.encode())
         digest.update(images.contiguous().numpy().tobytes())
-        path = directory / f"real-features-{digest.hexdigest()[:24]}.safetensors"
-        if path.exists():
-            return load(path)[0]["features"]
+        key = real_features_key(checksum, dataset.shape, digest.hexdigest()[:24])
+        if (stored := store.try_get_bytes(key)) is not None:
+            return tensors_from_bytes(stored)[0]["features"]
         features = extractor(images).float().contiguous()
-        atomic_save({"features": features}, {"extractor": extractor.id, "images": len(images),
-                                             "dataset": dataset.name}, path)
+        store.put_bytes(key, tensors_to_bytes({"features": features}, {"extractor": extractor.id,
+                                                                        "images": len(images),
+                                                                        "dataset": dataset.name}))
         return features
 
     return embed

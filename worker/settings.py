@@ -26,7 +26,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GANFORGE_", extra="ignore")
 
     redis_url: str | None = Field(None, description="External Redis; unset: `ganforge up` embeds one")
-    data_dir: Path = Field(Path("ganforge-data"), description="Artifact store shared by API and workers")
+    data_dir: Path = Field(Path("ganforge-data"), description="The artifact store shared by API and workers when "
+                           "store_url is unset; local scratch space (uploads, downloads) always")
+    store_url: str = Field("", description="s3://bucket or s3://bucket/prefix: keep artifacts in S3-compatible storage "
+                           "(credentials and region from boto3's chain: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+                           "AWS_DEFAULT_REGION); empty: in data_dir")
+    s3_endpoint_url: str | None = Field(None, description="The S3 service when it is not AWS: MinIO "
+                                        "(http://minio:9000), GCS (https://storage.googleapis.com)")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 
@@ -107,6 +113,14 @@ class Settings(BaseSettings):
         if self.max_entry_bytes > self.max_uncompressed_bytes:
             raise ValueError(f"max_entry_bytes ({self.max_entry_bytes}) must not exceed max_uncompressed_bytes "
                              f"({self.max_uncompressed_bytes})")
+        return self
+
+    @model_validator(mode="after")
+    def _store_url_is_s3(self) -> Settings:
+        bucket = self.store_url.removeprefix("s3://").split("/", 1)[0]
+        if self.store_url and (not self.store_url.startswith("s3://") or not bucket or "?" in self.store_url):
+            raise ValueError(f"store_url must be s3://bucket or s3://bucket/prefix (empty: the directory data_dir); "
+                             f"got {self.store_url!r}")
         return self
 
     def require_redis_url(self) -> str:

@@ -256,10 +256,12 @@ def prepare_training(job: dict, store: ArtifactStore, device: torch.device) -> t
 
 
 def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings, heartbeat: _Heartbeat) -> str:
-    world = JobSpec.model_validate(job["spec"]).train.devices
-    device = resolve_device(settings.device)
+    spec = JobSpec.model_validate(job["spec"])
+    world, wants = spec.train.devices, spec.resources.device
+    # A CPU job trains on the CPU even on a worker that also takes CPU queues beside its GPUs.
+    device = torch.device("cpu") if wants == "cpu" else resolve_device(settings.device)
     if world > 1:
-        device = rank_device(device, 0, world)
+        device = rank_device(device, 0, world, needs_gpu=wants == "gpu")
         if device.type == "cuda":
             torch.cuda.set_device(device)
         torch.set_num_threads(threads_per_rank(settings.torch_threads, world))

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -88,9 +87,9 @@ def get_preview(dataset_id: str, catalog: CatalogDep) -> Response:
     preview = catalog.preview(dataset_id)
     if preview is None:
         raise Problem(404, f"no data set with id {dataset_id!r}")
-    if isinstance(preview, Path):
-        return FileResponse(preview, media_type="image/png")
-    return Response(preview, media_type="image/png")
+    if isinstance(preview, bytes):
+        return Response(preview, media_type="image/png")
+    return StreamingResponse(preview.chunks(), media_type="image/png", headers={"Content-Length": str(preview.size)})
 
 
 @router.delete("/{dataset_id}", status_code=204, response_class=Response,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from service.deps import MetricsDep, RegistryDep, SettingsDep
+from service.deps import MetricsDep, RegistryDep, SettingsDep, StoreDep
 from service.problems import Problem
 from worker.heartbeat import alive_workers
+from worker.store import StoreError
 
 router = APIRouter(tags=["health"])
 
@@ -19,19 +20,23 @@ def healthz() -> dict:
 
 
 @router.get("/readyz")
-def readyz(registry: RegistryDep, settings: SettingsDep) -> dict:
-    """Ready to train: Redis answers and at least one worker is alive."""
+def readyz(registry: RegistryDep, settings: SettingsDep, store: StoreDep) -> dict:
+    """Ready to train: Redis and the artifact store answer, and at least one worker is alive."""
     try:
         registry.redis.ping()
         workers = alive_workers(registry.redis)
     except Exception as exc:
         raise Problem(503, f"Redis is unreachable ({type(exc).__name__}); jobs cannot be queued",
                       {"Retry-After": "5"}) from None
+    try:
+        store.ping()
+    except StoreError as exc:
+        raise Problem(503, f"artifact store: {exc}", {"Retry-After": "5"}, redis="ok") from None
     if not workers:
         raise Problem(503, f"no worker is alive (none sent a heartbeat in the last "
                            f"{settings.worker_heartbeat_ttl_s:g} s); start one with `ganforge worker`",
                       {"Retry-After": "5"}, redis="ok", workers=[])
-    return {"status": "ready", "redis": "ok", "workers": [w["name"] for w in workers]}
+    return {"status": "ready", "redis": "ok", "store": "ok", "workers": [w["name"] for w in workers]}
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})

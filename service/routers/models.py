@@ -53,6 +53,7 @@ from worker.card import ModelCard
 from worker.ids import is_valid
 from worker.registry import Registry
 from worker.spec import EvaluationRequest, EvaluationSpec
+from worker.store.keys import model_prefix
 
 # How long a loaded model is served without asking the registry whether it still exists: a delete
 # through another API process reaches this one's cache within this long (through this one, at once).
@@ -139,12 +140,13 @@ def get_model(model_id: str, registry: RegistryDep) -> ModelCard:
 
 @router.delete("/{model_id}", status_code=204, dependencies=[Depends(require_scope("admin"))])
 def delete_model(model_id: str, registry: RegistryDep, store: StoreDep, cache: CacheDep) -> Response:
-    """Delete a model: its card, its generator on disk, and its place in the cache. Requests already
+    """Delete a model: its card, its generator in the store, and its place in the cache. Requests already
     running on it finish from memory."""
     card_or_404(registry, model_id)
+    # The store first, its manifest first: a store that fails answers 503 with the model intact, to retry.
+    store.unpublish(model_prefix(model_id))
     registry.delete_model(model_id)
     cache.forget(model_id)
-    store.remove_model(model_id)
     return Response(status_code=204)
 
 
@@ -357,7 +359,7 @@ def _load_checked(model_id: str, registry: Registry, cache: GeneratorCache) -> L
     try:
         loaded = cache.get(model_id)
     except FileNotFoundError:  # deleted between reading its card and loading its weights
-        raise Problem(404, f"model {model_id} has no generator on disk (deleted?)") from None
+        raise Problem(404, f"model {model_id} has no generator in the artifact store (deleted?)") from None
     loaded.card, loaded.checked_at = card, time.monotonic()
     return loaded
 

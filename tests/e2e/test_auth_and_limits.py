@@ -5,7 +5,6 @@ It runs on a Redis database of its own with no worker, so its jobs stay queued a
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 
 import httpx
@@ -14,12 +13,13 @@ from redis import Redis
 
 from service.auth import hash_key
 from tests.e2e.test_train_and_generate import assert_problem
-from tests.helpers import TINY_JOB
+from tests.helpers import TINY_JOB, copy_model
 from tests.processes import env_for, start_api, stop
 from worker.card import ModelCard
 from worker.ids import new_id
 from worker.registry import Registry
-from worker.store import ArtifactStore
+from worker.store import LocalStore
+from worker.store.keys import model_prefix
 
 pytestmark = pytest.mark.e2e
 KEYS = {name: f"gfk_test_{name}_secret" for name in ("gen", "gen2", "train", "train2", "train3", "admin")}
@@ -31,9 +31,9 @@ SCOPES = {"gen": "generate", "gen2": "generate", "train": "train", "train2": "tr
 def secured(redis_url, data_dir, tmp_path_factory, trained_model):
     url = redis_url.rsplit("/", 1)[0] + "/1"
     # A copy of the trained model on this database (a test here deletes it; the session's stays).
-    store = ArtifactStore(data_dir)
+    store = LocalStore(data_dir)
     card = ModelCard.model_validate({**trained_model, "id": new_id("model")})
-    shutil.copytree(store.model_dir(trained_model["id"]), store.model_dir(card.id))
+    copy_model(store, trained_model["id"], card.id)
     Registry(Redis.from_url(url)).register_model(card)
     keys = [{"name": n, "sha256": hash_key(k), "scope": SCOPES[n]} for n, k in KEYS.items()]
     env = env_for(url, data_dir, GANFORGE_API_KEYS=json.dumps(keys), GANFORGE_MAX_BODY_BYTES="65536",
@@ -92,7 +92,9 @@ def test_deleting_a_model_needs_the_admin_scope(secured, key, status):
     assert response.status_code == status, response.text
     if status == 204:
         assert_problem(client.get(f"/v1/models/{secured['model']}", headers=as_key(key)), 404)
-        assert not ArtifactStore(secured["data_dir"]).model_dir(secured["model"]).exists()
+        store = LocalStore(secured["data_dir"])
+        assert store.read_manifest(model_prefix(secured["model"])) is None
+        assert not store.list_keys(model_prefix(secured["model"]))
 
 
 def test_health_readiness_and_metrics_stay_open(secured):

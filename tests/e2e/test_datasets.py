@@ -120,8 +120,10 @@ def test_a_class_folder_zip_becomes_a_labelled_data_set(client, data_dir):
     assert tensors["images"].dtype == np.uint8 and tensors["images"].shape == (8, 1, 8, 8)
     assert tensors["labels"].tolist() == [0, 0, 0, 1, 1, 1, 1, 1]
     assert tensors["images"][4, 0, 0, 0] == 43  # dogs/001.png: gray level 40 + 3
-    manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest == {k: v for k, v in body.items() if k != "preview"}
+    manifest = json.loads((folder / "manifest.json").read_text())  # the description, plus the files it lists
+    assert {k: v for k, v in manifest.items() if k != "files"} == {k: v for k, v in body.items() if k != "preview"}
+    assert manifest["files"]["data.safetensors"]["size"] == (folder / "data.safetensors").stat().st_size
+    assert set(manifest["files"]) == {"data.safetensors", "preview.png"}
     assert client.get(f"/v1/datasets/{body['id']}").json() == body
     assert body["id"] in [d["id"] for d in client.get("/v1/datasets").json()["datasets"]]
     assert preview(client, body["id"]).size == (8 * 10 + 2, 10 + 2)  # 8 images of 8 px in one row

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,11 +17,12 @@ import pytest
 from redis import Redis
 
 from service.auth import hash_key
+from tests.helpers import copy_model
 from tests.processes import env_for, start_api, start_worker, stop
 from worker.card import ModelCard
 from worker.ids import new_id
 from worker.registry import Registry
-from worker.store import ArtifactStore
+from worker.store import LocalStore
 
 pytestmark = pytest.mark.e2e
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -32,9 +32,9 @@ KEY = "gfk_fuzz_admin_secret"
 @pytest.fixture(scope="module")
 def fuzzed_stack(redis_url, data_dir, tmp_path_factory, cgan):
     url = redis_url.rsplit("/", 1)[0] + "/3"
-    store = ArtifactStore(data_dir)
+    store = LocalStore(data_dir)
     card = ModelCard.model_validate({**cgan, "id": new_id("model")})
-    shutil.copytree(store.model_dir(cgan["id"]), store.model_dir(card.id))
+    copy_model(store, cgan["id"], card.id)
     Registry(Redis.from_url(url)).register_model(card)
     keys = [{"name": "fuzzer", "sha256": hash_key(KEY), "scope": "admin"}]
     # Limits off, so that the fuzzer reaches the routes' logic; the job size cap small, so that the jobs it

@@ -5,13 +5,13 @@ import asyncio
 import pytest
 import torch
 
-from models.checkpoint import save_generator
 from models.gan import GANConfig, build_generator
 from models.sampling import latents_for_seed
 from service.batching import Batcher
 from service.generators import BatchPolicy, GeneratorCache, module_bytes
+from worker.artifacts import publish_generator
 from worker.card import sampler_card
-from worker.store import ArtifactStore
+from worker.store import ArtifactStore, LocalStore
 
 
 def small_generator(latent_dim: int = 8) -> tuple[torch.nn.Module, GANConfig]:
@@ -26,10 +26,10 @@ def model(i: int) -> str:
 
 @pytest.fixture
 def store(tmp_path) -> ArtifactStore:
-    store = ArtifactStore(tmp_path)
+    store = LocalStore(tmp_path)
     for i, latent_dim in enumerate((8, 8, 8, 16)):
         net, config = small_generator(latent_dim)
-        save_generator(net, sampler_card(config, [], model_id=model(i)).to_json(), store.model_dir(model(i)))
+        publish_generator(store, net, sampler_card(config, [], model_id=model(i)).to_json())
     return store
 
 

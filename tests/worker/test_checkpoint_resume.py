@@ -8,23 +8,25 @@ from models.data import load_builtin
 from models.gan import GANConfig
 from models.trainer import TrainConfig, Trainer
 from tests.helpers import tiny_job
+from worker.artifacts import save_checkpoint
 from worker.spec import JobSpec
-from worker.store import ArtifactStore
+from worker.store import LocalStore
+from worker.store.keys import checkpoint_key
 from worker.training import run_training_job
 
 
 def test_a_kill_during_a_checkpoint_write_leaves_the_previous_one_to_resume_from(registry, settings):
     spec = JobSpec.model_validate(tiny_job(max_steps=12, checkpoint_every_steps=4)).model_dump()
     job, _ = registry.create_job(spec)
-    store = ArtifactStore(settings.data_dir)
-    path = store.checkpoint_path(job["id"])
+    store = LocalStore(settings.data_dir)
+    path = store.path(checkpoint_key(job["id"]))
     # What a worker killed at step 10 leaves: the checkpoint of step 8, and a half-written temp file of the
     # next one beside it (writes go to a temp file that is renamed only when complete).
     images = load_builtin("digits", None).images
     gan = GANConfig(arch="dcgan", latent_dim=16, data_shape=(1, 28, 28), g_width=8, d_width=8)
     trainer = Trainer(gan, TrainConfig(epochs=1, max_steps=8, batch_size=32, checkpoint_every_steps=4))
     trainer.fit(images)
-    trainer.save_checkpoint(path)
+    save_checkpoint(store, job["id"], trainer.state_dict())
     trainer.config = replace(trainer.config, max_steps=12)
     trainer.fit(images)
     newer = path.with_name("newer")

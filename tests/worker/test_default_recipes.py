@@ -6,7 +6,7 @@ from worker.epoch_scores import EpochScorer, ScoreEpochs
 from worker.evaluation import mixture_rows
 from worker.ids import new_id
 from worker.spec import JobSpec, gan_config, train_config
-from worker.store import ArtifactStore
+from worker.store import LocalStore
 
 
 def test_the_default_mlp_job_on_grid25_captures_every_mode_with_high_quality_samples(tmp_path):
@@ -18,7 +18,7 @@ def test_the_default_mlp_job_on_grid25_captures_every_mode_with_high_quality_sam
     gan, config = gan_config(spec, tuple(data.shape), data.classes), train_config(spec)
     assert config.eval_every_epochs and config.keep_best  # the mixture's default, set at submit
     trainer = Trainer(gan, config)
-    scorer = EpochScorer(gan, data, ArtifactStore(tmp_path), new_id("job"), config.eval_every_epochs, True)
+    scorer = EpochScorer(gan, data, LocalStore(tmp_path), new_id("job"), config.eval_every_epochs, True)
     trainer.fit(data.points, callbacks=ScoreEpochs(trainer, scorer))
     served, _ = scorer.best_generator(trainer.serving_generator())
     rows = {row["metric"]: row["value"] for row in mixture_rows(served.eval(), gan, "grid25", 0)}

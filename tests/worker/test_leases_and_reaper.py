@@ -14,7 +14,7 @@ from worker.card import sampler_card
 from worker.reaper import reap
 from worker.registry import CapReached, LeaseLost, Registry
 from worker.settings import Settings
-from worker.store import ArtifactStore
+from worker.store import LocalStore
 from worker.training import TransientFailure, is_transient, run_training_job
 
 
@@ -90,7 +90,7 @@ def test_a_job_whose_workers_keep_dying_fails_after_max_attempts(registry):
 def test_a_cancelled_queued_job_is_never_started(registry, settings):
     job_id = new_job(registry)
     assert registry.cancel_job(job_id) == ("cancelled", "queued")
-    assert run_training_job(job_id, registry, ArtifactStore(settings.data_dir), settings) == "cancelled"
+    assert run_training_job(job_id, registry, LocalStore(settings.data_dir), settings) == "cancelled"
     assert registry.cancel_job(job_id) == ("conflict", "cancelled")
 
 
@@ -143,7 +143,7 @@ def test_lost_redis_is_a_transient_failure(tmp_path):
     settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0", data_dir=tmp_path)
     registry = Registry(Redis.from_url(settings.redis_url, socket_connect_timeout=1))
     with pytest.raises(TransientFailure):
-        run_training_job("job_0123456789abcdef", registry, ArtifactStore(tmp_path), settings)
+        run_training_job("job_0123456789abcdef", registry, LocalStore(tmp_path), settings)
 
 
 def test_bad_input_is_permanent_and_flaky_storage_is_transient():
@@ -167,18 +167,18 @@ def test_a_retry_after_an_infrastructure_fault_continues_the_attempt_it_interrup
     assert registry.get_job(job_id)["attempts"] == 2
 
 
-class FullOnce(ArtifactStore):
+class FullOnce(LocalStore):
     """The artifact store on a disk that is full once, when the first epoch's metrics are written."""
 
     def __init__(self, root):
         super().__init__(root)
         self.full = True
 
-    def append_line(self, path, line: str) -> None:
+    def append_line(self, key: str, line: str) -> None:
         if self.full:
             self.full = False
             raise OSError(28, "No space left on device")
-        super().append_line(path, line)
+        super().append_line(key, line)
 
 
 def test_a_transient_failure_keeps_the_lease_and_hands_its_token_to_the_retry(registry, tmp_path):

@@ -5,7 +5,7 @@ import torch
 from models.data import ImageDataset
 from models.metrics.features import FeatureExtractor
 from worker.references import cached_real_features
-from worker.store import ArtifactStore
+from worker.store import LocalStore
 
 
 def counting_extractor(name: str, calls: list) -> FeatureExtractor:
@@ -19,7 +19,7 @@ def test_real_features_are_computed_once_then_read_from_the_store(tmp_path):
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8, generator=generator)
     dataset = ImageDataset("tiny", images, torch.arange(40) % 2, ("0", "1"))
-    store, calls = ArtifactStore(tmp_path), []
+    store, calls = LocalStore(tmp_path), []
     a = counting_extractor("a", calls)
 
     first = cached_real_features(store, dataset)(a, images[:30])

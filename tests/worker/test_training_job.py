@@ -2,7 +2,8 @@ import json
 
 from tests.helpers import TINY_JOB, wait_for_registry_status
 from worker.spec import JobSpec
-from worker.store import ArtifactStore
+from worker.store import LocalStore
+from worker.store.keys import CARD_FILE, GENERATOR_FILE, model_prefix, sample_key
 from worker.training import run_training_job
 
 
@@ -15,7 +16,7 @@ def submit(registry, **train) -> str:
 
 def test_a_tiny_job_succeeds_and_registers_a_loadable_model(registry, settings):
     job_id = submit(registry)
-    store = ArtifactStore(settings.data_dir)
+    store = LocalStore(settings.data_dir)
 
     assert run_training_job(job_id, registry, store, settings) == "succeeded"
 
@@ -25,23 +26,23 @@ def test_a_tiny_job_succeeds_and_registers_a_loadable_model(registry, settings):
     card = registry.get_model(job["model_id"]).to_json()
     assert card["job_id"] == job_id and card["latent_dim"] == 16 and card["image_shape"] == [1, 28, 28]
     assert card["dataset"]["id"] == "digits" and card["dataset"]["checksum"].startswith("sha256:")
-    model_dir = store.model_dir(job["model_id"])
-    assert json.loads((model_dir / "card.json").read_text()) == card
-    assert (model_dir / "generator.safetensors").stat().st_size > 0
-    assert store.sample_path(job_id, 1).read_bytes().startswith(b"\x89PNG")
+    model = model_prefix(job["model_id"])
+    assert json.loads(store.read_published(model, CARD_FILE)) == card
+    assert len(store.read_published(model, GENERATOR_FILE)) > 0
+    assert store.get_bytes(sample_key(job_id, 1)).startswith(b"\x89PNG")
 
 
 def test_a_job_leased_by_another_worker_is_left_alone(registry, settings):
     job_id = submit(registry)
     assert registry.acquire_lease(job_id, "other-worker", ttl_s=30)
 
-    assert run_training_job(job_id, registry, ArtifactStore(settings.data_dir), settings) == "leased-elsewhere"
+    assert run_training_job(job_id, registry, LocalStore(settings.data_dir), settings) == "leased-elsewhere"
     assert registry.get_job(job_id)["status"] == "queued"
 
 
 def test_a_finished_job_is_not_trained_again(registry, settings):
     job_id = submit(registry)
-    store = ArtifactStore(settings.data_dir)
+    store = LocalStore(settings.data_dir)
     assert run_training_job(job_id, registry, store, settings) == "succeeded"
     model_id = registry.get_job(job_id)["model_id"]
 
@@ -52,7 +53,7 @@ def test_a_finished_job_is_not_trained_again(registry, settings):
 def test_a_broken_job_fails_with_a_readable_reason(registry, settings):
     job, _ = registry.create_job({**TINY_JOB, "dataset": "no-such-set"})
 
-    assert run_training_job(job["id"], registry, ArtifactStore(settings.data_dir), settings) == "failed"
+    assert run_training_job(job["id"], registry, LocalStore(settings.data_dir), settings) == "failed"
     assert "unknown data set 'no-such-set'" in registry.get_job(job["id"])["error"]
 
 

@@ -1,18 +1,17 @@
 """The data set catalog: the built-ins (from models.data) and uploads (files in the store, listed in Redis).
 
-An upload lives in `<data_dir>/datasets/<id>/`: `data.safetensors` (`images` uint8 N x C x H x W,
-`labels` int64 N, -1 when unlabelled), `manifest.json` and `preview.png`. The folder is written under a
-temporary name and renamed into place, so a reader sees a whole data set or none.
+An upload is published in the artifact store under `datasets/<id>/`: `data.safetensors` (`images` uint8
+N x C x H x W, `labels` int64 N, -1 when unlabelled) and `preview.png`, then `manifest.json` (its description,
+plus each file's size and sha256) last, so a reader sees a whole data set or none; a delete removes the manifest
+first. A job reads the data whole (it trains on every image): from a remote store it is downloaded into local
+scratch space for the load and removed after.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
-import secrets
-import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -28,11 +27,12 @@ from worker.datasets.options import UploadLimits, UploadOptions
 from worker.datasets.preview import image_grid_png, scatter_png
 from worker.ids import is_valid, new_id, utcnow
 from worker.registry import Registry
-from worker.store import ArtifactStore
+from worker.store import ArtifactNotFound, ArtifactStore, ArtifactStream, StoreError
+from worker.store.keys import dataset_key, dataset_prefix
 
 log = logging.getLogger("ganforge.datasets")
 
-DATA_FILE, MANIFEST_FILE, PREVIEW_FILE = "data.safetensors", "manifest.json", "preview.png"
+DATA_FILE, PREVIEW_FILE = "data.safetensors", "preview.png"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # Built-in manifests and previews cost a load (and a hash) each, 1-2 s: computed once per process, on first use.
@@ -78,8 +78,8 @@ def load_dataset(dataset_id: str, store: ArtifactStore, image_size: int | None =
     """The data set a job trains on; with `checksum`, refuses one whose content changed since submit."""
     if dataset_id in BUILTIN_DATASETS:
         dataset = load_builtin(dataset_id)
-    elif is_valid(dataset_id) and (store.dataset_dir(dataset_id) / DATA_FILE).exists():
-        dataset = _read_upload(dataset_id, store.dataset_dir(dataset_id))
+    elif is_valid(dataset_id) and (manifest := store.read_manifest(dataset_prefix(dataset_id))) is not None:
+        dataset = _read_upload(dataset_id, store, manifest)
     else:
         raise DatasetNotFound(f"unknown data set {dataset_id!r} (deleted?); built-ins: {', '.join(BUILTIN_DATASETS)}")
     if checksum is not None and dataset.checksum() != checksum:
@@ -92,10 +92,10 @@ def dataset_checksum(dataset_id: str, store: ArtifactStore) -> str:
     """The checksum in the data set's manifest."""
     if dataset_id in BUILTIN_DATASETS:
         return builtin_manifest(dataset_id)["checksum"]
-    path = store.dataset_dir(dataset_id) / MANIFEST_FILE if is_valid(dataset_id) else None
-    if path is None or not path.exists():
+    manifest = store.read_manifest(dataset_prefix(dataset_id)) if is_valid(dataset_id) else None
+    if manifest is None:
         raise DatasetNotFound(f"unknown data set {dataset_id!r}")
-    return json.loads(path.read_text())["checksum"]
+    return manifest["checksum"]
 
 
 class DatasetCatalog:
@@ -103,8 +103,9 @@ class DatasetCatalog:
         self.registry, self.store, self.limits = registry, store, limits
 
     def incoming_dir(self) -> Path:
-        """Where uploads stream to before they are decoded: beside the data sets, on the same disk."""
-        path = self.store.datasets_root / ".incoming"
+        """Where uploads stream to before they are decoded: local scratch space (for the local store, on its
+        disk, so that publishing the decoded data is a link rather than a copy)."""
+        path = self.store.incoming_dir
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -141,21 +142,22 @@ class DatasetCatalog:
             dataset = ImageDataset(dataset_id, images, labels, tuple(decoded.classes))
             tensors, preview = {"images": images, "labels": labels}, image_grid_png(images)
         manifest = _describe_upload(dataset, decoded, source, options)
-        self.store.datasets_root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=self.store.datasets_root, prefix=".staging-"))
-        final = self.store.dataset_dir(dataset_id)
+        prefix = dataset_prefix(dataset_id)
+        fd, spooled = tempfile.mkstemp(dir=self.incoming_dir(), prefix="data-", suffix=".safetensors")
+        os.close(fd)
+        data = Path(spooled)
         try:
-            save_file({name: t.contiguous() for name, t in tensors.items()}, str(staging / DATA_FILE))
-            (staging / PREVIEW_FILE).write_bytes(preview)
-            (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
-            os.rename(staging, final)
+            save_file({name: t.contiguous() for name, t in tensors.items()}, str(data))
+            self.store.publish(prefix, {DATA_FILE: data, PREVIEW_FILE: preview}, manifest)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            self._remove_files(prefix)  # what a failed publish left, never visible without its manifest
             raise
+        finally:
+            data.unlink(missing_ok=True)
         try:
             self.registry.register_dataset(manifest)
         except BaseException:
-            shutil.rmtree(final, ignore_errors=True)
+            self._remove_files(prefix)
             raise
         return manifest
 
@@ -169,28 +171,37 @@ class DatasetCatalog:
             raise DatasetNotFound(f"no data set with id {dataset_id!r}")
         if outcome == "busy":
             raise DatasetInUse(dataset_id, jobs)
-        # Unregistered, so no job can start using it; renamed first, so nobody reads a half-deleted folder.
-        directory = self.store.dataset_dir(dataset_id)
-        trash = self.store.datasets_root / f".trash-{dataset_id}-{secrets.token_hex(4)}"
-        try:
-            os.rename(directory, trash)
-        except FileNotFoundError:
-            return
-        shutil.rmtree(trash, ignore_errors=True)
+        # Unregistered, so no job can start using it; its manifest goes first, so nobody reads a half-deleted set.
+        self._remove_files(dataset_prefix(dataset_id))
 
-    def preview(self, dataset_id: str) -> bytes | Path | None:
-        """PNG bytes for a built-in, the stored file for an upload, None for an unknown id."""
+    def preview(self, dataset_id: str) -> bytes | ArtifactStream | None:
+        """PNG bytes for a built-in, the stored file (to stream) for an upload, None for an unknown id."""
         if dataset_id in BUILTIN_DATASETS:
             return builtin_preview(dataset_id)
         if self.get(dataset_id) is None:
             return None
-        path = self.store.dataset_dir(dataset_id) / PREVIEW_FILE
-        return path if path.exists() else None
+        try:
+            return self.store.open_stream(dataset_key(dataset_id, PREVIEW_FILE))
+        except ArtifactNotFound:
+            return None
+
+    def _remove_files(self, prefix: str) -> None:
+        """The data set's files out of the store, manifest first. When the store fails, the set is already gone
+        for users (unregistered, or never registered): its files are logged as left behind rather than failing
+        the request, which no retry could complete."""
+        try:
+            self.store.unpublish(prefix)
+        except StoreError:
+            log.warning("could not remove %s from the artifact store; its files are left there", prefix,
+                        exc_info=True)
 
 
-def _read_upload(dataset_id: str, directory: Path) -> ImageDataset | TwoDomainDataset:
-    tensors = load_file(str(directory / DATA_FILE))
-    manifest = json.loads((directory / MANIFEST_FILE).read_text())
+def _read_upload(dataset_id: str, store: ArtifactStore, manifest: dict) -> ImageDataset | TwoDomainDataset:
+    try:
+        with store.local_file(dataset_key(dataset_id, DATA_FILE)) as path:
+            tensors = load_file(str(path))
+    except ArtifactNotFound:  # deleted since its manifest was read
+        raise DatasetNotFound(f"data set {dataset_id!r} was deleted") from None
     if "a" in tensors:
         return TwoDomainDataset(dataset_id, tensors["a"], tensors["b"], manifest["kind"] == "paired",
                                 tensors["labels_a"], tensors["labels_b"], tuple(manifest["classes"]))
