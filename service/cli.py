@@ -12,9 +12,13 @@ import signal
 import socket
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 from service import user_commands
 from worker.settings import SCOPES, get_settings
+
+if TYPE_CHECKING:
+    from worker.pools import WorkerProcess
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,9 +37,19 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--data-dir", help="models, data sets and the embedded Redis (default: GANFORGE_DATA_DIR or "
                                        "./ganforge-data)")
     command("api", "Run the HTTP API against GANFORGE_REDIS_URL.")
-    worker = command("worker", "Run a Celery training worker against GANFORGE_REDIS_URL.")
-    worker.add_argument("--name", default=None, help="worker node name (default: gpu-or-cpu@host)")
-    worker.add_argument("--concurrency", type=int, default=1, help="training processes (one per GPU)")
+    worker = command("worker", "Run a Celery training worker against GANFORGE_REDIS_URL: on the CPU (GPUs hidden), "
+                               "or with --gpus one worker process per GPU (or group of GPUs), each seeing its own.")
+    worker.add_argument("--name", default=None, help="worker node name (default: cpu@host; with --gpus gpu<i>@host, "
+                                                     "or <name>-gpu<i>@host)")
+    worker.add_argument("--concurrency", type=int, default=1, help="CPU worker: jobs trained at once (with --gpus, "
+                                                                   "each worker process trains one job at a time)")
+    worker.add_argument("--queues", default=None, help="comma-separated queues to take jobs from (default: celery,cpu; "
+                                                       "with --gpus, those the GPUs' memory serves: celery,gpu,"
+                                                       "gpu-16gb,...)")
+    worker.add_argument("--gpus", default=None, help="'all' or nvidia-smi indices (0,1): one worker process per GPU, "
+                                                     "its CUDA_VISIBLE_DEVICES set to it; restarted if it exits")
+    worker.add_argument("--gpus-per-worker", type=int, default=1, help="with --gpus: GPUs per worker process, for "
+                                                                       "jobs on several GPUs (train.devices)")
     status = command("status", "Print live workers, queue depth and recent jobs, from GANFORGE_REDIS_URL or "
                                "else from the `ganforge up` running on the data dir.")
     status.add_argument("--limit", type=int, default=20, help="most recent jobs to list")
@@ -59,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     commands = {
         "up": run_up,
         "api": run_api,
-        "worker": lambda: run_worker(args.name, args.concurrency),
+        "worker": lambda: run_worker(args.name, args.concurrency, args.queues, args.gpus, args.gpus_per_worker),
         "status": lambda: run_status(args.limit, args.json, args.this_host),
         "keys": lambda: run_keys_new(args.scope, args.name),
         **dict.fromkeys(("train", "jobs", "models", "generate", "augment"), lambda: user_commands.run(args)),
@@ -108,7 +122,7 @@ def run_status(limit: int, as_json: bool, this_host: bool = False) -> int:
 
     from service.local_stack import read_state
     from worker.heartbeat import alive_workers
-    from worker.queue import QUEUE
+    from worker.queue import queue_depths
     from worker.registry import Registry
 
     settings = get_settings()
@@ -118,12 +132,13 @@ def run_status(limit: int, as_json: bool, this_host: bool = False) -> int:
                          f"{settings.data_dir} (pass --data-dir to look elsewhere)")
     redis = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
     registry = Registry(redis)
-    workers = alive_workers(redis)
-    if this_host:
-        workers = [w for w in workers if w["host"] == socket.gethostname()]
+    everyone = alive_workers(redis)
+    workers = [w for w in everyone if w["host"] == socket.gethostname()] if this_host else everyone
+    queues = queue_depths(redis, everyone)
     report = {
         "workers": workers,
-        "queue_depth": redis.llen(QUEUE),
+        "queue_depth": sum(queues.values()),
+        "queues": queues,
         "jobs_by_status": registry.count_by_status(),
         "jobs": registry.list_jobs(limit) if limit > 0 else [],
     }
@@ -132,8 +147,10 @@ def run_status(limit: int, as_json: bool, this_host: bool = False) -> int:
         return 1 if this_host and not workers else 0
     print(f"workers alive: {len(report['workers'])}")
     for w in report["workers"]:
-        print(f"  {w['name']:<32} pid {w['pid']:<8} up since {w['started_at']}")
-    print(f"queue depth: {report['queue_depth']}")
+        print(f"  {w['name']:<32} pid {w['pid']:<8} up since {w['started_at']}  queues "
+              f"{','.join(w.get('queues') or ['?'])}  on {'; '.join(w.get('devices') or ['?'])}  "
+              f"{'running ' + w['current_job'] if w.get('current_job') else 'idle'}")
+    print(f"queue depth: {report['queue_depth']} (" + ", ".join(f"{k} {v}" for k, v in queues.items()) + ")")
     print("jobs: " + ", ".join(f"{k} {v}" for k, v in report["jobs_by_status"].items()))
     for job in report["jobs"]:
         progress = job.get("progress") or {}
@@ -143,16 +160,64 @@ def run_status(limit: int, as_json: bool, this_host: bool = False) -> int:
     return 1 if this_host and not workers else 0
 
 
-def run_worker(name: str | None, concurrency: int) -> None:
+def run_worker(name: str | None, concurrency: int, queues: str | None = None, gpus: str | None = None,
+               gpus_per_worker: int = 1) -> int | None:
+    """Never imports torch before the worker processes exist: the GPUs are read from nvidia-smi (worker.pools)."""
+    from worker import pools
+
+    chosen = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+    if gpus is None:
+        process = pools.cpu_worker(chosen, name)
+        if get_settings().device.startswith("cuda"):  # the operator's explicit word: keep the GPUs visible
+            return _run_celery(process.name, process.queues, [get_settings().device], concurrency)
+        return _run_celery(process.name, process.queues, process.devices, concurrency, process.env)
+    plan = pools.plan_gpu_workers(pools.select_gpus(pools.query_gpus(), gpus), gpus_per_worker, chosen, name)
+    if len(plan) == 1:
+        return _run_celery(plan[0].name, plan[0].queues, plan[0].devices, 1, plan[0].env)
+    return _run_pool(plan)
+
+
+def _run_celery(name: str, queues: list[str], devices: list[str], concurrency: int,
+                env: dict[str, str] | None = None) -> None:
+    """One Celery worker in this process. `env` (CUDA_VISIBLE_DEVICES) is set before torch is imported, and the
+    pool's processes inherit it."""
+    os.environ.update(env or {})
     from worker import logs
 
     logs.configure(get_settings().log_format)
     from worker.tasks import app
 
-    argv = ["worker", "--pool=prefork", f"--concurrency={concurrency}", "--loglevel=INFO", "--without-gossip"]
-    if name:
-        argv.append(f"--hostname={name}")
-    app.worker_main(argv)
+    app.conf.ganforge_devices = devices  # for the heartbeat (worker.tasks)
+    app.worker_main(["worker", "--pool=prefork", f"--concurrency={concurrency}", "--loglevel=INFO", "--without-gossip",
+                     f"--hostname={name}", f"--queues={','.join(queues)}"])
+
+
+def _run_pool(plan: list[WorkerProcess]) -> int:
+    """A `ganforge worker --gpus <its GPUs>` child per planned process, supervised like `ganforge up`'s parts;
+    children die with this process (PR_SET_PDEATHSIG: SIGQUIT, Celery's cold shutdown)."""
+    from service.supervisor import Part, Supervisor
+
+    def starter(process: WorkerProcess) -> Part:
+        argv = [sys.executable, "-m", "service.cli", "worker", "--name", process.name, "--queues",
+                ",".join(process.queues), "--gpus", ",".join(str(g.index) for g in process.gpus),
+                "--gpus-per-worker", str(len(process.gpus))]
+        return Part(process.name, lambda: subprocess.Popen(argv, env={**os.environ, **process.env},
+                                                           start_new_session=True, preexec_fn=_die_with_parent))
+
+    for process in plan:
+        print(f"ganforge: worker {process.name} on {', '.join(process.devices)} "
+              f"(CUDA_VISIBLE_DEVICES={process.env['CUDA_VISIBLE_DEVICES']}), queues {','.join(process.queues)}",
+              flush=True)
+    supervisor = Supervisor([starter(p) for p in plan], log=lambda line: print(line, flush=True))
+    signal.signal(signal.SIGINT, supervisor.stop)
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    return supervisor.run()
+
+
+def _die_with_parent() -> None:
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGQUIT)  # PR_SET_PDEATHSIG
 
 
 def run_up() -> int:
@@ -161,6 +226,7 @@ def run_up() -> int:
     from service.auth import refuse_unsafe_bind
     from service.local_stack import clear_state, write_state
     from service.supervisor import Part, Supervisor
+    from worker import pools
 
     settings = get_settings()
     refuse_unsafe_bind(settings)  # at once, rather than an API child that exits and is restarted in vain
@@ -175,7 +241,9 @@ def run_up() -> int:
         print(f"ganforge: embedded Redis at {env['GANFORGE_REDIS_URL']} (data in {redis_dir})", flush=True)
     me = [sys.executable, "-m", "service.cli"]
     # Each child leads its own process group, so stopping one also stops its own children (Celery's pool).
-    parts.append(Part("worker", lambda: subprocess.Popen([*me, "worker"], env=env, start_new_session=True)))
+    # A worker per GPU when there are GPUs (read from nvidia-smi, never torch: this process starts the workers).
+    worker = ["worker", "--gpus", "all"] if pools.gpus_here() else ["worker"]
+    parts.append(Part("worker", lambda: subprocess.Popen([*me, *worker], env=env, start_new_session=True)))
     parts.append(Part("api", lambda: subprocess.Popen([*me, "api"], env=env, start_new_session=True)))
     api_url = f"http://{settings.host}:{settings.port}"
     print(f"ganforge: dashboard at {api_url}/ui/, API docs at {api_url}/docs; Ctrl-C stops", flush=True)

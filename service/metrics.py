@@ -10,7 +10,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from service.generators import GeneratorCache
 from worker.heartbeat import alive_workers
-from worker.queue import QUEUE
+from worker.queue import queue_depths
 from worker.registry import Registry
 
 log = logging.getLogger("ganforge.api")
@@ -63,8 +63,8 @@ class _StateCollector:
         up = GaugeMetricFamily("ganforge_redis_up", "1 when the API reaches Redis")
         try:
             counts = self.jobs.count_by_status()
-            depth = self.jobs.redis.llen(QUEUE)
-            workers = len(alive_workers(self.jobs.redis))
+            alive = alive_workers(self.jobs.redis)
+            depths = queue_depths(self.jobs.redis, alive)
         except Exception as exc:  # Redis down: still report what this process knows
             log.warning("metrics: Redis unreachable: %s", exc)
             up.add_metric([], 0)
@@ -74,8 +74,12 @@ class _StateCollector:
         jobs = GaugeMetricFamily("ganforge_jobs", "Jobs by state", labels=["state"])
         for state, count in counts.items():
             jobs.add_metric([state], count)
-        queue = GaugeMetricFamily("ganforge_queue_depth", "Training tasks waiting in the broker queue")
-        queue.add_metric([], depth)
-        alive = GaugeMetricFamily("ganforge_workers_alive", "Workers with a live heartbeat")
-        alive.add_metric([], workers)
-        yield from (up, jobs, queue, alive)
+        queue = GaugeMetricFamily("ganforge_queue_depth", "Tasks waiting in the broker, all queues together")
+        queue.add_metric([], sum(depths.values()))
+        by_queue = GaugeMetricFamily("ganforge_queued_tasks", "Tasks waiting in each queue (worker.queue: celery, "
+                                     "cpu, gpu, gpu-<N>gb, ...)", labels=["queue"])
+        for name, depth in depths.items():
+            by_queue.add_metric([name], depth)
+        workers = GaugeMetricFamily("ganforge_workers_alive", "Workers with a live heartbeat")
+        workers.add_metric([], len(alive))
+        yield from (up, jobs, queue, by_queue, workers)

@@ -53,6 +53,26 @@ class JobList(BaseModel):
     jobs: list[JobOut]
 
 
+class WorkerOut(BaseModel):
+    name: str = Field(description="Celery node name, e.g. gpu0@host")
+    host: str
+    pid: int
+    queues: list[str] = Field(description="The queues it takes jobs from (see `queues` beside)")
+    devices: list[str] = Field(description='What it trains on: ["cpu"], or its GPUs, e.g. '
+                                           '"cuda:0 (NVIDIA H100 80GB HBM3, 80 GB)"')
+    current_job: str | None = Field(description="The job it trains now (updated with its heartbeat)")
+    current_jobs: list[str] = Field(description="All it trains now: several with `--concurrency` above 1")
+    started_at: str
+    seen: str = Field(description="Its last heartbeat")
+
+
+class WorkerList(BaseModel):
+    workers: list[WorkerOut]
+    queues: dict[str, int] = Field(description="Tasks waiting in each queue: celery (any device), cpu, gpu, "
+                                               "gpu-<N>gb (a GPU of N GB or more), gpu-x<N> (N GPUs), and any other "
+                                               "a live worker takes")
+
+
 class ModelList(BaseModel):
     models: list[ModelCard]
 

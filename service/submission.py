@@ -9,7 +9,7 @@ from fastapi import Response
 
 from service.auth import Principal
 from service.problems import Problem
-from worker.queue import enqueue_job
+from worker.queue import QUEUE, enqueue_job
 from worker.registry import CapReached, Registry
 from worker.settings import Settings
 
@@ -33,6 +33,6 @@ def create_job(registry: Registry, settings: Settings, key: Principal, spec: dic
     return job, created
 
 
-def enqueue(registry: Registry, celery: Celery, job_id: str) -> None:
-    enqueue_job(celery, job_id)
+def enqueue(registry: Registry, celery: Celery, job_id: str, queue: str = QUEUE) -> None:
+    enqueue_job(celery, job_id, queue)
     registry.mark_enqueued(job_id)

@@ -143,6 +143,14 @@ class Registry:
     def job_ids_with_status(self, status: str) -> list[str]:
         return sorted(i.decode() for i in self.redis.smembers(f"{self.p}:status:{status}"))
 
+    def jobs_run_by(self, worker: str) -> list[str]:
+        """The running (or cancelling) jobs whose lease `worker` took last, by id: what it trains now."""
+        ids = sorted(self.redis.sunion(f"{self.p}:status:running", f"{self.p}:status:cancelling"))
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(self._job(job_id.decode()), "worker")
+        return [i.decode() for i, name in zip(ids, pipe.execute(), strict=True) if name == worker.encode()]
+
     def unfinished_jobs_of(self, owner: str) -> int:
         return self.redis.scard(f"{self.p}:owner:{owner}:unfinished")
 

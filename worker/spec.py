@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from models.config import TrainConfig
 from models.gan import FAMILIES, LOSSES, SUPPORTED_SIZES, Family, GANConfig
 from models.toy2d import MIXTURES
+from worker.queue import MEMORY_CLASSES_GB, queue_for
 
 Loss = Literal[LOSSES]  # type: ignore[valid-type]
 # Every side some family takes (each family checks its own): DCGAN's layouts, and the powers of two that the
@@ -139,6 +140,24 @@ class ModelSpec(StrictModel):
         return (self.codes or Codes()) if self.family.takes_codes else Codes(categorical=0, continuous=0)
 
 
+class Resources(StrictModel):
+    """What a job needs of the worker that runs it: it waits on the queue of workers that have it."""
+
+    device: Literal["any", "cpu", "gpu"] = Field(
+        "any", description="any: the first free worker (a GPU worker trains on its GPU); cpu: a CPU worker; gpu: a "
+                           "worker with train.devices GPUs (it stays queued until one runs)")
+    gpu_memory_gb: int | None = Field(
+        None, ge=1, le=MEMORY_CLASSES_GB[-1], description="device gpu only: each GPU has at least this much memory, "
+        f"rounded up to a memory class ({', '.join(map(str, MEMORY_CLASSES_GB))} GB)")
+
+    @model_validator(mode="after")
+    def _memory_needs_a_gpu(self) -> Resources:
+        if self.gpu_memory_gb is not None and self.device != "gpu":
+            raise ValueError(f"resources.gpu_memory_gb asks for a GPU: set resources.device to 'gpu' (it is "
+                             f"{self.device!r}), or leave gpu_memory_gb out")
+        return self
+
+
 def _train_spec_fields() -> dict:
     """TrainSpec's fields: TrainConfig's API fields with their types, defaults and bounds, so each default
     is written once (in models/trainer.py)."""
@@ -186,6 +205,12 @@ class JobSpec(StrictModel):
         "`classes`), e.g. DAGAN on digits 0-6, to make variations of 7, 8 and 9 it never saw. Default: all")
     model: ModelSpec = Field(default_factory=ModelSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
+    resources: Resources = Field(default_factory=Resources, description="What the job needs of its worker; picks "
+                                 "the queue it waits on (GET /v1/workers lists them)")
+
+    @property
+    def queue(self) -> str:
+        return queue_for(self.model_dump())
 
     @model_validator(mode="after")
     def _whole_packs(self) -> JobSpec:

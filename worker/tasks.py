@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+from functools import lru_cache
 
 from celery import signals
 from redis import Redis
@@ -13,18 +15,27 @@ from worker import logs
 from worker.celery_app import create_celery
 from worker.datasets import load_dataset
 from worker.heartbeat import WorkerHeartbeat
-from worker.queue import REFERENCE_TASK, TRAIN_TASK, enqueue_job
+from worker.queue import REFERENCE_TASK, TRAIN_TASK, requeuer
 from worker.reaper import Reaper
 from worker.references import reference_classifier
 from worker.registry import Registry
 from worker.settings import get_settings
-from worker.store import ArtifactStore
+from worker.store import ArtifactStore, open_store
 from worker.training import TransientFailure, run_training_job
 
 log = logging.getLogger("ganforge.worker")
 app = create_celery(get_settings())
 load_family_modules(get_settings().family_modules)  # before the pool forks, so every child knows them
+# torch.optim imports torch._dynamo when the first optimizer is made: 1.8 s on our CI machine, paid again by every
+# job's fresh pool child (worker_max_tasks_per_child=1) unless the parent has it. It does not initialise CUDA.
+importlib.import_module("torch._dynamo")
 _background: list = []
+
+
+@lru_cache(maxsize=1)
+def _store() -> ArtifactStore:
+    """One per process, opened on first use: after the pool forks, so no child inherits another's connections."""
+    return open_store(get_settings())
 
 
 def _redis() -> Redis:
@@ -40,7 +51,7 @@ def train(self, job_id: str, token: str | None = None) -> str:
     log_context = logs.job_id.set(job_id)
     registry = Registry(_redis())
     try:
-        return run_training_job(job_id, registry, ArtifactStore(settings.data_dir), settings,
+        return run_training_job(job_id, registry, _store(), settings,
                                 worker=self.request.hostname, token=token)
     except TransientFailure as exc:
         retries = self.request.retries
@@ -63,10 +74,10 @@ def train(self, job_id: str, token: str | None = None) -> str:
 @app.task(name=REFERENCE_TASK, acks_late=False)
 def reference(dataset_id: str, image_size: int | None) -> str:
     """Trains a labelled image data set's reference classifier once, so evaluations find it ready."""
-    dataset = load_dataset(dataset_id, ArtifactStore(get_settings().data_dir), image_size)
+    dataset = load_dataset(dataset_id, _store(), image_size)
     if len(dataset.classes) < 2 or not isinstance(dataset, ImageDataset):
         return "no labels"
-    reference_classifier(dataset, ArtifactStore(get_settings().data_dir))
+    reference_classifier(dataset, _store())
     return "ready"
 
 
@@ -87,8 +98,13 @@ def _start_background(sender, **_) -> None:
     settings = get_settings()
     redis = _redis()
     name = sender.hostname
-    heartbeat = WorkerHeartbeat(redis, name, settings.worker_heartbeat_ttl_s)
-    reaper = Reaper(Registry(redis), lambda job_id: enqueue_job(app, job_id), settings.reaper_interval_s,
+    registry = Registry(redis)
+    # Set by `ganforge worker` (service.cli), which knows the GPUs it gave this process; "cpu" when started otherwise.
+    devices = app.conf.get("ganforge_devices") or ["cpu"]
+    queues = list(app.amqp.queues.consume_from)  # what -Q named
+    heartbeat = WorkerHeartbeat(redis, name, settings.worker_heartbeat_ttl_s, queues=queues, devices=devices,
+                                current_jobs=lambda: registry.jobs_run_by(name))
+    reaper = Reaper(registry, requeuer(app, registry), settings.reaper_interval_s,
                     settings.max_attempts, settings.orphan_grace_s)
     for thread in (heartbeat, reaper):
         thread.start()

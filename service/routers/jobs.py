@@ -5,7 +5,7 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from models.curves import draw_curves
@@ -27,12 +27,14 @@ from service.problems import Problem
 from service.schemas import AfterEvent, JobEvents, JobList, JobOut, Offset
 from service.submission import create_job, enqueue
 from worker.ids import is_valid, utcnow
-from worker.queue import enqueue_job, enqueue_reference
+from worker.queue import enqueue_reference, requeuer
 from worker.reaper import reap_job
 from worker.references import needs_reference
 from worker.registry import job_event
 from worker.spec import JobSpec, compatibility_errors, gan_config, train_config
 from worker.states import TERMINAL
+from worker.store import ArtifactNotFound
+from worker.store.keys import metrics_key, sample_key
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(require_scope("train"))])
 
@@ -70,15 +72,17 @@ def submit_job(
     if spec.train.time_limit_s and spec.train.time_limit_s > settings.job_time_limit_s:
         raise Problem(422, f"train.time_limit_s: at most {settings.job_time_limit_s} (the server's "
                            f"job_time_limit_s); got {spec.train.time_limit_s}")
+    # Asked of the store before anything is recorded, so that a store that is down refuses the job cleanly (503).
+    reference_needed = needs_reference(store, dataset, spec.model.image_size)
     job, created = create_job(registry, settings, key, spec.model_dump(), idempotency_key, response)
     if created and spec.dataset not in BUILTIN_DATASETS and not registry.link_job_to_dataset(spec.dataset, job["id"]):
         reason = f"data set {spec.dataset} was deleted while the job was being submitted"
         registry.set_status(job["id"], "failed", error=reason, finished_at=utcnow())
         raise Problem(409, f"{reason}; upload it again or pick another")
     if created:
-        if needs_reference(store, dataset, spec.model.image_size):
+        if reference_needed:
             enqueue_reference(celery, spec.dataset, spec.model.image_size)
-        enqueue(registry, celery, job["id"])
+        enqueue(registry, celery, job["id"], spec.queue)
     response.headers["Location"] = f"/v1/jobs/{job['id']}"
     return job
 
@@ -115,7 +119,7 @@ def get_job(job_id: str, registry: RegistryDep, settings: SettingsDep, celery: C
     job = _job_or_404(registry, job_id)
     if job["status"] in ("running", "cancelling") and not registry.lease_alive(job_id):
         # Its worker vanished: show the truth now rather than at the next reaper sweep.
-        reap_job(registry, job_id, lambda i: enqueue_job(celery, i), settings.max_attempts)
+        reap_job(registry, job_id, requeuer(celery, registry), settings.max_attempts)
         job = _job_or_404(registry, job_id)
     return job
 
@@ -158,8 +162,7 @@ def get_curves(job_id: str, registry: RegistryDep, store: StoreDep) -> Response:
 
 
 def _epoch_rows(store, job_id: str) -> list[dict]:
-    path = store.metrics_path(job_id)
-    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
+    return [json.loads(line) for line in store.read_lines(metrics_key(job_id))]
 
 
 @router.get("/{job_id}/events", response_model=JobEvents, responses=event_stream.STREAM_RESPONSE)
@@ -184,15 +187,16 @@ def _final_status(event: dict) -> bool:
     return event["event"] == "status" and event["data"].get("status") in TERMINAL
 
 
-@router.get("/{job_id}/samples/{epoch}", response_class=FileResponse,
+@router.get("/{job_id}/samples/{epoch}", response_class=StreamingResponse,
             responses={200: {"content": {"image/png": {}}}})
-def get_samples(job_id: str, epoch: int, registry: RegistryDep, store: StoreDep) -> FileResponse:
+def get_samples(job_id: str, epoch: int, registry: RegistryDep, store: StoreDep) -> StreamingResponse:
     """The sample grid from the fixed latents at the end of an epoch."""
     _job_or_404(registry, job_id)
-    path = store.sample_path(job_id, epoch)
-    if not path.exists():
-        raise Problem(404, f"job {job_id} has no samples for epoch {epoch} (yet)")
-    return FileResponse(path, media_type="image/png")
+    try:
+        stream = store.open_stream(sample_key(job_id, epoch))
+    except ArtifactNotFound:
+        raise Problem(404, f"job {job_id} has no samples for epoch {epoch} (yet)") from None
+    return StreamingResponse(stream.chunks(), media_type="image/png", headers={"Content-Length": str(stream.size)})
 
 
 def _job_or_404(registry, job_id: str) -> dict:
