@@ -1,4 +1,4 @@
-# One image for both roles; compose picks the command (`ganforge api` or `ganforge worker`).
+# One image for both roles; compose or the Kubernetes manifests pick the command (`ganforge api` or `ganforge worker`).
 FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 GANFORGE_DATA_DIR=/data
@@ -10,7 +10,8 @@ COPY service ./service
 COPY worker ./worker
 COPY models ./models
 RUN pip install .
-RUN useradd --create-home ganforge && mkdir -p /data && chown ganforge /data
+# uid 1000: the Kubernetes manifests (deploy/kubernetes) run as this uid, runAsNonRoot needing a number.
+RUN useradd --create-home --uid 1000 ganforge && mkdir -p /data && chown ganforge /data
 USER ganforge
 EXPOSE 8000
 CMD ["ganforge", "api"]
