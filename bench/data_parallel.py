@@ -64,7 +64,7 @@ def run(world: int, seed: int, args) -> dict:
 
 def distance(a, b) -> float:
     """Mean absolute difference of (loss_d, loss_g) per epoch."""
-    return sum(abs(x - y) for ra, rb in zip(a, b, strict=True) for x, y in zip(ra, rb)) / len(a)
+    return sum(abs(x - y) for ra, rb in zip(a, b, strict=True) for x, y in zip(ra, rb, strict=True)) / len(a)
 
 
 def main() -> None:

@@ -80,7 +80,8 @@ class TrainConfig:
     amp: Literal["auto", "off", "bf16", "fp16"] = field(
         default="auto", metadata=_api("Mixed precision; auto: bf16 on CUDA, and on CPUs with AMX for the "
                                        "convolutional noise-to-image families; else off"))
-    channels_last: bool | None = field(default=None, metadata=_api("default: on for conv nets on CUDA"))
+    channels_last: bool | None = field(default=None, metadata=_api("default: on for conv nets on CUDA, unless "
+                                                                               "compile is on"))
     compile: bool = field(default=False, metadata=_api("torch.compile the nets (CUDA; slower start, faster steps)"))
     devices: int = field(default=1, metadata=_api(
         "Train one model on this many devices of one worker (data parallel over torch.distributed: NCCL on GPUs, "

@@ -21,6 +21,8 @@ from models.inputs import Inputs, draw_inputs
 from models.nets.conditional import DOutput
 from models.sampling import to_uint8
 
+RESIDENT_BYTES = 2**30  # data sets up to this size live on the GPU while they train
+
 
 @dataclass
 class Progress:
@@ -140,7 +142,10 @@ class Trainer:
         self.generator = build_generator(gan).to(self.device)
         self.discriminator = build_discriminator(gan).to(self.device)
         self.amp = _amp_dtype(config.amp, self.device, gan)
-        channels_last = config.channels_last if config.channels_last is not None else self.device.type == "cuda"
+        # Not under torch.compile by default: on an H200 (torch 2.11) compiled conv backward in channels_last
+        # failed its own stride check (docs/benchmarks.md, "On a GPU").
+        channels_last = config.channels_last if config.channels_last is not None else \
+            self.device.type == "cuda" and not config.compile
         self.memory_format = torch.channels_last if channels_last and gan.backbone == "conv" else None
         if self.memory_format:
             self.generator.to(memory_format=self.memory_format)
@@ -183,6 +188,7 @@ class Trainer:
         conditional families."""
         callbacks = callbacks or Callbacks()
         schedule = _Schedule(self.config, len(data), self.gan.pack)
+        data, labels = self._resident(data), self._resident(labels)
         if self.ranks:
             self.ranks.same_start(self.step, self.device)
             if schedule.batch_size % (self.ranks.world * self.gan.pack):
@@ -204,6 +210,13 @@ class Trainer:
             if self.step < schedule.total and self._should_stop(callbacks):
                 return TrainResult(steps=self.step, stopped=True, history=history)
         return TrainResult(steps=self.step, stopped=False, history=history)
+
+    def _resident(self, tensor):
+        """A data set tensor that fits comfortably is copied to the GPU once, so that a step gathers its batch
+        there rather than on the CPU followed by a copy (each a wait on a small net's step)."""
+        if self.device.type != "cuda" or not isinstance(tensor, torch.Tensor) or tensor.nbytes > RESIDENT_BYTES:
+            return tensor
+        return tensor.to(self.device)
 
     def _should_stop(self, callbacks: Callbacks) -> bool:
         """The lead's callbacks decide (cancel, time limit) and every rank stops at the same step."""

@@ -89,7 +89,8 @@ def noise(one_device) -> float:
 
 
 def _distance(a: list[list[float]], b: list[list[float]]) -> float:
-    return sum(abs(x - y) for row_a, row_b in zip(a, b, strict=True) for x, y in zip(row_a, row_b)) / len(a)
+    pairs = (pair for rows in zip(a, b, strict=True) for pair in zip(*rows, strict=True))
+    return sum(abs(x - y) for x, y in pairs) / len(a)
 
 
 def test_two_ranks_follow_one_devices_loss_curve_at_the_same_global_batch(one_device, noise):

@@ -134,12 +134,21 @@ def test_bf16_autocast_path_trains_on_cpu(digits):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
-def test_cuda_mixed_precision_channels_last_and_compile(amp, digits):
+def test_cuda_mixed_precision_and_compile(amp, digits):
     images, _ = digits
     trainer = Trainer(config_for("dcgan", (1, 28, 28)),
                       TrainConfig(max_steps=4, batch_size=32, amp=amp, compile=True), device="cuda")
-    assert trainer.memory_format == torch.channels_last
+    assert trainer.memory_format is None  # compiled conv backward failed in channels_last (torch 2.11, H200)
     result = trainer.fit(images)
+    assert result.steps == 4 and all(map(lambda h: h["loss_d"] == h["loss_d"], result.history))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_trains_conv_nets_in_channels_last_with_the_data_on_the_gpu(digits):
+    images, labels = digits
+    trainer = Trainer(config_for("cgan", (1, 28, 28)), TrainConfig(max_steps=4, batch_size=32), device="cuda")
+    assert trainer.memory_format == torch.channels_last
+    result = trainer.fit(images, labels)
     assert result.steps == 4 and all(map(lambda h: h["loss_d"] == h["loss_d"], result.history))
 
 
