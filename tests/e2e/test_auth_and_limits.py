@@ -103,6 +103,9 @@ def test_health_readiness_and_metrics_stay_open(secured):
     assert client.get("/metrics").status_code == 200
     # Open, and not ready: no worker serves this database.
     assert_problem(client.get("/readyz"), 503, "no worker is alive", "ganforge worker")
+    # A load balancer's readiness leaves the workers out: the API itself is ready.
+    ready = client.get("/readyz", params={"workers": "false"})
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
 
 
 def test_submission_is_capped_by_unfinished_jobs_per_key(secured):
