@@ -6,8 +6,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -24,6 +22,7 @@ from service.request_context import RequestContext
 from service.routers import datasets, events, health, jobs, models, projections, sessions, workers
 from worker.celery_app import create_celery
 from worker.datasets import DatasetCatalog, UploadLimits, warm_builtins
+from worker.redis_connection import connect, connect_async
 from worker.registry import Registry
 from worker.settings import Settings, get_settings
 from worker.store import open_store
@@ -38,13 +37,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         # Short timeouts and few retries: while Redis is down a request gets a 503 in seconds, not a hang.
         timeout = settings.redis_timeout_s
-        redis = Redis.from_url(settings.require_redis_url(), socket_timeout=timeout, socket_connect_timeout=timeout,
-                               health_check_interval=30, retry=Retry(ExponentialBackoff(cap=0.5, base=0.1), 2))
+        redis = connect(settings.require_redis_url(), socket_timeout=timeout, socket_connect_timeout=timeout,
+                        health_check_interval=30, retry=Retry(ExponentialBackoff(cap=0.5, base=0.1), 2))
         app.state.settings = settings
         app.state.registry = Registry(redis)
         # Event streams block in XREAD on their own connections, without holding a thread each.
-        app.state.async_redis = AsyncRedis.from_url(settings.require_redis_url(), socket_connect_timeout=timeout,
-                                                    socket_timeout=settings.sse_heartbeat_s + timeout)
+        app.state.async_redis = connect_async(settings.require_redis_url(), socket_connect_timeout=timeout,
+                                              socket_timeout=settings.sse_heartbeat_s + timeout)
         app.state.rate_limiter = RateLimiter(redis)
         app.state.store = open_store(settings)
         app.state.catalog = DatasetCatalog(app.state.registry, app.state.store, UploadLimits.from_settings(settings))

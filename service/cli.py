@@ -118,11 +118,10 @@ def run_keys_new(scope: str, name: str | None) -> None:
 
 
 def run_status(limit: int, as_json: bool, this_host: bool = False) -> int:
-    from redis import Redis
-
     from service.local_stack import read_state
     from worker.heartbeat import alive_workers
     from worker.queue import queue_depths
+    from worker.redis_connection import connect
     from worker.registry import Registry
 
     settings = get_settings()
@@ -130,7 +129,7 @@ def run_status(limit: int, as_json: bool, this_host: bool = False) -> int:
     if not redis_url:
         raise SystemExit(f"ganforge status: GANFORGE_REDIS_URL is not set and no `ganforge up` runs on "
                          f"{settings.data_dir} (pass --data-dir to look elsewhere)")
-    redis = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+    redis = connect(redis_url, socket_timeout=5, socket_connect_timeout=5)
     registry = Registry(redis)
     everyone = alive_workers(redis)
     workers = [w for w in everyone if w["host"] == socket.gethostname()] if this_host else everyone

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from celery import Celery
 
+from worker.redis_connection import celery_broker
 from worker.settings import Settings
 
 
 def create_celery(settings: Settings) -> Celery:
-    url = settings.require_redis_url()
-    app = Celery("ganforge", broker=url)
-    transport = {"visibility_timeout": settings.visibility_timeout_s}
+    broker, sentinel_options = celery_broker(settings.require_redis_url())
+    app = Celery("ganforge", broker=broker)
+    transport = {"visibility_timeout": settings.visibility_timeout_s, **sentinel_options}
     app.conf.update(
         task_ignore_result=True,  # the registry, not Celery's backend, is the source of truth for jobs
         task_acks_late=True,  # a job whose worker dies is delivered again...

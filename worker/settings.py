@@ -25,7 +25,9 @@ class ApiKeyConfig(BaseModel):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GANFORGE_", extra="ignore")
 
-    redis_url: str | None = Field(None, description="External Redis; unset: `ganforge up` embeds one")
+    redis_url: str | None = Field(None, description="External Redis (redis://host:6379/0), or one behind Sentinel "
+                                  "(sentinel://host1:26379,host2:26379/<master name>/0); unset: `ganforge up` "
+                                  "embeds one")
     data_dir: Path = Field(Path("ganforge-data"), description="The artifact store shared by API and workers when "
                            "store_url is unset; local scratch space (uploads, downloads) always")
     store_url: str = Field("", description="s3://bucket or s3://bucket/prefix: keep artifacts in S3-compatible storage "

@@ -17,6 +17,7 @@ from worker.datasets import load_dataset
 from worker.heartbeat import WorkerHeartbeat
 from worker.queue import REFERENCE_TASK, TRAIN_TASK, requeuer
 from worker.reaper import Reaper
+from worker.redis_connection import connect
 from worker.references import reference_classifier
 from worker.registry import Registry
 from worker.settings import get_settings
@@ -40,8 +41,8 @@ def _store() -> ArtifactStore:
 
 def _redis() -> Redis:
     settings = get_settings()
-    return Redis.from_url(settings.require_redis_url(), socket_connect_timeout=5, socket_timeout=30,
-                          health_check_interval=30)
+    return connect(settings.require_redis_url(), socket_connect_timeout=5, socket_timeout=30,
+                   health_check_interval=30)
 
 
 @app.task(name=TRAIN_TASK, bind=True)
