@@ -52,19 +52,19 @@ def parse_sentinel_url(url: str) -> SentinelTarget | None:
 
 def connect(url: str, **options) -> Redis:
     """A client of the master: `options` are redis-py connection options (timeouts, health checks)."""
-    target = parse_sentinel_url(url)
-    if target is None:
-        return Redis.from_url(url, **options)
-    sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=_sentinel_options(options), **options)
-    return sentinel.master_for(target.master, db=target.db, password=target.password)
+    return _client(url, options, Redis, Sentinel)
 
 
 def connect_async(url: str, **options) -> AsyncRedis:
     """The asyncio client of the master (the API's event streams)."""
+    return _client(url, options, AsyncRedis, AsyncSentinel)
+
+
+def _client(url: str, options: dict, plain: type, sentinels: type):
     target = parse_sentinel_url(url)
     if target is None:
-        return AsyncRedis.from_url(url, **options)
-    sentinel = AsyncSentinel(list(target.sentinels), sentinel_kwargs=_sentinel_options(options), **options)
+        return plain.from_url(url, **options)
+    sentinel = sentinels(list(target.sentinels), sentinel_kwargs=_sentinel_options(options), **options)
     return sentinel.master_for(target.master, db=target.db, password=target.password)
 
 
