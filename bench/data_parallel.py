@@ -2,7 +2,7 @@
 global batch? Prints the per-epoch curves' distance (against the distance between two seeds on one process, the
 noise), the served generator's mode coverage on the 2-D mixture, and the wall time of each run.
 
-    .venv/bin/python -m bench.data_parallel --data ring8 --epochs 60 --devices 2
+    .venv/bin/python -m bench.data_parallel --data ring8 --epochs 30 --devices 2
 """
 
 from __future__ import annotations

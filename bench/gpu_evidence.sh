@@ -13,7 +13,7 @@ timeout 240 $PY -m pytest --noconftest -q -p no:cacheprovider tests/models/test_
 for batch in 64 512; do
   for options in "--amp off" "" "--compile"; do
     echo "== batch $batch, trainer options: ${options:-amp auto (bf16 + channels_last)}"
-    timeout 150 $PY bench/train_throughput.py --device cuda --batch-size "$batch" --rounds 5 --steps 40 $options \
+    timeout 150 $PY bench/train_throughput.py --device cuda --batch-size "$batch" --rounds 5 --steps 60 $options \
       2>&1 | tail -3
   done
 done

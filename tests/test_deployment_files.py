@@ -83,7 +83,8 @@ def test_the_api_is_healthy_when_ready_and_the_gpu_file_gives_the_worker_every_g
     assert "/readyz" in " ".join(compose()["services"]["api"]["healthcheck"]["test"])
     worker_check = compose()["services"]["worker"]["healthcheck"]["test"]
     assert worker_check[:2] == ["CMD", "ganforge"] and build_parser().parse_args(worker_check[2:]).this_host
-    gpu = compose("docker-compose.gpu.yml")["services"]["worker"]
+    gpu = compose("docker-compose.gpu.yml")["services"]["gpu-worker"]
+    assert gpu["extends"] == {"file": "docker-compose.yml", "service": "worker"}  # the CPU worker stays
     [device] = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
     # Every GPU, a worker process on each (one container per machine): `count: 1` would give every replica GPU 0.

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 import traceback
+from contextlib import nullcontext
 from dataclasses import asdict
 
 import torch
@@ -278,8 +279,11 @@ def _train(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
 def _train_as_lead(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings, heartbeat: _Heartbeat,
                    dataset: TrainData, full: TrainData, trainer: Trainer, group: RankGroup | None) -> str:
     job_id, spec, gan, config = job["id"], JobSpec.model_validate(job["spec"]), trainer.gan, trainer.config
+    told = group.failures_told if group else nullcontext  # what a failure in the group means for the job
     if group:
-        trainer.distribute(lead(group, trainer.device, settings.rank_timeout_s))
+        with told():
+            group.wait_ready(settings.rank_timeout_s)
+            trainer.distribute(lead(group, trainer.device, settings.rank_timeout_s))
         lease.add_event("log", {"message": f"training on {group.world} devices ({trainer.device.type}): rank 0 "
                                            f"is this process, ranks 1-{group.world - 1} are pids {group.pids}",
                                 "ranks": [os.getpid(), *group.pids]})
@@ -288,7 +292,8 @@ def _train_as_lead(job: dict, lease: JobLease, store: ArtifactStore, settings: S
         trainer.load_state_dict(saved)
         lease.add_event("resumed", {"step": trainer.step, "message": f"resumed from step {trainer.step}"})
     if group:
-        trainer.share_state()
+        with told():
+            trainer.share_state()
 
     time_limit_s = min(spec.train.time_limit_s or settings.job_time_limit_s, settings.job_time_limit_s)
     scorer = EpochScorer(gan, dataset, store, job_id, config.eval_every_epochs, config.keep_best) \
@@ -296,12 +301,8 @@ def _train_as_lead(job: dict, lease: JobLease, store: ArtifactStore, settings: S
     callbacks = _JobCallbacks(lease, store, settings, heartbeat, time.monotonic(), time_limit_s, trainer, scorer)
     started = time.perf_counter()
     labels = dataset.labels if trainer.needs_labels else None
-    try:
+    with told():
         result = trainer.fit(dataset.data, labels, callbacks)
-    except RuntimeError as exc:  # a collective failed: which rank, and is it worth resuming?
-        if group is None:
-            raise
-        raise group.lost(exc) from exc
     if result.stopped:
         return _finish_stopped(job_id, trainer, lease, callbacks)
 

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from models.curves import draw_curves
 from models.data import BUILTIN_DATASETS
 from models.footprint import training_footprint
+from models.gan import GANConfig
 from service import event_stream
 from service.deps import (
     CatalogDep,
@@ -64,7 +65,9 @@ def submit_job(
                                   dataset.get("source_shape", ()))
     if errors:
         raise Problem(422, f"{spec.dataset} does not fit this model: " + "; ".join(errors))
-    _check_footprint(spec, dataset, settings.max_job_memory_bytes)
+    gan = _gan_for(spec, dataset)
+    _check_footprint(gan, spec, settings.max_job_memory_bytes)
+    _check_devices(gan, spec, dataset)
     spec = spec.model_copy(update={"dataset_checksum": dataset["checksum"]})
     if spec.train.epochs is not None and spec.train.epochs > settings.max_epochs:
         raise Problem(422, f"train.epochs: at most {settings.max_epochs} (the server's max_epochs); "
@@ -87,14 +90,32 @@ def submit_job(
     return job
 
 
-def _check_footprint(spec: JobSpec, dataset: dict, max_bytes: int) -> None:
-    """422 with the estimate when the job would need more memory than the server allows one job."""
+def _gan_for(spec: JobSpec, dataset: dict) -> GANConfig:
+    """The networks the job would train on this data set, at the size it asks for."""
     shape, source = list(dataset["shape"]), list(dataset.get("source_shape", ()))
     if spec.model.image_size is not None and dataset["kind"] != "points":
         if source:  # a translator's inputs keep their ratio to the outputs
             source[-2:] = [spec.model.image_size * source[-1] // shape[-1]] * 2
         shape[-2:] = [spec.model.image_size] * 2
-    gan = gan_config(spec, tuple(shape), dataset["classes"], tuple(source))
+    return gan_config(spec, tuple(shape), dataset["classes"], tuple(source))
+
+
+def _check_devices(gan: GANConfig, spec: JobSpec, dataset: dict) -> None:
+    """422 when the batch the job will train with (the recipe's when it sets none, at most the data set's size)
+    does not split into equal shares over train.devices."""
+    devices = spec.train.devices
+    if devices == 1:
+        return
+    batch = train_config(spec).for_family(gan).batch_size
+    batch = min(batch, dataset.get("count") or batch) // gan.pack * gan.pack
+    if batch % (devices * gan.pack):
+        raise Problem(422, f"train.devices: this job trains batches of {batch}, which do not split into equal "
+                           f"shares over {devices} devices; set train.batch_size to a multiple of "
+                           f"{devices * gan.pack}")
+
+
+def _check_footprint(gan: GANConfig, spec: JobSpec, max_bytes: int) -> None:
+    """422 with the estimate when the job would need more memory than the server allows one job."""
     footprint = training_footprint(gan, train_config(spec))
     if footprint.total_bytes > max_bytes:
         raise Problem(422, f"this job is too large for the server: {footprint.describe()}, over the "

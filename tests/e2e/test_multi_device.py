@@ -53,3 +53,7 @@ def test_a_batch_that_does_not_split_over_the_devices_is_refused_at_submit(clien
     response = client.post("/v1/jobs", json=spec)
     assert response.status_code == 422
     assert "multiple of train.devices" in response.json()["detail"]
+    # Also the recipe's batch, when the job sets none: the mlp recipe's 128 over 3 devices.
+    spec = {**SPEC, "train": {"max_steps": 10, "devices": 3}}
+    response = client.post("/v1/jobs", json=spec)
+    assert response.status_code == 422 and "multiple of 3" in response.json()["detail"]

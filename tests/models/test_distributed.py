@@ -133,5 +133,8 @@ def test_rank_noise_differs_between_ranks_and_follows_the_step():
     first = torch.randn(4, generator=trainer.noise_rng)
     trainer._seed_rank_noise()
     assert torch.equal(torch.randn(4, generator=trainer.noise_rng), first)  # the same (seed, rank, step)
+    trainer.step += 1
+    trainer._seed_rank_noise()
+    assert not torch.equal(torch.randn(4, generator=trainer.noise_rng), first)  # another step, other noise
     lead_noise = torch.randn(4, generator=_trainer()[1].noise_rng)
     assert not torch.equal(first, lead_noise)

@@ -62,7 +62,11 @@ class S3Store(ArtifactStore):
             request_checksum_calculation="when_required", response_checksum_validation="when_required",
         )
         # A session of its own: boto3's default session is not safe to share between threads.
-        self.client = boto3.session.Session().client("s3", endpoint_url=endpoint_url or None, config=config)
+        session = boto3.session.Session()
+        self.client = session.client("s3", endpoint_url=endpoint_url or None, config=config)
+        # /readyz asks this one, which gives up in seconds: a store that hangs must not hold the API's threads.
+        self._probe = session.client("s3", endpoint_url=endpoint_url or None, config=config.merge(Config(
+            connect_timeout=2, read_timeout=2, retries={"max_attempts": 1, "mode": "standard"})))
         self._transfer = TransferConfig(multipart_threshold=64 * 2**20, multipart_chunksize=64 * 2**20)
         self._batch_deletes = True  # until the service refuses DeleteObjects
         self._logs: OrderedDict[str, bytes] = OrderedDict()
@@ -161,7 +165,7 @@ class S3Store(ArtifactStore):
                 self._logs.popitem(last=False)
 
     def ping(self) -> None:
-        self._call("checking the bucket", self.client.head_bucket, Bucket=self.bucket)
+        self._call("checking the bucket", self._probe.head_bucket, Bucket=self.bucket)
 
     # -- errors -----------------------------------------------------------------------------------------
 
