@@ -37,12 +37,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         # Short timeouts and few retries: while Redis is down a request gets a 503 in seconds, not a hang.
         timeout = settings.redis_timeout_s
-        redis = connect(settings.require_redis_url(), socket_timeout=timeout, socket_connect_timeout=timeout,
-                        health_check_interval=30, retry=Retry(ExponentialBackoff(cap=0.5, base=0.1), 2))
+        redis = connect(settings.require_redis_url(), settings.redis_sentinel_password, socket_timeout=timeout,
+                        socket_connect_timeout=timeout, health_check_interval=30,
+                        retry=Retry(ExponentialBackoff(cap=0.5, base=0.1), 2))
         app.state.settings = settings
         app.state.registry = Registry(redis)
         # Event streams block in XREAD on their own connections, without holding a thread each.
-        app.state.async_redis = connect_async(settings.require_redis_url(), socket_connect_timeout=timeout,
+        app.state.async_redis = connect_async(settings.require_redis_url(), settings.redis_sentinel_password,
+                                              socket_connect_timeout=timeout,
                                               socket_timeout=settings.sse_heartbeat_s + timeout)
         app.state.rate_limiter = RateLimiter(redis)
         app.state.store = open_store(settings)

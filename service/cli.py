@@ -102,8 +102,10 @@ def run_api() -> None:
     log = logging.getLogger("ganforge.api")
     (log.info if settings.api_keys else log.warning)(auth_mode)
     # An open event stream (a dashboard tab) never ends by itself: on SIGTERM, give requests 5 s, then stop.
+    # Keep-alive outlasts a load balancer's idle timeout (60 s is common; uvicorn's default is 5 s), so the server
+    # is never the side that closes an idle connection just as a client sends on it: that request gets no answer.
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, timeout_keep_alive=75)
 
 
 def run_keys_new(scope: str, name: str | None) -> None:
@@ -129,7 +131,7 @@ def run_status(limit: int, as_json: bool, this_host: bool = False) -> int:
     if not redis_url:
         raise SystemExit(f"ganforge status: GANFORGE_REDIS_URL is not set and no `ganforge up` runs on "
                          f"{settings.data_dir} (pass --data-dir to look elsewhere)")
-    redis = connect(redis_url, socket_timeout=5, socket_connect_timeout=5)
+    redis = connect(redis_url, settings.redis_sentinel_password, socket_timeout=5, socket_connect_timeout=5)
     registry = Registry(redis)
     everyone = alive_workers(redis)
     workers = [w for w in everyone if w["host"] == socket.gethostname()] if this_host else everyone
@@ -240,9 +242,12 @@ def run_up() -> int:
         print(f"ganforge: embedded Redis at {env['GANFORGE_REDIS_URL']} (data in {redis_dir})", flush=True)
     me = [sys.executable, "-m", "service.cli"]
     # Each child leads its own process group, so stopping one also stops its own children (Celery's pool).
-    # A worker per GPU when there are GPUs (read from nvidia-smi, never torch: this process starts the workers).
-    worker = ["worker", "--gpus", "all"] if pools.gpus_here() else ["worker"]
-    parts.append(Part("worker", lambda: subprocess.Popen([*me, *worker], env=env, start_new_session=True)))
+    # A CPU worker, for jobs that ask for the CPU; and a worker per GPU when there are GPUs (read from nvidia-smi,
+    # never torch: this process starts the workers).
+    parts.append(Part("worker", lambda: subprocess.Popen([*me, "worker"], env=env, start_new_session=True)))
+    if pools.gpus_here():
+        parts.append(Part("gpu-workers", lambda: subprocess.Popen([*me, "worker", "--gpus", "all"], env=env,
+                                                                  start_new_session=True)))
     parts.append(Part("api", lambda: subprocess.Popen([*me, "api"], env=env, start_new_session=True)))
     api_url = f"http://{settings.host}:{settings.port}"
     print(f"ganforge: dashboard at {api_url}/ui/, API docs at {api_url}/docs; Ctrl-C stops", flush=True)

@@ -7,6 +7,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from redis import Redis
 
@@ -18,13 +19,16 @@ MASTER_NAME = "ganforge"
 @dataclass
 class SentinelSet:
     directory: Path
+    password: str | None = None  # the data nodes' (requirepass, masterauth)
+    sentinel_password: str | None = None  # the sentinels' own
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         hosts = ",".join(f"127.0.0.1:{self.ports[name]}" for name in ("s1", "s2", "s3"))
-        return f"sentinel://{hosts}/{MASTER_NAME}/0"
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"sentinel://{auth}{hosts}/{MASTER_NAME}/0"
 
     def start(self) -> SentinelSet:
         self.ports = {name: free_port() for name in ("a", "b", "s1", "s2", "s3")}
@@ -42,10 +46,10 @@ class SentinelSet:
         return int(self.sentinel("s1").sentinel_get_master_addr_by_name(MASTER_NAME)[1])
 
     def node(self, name: str) -> Redis:
-        return Redis(port=self.ports[name], socket_timeout=1)
+        return Redis(port=self.ports[name], socket_timeout=1, password=self.password)
 
     def sentinel(self, name: str) -> Redis:
-        return Redis(port=self.ports[name], socket_timeout=1, decode_responses=True)
+        return Redis(port=self.ports[name], socket_timeout=1, decode_responses=True, password=self.sentinel_password)
 
     def kill(self, name: str) -> None:
         self.processes[name].kill()
@@ -59,15 +63,22 @@ class SentinelSet:
 
     def _data_node(self, name: str, replica_of: int | None = None) -> None:
         args = ["--appendonly", "yes", "--maxmemory-policy", "noeviction", "--save", ""]
+        if self.password:  # every data node may become the master, or a replica of the other
+            args += ["--requirepass", self.password, "--masterauth", self.password]
         if replica_of:
             args += ["--replicaof", "127.0.0.1", str(replica_of)]
         self._spawn(name, [redis_server_binary(), *self._common(name), *args])
 
     def _sentinel(self, name: str) -> None:
         config = self.directory / f"{name}.conf"
-        config.write_text(f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.ports['a']} 2\n"
-                          f"sentinel down-after-milliseconds {MASTER_NAME} 1000\n"
-                          f"sentinel failover-timeout {MASTER_NAME} 5000\n")
+        lines = [f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.ports['a']} 2",
+                 f"sentinel down-after-milliseconds {MASTER_NAME} 1000",
+                 f"sentinel failover-timeout {MASTER_NAME} 5000"]
+        if self.password:
+            lines.append(f"sentinel auth-pass {MASTER_NAME} {self.password}")
+        if self.sentinel_password:  # the sentinels also use it to talk to each other
+            lines.append(f"requirepass {self.sentinel_password}")
+        config.write_text("\n".join(lines) + "\n")
         self._spawn(name, [redis_server_binary(), str(config), "--sentinel", *self._common(name)])
 
     def _common(self, name: str) -> list[str]:

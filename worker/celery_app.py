@@ -9,7 +9,7 @@ from worker.settings import Settings
 
 
 def create_celery(settings: Settings) -> Celery:
-    broker, sentinel_options = celery_broker(settings.require_redis_url())
+    broker, sentinel_options = celery_broker(settings.require_redis_url(), settings.redis_sentinel_password)
     app = Celery("ganforge", broker=broker)
     transport = {"visibility_timeout": settings.visibility_timeout_s, **sentinel_options}
     app.conf.update(

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="External Redis (redis://host:6379/0), or one behind Sentinel "
                                   "(sentinel://host1:26379,host2:26379/<master name>/0); unset: `ganforge up` "
                                   "embeds one")
+    redis_sentinel_password: str | None = Field(None, description="The sentinels' own password, when they ask for "
+                                                "one (the data nodes' goes in redis_url: sentinel://:pass@...)")
     data_dir: Path = Field(Path("ganforge-data"), description="The artifact store shared by API and workers when "
                            "store_url is unset; local scratch space (uploads, downloads) always")
     store_url: str = Field("", description="s3://bucket or s3://bucket/prefix: keep artifacts in S3-compatible storage "

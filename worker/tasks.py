@@ -41,8 +41,8 @@ def _store() -> ArtifactStore:
 
 def _redis() -> Redis:
     settings = get_settings()
-    return connect(settings.require_redis_url(), socket_connect_timeout=5, socket_timeout=30,
-                   health_check_interval=30)
+    return connect(settings.require_redis_url(), settings.redis_sentinel_password, socket_connect_timeout=5,
+                   socket_timeout=30, health_check_interval=30)
 
 
 @app.task(name=TRAIN_TASK, bind=True)

@@ -1,6 +1,7 @@
 """Sentinel URLs: what they name, and what Celery's broker is told."""
 
 import pytest
+from kombu.utils.url import url_to_parts
 from redis.sentinel import SentinelConnectionPool
 
 from worker.redis_connection import celery_broker, connect, parse_sentinel_url
@@ -33,3 +34,19 @@ def test_a_client_of_a_sentinel_url_asks_the_sentinels_for_its_master():
     pool = client.connection_pool
     assert isinstance(pool, SentinelConnectionPool) and pool.service_name == "mymaster"
     assert pool.connection_kwargs["db"] == 3
+
+
+def test_the_sentinels_password_goes_to_the_sentinels_and_the_urls_to_the_master():
+    client = connect("sentinel://:data-pw@127.0.0.1:1/mymaster", "sentinel-pw", socket_timeout=0.2)
+    sentinels = client.connection_pool.sentinel_manager.sentinels
+    assert [s.connection_pool.connection_kwargs["password"] for s in sentinels] == ["sentinel-pw"]
+    assert sentinels[0].connection_pool.connection_kwargs["socket_timeout"] == 0.2
+    assert client.connection_pool.connection_kwargs["password"] == "data-pw"
+
+
+def test_celery_gets_the_sentinels_password_as_sentinel_kwargs_and_a_quoted_data_password():
+    broker, options = celery_broker("sentinel://:p%40ss%3Bw@h1:26379,h2:26380/mymaster", "sentinel-pw")
+    assert options == {"master_name": "mymaster", "sentinel_kwargs": {"password": "sentinel-pw"}}
+    alternatives = broker.split(";")  # kombu splits failover URLs on ';': the password must not hold one
+    assert len(alternatives) == 2
+    assert [url_to_parts(url).password for url in alternatives] == ["p@ss;w", "p@ss;w"]
