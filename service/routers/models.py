@@ -143,7 +143,8 @@ def delete_model(model_id: str, registry: RegistryDep, store: StoreDep, cache: C
     """Delete a model: its card, its generator in the store, and its place in the cache. Requests already
     running on it finish from memory."""
     card_or_404(registry, model_id)
-    # The store first, its manifest first: a store that fails answers 503 with the model intact, to retry.
+    # The store first, its manifest first: a store that fails answers 503 and the model stays registered, so a
+    # retry of the DELETE finishes the job (a failure after the manifest went leaves it unservable until then).
     store.unpublish(model_prefix(model_id))
     registry.delete_model(model_id)
     cache.forget(model_id)
