@@ -13,13 +13,13 @@ import time
 
 import torch
 
+from core.spec import JobSpec, gan_config, train_config
 from models.data import load_builtin
 from models.distributed import join, leave
 from models.toy2d import MIXTURES
 from models.trainer import Callbacks
 from models.trainers import make_trainer
-from service.embedded_redis import free_port
-from worker.spec import JobSpec, gan_config, train_config
+from service.cli.embedded_redis import free_port
 
 
 class _Curve(Callbacks):

@@ -23,14 +23,14 @@ from pathlib import Path
 
 import torch
 
+from core.spec import EvaluationSpec, JobSpec, gan_config, train_config
+from core.store import ArtifactStore, LocalStore
 from models.data import load_builtin
 from models.metrics import EvalOptions, evaluate_images
 from models.trainer import Callbacks
 from models.trainers import make_trainer
 from worker.evaluation import evaluate, scores
 from worker.references import reference_classifier
-from worker.spec import EvaluationSpec, JobSpec, gan_config, train_config
-from worker.store import ArtifactStore, LocalStore
 
 COLUMNS = ("fid_classifier", "kid_classifier", "precision_classifier", "recall_classifier", "density_classifier",
            "coverage_classifier", "confidence", "min_class_share")

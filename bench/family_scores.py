@@ -24,13 +24,13 @@ from pathlib import Path
 
 import torch
 
+from core.spec import EvaluationSpec, JobSpec, gan_config, train_config
+from core.store import ArtifactStore, LocalStore
 from models.data import load_builtin
 from models.metrics import EvalOptions, evaluate_images
 from models.trainer import Trainer
 from worker.evaluation import evaluate, scores
 from worker.references import reference_classifier
-from worker.spec import EvaluationSpec, JobSpec, gan_config, train_config
-from worker.store import ArtifactStore, LocalStore
 
 COLUMNS = ("confidence", "class_coverage", "min_class_share", "conditional_accuracy", "fid_classifier",
            "kid_classifier", "precision_classifier", "recall_classifier", "density_classifier",

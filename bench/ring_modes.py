@@ -18,14 +18,14 @@ from pathlib import Path
 
 import torch
 
+from core.ids import new_id
+from core.spec import JobSpec, gan_config, train_config
+from core.store import LocalStore
 from models.data import load_builtin
 from models.toy2d import MIXTURES
 from models.trainer import Trainer
 from worker.epoch_scores import EpochScorer, ScoreEpochs
 from worker.evaluation import MIXTURE_SAMPLES, mixture_rows
-from worker.ids import new_id
-from worker.spec import JobSpec, gan_config, train_config
-from worker.store import LocalStore
 
 
 def run(arch: str, data: str, seed: int, model: dict | None = None, train: dict | None = None) -> dict:

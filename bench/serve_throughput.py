@@ -11,7 +11,7 @@ cores, so the HTTP figure pays for the clients too; the CPU time each process sp
 
 No training: the generator has seeded random weights; the forward pass costs the same whatever it learnt.
 
-From the repository root, as a module (so that it finds the tests' process helpers, tests/processes.py):
+From the repository root, as a module (so that it finds the process helpers in service/cli/processes.py):
 
     .venv/bin/python -m bench.serve_throughput                          # 64x64x3 DCGAN
     .venv/bin/python -m bench.serve_throughput --size 28 --channels 1   # the MNIST one
@@ -37,14 +37,14 @@ import httpx
 import torch
 from redis import Redis
 
+from core.artifacts import load_published_generator, publish_generator
+from core.card import sampler_card
+from core.registry import Registry
+from core.store import ArtifactStore, LocalStore
 from models.gan import GANConfig, build_generator
 from models.sampling import generate, latents_for_seed, png_bytes
-from service.embedded_redis import start_redis
-from tests.processes import start_api, stop
-from worker.artifacts import load_published_generator, publish_generator
-from worker.card import sampler_card
-from worker.registry import Registry
-from worker.store import ArtifactStore, LocalStore
+from service.cli.embedded_redis import start_redis
+from service.cli.processes import start_api, stop
 
 ROUTE = "/v1/models/{model_id}/generate"  # the route template the API's metrics are labelled with
 

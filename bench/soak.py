@@ -1,6 +1,6 @@
 """Soak: API processes and workers on one Redis, a batch of tiny training jobs, many concurrent generation clients
 through every API, and one worker killed with SIGKILL mid-job and started again (the scenario of
-tests/e2e/test_soak.py, in tests/soak.py, with numbers of your choice). Prints what an operator would ask: jobs
+tests/e2e/test_soak.py, in bench/soak_scenario.py, with numbers of your choice). Prints what an operator would ask: jobs
 done, jobs done twice, extra models, generation requests, their p50/p99 latency and rate, and the 5xx count.
 
 Its own embedded Redis and data directory, in a temporary directory. From the repository root, as a module:
@@ -17,8 +17,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from service.embedded_redis import start_redis
-from tests.soak import SoakPlan, soak
+from bench.soak_scenario import SoakPlan, soak
+from service.cli.embedded_redis import start_redis
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ No training: the translator has seeded random weights (the networks a training j
 builds for the built-in data set); the forward pass costs the same whatever it learnt. The inputs are the
 built-in data set's real A images (B for --direction b2a).
 
-From the repository root, as a module (so that it finds the tests' process helpers, tests/processes.py):
+From the repository root, as a module (so that it finds the process helpers in service/cli/processes.py):
 
     .venv/bin/python -m bench.translate_throughput                    # pix2pix on edges-digits, 28x28x1
     .venv/bin/python -m bench.translate_throughput --arch cyclegan    # digits-stripes, a2b
@@ -53,14 +53,14 @@ from bench.serve_throughput import (
     round_options,
     table,
 )
+from core.artifacts import load_published_generator, publish_generator
+from core.card import translator_card
+from core.registry import Registry
+from core.spec import JobSpec, ModelSpec, gan_config
+from core.store import ArtifactStore, LocalStore
 from models.data import TwoDomainDataset, load_builtin
 from models.gan import GANConfig, build_generator
 from models.sampling import png_bytes, translate
-from worker.artifacts import load_published_generator, publish_generator
-from worker.card import translator_card
-from worker.registry import Registry
-from worker.spec import JobSpec, ModelSpec, gan_config
-from worker.store import ArtifactStore, LocalStore
 
 ROUTE = "/v1/models/{model_id}/translate"  # the route template the API's metrics are labelled with
 # Each family on the built-in data set it is made for (docs/models.md): all 28x28 gray digits.

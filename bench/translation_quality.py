@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from core.spec import JobSpec, gan_config, train_config
 from models.data import load_builtin
 from models.metrics.translation import (
     bicubic,
@@ -39,7 +40,6 @@ from models.metrics.translation import (
 from models.plots import picture
 from models.sampling import as_shown, png_bytes
 from models.trainers import make_trainer
-from worker.spec import JobSpec, gan_config, train_config
 
 DATASETS = {"pix2pix": "edges-digits", "srgan": "digits-14to28", "cyclegan": "digits-stripes"}
 

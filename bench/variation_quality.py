@@ -25,13 +25,13 @@ from pathlib import Path
 
 import torch
 
+from core.spec import JobSpec, gan_config, train_config
 from models.data import load_builtin, only_classes
 from models.metrics.classifier import TrainOptions, train_classifier
 from models.metrics.variations import variation_scores
 from models.plots import picture
 from models.sampling import png_bytes, variation_latents, vary
 from models.trainers import make_trainer
-from worker.spec import JobSpec, gan_config, train_config
 
 
 def run(seed: int, model: dict, train: dict, train_classes: list[str], count: int, variations: int,

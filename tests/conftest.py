@@ -9,12 +9,12 @@ import pytest
 from redis import Redis
 
 import tests.toy_family  # noqa: F401  (registers the toy family here, before tests list the families)
-from service.embedded_redis import start_redis
+from core.registry import Registry
+from core.settings import Settings
+from service.cli.embedded_redis import start_redis
+from service.cli.processes import env_for, start_api, start_worker, stop
 from tests.helpers import TINY_JOB, UPLOAD_CAPS, train_model, wait_for_job
-from tests.processes import env_for, start_api, start_worker, stop
 from tests.s3 import S3_CREDENTIALS, create_bucket, start_s3_server
-from worker.registry import Registry
-from worker.settings import Settings
 
 FAMILY_PLUGINS = '["tests.toy_family"]'  # the API and worker processes load the toy family too
 

@@ -6,12 +6,12 @@ import time
 
 import httpx
 
+from core.registry import Registry
+from core.states import TERMINAL
+from core.store import ArtifactStore
+from core.store.keys import model_prefix
 from models.trainer import Callbacks, Trainer
 from models.trainers import make_trainer
-from worker.registry import Registry
-from worker.states import TERMINAL
-from worker.store import ArtifactStore
-from worker.store.keys import model_prefix
 
 # A job small enough to finish in about a second on 2 CPU cores.
 TINY_JOB = {

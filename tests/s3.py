@@ -11,8 +11,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-from service.embedded_redis import free_port
-from tests.processes import answers_ok, wait_for
+from service.cli.embedded_redis import free_port
+from service.cli.processes import answers_ok, wait_for
 
 # What boto3's chain reads: moto takes any keys. No instance-metadata lookups, which would wait on timeouts.
 S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "ganforge-test", "AWS_SECRET_ACCESS_KEY": "ganforge-test-secret",
@@ -20,7 +20,7 @@ S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "ganforge-test", "AWS_SECRET_ACCESS_KEY":
 
 
 def start_s3_server(log: Path) -> tuple[subprocess.Popen, str]:
-    """moto's server on a free loopback port, in its own process group (tests.processes.stop ends it);
+    """moto's server on a free loopback port, in its own process group (service.cli.processes.stop ends it);
     returns it and its endpoint URL once it answers."""
     port = free_port()
     with open(log, "wb") as out:

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from redis import Redis
 
-from service.embedded_redis import free_port, redis_server_binary
+from service.cli.embedded_redis import free_port, redis_server_binary
 
 MASTER_NAME = "ganforge"
 

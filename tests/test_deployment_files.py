@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from service.cli import build_parser
-from worker.settings import Settings
+from core.settings import Settings
+from service.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 

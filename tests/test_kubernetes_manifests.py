@@ -20,10 +20,11 @@ import pytest
 import yaml
 from kubernetes_validate import utils as kubernetes_validate
 
-from service.cli import build_parser
+from core.gpus import MEMORY_CLASS_SLACK, Gpu
+from core.queues import STANDARD_QUEUES
+from core.settings import Settings
+from service.cli.main import build_parser
 from worker import pools
-from worker.queue import STANDARD_QUEUES
-from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy" / "kubernetes"
@@ -338,11 +339,11 @@ def test_gpu_workers_take_one_gpu_each_and_the_queues_that_gpu_serves():
         [expression] = [e for e in term["matchExpressions"] if e["key"] == GPU_MEMORY_LABEL]
         assert expression["operator"] == "Gt"
         # The smallest GPU the affinity lets in must serve every queue the pod takes (worker/pools.py's classes).
-        smallest = pools.Gpu(0, "the smallest GPU allowed", int(expression["values"][0]) + 1)
+        smallest = Gpu(0, "the smallest GPU allowed", int(expression["values"][0]) + 1)
         assert set(consumed_queues(deployment)) <= set(pools.gpu_queues([smallest])), name
         # ...and the affinity is no stricter than the pool's largest memory class needs.
         largest = max(int(q[4:-2]) for q in consumed_queues(deployment) if re.fullmatch(r"gpu-\d+gb", q))
-        assert int(expression["values"][0]) + 1 == math.ceil(largest * 1024 * pools.MEMORY_CLASS_SLACK), name
+        assert int(expression["values"][0]) + 1 == math.ceil(largest * 1024 * MEMORY_CLASS_SLACK), name
     for name, deployment in workers().items():
         if name not in gpu_workers:  # a CPU worker hides the GPUs: no --gpus, no GPU asked for
             assert parse(the_container(deployment)["command"]).gpus is None

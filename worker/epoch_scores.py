@@ -12,15 +12,15 @@ from collections.abc import Callable
 
 from torch import nn
 
+from core.spec import EvaluationSpec
+from core.store import ArtifactStore
+from core.store.keys import best_generator_key
 from models.checkpoint import tensors_from_bytes, tensors_to_bytes
 from models.data import ImageDataset, PointDataset
 from models.gan import GANConfig
 from models.toy2d import MIXTURES
 from models.trainer import Callbacks, Progress, Trainer
 from worker.evaluation import evaluate
-from worker.spec import EvaluationSpec
-from worker.store import ArtifactStore
-from worker.store.keys import best_generator_key
 
 log = logging.getLogger("ganforge.worker")
 

@@ -9,20 +9,20 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from core.artifacts import load_published_generator, replace_card
+from core.card import ModelCard
+from core.datasets import load_dataset
+from core.ids import utcnow
+from core.registry import JobLease
+from core.spec import EvaluationSpec
+from core.store import ArtifactStore
 from models.data import ImageDataset, PointDataset
 from models.gan import GANConfig
 from models.inputs import draw_codes
 from models.metrics import EvalOptions, evaluate_images
 from models.sampling import generate, latents_for_seed
 from models.toy2d import MIXTURES
-from worker.artifacts import load_published_generator, replace_card
-from worker.card import ModelCard
-from worker.datasets import load_dataset
-from worker.ids import utcnow
 from worker.references import cached_real_features, reference_classifier
-from worker.registry import JobLease
-from worker.spec import EvaluationSpec
-from worker.store import ArtifactStore
 
 MIXTURE_SAMPLES = 2500  # PacGAN's protocol
 FEATURE_SPACE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 
 from redis import Redis
 
+from core.presence import PREFIX
+
 log = logging.getLogger("ganforge.worker")
-PREFIX = "gf:worker:"
 
 
 class WorkerHeartbeat(threading.Thread):
@@ -49,10 +50,3 @@ class WorkerHeartbeat(threading.Thread):
             self.redis.delete(PREFIX + self.name)  # a clean stop leaves at once, not after the TTL
         except Exception:
             pass
-
-
-def alive_workers(redis: Redis) -> list[dict]:
-    """The workers whose heartbeat has not expired."""
-    keys = sorted(redis.scan_iter(match=PREFIX + "*", count=500))
-    values = redis.mget(keys) if keys else []
-    return [json.loads(v) for v in values if v]

@@ -184,8 +184,8 @@ def _die_with_lead(lead_pid: int) -> None:
 
 def _follow(rank: int, order: dict) -> None:
     """A rank other than the lead: the same data and nets as the lead's, its state, its share of every batch."""
-    from worker.settings import get_settings
-    from worker.store import open_store
+    from core.settings import get_settings
+    from core.store import open_store
     from worker.training import prepare_training
 
     torch.set_num_threads(order["threads"])

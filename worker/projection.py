@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import io
-
-import numpy as np
 import torch
-from PIL import Image
 
+from core.artifacts import load_published_generator
+from core.datasets import load_dataset
+from core.ids import utcnow
+from core.pngs import decode_png, encode_png
+from core.registry import JobLease
+from core.spec import ProjectionSpec
+from core.store import ArtifactStore
 from models.data import ImageDataset
 from models.projection import project
-from models.sampling import png_bytes
-from worker.artifacts import load_published_generator
-from worker.datasets import load_dataset
-from worker.ids import utcnow
 from worker.references import reference_classifier
-from worker.registry import JobLease
-from worker.spec import ProjectionSpec
-from worker.store import ArtifactStore
 
 
 def run_projection(job: dict, lease: JobLease, store: ArtifactStore, device: torch.device) -> str:
@@ -67,13 +62,3 @@ def _features(dataset: ImageDataset | None, store: ArtifactStore, device: torch.
     return net.features, (", plus the mean squared distance of the data set's reference classifier's "
                           "penultimate features")
 
-
-def decode_png(text: str) -> torch.Tensor:
-    """The uint8 C x H x W image the API stored (already at the model's shape)."""
-    array = np.asarray(Image.open(io.BytesIO(base64.b64decode(text))))
-    array = array[:, :, None] if array.ndim == 2 else array
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
-
-
-def encode_png(image: torch.Tensor) -> str:
-    return base64.b64encode(png_bytes(image)).decode()

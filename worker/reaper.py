@@ -13,20 +13,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from worker.registry import Registry
+from core.reaping import reap_job
+from core.registry import Registry
 
 log = logging.getLogger("ganforge.reaper")
-
-
-def reap_job(registry: Registry, job_id: str, enqueue: Callable[[str], None], max_attempts: int) -> str:
-    outcome = registry.reap_job(job_id, max_attempts)
-    if outcome == "requeued":
-        log.warning("job %s lost its worker (lease expired); queued again", job_id, extra={"job": job_id})
-        enqueue(job_id)
-        registry.mark_enqueued(job_id)
-    elif outcome in ("failed", "cancelled"):
-        log.warning("job %s lost its worker; now %s", job_id, outcome, extra={"job": job_id})
-    return outcome
 
 
 def reap(registry: Registry, enqueue: Callable[[str], None], max_attempts: int,

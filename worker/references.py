@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import torch
 
+from core.store import ArtifactStore
+from core.store.keys import real_features_key, reference_key
 from models.checkpoint import tensors_from_bytes, tensors_to_bytes
 from models.data import ImageDataset
 from models.metrics import classifier as reference
 from models.metrics.features import FeatureExtractor
-from worker.store import ArtifactStore
-from worker.store.keys import real_features_key, reference_key
 
 log = logging.getLogger("ganforge.worker")
 
@@ -30,17 +30,6 @@ class Reference:
 
     def real_split(self, dataset: ImageDataset) -> tuple[torch.Tensor, torch.Tensor]:
         return dataset.images[self.held_out], dataset.labels[self.held_out]
-
-
-def needs_reference(store: ArtifactStore, manifest: dict, image_size: int | None) -> bool:
-    """Whether a job on this data set (its manifest) at this image size should queue the reference task:
-    labelled images whose classifier is not stored yet (a resized set is checked by the task itself)."""
-    if manifest["kind"] != "images" or len(manifest["classes"]) < 2:
-        return False
-    shape = manifest["shape"]
-    if image_size not in (None, shape[-1]):
-        return True
-    return not store.exists(reference_key(manifest["checksum"], shape))
 
 
 def reference_classifier(dataset: ImageDataset, store: ArtifactStore,

@@ -9,19 +9,19 @@ from functools import lru_cache
 from celery import signals
 from redis import Redis
 
+from core import logs
+from core.celery_app import create_celery
+from core.datasets import load_dataset
+from core.queues import REFERENCE_TASK, TRAIN_TASK, requeuer
+from core.redis_connection import connect
+from core.registry import Registry
+from core.settings import get_settings
+from core.store import ArtifactStore, open_store
 from models.data import ImageDataset
 from models.gan import load_family_modules
-from worker import logs
-from worker.celery_app import create_celery
-from worker.datasets import load_dataset
 from worker.heartbeat import WorkerHeartbeat
-from worker.queue import REFERENCE_TASK, TRAIN_TASK, requeuer
 from worker.reaper import Reaper
-from worker.redis_connection import connect
 from worker.references import reference_classifier
-from worker.registry import Registry
-from worker.settings import get_settings
-from worker.store import ArtifactStore, open_store
 from worker.training import TransientFailure, run_training_job
 
 log = logging.getLogger("ganforge.worker")

@@ -17,6 +17,15 @@ import torch
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from core.artifacts import load_checkpoint, publish_generator, save_checkpoint
+from core.card import DatasetRef, ModelCard, augmenter_card, sampler_card, translator_card
+from core.datasets import dataset_checksum, load_dataset
+from core.ids import utcnow
+from core.registry import JobLease, LeaseLost, Registry
+from core.settings import Settings
+from core.spec import JobSpec, gan_config, train_config
+from core.store import ArtifactStore
+from core.store.keys import checkpoint_key, metrics_key, sample_key
 from models.data import ImageDataset, PointDataset, TwoDomainDataset, only_classes, shrunk_pairs
 from models.device import resolve_device
 from models.distributed import leave
@@ -27,20 +36,11 @@ from models.plots import picture
 from models.sampling import png_bytes
 from models.trainer import Callbacks, Progress, Trainer, TrainResult
 from models.trainers import make_trainer
-from worker.artifacts import load_checkpoint, publish_generator, save_checkpoint
-from worker.card import DatasetRef, ModelCard, augmenter_card, sampler_card, translator_card
-from worker.datasets import dataset_checksum, load_dataset
 from worker.epoch_scores import EpochScorer
 from worker.evaluation import POST_TRAINING, card_with, evaluate, run_evaluation
-from worker.ids import utcnow
 from worker.parallel import RankGroup, lead, rank_device, threads_per_rank
 from worker.projection import run_projection
 from worker.references import reference_classifier
-from worker.registry import JobLease, LeaseLost, Registry
-from worker.settings import Settings
-from worker.spec import JobSpec, gan_config, train_config
-from worker.store import ArtifactStore
-from worker.store.keys import checkpoint_key, metrics_key, sample_key
 
 log = logging.getLogger("ganforge.worker")
 TrainData = ImageDataset | PointDataset | TwoDomainDataset

@@ -11,15 +11,15 @@ import httpx
 import pytest
 from redis import Redis
 
-from service.auth import hash_key
+from core.card import ModelCard
+from core.ids import new_id
+from core.registry import Registry
+from core.store import LocalStore
+from core.store.keys import model_prefix
+from service.api.auth import hash_key
+from service.cli.processes import env_for, start_api, stop
 from tests.e2e.test_train_and_generate import assert_problem
 from tests.helpers import TINY_JOB, copy_model
-from tests.processes import env_for, start_api, stop
-from worker.card import ModelCard
-from worker.ids import new_id
-from worker.registry import Registry
-from worker.store import LocalStore
-from worker.store.keys import model_prefix
 
 pytestmark = pytest.mark.e2e
 KEYS = {name: f"gfk_test_{name}_secret" for name in ("gen", "gen2", "train", "train2", "train3", "admin")}

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from service.cli.embedded_redis import start_redis
+from service.cli.processes import env_for, start_api, stop
 from service.client import AsyncClient, Augmented, Client, GANForgeError, Generated, JobFailed, _extract_zip
-from service.embedded_redis import start_redis
 from tests.datasets_builders import class_zip, zip_of
 from tests.datasets_builders import png as png_bytes
 from tests.helpers import TINY_JOB, tiny_job, wait_until
-from tests.processes import env_for, start_api, stop
 
 pytestmark = pytest.mark.e2e
 

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from service.auth import hash_key
-from tests.processes import env_for, start_api, stop
+from service.api.auth import hash_key
+from service.cli.processes import env_for, start_api, stop
 
 pytestmark = pytest.mark.e2e
 WAIT_MS = 120_000

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from models.curves import PANELS
+from service.cli.processes import env_for, start_api, stop
 from tests.helpers import TINY_JOB, wait_for_job
-from tests.processes import env_for, start_api, stop
 
 pytestmark = pytest.mark.e2e
 SSE = {"Accept": "text/event-stream"}

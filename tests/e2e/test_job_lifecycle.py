@@ -7,10 +7,10 @@ import time
 
 import pytest
 
+from core.celery_app import create_celery
+from core.queues import enqueue_job
 from tests.e2e.test_train_and_generate import assert_problem
 from tests.helpers import events, tiny_job, wait_for_job, wait_until
-from worker.celery_app import create_celery
-from worker.queue import enqueue_job
 
 pytestmark = pytest.mark.e2e
 LONG = {"max_steps": 50_000, "epochs": 1000, "checkpoint_every_steps": 10_000}

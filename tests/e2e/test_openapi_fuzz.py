@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from service.auth import hash_key
+from core.card import ModelCard
+from core.ids import new_id
+from core.registry import Registry
+from core.store import LocalStore
+from service.api.auth import hash_key
+from service.cli.processes import env_for, start_api, start_worker, stop
 from tests.helpers import copy_model
-from tests.processes import env_for, start_api, start_worker, stop
-from worker.card import ModelCard
-from worker.ids import new_id
-from worker.registry import Registry
-from worker.store import LocalStore
 
 pytestmark = pytest.mark.e2e
 CONFIG = Path(__file__).with_name("schemathesis.toml")

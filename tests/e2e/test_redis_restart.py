@@ -9,10 +9,10 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from service.embedded_redis import start_redis
+from service.cli.embedded_redis import start_redis
+from service.cli.processes import env_for, start_api, start_worker, stop
 from tests.e2e.test_train_and_generate import assert_problem
 from tests.helpers import TINY_JOB, wait_for_job, wait_until
-from tests.processes import env_for, start_api, start_worker, stop
 
 pytestmark = pytest.mark.e2e
 

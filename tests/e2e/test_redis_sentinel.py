@@ -12,14 +12,14 @@ import httpx
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from core.celery_app import create_celery
+from core.redis_connection import connect
+from core.registry import Registry
+from core.settings import Settings
+from service.cli.processes import env_for, start_api, start_worker, stop
 from tests.e2e.test_event_stream import SSE
 from tests.helpers import events, wait_for_job, wait_until
-from tests.processes import env_for, start_api, start_worker, stop
 from tests.sentinel import SentinelSet
-from worker.celery_app import create_celery
-from worker.redis_connection import connect
-from worker.registry import Registry
-from worker.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

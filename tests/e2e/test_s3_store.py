@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.store.keys import MANIFEST
+from core.store.s3 import S3Store
+from service.cli.processes import env_for, spawn, start_api, stop, wait_for
 from tests.datasets_builders import npz_of
 from tests.helpers import TINY_JOB, wait_for_job
-from tests.processes import env_for, spawn, start_api, stop, wait_for
-from worker.store.keys import MANIFEST
-from worker.store.s3 import S3Store
 
 pytestmark = pytest.mark.e2e
 

@@ -1,5 +1,5 @@
 """A soak on this machine: 2 API processes and 3 workers on one Redis, 30 tiny jobs, 64 concurrent generation
-clients through both APIs, one worker killed with SIGKILL mid-job and started again (tests/soak.py). Every job
+clients through both APIs, one worker killed with SIGKILL mid-job and started again (bench/soak_scenario.py). Every job
 finishes exactly once and no request meets a 5xx. bench/soak.py runs the same with bigger numbers."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 from redis import Redis
 
-from tests.soak import SoakPlan, soak
+from bench.soak_scenario import SoakPlan, soak
 
 pytestmark = pytest.mark.e2e
 

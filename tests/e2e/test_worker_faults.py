@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 from redis import Redis
 
+from core.celery_app import create_celery
+from core.queues import enqueue_job
+from core.registry import Registry
+from core.settings import Settings
+from service.cli.processes import env_for, start_api, start_worker, stop
 from tests.helpers import events, tiny_job, wait_for_job, wait_until
-from tests.processes import env_for, start_api, start_worker, stop
-from worker.celery_app import create_celery
-from worker.queue import enqueue_job
-from worker.registry import Registry
-from worker.settings import Settings
 
 pytestmark = pytest.mark.e2e
 LEASE_TTL_S = 3

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from redis import Redis
 
+from core.presence import alive_workers
+from service.cli.processes import env_for, spawn, start_api, stop
 from tests.e2e.test_train_and_generate import assert_problem
 from tests.helpers import wait_for_job, wait_until
-from tests.processes import env_for, spawn, start_api, stop
-from worker.heartbeat import alive_workers
 
 pytestmark = pytest.mark.e2e
 # 2-D points: no reference-classifier task is queued beside the job (it would wait on `celery`).

@@ -15,7 +15,7 @@ from models.distributed import Ranks, join, leave
 from models.gan import GANConfig
 from models.trainer import Callbacks
 from models.trainers import make_trainer
-from service.embedded_redis import free_port
+from service.cli.embedded_redis import free_port
 
 GLOBAL_BATCH = 64
 

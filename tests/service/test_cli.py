@@ -11,10 +11,10 @@ import time
 import pytest
 from PIL import Image
 
-from service.auth import Principal, hash_key, identify
+from core.settings import ApiKeyConfig
+from service.api.auth import Principal, hash_key, identify
+from service.cli.processes import env_for
 from tests.helpers import wait_for_job
-from tests.processes import env_for
-from worker.settings import ApiKeyConfig
 
 
 def ganforge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

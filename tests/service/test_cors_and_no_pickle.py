@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 
-from service.app import create_app
-from worker.celery_app import create_celery
-from worker.settings import Settings
+from core.celery_app import create_celery
+from core.settings import Settings
+from service.api.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFLIGHT = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from core.card import sampler_card
+from core.settings import Settings
 from models.gan import GANConfig
-from service.app import create_app
-from service.archives import Samples, in_memory, streamed, write_arrays, write_pngs
-from service.formats import formats_for
-from service.generation import GeneratorInputs
-from worker.card import sampler_card
-from worker.settings import Settings
+from service.api.app import create_app
+from service.serving.archives import Samples, in_memory, streamed, write_arrays, write_pngs
+from service.serving.formats import formats_for
+from service.serving.generation import GeneratorInputs
 
 ROUTES = {"samples": ["/v1/models/{model_id}/generate", "/v1/models/{model_id}/images"],
           "frames": ["/v1/models/{model_id}/interpolate", "/v1/models/{model_id}/traverse"],

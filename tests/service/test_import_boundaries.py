@@ -17,7 +17,7 @@ def loaded_by(module: str) -> set[str]:
 
 
 def test_the_api_imports_no_training_code():
-    assert not loaded_by("service.app") & {"worker.training", "worker.tasks", "models.trainer"}
+    assert not loaded_by("service.api.app") & {"worker.training", "worker.tasks", "models.trainer"}
 
 
 def test_the_client_imports_no_celery_redis_or_torch():

@@ -7,11 +7,11 @@ import jsonschema_rs
 import pytest
 from pydantic import ValidationError
 
-from service.app import create_app
-from service.model_selection import FILTER_PATTERN, ModelSelection
-from service.problems import PROBLEM_JSON, Problem
-from service.schemas import AugmentRequest, GenerateRequest, InterpolateRequest, TraverseRequest
-from worker.settings import Settings
+from core.settings import Settings
+from service.api.app import create_app
+from service.api.problems import PROBLEM_JSON, Problem
+from service.api.schemas import AugmentRequest, GenerateRequest, InterpolateRequest, TraverseRequest
+from service.serving.model_selection import FILTER_PATTERN, ModelSelection
 
 
 @pytest.fixture(scope="module")

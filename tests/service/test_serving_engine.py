@@ -5,13 +5,13 @@ import asyncio
 import pytest
 import torch
 
+from core.artifacts import publish_generator
+from core.card import sampler_card
+from core.store import ArtifactStore, LocalStore
 from models.gan import GANConfig, build_generator
 from models.sampling import latents_for_seed
-from service.batching import Batcher
-from service.generators import BatchPolicy, GeneratorCache, module_bytes
-from worker.artifacts import publish_generator
-from worker.card import sampler_card
-from worker.store import ArtifactStore, LocalStore
+from service.serving.batching import Batcher
+from service.serving.generators import BatchPolicy, GeneratorCache, module_bytes
 
 
 def small_generator(latent_dim: int = 8) -> tuple[torch.nn.Module, GANConfig]:

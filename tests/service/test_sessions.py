@@ -1,8 +1,8 @@
 """Session tokens: signed, expiring, and ended by removing or rotating their key."""
 
-from service import sessions
-from service.auth import Principal
-from worker.settings import ApiKeyConfig
+from core.settings import ApiKeyConfig
+from service.api import sessions
+from service.api.auth import Principal
 
 KEY = ApiKeyConfig(name="alice", sha256="a" * 64, scope="train")
 SECRET = b"s" * 32

@@ -8,16 +8,16 @@ import httpx
 import pytest
 from redis import Redis
 
+from core.card import sampler_card
+from core.registry import Registry
+from core.settings import Settings
+from core.store import open_store
 from models.gan import GANConfig
-from service.app import create_app
-from service.embedded_redis import free_port
-from service.generators import GeneratorCache
+from service.api.app import create_app
+from service.cli.embedded_redis import free_port
+from service.serving.generators import GeneratorCache
 from tests.helpers import TINY_JOB
 from tests.s3 import S3_CREDENTIALS
-from worker.card import sampler_card
-from worker.registry import Registry
-from worker.settings import Settings
-from worker.store import open_store
 
 
 @pytest.fixture

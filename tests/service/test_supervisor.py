@@ -13,10 +13,10 @@ import time
 import httpx
 import pytest
 
-from service.embedded_redis import free_port
-from service.local_stack import STATE_FILE
-from service.supervisor import Part, Supervisor
-from tests.processes import answers_ok, env_for, spawn, stop, wait_for
+from core.supervisor import Part, Supervisor
+from service.cli.embedded_redis import free_port
+from service.cli.local_stack import STATE_FILE
+from service.cli.processes import answers_ok, env_for, spawn, stop, wait_for
 
 
 def child(code: str) -> subprocess.Popen:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from core.artifacts import save_checkpoint
+from core.spec import JobSpec
+from core.store import LocalStore
+from core.store.keys import checkpoint_key
 from models.data import load_builtin
 from models.gan import GANConfig
 from models.trainer import TrainConfig, Trainer
 from tests.helpers import tiny_job
-from worker.artifacts import save_checkpoint
-from worker.spec import JobSpec
-from worker.store import LocalStore
-from worker.store.keys import checkpoint_key
 from worker.training import run_training_job
 
 

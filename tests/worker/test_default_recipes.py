@@ -1,12 +1,12 @@
 """What a job with nothing but `model.arch` trains: the recipe a user gets by default, scored as the job scores it."""
 
+from core.ids import new_id
+from core.spec import JobSpec, gan_config, train_config
+from core.store import LocalStore
 from models.data import load_builtin
 from models.trainer import Trainer
 from worker.epoch_scores import EpochScorer, ScoreEpochs
 from worker.evaluation import mixture_rows
-from worker.ids import new_id
-from worker.spec import JobSpec, gan_config, train_config
-from worker.store import LocalStore
 
 
 def test_the_default_mlp_job_on_grid25_captures_every_mode_with_high_quality_samples(tmp_path):

@@ -7,14 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from redis import Redis
 
+from core.card import sampler_card
+from core.registry import CapReached, LeaseLost, Registry
+from core.settings import Settings
+from core.store import LocalStore
 from models.gan import GANConfig
-from service.embedded_redis import free_port
+from service.cli.embedded_redis import free_port
 from tests.helpers import TINY_JOB
-from worker.card import sampler_card
 from worker.reaper import reap
-from worker.registry import CapReached, LeaseLost, Registry
-from worker.settings import Settings
-from worker.store import LocalStore
 from worker.training import TransientFailure, is_transient, run_training_job
 
 

@@ -9,14 +9,15 @@ import pytest
 from pydantic import ValidationError
 from redis import Redis
 
+from core.celery_app import create_celery
+from core.gpus import Gpu, parse_nvidia_smi
+from core.queues import memory_class, queue_for, requeuer
+from core.reaping import reap_job
+from core.registry import Registry
+from core.settings import Settings
+from core.spec import JobSpec
 from tests.helpers import TINY_JOB
-from worker.celery_app import create_celery
-from worker.pools import Gpu, cpu_worker, gpu_queues, parse_nvidia_smi, plan_gpu_workers, select_gpus
-from worker.queue import memory_class, queue_for, requeuer
-from worker.reaper import reap_job
-from worker.registry import Registry
-from worker.settings import Settings
-from worker.spec import JobSpec
+from worker.pools import cpu_worker, gpu_queues, plan_gpu_workers, select_gpus
 
 NVIDIA_SMI = "0, NVIDIA H100 80GB HBM3, 81559\n1, NVIDIA H100 80GB HBM3, 81559\n2, Tesla T4, 15360\n" \
              "3, NVIDIA L4, 23034\n"

@@ -2,10 +2,10 @@
 
 import torch
 
+from core.store import LocalStore
 from models.data import ImageDataset
 from models.metrics.features import FeatureExtractor
 from worker.references import cached_real_features
-from worker.store import LocalStore
 
 
 def counting_extractor(name: str, calls: list) -> FeatureExtractor:

@@ -4,7 +4,7 @@ import pytest
 from kombu.utils.url import url_to_parts
 from redis.sentinel import SentinelConnectionPool
 
-from worker.redis_connection import celery_broker, connect, parse_sentinel_url
+from core.redis_connection import celery_broker, connect, parse_sentinel_url
 
 
 def test_a_sentinel_url_names_its_sentinels_master_database_and_password():

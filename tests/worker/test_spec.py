@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from core.spec import JobSpec, ModelSpec, TrainSpec, compatibility_errors, gan_config, train_config
 from models.config import TrainConfig
 from models.family_table import families_table
 from models.gan import FAMILIES
 from models.trainer import Trainer
 from tests import toy_family
-from worker.spec import JobSpec, ModelSpec, TrainSpec, compatibility_errors, gan_config, train_config
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "models.md"
 

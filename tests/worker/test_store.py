@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 import torch
 
+from core.artifacts import load_published_generator, publish_generator, replace_card
+from core.card import sampler_card
+from core.ids import new_id
+from core.store import ArtifactNotFound, ArtifactStore, LocalStore, StoreError, StoreUnavailable
+from core.store.keys import CARD_FILE, GENERATOR_FILE, MANIFEST, model_prefix
+from core.store.s3 import S3Store
 from models.checkpoint import save_generator
 from models.gan import GANConfig, build_generator
-from service.embedded_redis import free_port
-from service.generators import GeneratorCache
-from worker.artifacts import load_published_generator, publish_generator, replace_card
-from worker.card import sampler_card
-from worker.ids import new_id
-from worker.store import ArtifactNotFound, ArtifactStore, LocalStore, StoreError, StoreUnavailable
-from worker.store.keys import CARD_FILE, GENERATOR_FILE, MANIFEST, model_prefix
-from worker.store.s3 import S3Store
+from service.cli.embedded_redis import free_port
+from service.serving.generators import GeneratorCache
 
 
 @pytest.fixture(params=["local", "s3"])

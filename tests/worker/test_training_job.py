@@ -1,9 +1,9 @@
 import json
 
+from core.spec import JobSpec
+from core.store import LocalStore
+from core.store.keys import CARD_FILE, GENERATOR_FILE, model_prefix, sample_key
 from tests.helpers import TINY_JOB, wait_for_registry_status
-from worker.spec import JobSpec
-from worker.store import LocalStore
-from worker.store.keys import CARD_FILE, GENERATOR_FILE, model_prefix, sample_key
 from worker.training import run_training_job
 
 
@@ -58,8 +58,8 @@ def test_a_broken_job_fails_with_a_readable_reason(registry, settings):
 
 
 def test_the_celery_worker_trains_an_enqueued_job(registry, settings, worker_process):
-    from worker.celery_app import create_celery
-    from worker.queue import enqueue_job
+    from core.celery_app import create_celery
+    from core.queues import enqueue_job
 
     job_id = submit(registry)
     enqueue_job(create_celery(settings), job_id)

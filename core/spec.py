@@ -1,0 +1,419 @@
+"""The training job spec: what a user POSTs, validated once, stored with the job, read by the worker."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal, get_args, get_origin, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+
+from core.queues import MEMORY_CLASSES_GB, queue_for
+from models.config import TrainConfig
+from models.gan import FAMILIES, LOSSES, SUPPORTED_SIZES, Family, GANConfig
+from models.toy2d import MIXTURES
+
+Loss = Literal[LOSSES]  # type: ignore[valid-type]
+# Every side some family takes (each family checks its own): DCGAN's layouts, and the powers of two that the
+# progressive and style-based nets grow through.
+ImageSize = Literal[tuple(sorted({*SUPPORTED_SIZES, *(2 ** i for i in range(2, 9))}))]  # type: ignore[valid-type]
+
+
+class StrictModel(BaseModel):
+    """A request body: unknown fields and loose types are refused (`true` is not 1, "3" is not 3). A whole
+    number written with a fraction (20.0) is the integer it equals, as JSON Schema counts it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_numbers(cls, data):
+        return _whole_numbers(data)
+
+
+def _whole_numbers(value):
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
+
+
+def _list_families(schema: dict) -> None:
+    # Read when the schema is made, so families registered at start-up (plugins) are listed too.
+    schema["enum"] = list(FAMILIES)
+
+
+class Codes(StrictModel):
+    categorical: int = Field(10, ge=0, le=100, description="Categories of InfoGAN's categorical code (0: none)")
+    continuous: int = Field(2, ge=0, le=16, description="Number of InfoGAN's continuous codes, each in [-1, 1]")
+
+
+
+
+class ModelSpec(StrictModel):
+    arch: str = Field("dcgan", description="The GAN family; see docs/models.md", json_schema_extra=_list_families)
+    loss: Loss | None = Field(None, description="Adversarial loss; default: the family's own")
+    latent_dim: int | None = Field(None, ge=1, le=1024, description="Length of z; default: the recipe's, else "
+                                                                    "100, or 2 for 2-D data")
+    g_width: int | None = Field(None, ge=1, le=1024, description="conv nets: channels of G's last hidden layer "
+                                "(ngf); default: the recipe's, else 64")
+    d_width: int | None = Field(None, ge=1, le=1024, description="conv nets: channels of D's first layer (ndf); "
+                                "default: the recipe's, else 64")
+    hidden: int | None = Field(None, ge=1, le=4096, description="mlp nets: units per hidden layer; default: the "
+                               "recipe's, else 256")
+    depth: int | None = Field(None, ge=1, le=8, description="mlp nets: hidden layers; default: the recipe's, else 3")
+    image_size: ImageSize | None = Field(None, description="Resize the images to this; default: native")
+    conditional: bool | None = Field(
+        None, description="Condition on class labels; default: whether the family always does (cgan, acgan). "
+                          "Optional for sngan (projection D)")
+    codes: Codes | None = Field(None, description="infogan only; default 10 categories + 2 continuous codes")
+    pack: int | None = Field(None, ge=1, le=8, description="PacGAN (Lin et al. 2018): D judges this many samples "
+                             "side by side, which makes a collapsed G easy to spot; 1: off. Default: the recipe's")
+    mbstd: int | None = Field(None, ge=0, le=64, description="Minibatch standard deviation (Karras et al. 2018): "
+                              "D sees the spread of groups of this many samples; 0: off. Default: the recipe's")
+    mapping_layers: int | None = Field(None, ge=1, le=8, description="stylegan2: fully connected layers of the mapping "
+                                       "network from z to w (the paper's 8); default: the recipe's, else 8")
+    blocks: int | None = Field(None, ge=1, le=32, description="Residual blocks of CycleGAN's generators (default 6 "
+                               "below 256 px) and SRGAN's (default 16)")
+    scale: Literal[2, 4] | None = Field(None, description="srgan on a plain image set: the upscaling factor; its "
+                                        "inputs are the images shrunk by it (antialiased bilinear). Default 2; on a "
+                                        "paired set the factor is the sizes' ratio")
+
+    @field_validator("arch")
+    @classmethod
+    def _known_family(cls, arch: str) -> str:
+        if arch not in FAMILIES:
+            raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(FAMILIES)}")
+        return arch
+
+    @model_validator(mode="after")
+    def _fits_the_family(self) -> ModelSpec:
+        family = self.family
+        errors = family.refusals(conditional=self.is_conditional, codes=self.codes is not None, loss=self.loss)
+        if errors:
+            raise ValueError(f"{self.arch} " + f"; {self.arch} ".join(errors))
+        if family.takes_codes and self.codes is not None and not (self.codes.categorical or self.codes.continuous):
+            raise ValueError(f"{self.arch} needs at least one code: codes.categorical or codes.continuous > 0")
+        if family.kind == "translator":
+            given = [name for name in ("latent_dim", "hidden", "depth") if getattr(self, name) is not None]
+            given += [name for name in ("pack", "mbstd") if getattr(self, name) not in (None, 0, 1)]
+            if given:
+                raise ValueError(f"{self.arch} translates images and takes no noise or sampler options: leave out "
+                                 f"{', '.join(given)}")
+        else:
+            given = [name for name in ("blocks", "scale") if getattr(self, name) is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)} apply to translators (cyclegan, srgan); {self.arch} "
+                                 f"{'varies images' if family.kind == 'augmenter' else 'samples from noise'}")
+        if family.kind == "augmenter":
+            given = [name for name in ("hidden", "depth") if getattr(self, name) is not None]
+            given += [name for name in ("pack", "mbstd") if getattr(self, name) not in (None, 0, 1)]
+            if given:
+                raise ValueError(f"{self.arch} varies images with a U-Net and a pair critic: leave out "
+                                 f"{', '.join(given)}")
+        if self.scale is not None and self.arch != "srgan":
+            raise ValueError("scale applies to srgan only")
+        if self.mapping_layers is not None and family.style_layers is None:
+            raise ValueError(f"mapping_layers applies to the style-based families (stylegan2); {self.arch} has no "
+                             "mapping network")
+        if self.blocks is not None and self.arch == "pix2pix":
+            raise ValueError("blocks applies to cyclegan and srgan; pix2pix's U-Net depth follows the image size")
+        if self.image_size is not None and self.image_size not in family.image_sizes:
+            raise ValueError(f"{self.arch} takes images of {', '.join(map(str, family.image_sizes))} px; "
+                             f"got image_size {self.image_size}")
+        return self
+
+    @property
+    def family(self) -> Family:
+        return FAMILIES[self.arch]
+
+    @property
+    def is_conditional(self) -> bool:
+        if self.conditional is None:
+            return self.family.conditional == "always"
+        return self.conditional
+
+    @property
+    def resolved_codes(self) -> Codes:
+        return (self.codes or Codes()) if self.family.takes_codes else Codes(categorical=0, continuous=0)
+
+
+class Resources(StrictModel):
+    """What a job needs of the worker that runs it: it waits on the queue of workers that have it."""
+
+    device: Literal["any", "cpu", "gpu"] = Field(
+        "any", description="any: the first free worker (a GPU worker trains on its GPU); cpu: a CPU worker; gpu: a "
+                           "worker with train.devices GPUs (it stays queued until one runs)")
+    gpu_memory_gb: int | None = Field(
+        None, ge=1, le=MEMORY_CLASSES_GB[-1], description="device gpu only: each GPU has at least this much memory, "
+        f"rounded up to a memory class ({', '.join(map(str, MEMORY_CLASSES_GB))} GB)")
+
+    @model_validator(mode="after")
+    def _memory_needs_a_gpu(self) -> Resources:
+        if self.gpu_memory_gb is not None and self.device != "gpu":
+            raise ValueError(f"resources.gpu_memory_gb asks for a GPU: set resources.device to 'gpu' (it is "
+                             f"{self.device!r}), or leave gpu_memory_gb out")
+        return self
+
+
+def _train_spec_fields() -> dict:
+    """TrainSpec's fields: TrainConfig's API fields with their types, defaults and bounds, so each default
+    is written once (in models/trainer.py)."""
+    hints = get_type_hints(TrainConfig)
+    specs = {}
+    for f in dataclasses.fields(TrainConfig):
+        if "api" not in f.metadata:
+            continue
+        annotation = hints[f.name]
+        default = f.default
+        if get_origin(annotation) is tuple:  # JSON has lists: augment is a list of policies
+            annotation, default = list[get_args(annotation)[0]], list(default)
+        specs[f.name] = (annotation, Field(default, **f.metadata["api"]))
+    specs["time_limit_s"] = (int | None, Field(None, ge=1, description="Fail the job after this long running; "
+                                               "default and cap: the server's job_time_limit_s"))
+    return specs
+
+
+TrainSpec = create_model("TrainSpec", __base__=StrictModel, **_train_spec_fields())
+TrainSpec.__doc__ = "How to train: every field of models.trainer.TrainConfig that a job may set."
+
+
+# A built-in mixture can be scored after every few epochs at no real cost (2,500 points), and its late epochs can
+# drop a mode that an earlier one had (mlp on grid25, seed 0: 23/25 at epoch 208, 25/25 at 192): a job on one
+# serves its best-scoring epoch unless it says otherwise (docs/models.md, "Recipes"). Set at submit, so the stored
+# spec says it.
+MIXTURE_SCORING = {"eval_every_epochs": 8, "keep_best": True}
+
+
+def train_config(spec: JobSpec) -> TrainConfig:
+    """The trainer's config for a job: the spec's train fields, plus the model's loss."""
+    train = spec.train.model_dump(exclude={"time_limit_s"})
+    return TrainConfig(**{**train, "augment": tuple(train["augment"]), "loss": spec.model.loss})
+
+
+class JobSpec(StrictModel):
+    kind: Literal["training"] = Field("training", description="A training job (evaluations are POSTed to "
+                                                               "/v1/models/{id}/evaluations)")
+    dataset: str = Field(..., description="A data set id: a built-in (mnist, digits, ring8, grid25) or an upload's id",
+                         examples=["mnist"])
+    dataset_checksum: str | None = Field(None, description="Set by the server at submit: the checksum of the "
+                                         "data set trained on. If you give it, the job is refused unless it matches")
+    classes: list[str] | None = Field(
+        None, min_length=1, description="Train on the images of these classes only (names from the data set's "
+        "`classes`), e.g. DAGAN on digits 0-6, to make variations of 7, 8 and 9 it never saw. Default: all")
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    resources: Resources = Field(default_factory=Resources, description="What the job needs of its worker; picks "
+                                 "the queue it waits on (GET /v1/workers lists them)")
+
+    @property
+    def queue(self) -> str:
+        return queue_for(self.model_dump())
+
+    @model_validator(mode="after")
+    def _whole_packs(self) -> JobSpec:
+        pack = self.model.pack or 1
+        if self.train.batch_size is not None and self.train.batch_size % pack:
+            raise ValueError(f"train.batch_size ({self.train.batch_size}) must be a multiple of model.pack ({pack}): "
+                             "D judges whole packs")
+        share = self.train.devices * pack
+        if self.train.batch_size is not None and self.train.batch_size % share:
+            raise ValueError(f"train.batch_size ({self.train.batch_size}) must be a multiple of train.devices x "
+                             f"model.pack ({share}): every device trains an equal share of each batch")
+        if self.train.keep_best and not self.train.eval_every_epochs:
+            raise ValueError("train.keep_best picks the best of the per-epoch scores: set train.eval_every_epochs too")
+        if self.dataset in MIXTURES and not {"eval_every_epochs", "keep_best"} & self.train.model_fields_set:
+            self.train = self.train.model_copy(update=MIXTURE_SCORING)
+        return self
+
+
+_NET_CHOICES = ("latent_dim", "g_width", "d_width", "hidden", "depth", "pack", "mbstd", "blocks", "mapping_layers")
+
+
+def gan_config(spec: JobSpec, shape: tuple[int, ...], classes: tuple[str, ...] | list[str],
+               source_shape: tuple[int, ...] = ()) -> GANConfig:
+    """The networks a job trains on data of this shape: what the spec says, else the family's recipe for
+    the data, else GANConfig's defaults (with a 2-D latent for 2-D points). A translator also needs the
+    shape of its inputs: domain A's, or for srgan on plain images, the images shrunk by `scale`."""
+    model = spec.model
+    probe = GANConfig(arch=model.arch, data_shape=shape)
+    defaults = {**dataclasses.asdict(probe), "latent_dim": 100 if probe.is_image else 2,
+                **model.family.net_defaults(probe.recipe_key)}
+    chosen = {name: getattr(model, name) if getattr(model, name) is not None else defaults[name]
+              for name in _NET_CHOICES}
+    codes = model.resolved_codes
+    if model.family.kind == "translator" and not source_shape:  # srgan on plain images
+        scale = model.scale or 2
+        source_shape = (shape[0], shape[1] // scale, shape[2] // scale)
+    return GANConfig(arch=model.arch, data_shape=shape, num_classes=len(classes) if model.is_conditional else 0,
+                     cat_codes=codes.categorical, cont_codes=codes.continuous, source_shape=tuple(source_shape),
+                     **chosen)
+
+
+def compatibility_errors(spec: JobSpec, kind: str, shape: tuple[int, ...] | list[int], classes: list[str],
+                         source_shape: tuple[int, ...] | list[int] = ()) -> list[str]:
+    """What makes `spec` unfit for a data set of this kind ("images", "points", "paired" or "unpaired"),
+    shape (domain B's for two domains; `source_shape` is domain A's) and classes."""
+    errors = []
+    model, family = spec.model, spec.model.family
+    if kind not in family.data_kinds:
+        takers = ", ".join(name for name, f in FAMILIES.items() if kind in f.data_kinds)
+        errors.append(f"{model.arch} does not train on {_KIND_WORDS[kind]}; families that do: {takers}")
+    if spec.train.partner_warp and model.arch != "dagan":
+        errors.append("train.partner_warp applies to dagan")
+    for option, trainer in _LOOP_OPTIONS.items():
+        if option in spec.train.model_fields_set and family.trainer != trainer:
+            errors.append(f"train.{option} applies to {trainer}; {model.arch} trains without it")
+    if spec.classes is not None:
+        errors += _class_choice_errors(spec.classes, kind, classes)
+        classes = [name for name in classes if name in spec.classes]  # what the job trains on
+    if family.kind == "translator":
+        return errors + _translator_errors(spec, kind, shape, source_shape)
+    if family.kind == "augmenter":
+        used = [name for name in ("augment", "eval_every_epochs", "keep_best", "unroll_steps")
+                if getattr(spec.train, name)]
+        if used:
+            errors.append(f"{', '.join('train.' + name for name in used)} apply to the noise-to-image families; "
+                          f"{model.arch} varies images (its figures are computed when the job finishes)")
+    if kind == "points":
+        if model.image_size is not None:
+            errors.append("model.image_size applies to images; this data set is 2-D points")
+        if spec.train.augment:
+            errors.append("train.augment applies to images; this data set is 2-D points")
+    elif family.image_backbone == "conv" and model.image_size is None and shape[-1] not in family.image_sizes:
+        sizes = ", ".join(map(str, family.image_sizes))
+        errors.append(f"the data set's images are {shape[-1]}x{shape[-1]}; {model.arch} takes {sizes}: "
+                      "set model.image_size")
+    if spec.train.eval_every_epochs:
+        if kind == "points" and spec.dataset not in MIXTURES:
+            errors.append(f"train.eval_every_epochs scores 2-D points on the built-in mixtures "
+                          f"({', '.join(MIXTURES)}); {spec.dataset} is not one of them")
+        if kind == "images" and len(classes) < 2:
+            errors.append("train.eval_every_epochs scores images with the data set's reference classifier, and this "
+                          "data set has no labels (an Inception score every epoch would cost minutes on a CPU)")
+    if model.is_conditional and len(classes) < 2:
+        errors.append(f"{model.arch} conditions on class labels, and this data set has "
+                      f"{'no labels' if not classes else 'a single class'}; use a labelled data set or an "
+                      "unconditional arch")
+    return errors
+
+
+# Settings of one family's own training loop: a job of another family that sets one is told so.
+_LOOP_OPTIONS = {**dict.fromkeys(("r1_gamma", "r1_every", "style_mixing", "pl_weight"), "stylegan2"),
+                 **dict.fromkeys(("phase_images", "drift_weight"), "progan")}
+
+_KIND_WORDS = {"images": "images", "points": "points", "paired": "paired images (two domains)",
+               "unpaired": "unpaired images (two domains)"}
+
+
+def _class_choice_errors(chosen: list[str], kind: str, classes: list[str]) -> list[str]:
+    if kind != "images" or len(classes) < 2:
+        return ["classes picks classes of a labelled image set; this data set " +
+                ("has no labels" if kind == "images" else f"holds {_KIND_WORDS[kind]}")]
+    unknown = sorted(set(chosen) - set(classes))
+    if unknown:
+        return [f"classes: {', '.join(map(repr, unknown))} not in the data set's classes ({', '.join(classes)})"]
+    return []
+
+
+def _translator_errors(spec: JobSpec, kind: str, shape, source_shape) -> list[str]:
+    model, train, errors = spec.model, spec.train, []
+    used = [name for name in ("augment", "eval_every_epochs", "keep_best", "unroll_steps") if getattr(train, name)]
+    if used:
+        errors.append(f"{', '.join('train.' + name for name in used)} apply to the noise-to-image families; "
+                      f"{model.arch} translates images")
+    if model.scale is not None and kind != "images":
+        errors.append("model.scale is for srgan on a plain image set; on pairs the factor is the sizes' ratio")
+    side = model.image_size or shape[-1]
+    if side not in model.family.image_sizes:
+        errors.append(f"the data set's images are {shape[-1]}x{shape[-1]}; {model.arch} takes "
+                      f"{', '.join(map(str, model.family.image_sizes))}: set model.image_size")
+    if kind in ("paired", "unpaired") and source_shape:
+        ratio = shape[-1] / source_shape[-1]
+        if model.arch == "srgan" and ratio not in (2, 4):
+            errors.append(f"srgan upscales 2x or 4x; this data set's B images are {ratio:g}x its A images")
+        elif model.arch != "srgan" and ratio != 1 and model.image_size is None:
+            errors.append(f"{model.arch} needs A and B images of one size; this data set's are {source_shape[-1]} "
+                          f"and {shape[-1]} px: set model.image_size to resize both")
+    return errors
+
+
+Metric = Literal["mixture", "domain", "prdc", "kid", "fid", "cas"]
+METRICS_DOC = ("mixture: modes captured and % high-quality samples on a 2-D mixture (PacGAN's protocol); domain: "
+               "the data set's reference classifier reads the samples (confidence, class coverage and entropy, "
+               "conditional accuracy, classifier-feature Fréchet distance); prdc: precision, recall, density, "
+               "coverage (Naeem et al. 2020); kid and fid on `features`; cas: a classifier trained on samples only, "
+               "tested on held-out real images (Ravuri & Vinyals 2019)")
+
+
+class EvaluationRequest(StrictModel):
+    """How to score a model: which metrics, on how many samples, with which features and seed."""
+
+    metrics: list[Metric] | None = Field(None, description=f"Default: what suits the model's data: {METRICS_DOC}")
+    samples: int = Field(1000, ge=50, le=50_000, description="Generated samples to score (2-D mixtures: 2,500)")
+    features: Literal["classifier", "inception"] = Field(
+        "classifier", description="Feature space of kid, fid and prdc: the data set's reference classifier, or "
+                                  "InceptionV3 pool features (the standard FID network; a few images/s on a CPU)")
+    seed: int = Field(0, ge=0, lt=2**63, description="Seeds the samples and the metrics' own draws")
+
+
+class EvaluationSpec(EvaluationRequest):
+    """An evaluation job as stored: the request plus the model it scores."""
+
+    kind: Literal["evaluation"] = "evaluation"
+    model_id: str = ""
+
+    def refusal(self, data_kind: str, classes: list[str]) -> str | None:
+        """Why these metrics cannot score a model that makes `data_kind` from a data set with `classes`."""
+        wanted = set(self.metrics or ())
+        if data_kind == "points" and wanted - {"mixture"}:
+            return f"metrics {', '.join(sorted(wanted - {'mixture'}))} score images; this model makes 2-D points: " \
+                   "use mixture"
+        if data_kind == "images" and "mixture" in wanted:
+            return "metric mixture scores 2-D points; this model makes images"
+        if len(classes) < 2 and (wanted & {"domain", "cas"} or (data_kind == "images" and
+                                                                   self.features == "classifier")):
+            return "the model's data set has no labels, so no reference classifier: domain and cas need one; " \
+                   "use features 'inception' for kid, fid and prdc"
+        return None
+
+
+class ProjectionRequest(StrictModel):
+    """An image to project into a style-based model: sent, or one of the model's training images."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["image"], "properties": {"image": {"not": {"type": "null"}}}},
+        {"required": ["dataset_index"], "properties": {"dataset_index": {"not": {"type": "null"}}}}]})
+
+    image: str | None = Field(None, max_length=4_000_000, description="The image, base64 (PNG, JPEG, ...; a `data:` "
+                              "URL prefix is fine); brought to the model's image shape by `resize`")
+    dataset_index: int | None = Field(None, ge=0, lt=10**9, description="Or: the image at this index of the data "
+                                      "set the model was trained on (at the model's size)")
+    resize: Literal["crop", "pad"] = Field("crop", description="How a sent image that is not square is made square, "
+                                                               "as for uploads")
+    steps: int = Field(300, ge=10, le=5000, description="Optimiser steps")
+    space: Literal["w", "w+"] = Field("w", description="w: one w for every layer (what the paper projects into: "
+                                                       "stays editable); w+: one per layer (closer, edits less "
+                                                       "cleanly)")
+    seed: int = Field(0, ge=0, lt=2**63, description="Seeds the search's exploration noise")
+
+    @model_validator(mode="after")
+    def _one_image(self) -> ProjectionRequest:
+        if (self.image is None) == (self.dataset_index is None):
+            raise ValueError("give exactly one of image (base64) or dataset_index")
+        return self
+
+
+class ProjectionSpec(StrictModel):
+    """A projection job as stored: the target already decoded to the model's shape (a base64 PNG), or the index
+    of a training image, and the search's settings."""
+
+    kind: Literal["projection"] = "projection"
+    model_id: str
+    target_png: str | None = None
+    dataset_index: int | None = None
+    steps: int
+    space: Literal["w", "w+"]
+    seed: int

@@ -1,0 +1,90 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from core.celery_app import create_celery
+from core.datasets import DatasetCatalog, UploadLimits, warm_builtins
+from core.redis_connection import connect, connect_async
+from core.registry import Registry
+from core.settings import Settings, get_settings
+from core.store import open_store
+from models.device import resolve_device
+from models.gan import load_family_modules
+from service.api import dashboard, docs_pages, openapi, problems
+from service.api.cross_site import CrossSiteGuard
+from service.api.json_default import JsonByDefault
+from service.api.key_gate import KeyGate
+from service.api.limits import BodySizeLimit, RateLimiter
+from service.api.metrics import Metrics
+from service.api.request_context import RequestContext
+from service.api.routers import datasets, events, health, jobs, models, projections, sessions, workers
+from service.serving.generators import BatchPolicy, GeneratorCache
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    load_family_modules(settings.family_modules)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # Short timeouts and few retries: while Redis is down a request gets a 503 in seconds, not a hang.
+        timeout = settings.redis_timeout_s
+        redis = connect(settings.require_redis_url(), settings.redis_sentinel_password, socket_timeout=timeout,
+                        socket_connect_timeout=timeout, health_check_interval=30,
+                        retry=Retry(ExponentialBackoff(cap=0.5, base=0.1), 2))
+        app.state.settings = settings
+        app.state.registry = Registry(redis)
+        # Event streams block in XREAD on their own connections, without holding a thread each.
+        app.state.async_redis = connect_async(settings.require_redis_url(), settings.redis_sentinel_password,
+                                              socket_connect_timeout=timeout,
+                                              socket_timeout=settings.sse_heartbeat_s + timeout)
+        app.state.rate_limiter = RateLimiter(redis)
+        app.state.store = open_store(settings)
+        app.state.catalog = DatasetCatalog(app.state.registry, app.state.store, UploadLimits.from_settings(settings))
+        warm_builtins()
+        policy = BatchPolicy(settings.batch_max_images, settings.batch_wait_ms / 1000)
+        app.state.generators = GeneratorCache(app.state.store, settings.generator_cache_size,
+                                              settings.generator_cache_bytes, resolve_device(settings.device), policy)
+        app.state.celery = create_celery(settings)
+        app.state.session_secret = None  # read from Redis when the first session cookie arrives
+        metrics.watch(app.state.registry, app.state.generators)
+        yield
+        redis.close()
+        await app.state.async_redis.aclose()
+
+    app = FastAPI(
+        title="GANForge",
+        version="0.1.0",
+        summary="Train GANs and serve their generators over HTTP.",
+        lifespan=lifespan,
+        docs_url=None,  # served by service.api.docs_pages, from local assets
+        redoc_url=None,
+    )
+    app.state.metrics = metrics
+    # Added last = outermost: the request id and metrics see every request, including refused ones.
+    app.add_middleware(JsonByDefault)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,
+                       max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(KeyGate, keys=settings.api_keys)  # inside CORS, so that preflights and 401s get its headers
+    if settings.cors_origins:  # off unless configured
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+                           expose_headers=["Location", "Retry-After", "X-Request-ID", "X-Seed"])
+    app.add_middleware(CrossSiteGuard, allowed_origins=settings.cors_origins)
+    app.add_middleware(RequestContext, metrics=metrics)
+    problems.install(app)
+    openapi.install(app)
+    docs_pages.install(app)
+    dashboard.install(app)
+    for router in (health.router, jobs.router, events.router, models.router, projections.router, datasets.router,
+                   sessions.router, workers.router):
+        app.include_router(router)
+    return app

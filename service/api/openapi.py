@@ -1,0 +1,108 @@
+"""The OpenAPI document's account of failures: every status a request can meet, each as problem+json.
+
+FastAPI documents a route's own responses and a 422 in its own error format. The layers in front of the
+routes answer too (authentication, the cross-site guard, body limits, the Redis handler), and every error
+here is an RFC 9457 problem document (service.api.problems), so the document is completed after FastAPI
+builds it: a status each layer can give is added to every operation that layer guards.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from service.api.problems import PROBLEM_JSON
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "What was wrong and how to put it right"},
+        "instance": {"type": "string", "description": "The request's path"},
+        "errors": {"type": "array", "description": "422: one entry per invalid field",
+                   "items": {"type": "object", "properties": {"loc": {"type": "string"}, "msg": {"type": "string"},
+                                                              "type": {"type": "string"}}}},
+    },
+    "additionalProperties": True,
+}
+
+# Route-specific statuses, for the decorators' `responses=`.
+RATE_LIMITED = {429: {"description": "Over the key's requests per minute (see Retry-After)"}}
+SUBMISSION = {429: {"description": "Over the key's submissions per minute (see Retry-After), or it already has "
+                                   "the most unfinished jobs a key may have"}}
+
+
+def _layer_statuses(path: str, operation: dict) -> dict[int, str]:
+    statuses: dict[int, str] = {}
+    if operation.get("security"):
+        statuses[401] = "No API key, or an unknown one (only when the server has keys configured)"
+        statuses[403] = "The key's scope does not allow this, or a browser request from another site"
+    if "requestBody" in operation:
+        statuses[400] = "The body could not be parsed"
+        statuses[413] = "The body is over the server's limit for this route"
+        statuses[415] = "The body's media type is not one this route reads"
+    if "{" in path:
+        statuses[404] = "Nothing with that id"
+    if operation.get("parameters") or "requestBody" in operation:
+        statuses[422] = "A parameter or the body is invalid; `errors` says which and why"
+    if path.startswith("/v1/"):
+        statuses[503] = "The job registry (Redis) is unreachable; retry after Retry-After seconds"
+    return statuses
+
+
+def _link_created(paths: dict) -> None:
+    """OpenAPI links from each POST that creates something (201/202 with its `id`) to the operations on it,
+    e.g. POST /v1/jobs to GET /v1/jobs/{job_id}: clients and the stateful fuzzer follow them."""
+    for path, operations in paths.items():
+        created = operations.get("post", {}).get("responses", {})
+        status = next((s for s in ("201", "202") if s in created), None)
+        if status is None:
+            continue
+        own = re.findall(r"{(\w+)}", path)
+        links = {}
+        for target, target_operations in paths.items():
+            new = re.match(re.escape(path) + r"/{(\w+)}", target)
+            if new is None:
+                continue
+            parameters = {name: f"$request.path.{name}" for name in own} | {new.group(1): "$response.body#/id"}
+            for operation in target_operations.values():
+                links[operation["operationId"]] = {"operationId": operation["operationId"], "parameters": parameters}
+        if links:
+            created[status]["links"] = links
+
+
+def complete(document: dict) -> dict:
+    """Adds the layers' statuses to each operation, makes every error response problem+json, and links each
+    created resource to the operations on it."""
+    document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    schemas = document["components"]["schemas"]
+    for name in ("HTTPValidationError", "ValidationError"):  # FastAPI's own 422 format, which no route sends
+        schemas.pop(name, None)
+    problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in document.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in _layer_statuses(path, operation).items():
+                responses.setdefault(str(status), {})["description"] = description
+            for status, response in responses.items():
+                if int(status) >= 400:
+                    response["content"] = problem
+    _link_created(document.get("paths", {}))
+    return document
+
+
+def install(app: FastAPI) -> None:
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = complete(get_openapi(
+                title=app.title, version=app.version, summary=app.summary, description=app.description,
+                routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi

@@ -1,0 +1,90 @@
+"""Errors as RFC 9457 problem details (application/problem+json)."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from core.store import StoreError
+
+PROBLEM_JSON = "application/problem+json"
+REDIS_RETRY_AFTER_S = 5
+log = logging.getLogger("ganforge.api")
+
+
+class Problem(Exception):
+    """Raise from anywhere below a route to answer with a problem document."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None, **extra):
+        super().__init__(detail)
+        self.status, self.detail, self.headers, self.extra = status, detail, headers, extra
+
+
+def problem_json(status: int, detail: str, instance: str, headers=None, **extra) -> JSONResponse:
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail,
+            "instance": instance, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_response(request: Request, status: int, detail: str, headers=None, **extra) -> JSONResponse:
+    return problem_json(status, detail, request.url.path, headers, **extra)
+
+
+def _location(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path takes. Starlette's own 405 names only the first route that matched the path,
+    and a path here often has one route per method."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem):
+        return problem_response(request, exc.status, exc.detail, exc.headers, **exc.extra)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+        return problem_response(request, exc.status_code, detail, headers)
+
+    # Redis down or too slow: answer at once and tell the client when to try again, rather than hang.
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    @app.exception_handler(OperationalError)
+    async def _redis_down(request: Request, exc: Exception):
+        log.warning("Redis unreachable: %s", exc)
+        return problem_response(request, 503, "the job registry (Redis) is unreachable; retry shortly",
+                                {"Retry-After": str(REDIS_RETRY_AFTER_S)})
+
+    # The artifact store down, refusing us, or inconsistent: the same, with what it said.
+    @app.exception_handler(StoreError)
+    async def _store_failed(request: Request, exc: StoreError):
+        log.warning("artifact store failed: %s", exc)
+        return problem_response(request, 503, f"artifact store: {exc}",
+                                {"Retry-After": str(REDIS_RETRY_AFTER_S)})
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        errors = [{"loc": _location(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors)
+        return problem_response(request, 422, detail, errors=errors)

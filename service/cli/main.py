@@ -1,0 +1,214 @@
+"""The `ganforge` command: `up` (everything, locally), `api`, `worker`, `status`, `keys new`, and the commands
+for people at a terminal (service.cli.user_commands: train, jobs, models, generate, augment)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+
+from core.gpus import gpus_here
+from core.settings import SCOPES, get_settings
+from service.cli import user_commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ganforge", description="Train GANs and serve them over HTTP. Settings come from GANFORGE_* "
+        "environment variables (see README); `ganforge <command> --help` says what a command does.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, description=summary)
+
+    up = command("up", "Run everything on this machine: Redis (embedded unless GANFORGE_REDIS_URL is set), a "
+                       "worker and the API, restarting any that exits. Ctrl-C stops them all.")
+    up.add_argument("--host", help="address the API binds (default: GANFORGE_HOST or 127.0.0.1)")
+    up.add_argument("--port", type=int, help="the API's port (default: GANFORGE_PORT or 8000)")
+    up.add_argument("--data-dir", help="models, data sets and the embedded Redis (default: GANFORGE_DATA_DIR or "
+                                       "./ganforge-data)")
+    command("api", "Run the HTTP API against GANFORGE_REDIS_URL.")
+    worker = command("worker", "Run a Celery training worker against GANFORGE_REDIS_URL: on the CPU (GPUs hidden), "
+                               "or with --gpus one worker process per GPU (or group of GPUs), each seeing its own.")
+    worker.add_argument("--name", default=None, help="worker node name (default: cpu@host; with --gpus gpu<i>@host, "
+                                                     "or <name>-gpu<i>@host)")
+    worker.add_argument("--concurrency", type=int, default=1, help="CPU worker: jobs trained at once (with --gpus, "
+                                                                   "each worker process trains one job at a time)")
+    worker.add_argument("--queues", default=None, help="comma-separated queues to take jobs from (default: celery,cpu; "
+                                                       "with --gpus, those the GPUs' memory serves: celery,gpu,"
+                                                       "gpu-16gb,...)")
+    worker.add_argument("--gpus", default=None, help="'all' or nvidia-smi indices (0,1): one worker process per GPU, "
+                                                     "its CUDA_VISIBLE_DEVICES set to it; restarted if it exits")
+    worker.add_argument("--gpus-per-worker", type=int, default=1, help="with --gpus: GPUs per worker process, for "
+                                                                       "jobs on several GPUs (train.devices)")
+    status = command("status", "Print live workers, queue depth and recent jobs, from GANFORGE_REDIS_URL or "
+                               "else from the `ganforge up` running on the data dir.")
+    status.add_argument("--limit", type=int, default=20, help="most recent jobs to list")
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.add_argument("--data-dir", help="where to look for a running `ganforge up` (default: GANFORGE_DATA_DIR "
+                                           "or ./ganforge-data)")
+    status.add_argument("--this-host", action="store_true", help="only this machine's workers; exit 1 when none "
+                                                                 "is alive (a container healthcheck)")
+    user_commands.add_commands(commands, command)
+    keys = command("keys", "Make API keys.").add_subparsers(dest="keys_command", required=True, metavar="action")
+    new = keys.add_parser("new", help="print a fresh API key and the entry that configures it")
+    new.add_argument("--scope", choices=SCOPES, required=True)
+    new.add_argument("--name", default=None, help="a name for the key, shown in logs (default: <scope>-<random>)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    _apply_overrides({"GANFORGE_HOST": getattr(args, "host", None), "GANFORGE_PORT": getattr(args, "port", None),
+                      "GANFORGE_DATA_DIR": getattr(args, "data_dir", None)})
+    commands = {
+        "up": run_up,
+        "api": run_api,
+        "worker": lambda: run_worker(_worker_argv(args)),
+        "status": lambda: run_status(args.limit, args.json, args.this_host),
+        "keys": lambda: run_keys_new(args.scope, args.name),
+        **dict.fromkeys(("train", "jobs", "models", "generate", "augment"), lambda: user_commands.run(args)),
+    }
+    sys.exit(commands[args.command]())
+
+
+def _worker_argv(args: argparse.Namespace) -> list[str]:
+    argv = ["--concurrency", str(args.concurrency), "--gpus-per-worker", str(args.gpus_per_worker)]
+    for flag, value in (("--name", args.name), ("--queues", args.queues), ("--gpus", args.gpus)):
+        if value is not None:
+            argv += [flag, value]
+    return argv
+
+
+def _apply_overrides(flags: dict[str, object]) -> None:
+    """Command-line flags win over the environment, for this process and the ones it starts."""
+    os.environ.update({name: str(value) for name, value in flags.items() if value is not None})
+    get_settings.cache_clear()
+
+
+def run_api() -> None:
+    from core import logs
+    from service.api.auth import refuse_unsafe_bind
+
+    settings = get_settings()
+    settings.require_redis_url()
+    auth_mode = refuse_unsafe_bind(settings)  # before the slow imports: a refusal comes at once
+    logs.configure(settings.log_format)
+    import uvicorn
+
+    from service.api.app import create_app
+
+    log = logging.getLogger("ganforge.api")
+    (log.info if settings.api_keys else log.warning)(auth_mode)
+    # An open event stream (a dashboard tab) never ends by itself: on SIGTERM, give requests 5 s, then stop.
+    # Keep-alive outlasts a load balancer's idle timeout (60 s is common; uvicorn's default is 5 s), so the server
+    # is never the side that closes an idle connection just as a client sends on it: that request gets no answer.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=5, timeout_keep_alive=75)
+
+
+def run_keys_new(scope: str, name: str | None) -> None:
+    from service.api.auth import hash_key, new_key
+
+    key = new_key()
+    name = name or f"{scope}-{secrets.token_hex(3)}"
+    entry = {"name": name, "sha256": hash_key(key), "scope": scope}
+    print(f"key (give it to the client; it is shown only now): {key}")
+    print(f"entry for GANFORGE_API_KEYS (a JSON list of such entries): {json.dumps(entry)}")
+    print(f"for example: export GANFORGE_API_KEYS='{json.dumps([entry])}'")
+
+
+def run_status(limit: int, as_json: bool, this_host: bool = False) -> int:
+    from core.presence import alive_workers
+    from core.queues import queue_depths
+    from core.redis_connection import connect
+    from core.registry import Registry
+    from service.cli.local_stack import read_state
+
+    settings = get_settings()
+    redis_url = settings.redis_url or (read_state(settings.data_dir) or {}).get("redis_url")
+    if not redis_url:
+        raise SystemExit(f"ganforge status: GANFORGE_REDIS_URL is not set and no `ganforge up` runs on "
+                         f"{settings.data_dir} (pass --data-dir to look elsewhere)")
+    redis = connect(redis_url, settings.redis_sentinel_password, socket_timeout=5, socket_connect_timeout=5)
+    registry = Registry(redis)
+    everyone = alive_workers(redis)
+    workers = [w for w in everyone if w["host"] == socket.gethostname()] if this_host else everyone
+    queues = queue_depths(redis, everyone)
+    report = {
+        "workers": workers,
+        "queue_depth": sum(queues.values()),
+        "queues": queues,
+        "jobs_by_status": registry.count_by_status(),
+        "jobs": registry.list_jobs(limit) if limit > 0 else [],
+    }
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return 1 if this_host and not workers else 0
+    print(f"workers alive: {len(report['workers'])}")
+    for w in report["workers"]:
+        print(f"  {w['name']:<32} pid {w['pid']:<8} up since {w['started_at']}  queues "
+              f"{','.join(w.get('queues') or ['?'])}  on {'; '.join(w.get('devices') or ['?'])}  "
+              f"{'running ' + w['current_job'] if w.get('current_job') else 'idle'}")
+    print(f"queue depth: {report['queue_depth']} (" + ", ".join(f"{k} {v}" for k, v in queues.items()) + ")")
+    print("jobs: " + ", ".join(f"{k} {v}" for k, v in report["jobs_by_status"].items()))
+    for job in report["jobs"]:
+        progress = job.get("progress") or {}
+        steps = f"{progress.get('step', 0)}/{progress.get('total_steps', '?')}"
+        print(f"  {job['id']}  {job['status']:<10} step {steps:<12} attempts {job.get('attempts') or 0}  "
+              f"{job.get('worker') or ''}  {job.get('error') or ''}")
+    return 1 if this_host and not workers else 0
+
+
+def run_worker(argv: list[str]) -> None:
+    """The worker is its own program (`python -m worker`): this process becomes it, so that the API's command line
+    never loads the job runner."""
+    os.execv(sys.executable, [sys.executable, "-m", "worker", *argv])
+
+
+def run_up() -> int:
+    """Runs Redis (embedded unless configured), a worker and the API as supervised child processes: one that
+    exits is restarted with back-off; Ctrl-C or SIGTERM stops them all. Exits 1 when a part keeps failing."""
+    from core.supervisor import Part, Supervisor
+    from service.api.auth import refuse_unsafe_bind
+    from service.cli.local_stack import clear_state, write_state
+    settings = get_settings()
+    refuse_unsafe_bind(settings)  # at once, rather than an API child that exits and is restarted in vain
+    env = dict(os.environ)
+    parts: list[Part] = []
+    if not settings.redis_url:
+        from service.cli.embedded_redis import free_port, start_redis
+
+        redis_dir, port = settings.data_dir / "redis", free_port()
+        parts.append(Part("redis", lambda: start_redis(redis_dir, port)[0]))  # the same port after a restart
+        env["GANFORGE_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        print(f"ganforge: embedded Redis at {env['GANFORGE_REDIS_URL']} (data in {redis_dir})", flush=True)
+    me, worker = [sys.executable, "-m", "service.cli"], [sys.executable, "-m", "worker"]
+    # Each child leads its own process group, so stopping one also stops its own children (Celery's pool).
+    # A CPU worker, for jobs that ask for the CPU; and a worker per GPU when there are GPUs (read from nvidia-smi,
+    # never torch: this process starts the workers).
+    parts.append(Part("worker", lambda: subprocess.Popen(worker, env=env, start_new_session=True)))
+    if gpus_here():
+        parts.append(Part("gpu-workers", lambda: subprocess.Popen([*worker, "--gpus", "all"], env=env,
+                                                                  start_new_session=True)))
+    parts.append(Part("api", lambda: subprocess.Popen([*me, "api"], env=env, start_new_session=True)))
+    api_url = f"http://{settings.host}:{settings.port}"
+    print(f"ganforge: dashboard at {api_url}/ui/, API docs at {api_url}/docs; Ctrl-C stops", flush=True)
+    supervisor = Supervisor(parts, log=lambda line: print(line, flush=True))
+    signal.signal(signal.SIGINT, supervisor.stop)
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    write_state(settings.data_dir, env.get("GANFORGE_REDIS_URL") or settings.redis_url, api_url)
+    try:
+        return supervisor.run()
+    finally:
+        clear_state(settings.data_dir)
+
+
+if __name__ == "__main__":
+    main()

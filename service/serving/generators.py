@@ -1,0 +1,168 @@
+"""Loaded generators, kept in an LRU cache bounded by count and bytes, each with its request batcher."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from core.artifacts import load_published_generator
+from core.card import ModelCard
+from core.store import ArtifactStore
+from models.sampling import Conditioning, generate, generate_from_ws, mapped_ws, translate, vary
+from service.serving.batching import Batcher
+
+log = logging.getLogger("ganforge.api")
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    max_images: int = 64
+    max_wait_s: float = 0.0
+
+
+@dataclass
+class LoadedGenerator:
+    model_id: str
+    net: nn.Module
+    card: ModelCard
+    nbytes: int
+    policy: BatchPolicy = field(default_factory=BatchPolicy)
+    checked_at: float = 0.0  # when the registry last confirmed the model exists (time.monotonic)
+    # One forward at a time per generator: batches already run one after another, and an augment
+    # stream takes its turn between them instead of fighting them for the CPU threads.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _batchers: dict[str, Batcher] = field(default_factory=dict)
+
+    def images(self, latents: torch.Tensor, conditioning: Conditioning | None = None) -> torch.Tensor:
+        """uint8 NCHW images, or float N x 2 points for a 2-D model, computed now in this thread."""
+        with self.lock:
+            return generate(self.net, latents, batch_size=self.policy.max_images, **(conditioning or {}))
+
+    def styled(self, ws: torch.Tensor, conditioning: Conditioning | None = None) -> torch.Tensor:
+        """A style-based generator's uint8 images for explicit ws (truncated by the conditioning's psi), now."""
+        conditioning = conditioning or {}
+        with self.lock:
+            return generate_from_ws(self.net, ws, conditioning.get("psi"), conditioning.get("cutoff"),
+                                    batch_size=self.policy.max_images)
+
+    def mapped(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """A style-based generator's untruncated ws for latents (and labels), computed now in this thread."""
+        with self.lock:
+            return mapped_ws(self.net, latents, labels, batch_size=self.policy.max_images)
+
+    def translated(self, images: torch.Tensor, direction: str) -> torch.Tensor:
+        """A translator's uint8 outputs for uint8 inputs, computed now in this thread."""
+        with self.lock:
+            return translate(self.net, images, direction, batch_size=self.policy.max_images)
+
+    def varied(self, images: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        """A variation model's uint8 outputs: each uint8 input with its row of latents, computed now."""
+        with self.lock:
+            return vary(self.net, images, latents, batch_size=self.policy.max_images)
+
+    async def batched(self, latents: torch.Tensor, conditioning: Conditioning, on_batch) -> torch.Tensor:
+        """The same as `images`, awaited: computed together with concurrent requests for this model."""
+        return await self._batcher("", self.images, on_batch)(latents, conditioning)
+
+    async def batched_styles(self, ws: torch.Tensor, conditioning: Conditioning, on_batch) -> torch.Tensor:
+        """The same as `styled`, awaited: batched with concurrent ws requests for this model."""
+        return await self._batcher("ws", self.styled, on_batch)(ws, conditioning)
+
+    async def batched_translation(self, images: torch.Tensor, direction: str, on_batch) -> torch.Tensor:
+        """The same as `translated`, awaited: batched with concurrent requests in the same direction."""
+        forward = lambda inputs, _conditioning: self.translated(inputs, direction)  # noqa: E731
+        return await self._batcher(direction, forward, on_batch)(images, {})
+
+    async def batched_variations(self, images: torch.Tensor, latents: torch.Tensor, on_batch) -> torch.Tensor:
+        """The same as `varied`, awaited: batched with concurrent variation requests."""
+        forward = lambda inputs, extra: self.varied(inputs, extra["latents"])  # noqa: E731
+        return await self._batcher("variations", forward, on_batch)(images, {"latents": latents})
+
+    def _batcher(self, key: str, forward, on_batch) -> Batcher:
+        if key not in self._batchers:  # made on first use, inside the event loop it belongs to
+            self._batchers[key] = Batcher(forward, self.policy.max_images, self.policy.max_wait_s, on_batch)
+        return self._batchers[key]
+
+
+def module_bytes(net: nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in [*net.parameters(), *net.buffers()])
+
+
+class GeneratorCache:
+    """Least recently used generators stay loaded; the cache holds at most `capacity` of them and
+    `max_bytes` of their weights (one larger than that is still served, alone)."""
+
+    def __init__(self, store: ArtifactStore, capacity: int, max_bytes: int, device: str | torch.device = "cpu",
+                 policy: BatchPolicy | None = None):
+        self.store, self.capacity, self.max_bytes, self.device = store, capacity, max_bytes, device
+        self.policy = policy or BatchPolicy()
+        self._items: OrderedDict[str, LoadedGenerator] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
+        self.hits = self.misses = self.evictions = 0
+
+    def get(self, model_id: str) -> LoadedGenerator:
+        """Raises FileNotFoundError (ArtifactNotFound) when the model is not in the store, StoreError when the
+        store fails. A load reads the model's manifest and generator file, nothing else of the store."""
+        if (loaded := self._hit(model_id)) is not None:
+            return loaded
+        with self._lock:
+            loading = self._loading.setdefault(model_id, threading.Lock())
+        with loading:  # a burst of requests for a cold model loads it once
+            if (loaded := self._hit(model_id)) is not None:
+                return loaded
+            try:
+                net, card = load_published_generator(self.store, model_id, self.device)
+                loaded = LoadedGenerator(model_id, net, ModelCard.model_validate(card), module_bytes(net), self.policy)
+                with self._lock:
+                    self.misses += 1
+                    self._items[model_id] = loaded
+                    self._evict()
+            finally:
+                with self._lock:
+                    self._loading.pop(model_id, None)
+        return loaded
+
+    def fresh(self, model_id: str, max_age_s: float) -> LoadedGenerator | None:
+        """The loaded generator, if the registry confirmed its model within `max_age_s`: a request for a
+        busy model then needs neither Redis nor a thread."""
+        return self._hit(model_id, max_age_s)
+
+    def forget(self, model_id: str) -> None:
+        with self._lock:
+            self._items.pop(model_id, None)
+
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return sum(item.nbytes for item in self._items.values())
+
+    def __contains__(self, model_id: str) -> bool:
+        with self._lock:
+            return model_id in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _hit(self, model_id: str, max_age_s: float | None = None) -> LoadedGenerator | None:
+        with self._lock:
+            loaded = self._items.get(model_id)
+            if loaded is None or (max_age_s is not None and time.monotonic() - loaded.checked_at > max_age_s):
+                return None
+            self._items.move_to_end(model_id)
+            self.hits += 1
+            return loaded
+
+    def _evict(self) -> None:
+        """Drops the least recently used until both bounds hold, never the one just loaded."""
+        while len(self._items) > 1 and (len(self._items) > self.capacity or
+                                        sum(i.nbytes for i in self._items.values()) > self.max_bytes):
+            model_id, evicted = self._items.popitem(last=False)
+            self.evictions += 1
+            log.info("generator cache: evicted %s (%d bytes)", model_id, evicted.nbytes)
