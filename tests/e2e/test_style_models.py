@@ -6,9 +6,9 @@ import io
 
 import numpy as np
 import pytest
+from ganforge_client import Client
 from PIL import Image
 
-from service.client import Client
 from tests.e2e.test_train_and_generate import assert_problem, png
 from tests.helpers import train_model, wait_for_job
 

@@ -9,10 +9,10 @@ import zipfile
 
 import numpy as np
 import pytest
+from ganforge_client import AsyncClient, Client
 from PIL import Image
 
 from models.data import load_builtin, outlines
-from service.client import AsyncClient, Client
 from tests.datasets_builders import image_bytes, npz_of, zip_of
 from tests.e2e.test_train_and_generate import assert_problem, png
 from tests.helpers import train_model

@@ -30,7 +30,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from core.states import TERMINAL  # a module of constants: the client imports no Celery or Redis
+from ganforge_client.states import TERMINAL
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 # Generation and augmentation may compute for a while before the first byte; connecting should not.
