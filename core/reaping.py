@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 
 from core.registry import Registry
+from core.states import JobStatus
 
 log = logging.getLogger("ganforge.reaper")
 
@@ -18,6 +19,6 @@ def reap_job(registry: Registry, job_id: str, enqueue: Callable[[str], None], ma
         log.warning("job %s lost its worker (lease expired); queued again", job_id, extra={"job": job_id})
         enqueue(job_id)
         registry.mark_enqueued(job_id)
-    elif outcome in ("failed", "cancelled"):
+    elif outcome in (JobStatus.FAILED, JobStatus.CANCELLED):
         log.warning("job %s lost its worker; now %s", job_id, outcome, extra={"job": job_id})
     return outcome

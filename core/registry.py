@@ -1,6 +1,6 @@
 """Jobs and models in Redis: a hash per item, a sorted set per kind for listing, a set per job status,
 a stream of events per job, and a lease per running job. State changes that must not interleave are
-Lua scripts (worker/registry_lua.py)."""
+Lua scripts (core/registry_lua.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from redis import Redis
 from core import registry_lua as lua
 from core.card import ModelCard
 from core.ids import new_id, utcnow
-from core.states import STATUSES, TERMINAL
+from core.states import LEASED, STATUSES, TERMINAL, JobStatus
 
 _JSON_FIELDS = ("spec", "progress", "result")
 _IDEMPOTENCY_TTL_S = 24 * 3600
@@ -78,12 +78,12 @@ class Registry:
         """Returns (job, created). A key seen before (for the same owner) returns the job it created,
         and created=False. Raises CapReached when `owner` has `max_unfinished` unfinished jobs."""
         now = utcnow()
-        job = {"id": new_id("job"), "status": "queued", "spec": spec, "created_at": now, "updated_at": now,
+        job = {"id": new_id("job"), "status": JobStatus.QUEUED, "spec": spec, "created_at": now, "updated_at": now,
                "owner": owner, "attempts": 0, "queued_ts": round(time.time(), 3)}
         fields = {k: v for k, v in _encode(job).items() if k != "status"}
         outcome, job_id = self._run("CREATE", job["id"], idempotency_key or "", json.dumps(fields), owner,
                                     max_unfinished, datetime.now(UTC).timestamp(), _IDEMPOTENCY_TTL_S,
-                                    json.dumps({"status": "queued"}))
+                                    json.dumps({"status": JobStatus.QUEUED}))
         if outcome == "capped":
             raise CapReached(f"{max_unfinished} unfinished jobs already")
         if outcome == "existing":
@@ -98,7 +98,7 @@ class Registry:
         ids = self.redis.zrevrange(f"{self.p}:jobs", offset, offset + limit - 1)
         return [job for job in (self.get_job(i.decode()) for i in ids) if job is not None]
 
-    def set_status(self, job_id: str, status: str, **fields) -> None:
+    def set_status(self, job_id: str, status: JobStatus, **fields) -> None:
         self._update(job_id, fields, status, "status", {"status": status, **_present(fields)})
 
     def record_progress(self, job_id: str, progress: dict) -> None:
@@ -134,18 +134,18 @@ class Registry:
         outcome, before = self._run("CANCEL", job_id, utcnow())
         return outcome, before
 
-    def count_by_status(self) -> dict[str, int]:
+    def count_by_status(self) -> dict[JobStatus, int]:
         pipe = self.redis.pipeline()
         for status in STATUSES:
             pipe.scard(f"{self.p}:status:{status}")
         return dict(zip(STATUSES, pipe.execute(), strict=True))
 
-    def job_ids_with_status(self, status: str) -> list[str]:
+    def job_ids_with_status(self, status: JobStatus) -> list[str]:
         return sorted(i.decode() for i in self.redis.smembers(f"{self.p}:status:{status}"))
 
     def jobs_run_by(self, worker: str) -> list[str]:
         """The running (or cancelling) jobs whose lease `worker` took last, by id: what it trains now."""
-        ids = sorted(self.redis.sunion(f"{self.p}:status:running", f"{self.p}:status:cancelling"))
+        ids = sorted(self.redis.sunion(*(f"{self.p}:status:{status}" for status in LEASED)))
         pipe = self.redis.pipeline(transaction=False)
         for job_id in ids:
             pipe.hget(self._job(job_id.decode()), "worker")
@@ -188,7 +188,7 @@ class Registry:
     def unenqueued_since(self, job_id: str) -> float | None:
         """For a queued job whose task never reached the broker: the epoch second it was queued."""
         status, enqueued, queued_ts = self.redis.hmget(self._job(job_id), "status", "enqueued_at", "queued_ts")
-        if status != b"queued" or enqueued or not queued_ts:
+        if status != JobStatus.QUEUED.encode() or enqueued or not queued_ts:
             return None
         return float(queued_ts)
 
@@ -304,7 +304,8 @@ class JobLease:
         if not written:
             raise LeaseLost(f"job {self.job_id}: lease lost to another worker")
 
-    def set_status(self, status: str, model: ModelCard | None = None, model_exists: bool = False, **fields) -> None:
+    def set_status(self, status: JobStatus, model: ModelCard | None = None, model_exists: bool = False,
+                   **fields) -> None:
         data = {"status": status, **_present({k: v for k, v in fields.items() if k != "result"})}
         self.update(fields, status, "status", data, model, model_exists)
 

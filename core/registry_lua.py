@@ -8,14 +8,18 @@ status changes (`{p}:job-status`, what a live job list follows). A job's unfinis
 they need a single Redis node (not Redis Cluster).
 """
 
-from core.states import TERMINAL
+from core.states import TERMINAL, JobStatus
 
-_PRELUDE = """
+# Each status as a Lua local named like its member (local QUEUED = 'queued'): the scripts below name the statuses
+# and never spell them, so they cannot drift from core.states.
+STATUS_LOCALS = "\n".join(f"local {status.name} = '{status.value}'" for status in JobStatus)
+
+_PRELUDE = STATUS_LOCALS + """
 local p = ARGV[1]
 local id = ARGV[2]
 local job = p .. ':job:' .. id
 local lease = job .. ':lease'
-local function terminal(s) return """ + " or ".join(f"s == '{status}'" for status in TERMINAL) + """ end
+local function terminal(s) return """ + " or ".join(f"s == {status.name}" for status in TERMINAL) + """ end
 local function move(new)
   local old = redis.call('hget', job, 'status')
   if old then redis.call('srem', p .. ':status:' .. old, id) end
@@ -49,7 +53,7 @@ end
 local unfinished = p .. ':owner:' .. owner .. ':unfinished'
 if owner ~= '' and cap > 0 and redis.call('scard', unfinished) >= cap then return {'capped', ''} end
 hset_json(fields)
-move('queued')
+move(QUEUED)
 redis.call('zadd', p .. ':jobs', ARGV[7], id)
 if owner ~= '' then redis.call('sadd', unfinished, id) end
 if idem ~= '' then redis.call('set', idem_key, id, 'EX', ARGV[8]) end
@@ -98,47 +102,47 @@ if terminal(status) then return {status, 0} end
 local continuing = redis.call('get', lease) == ARGV[3]
 if continuing then redis.call('pexpire', lease, ARGV[4])
 elseif not redis.call('set', lease, ARGV[3], 'NX', 'PX', ARGV[4]) then return {'leased', 0} end
-if status == 'cancelling' then
-  move('cancelled')
+if status == CANCELLING then
+  move(CANCELLED)
   redis.call('hset', job, 'finished_at', ARGV[6], 'updated_at', ARGV[6])
   redis.call('del', lease)
-  event('status', cjson.encode({status = 'cancelled'}))
-  return {'cancelled', 0}
+  event('status', cjson.encode({status = CANCELLED}))
+  return {CANCELLED, 0}
 end
 local attempts = tonumber(redis.call('hget', job, 'attempts') or '0')
 if not continuing then attempts = redis.call('hincrby', job, 'attempts', 1) end
 if attempts > tonumber(ARGV[7]) then
   local reason = 'gave up after ' .. (attempts - 1) .. ' attempts (max_attempts); see the job events'
-  move('failed')
+  move(FAILED)
   redis.call('hset', job, 'error', reason, 'finished_at', ARGV[6], 'updated_at', ARGV[6])
   redis.call('del', lease)
-  event('status', cjson.encode({status = 'failed', error = reason}))
-  return {'failed', attempts}
+  event('status', cjson.encode({status = FAILED, error = reason}))
+  return {FAILED, attempts}
 end
-move('running')
+move(RUNNING)
 redis.call('hset', job, 'worker', ARGV[5], 'error', '', 'updated_at', ARGV[6])
 if (redis.call('hget', job, 'started_at') or '') == '' then redis.call('hset', job, 'started_at', ARGV[6]) end
-event('status', cjson.encode({status = 'running', worker = ARGV[5], attempt = attempts}))
-return {'running', attempts}
+event('status', cjson.encode({status = RUNNING, worker = ARGV[5], attempt = attempts}))
+return {RUNNING, attempts}
 """
 
 # ARGV: p, id, now. Returns {outcome, status before}.
 CANCEL = _PRELUDE + """
 local status = redis.call('hget', job, 'status')
 if not status then return {'missing', ''} end
-if status == 'queued' then
-  move('cancelled')
+if status == QUEUED then
+  move(CANCELLED)
   redis.call('hset', job, 'finished_at', ARGV[3], 'updated_at', ARGV[3])
-  event('status', cjson.encode({status = 'cancelled'}))
-  return {'cancelled', status}
+  event('status', cjson.encode({status = CANCELLED}))
+  return {CANCELLED, status}
 end
-if status == 'running' then
-  move('cancelling')
+if status == RUNNING then
+  move(CANCELLING)
   redis.call('hset', job, 'updated_at', ARGV[3])
-  event('status', cjson.encode({status = 'cancelling'}))
-  return {'cancelling', status}
+  event('status', cjson.encode({status = CANCELLING}))
+  return {CANCELLING, status}
 end
-if status == 'cancelling' then return {'cancelling', status} end
+if status == CANCELLING then return {CANCELLING, status} end
 return {'conflict', status}
 """
 
@@ -146,27 +150,27 @@ return {'conflict', status}
 # expired lost its worker. The status check and the change are one step, so of two reapers only one re-queues a job.
 REAP = _PRELUDE + """
 local status = redis.call('hget', job, 'status')
-if status ~= 'running' and status ~= 'cancelling' then return 'skip' end
+if status ~= RUNNING and status ~= CANCELLING then return 'skip' end
 if redis.call('exists', lease) == 1 then return 'alive' end
-if status == 'cancelling' then
-  move('cancelled')
+if status == CANCELLING then
+  move(CANCELLED)
   redis.call('hset', job, 'finished_at', ARGV[3], 'updated_at', ARGV[3])
-  event('status', cjson.encode({status = 'cancelled', reason = 'its worker stopped while cancelling'}))
-  return 'cancelled'
+  event('status', cjson.encode({status = CANCELLED, reason = 'its worker stopped while cancelling'}))
+  return CANCELLED
 end
 local attempts = tonumber(redis.call('hget', job, 'attempts') or '0') or 0
 if attempts >= tonumber(ARGV[4]) then
   local reason = 'its worker was lost ' .. attempts .. ' times; gave up (max_attempts)'
-  move('failed')
+  move(FAILED)
   redis.call('hset', job, 'error', reason, 'finished_at', ARGV[3], 'updated_at', ARGV[3])
-  event('status', cjson.encode({status = 'failed', error = reason}))
-  return 'failed'
+  event('status', cjson.encode({status = FAILED, error = reason}))
+  return FAILED
 end
-move('queued')
+move(QUEUED)
 redis.call('hincrby', job, 'requeues', 1)
 redis.call('hset', job, 'updated_at', ARGV[3], 'queued_ts', ARGV[5], 'enqueued_at', '')
 event('requeued', cjson.encode({reason = 'lease expired: its worker stopped heartbeating', attempts = attempts}))
-event('status', cjson.encode({status = 'queued'}))
+event('status', cjson.encode({status = QUEUED}))
 return 'requeued'
 """
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from core.reaping import reap_job
 from core.registry import Registry
+from core.states import LEASED
 
 log = logging.getLogger("ganforge.reaper")
 
@@ -23,7 +24,7 @@ def reap(registry: Registry, enqueue: Callable[[str], None], max_attempts: int,
          orphan_grace_s: float = 30.0) -> list[str]:
     """One sweep; returns the ids it (re-)enqueued."""
     requeued = []
-    for status in ("running", "cancelling"):
+    for status in LEASED:
         for job_id in registry.job_ids_with_status(status):
             if reap_job(registry, job_id, enqueue, max_attempts) == "requeued":
                 requeued.append(job_id)

@@ -8,10 +8,18 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from core.states import STATUSES, TERMINAL
+
 UI_DIR = Path(__file__).with_name("ui")
 
 
 def install(app: FastAPI) -> None:
+    # The page's script names no job state of its own: it reads them here, from core.states. Added before the
+    # mount, which would otherwise answer every path under /ui.
+    @app.get("/ui/states.json", include_in_schema=False)
+    async def job_states() -> dict:
+        return {"statuses": list(STATUSES), "terminal": list(TERMINAL)}
+
     app.mount("/ui", StaticFiles(directory=UI_DIR, html=True), name="ui")
 
     @app.get("/", include_in_schema=False)

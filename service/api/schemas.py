@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.card import ModelCard
 from core.spec import StrictModel
-from core.states import STATUSES
-from service.serving.formats import describe, either, names
+from core.states import JobStatus
+from service.serving.formats import describe, names
 
 # Latent components and codes: finite and bounded. A standard normal latent is almost never beyond +-6; far
 # beyond, the arithmetic overflows (1e308 - -1e308 is inf) and the images are NaN.
@@ -19,7 +19,7 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False, ge=-1000, le=1000)]
 
 class JobOut(BaseModel):
     id: str
-    status: str = Field(description=either(STATUSES))
+    status: JobStatus
     spec: dict
     created_at: str
     updated_at: str

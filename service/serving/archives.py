@@ -10,16 +10,13 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from core.card import ModelCard
 from models.sampling import png_bytes
-
-if TYPE_CHECKING:
-    from service.serving.generation import GeneratorInputs
+from service.serving.inputs import GeneratorInputs
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a ZIP can hold; a real clock would change the bytes
 

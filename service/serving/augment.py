@@ -23,8 +23,9 @@ from service.api.problems import Problem
 from service.api.schemas import AugmentRequest
 from service.serving.archives import Samples, streamed
 from service.serving.formats import FORMATS
-from service.serving.generation import GeneratorInputs, label_index, new_seed, style_conditioning
+from service.serving.generation import label_index, new_seed, style_conditioning
 from service.serving.generators import LoadedGenerator
+from service.serving.inputs import GeneratorInputs
 
 # Part of how a data set is made (which seed draws which image), so a constant, not a setting.
 CHUNK_IMAGES = 256

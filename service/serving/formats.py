@@ -1,15 +1,16 @@
-"""The formats samples come back in, each described once in FORMATS: its media type, what it holds, which
-routes take it and how it is written. The request schemas, the API docs, the OpenAPI response types and
-the checks before any work are all read from that table."""
+"""The formats outputs come back in, each described once in FORMATS: its media type, what it holds on each route
+that takes it, and how it is written. The request schemas, the API docs, the OpenAPI response types and the checks
+before any work are all read from that table: generate, images, interpolate, traverse, augment, translate and
+variations alike."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import torch
 from fastapi import Response
@@ -19,31 +20,35 @@ from models.plots import picture
 from models.sampling import grid, png_bytes, to_pil
 from service.api.problems import Problem
 from service.serving.archives import Samples, Writer, in_memory, write_arrays, write_pngs
+from service.serving.inputs import GeneratorInputs
 
-if TYPE_CHECKING:
-    from service.serving.generation import GeneratorInputs
-
-# Which routes take a format: generate and GET images (samples), interpolate and traverse (frames),
-# augment (dataset: streamed, so only a format an archive writer can write chunk by chunk).
-Use = Literal["samples", "frames", "dataset"]
-Encoder = Callable[[torch.Tensor, "GeneratorInputs", dict, int | None], bytes]
+# Which routes take a format: generate and GET images (samples), interpolate and traverse (frames), augment
+# (dataset: streamed, so only a format an archive writer can write chunk by chunk), translate and variations.
+Use = Literal["samples", "frames", "dataset", "translate", "variations"]
+Encoder = Callable[[torch.Tensor, GeneratorInputs, ModelCard, int | None], bytes]
 
 
 @dataclass(frozen=True)
 class Format:
     name: str
     media_type: str
-    doc: str  # what a response in it holds, for the API docs
-    encode: Encoder  # the whole response at once (generate, interpolate, traverse)
-    uses: frozenset[str] = frozenset({"samples", "frames"})
+    docs: Mapping[Use, str]  # per route that takes it: what a response in it holds, for the API docs
+    # The whole response at once, for samples and frames. Translate and variations encode their own outputs
+    # (inputs beside outputs, a row per input), so they take only the name, media type and flags from here.
+    encode: Encoder | None = None
     holds_one: bool = False  # one image (or one plot of points): refused for several
     images_only: bool = False  # nothing to put in it for a model that makes 2-D points
-    archive: Writer | None = None  # writes it member by member: what augment streams
-    dataset_doc: str | None = None  # what augment's archive in it holds
+    archive: Writer | None = None  # writes it member by member: what augment and variations stream
 
     def __post_init__(self):
-        if "dataset" in self.uses and not (self.archive and self.dataset_doc):
-            raise ValueError(f"format {self.name}: augment streams it, so it needs an archive writer and a dataset_doc")
+        if "dataset" in self.uses and not self.archive:
+            raise ValueError(f"format {self.name}: augment streams it, so it needs an archive writer")
+        if {"samples", "frames"} & self.uses and not self.encode:
+            raise ValueError(f"format {self.name}: generate answers in it, so it needs an encoder")
+
+    @property
+    def uses(self) -> frozenset[str]:
+        return frozenset(self.docs)
 
     @property
     def attachment(self) -> bool:
@@ -62,7 +67,12 @@ def names(use: Use) -> tuple[str, ...]:
 
 def describe(use: Use) -> str:
     """`name: what it holds; ...` for a format field's description."""
-    return "; ".join(f"{f.name}: {f.dataset_doc if use == 'dataset' else f.doc}" for f in formats_for(use))
+    return "; ".join(f"{f.name}: {f.docs[use]}" for f in formats_for(use))
+
+
+def media_types(use: Use) -> dict[str, str]:
+    """Format name -> media type, for the formats a route takes."""
+    return {f.name: f.media_type for f in formats_for(use)}
 
 
 def responses(use: Use, what: str) -> dict:
@@ -156,15 +166,40 @@ def _gif(samples: torch.Tensor, inputs: GeneratorInputs, card: ModelCard, nrow: 
     return buffer.getvalue()
 
 
+def _generated(doc: str) -> dict[str, str]:
+    """The same account for generate's images and for interpolate's and traverse's frames."""
+    return {"samples": doc, "frames": doc}
+
+
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("png", "image/png", "one image", _picture, uses=frozenset({"samples"}), holds_one=True),
-    Format("grid", "image/png", "one PNG of all (`nrow` per row)", _picture),
-    Format("zip", "application/zip", "one PNG per image + manifest.json", _zip, images_only=True,
-           uses=frozenset({"samples", "frames", "dataset"}), archive=write_pngs,
-           dataset_doc="a folder of PNGs per class + manifest.json"),
-    Format("npz", "application/x-npz", "uint8 images N x H x W x C with labels, latents and codes", _npz,
-           uses=frozenset({"samples", "frames", "dataset"}), archive=write_arrays,
-           dataset_doc="images N x H x W x C, labels, latents, codes, classes and the manifest"),
-    Format("json", "application/json", "base64 PNGs with the latents, labels and codes used", _json),
-    Format("gif", "image/gif", "an animation of the frames", _gif, uses=frozenset({"frames"}), images_only=True),
+    Format("png", "image/png", {
+        "samples": "one image",
+        "translate": "one image (for one input)",
+        "variations": "the one variation of one input with n 1",
+    }, _picture, holds_one=True),
+    Format("grid", "image/png", {
+        **_generated("one PNG of all (`nrow` per row)"),
+        "translate": "one PNG of all outputs, or with `pairs`, each input beside its output",
+        "variations": "one PNG, a row per input: the input (as the model saw it), then its variations",
+    }, _picture),
+    Format("zip", "application/zip", {
+        **_generated("one PNG per image + manifest.json"),
+        "dataset": "a folder of PNGs per class + manifest.json",
+        "translate": "one PNG per output + manifest.json",
+        "variations": "a folder per class (`images` when unlabelled) of <input>-<variation>.png, manifest.json "
+                      "last (streamed)",
+    }, _zip, images_only=True, archive=write_pngs),
+    Format("npz", "application/x-npz", {
+        **_generated("uint8 images N x H x W x C with labels, latents and codes"),
+        "dataset": "images N x H x W x C, labels, latents, codes, classes and the manifest",
+        "translate": "uint8 `images` N x H x W x C and the `inputs` as the model saw them",
+        "variations": "uint8 `images` N x H x W x C, `source` (the input of each), `latents`, and with labels "
+                      "`labels` and `classes` (streamed)",
+    }, _npz, archive=write_arrays),
+    Format("json", "application/json", {
+        **_generated("base64 PNGs with the latents, labels and codes used"),
+        "translate": "base64 PNGs",
+        "variations": "base64 PNGs, a list per input",
+    }, _json),
+    Format("gif", "image/gif", {"frames": "an animation of the frames"}, _gif, images_only=True),
 )}

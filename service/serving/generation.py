@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import torch
 
@@ -12,32 +11,10 @@ from core.card import CodeSizes, ModelCard, StyleInputs
 from models.sampling import Conditioning, interpolate, latents_for_seed
 from service.api.problems import Problem
 from service.api.schemas import CodesIn, GenerateRequest, InterpolateRequest, LatentPoint, TraverseRequest
+from service.serving.inputs import GeneratorInputs
 
 # A style-based generator's mapping network: latents (and labels) in, ws (N x num_ws x w_dim) out.
 Mapper = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
-
-
-@dataclass
-class GeneratorInputs:
-    """What one request's images are made from: latents (and conditioning), or a style-based model's ws."""
-
-    latents: torch.Tensor
-    conditioning: Conditioning = field(default_factory=dict)
-    seed: int | None = None
-    truncation: float | None = None
-    ws: torch.Tensor | None = None  # N x num_ws x w_dim: the images come from these, not from the latents
-
-    @property
-    def count(self) -> int:
-        return (self.ws if self.ws is not None else self.latents).shape[0]
-
-    def headers(self, model_id: str) -> dict[str, str]:
-        headers = {"X-Model-Id": model_id, "X-Image-Count": str(self.count)}
-        if self.seed is not None:
-            headers["X-Seed"] = str(self.seed)
-        if self.truncation is not None:
-            headers["X-Truncation"] = str(self.truncation)
-        return headers
 
 
 def new_seed() -> int:

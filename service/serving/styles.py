@@ -13,7 +13,8 @@ import torch
 from core.card import ModelCard, StyleInputs
 from service.api.problems import Problem
 from service.api.schemas import StyleMixRequest
-from service.serving.generation import GeneratorInputs, Mapper, label_index, point_ws, styles_of
+from service.serving.generation import Mapper, label_index, point_ws, styles_of
+from service.serving.inputs import GeneratorInputs
 
 
 @dataclass

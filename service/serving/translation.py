@@ -32,14 +32,12 @@ from models.sampling import as_shown, png_bytes
 from service.api.problems import Problem
 from service.api.schemas import exactly_one, json_rules
 from service.api.uploads import receive_upload
-from service.serving.formats import either
+from service.serving.formats import FORMATS, default_format, describe, either, formats_for, media_types, names
 
-TranslateFormat = Literal["png", "grid", "zip", "npz", "json"]
-MEDIA_TYPES = {"png": "image/png", "grid": "image/png", "zip": "application/zip", "npz": "application/x-npz",
-               "json": "application/json"}
-FORMAT_DOC = ("png: one image (for one input); grid: one PNG of all outputs, or with `pairs`, each input beside "
-              "its output; zip: one PNG per output + manifest.json; npz: uint8 `images` N x H x W x C and the "
-              "`inputs` as the model saw them; json: base64 PNGs. Default: png for one input, else grid")
+TranslateFormat = Literal[names("translate")]  # type: ignore[valid-type]
+# From the format table; the route's OpenAPI responses (service/api/routers/models.py) read these two.
+MEDIA_TYPES = media_types("translate")
+FORMAT_DOC = f"{describe('translate')}. Default: png for one input, else grid"
 EXAMPLE = "curl -F file=@horse.png -F direction=a2b .../v1/models/{id}/translate -o zebra.png"
 
 
@@ -162,16 +160,17 @@ def decode_inputs(source, shape: list[int], resize: str, limits: UploadLimits) -
 
 
 def check_format(fmt: str, count: int) -> None:
-    if fmt == "png" and count != 1:
-        raise Problem(422, f"format png holds one image; this request has {count} inputs: use grid, zip, npz or json")
+    if FORMATS[fmt].holds_one and count != 1:
+        others = [f.name for f in formats_for("translate") if not f.holds_one]
+        raise Problem(422, f"format {fmt} holds one image; this request has {count} inputs: use {either(others)}")
 
 
 def respond(inputs: torch.Tensor, outputs: torch.Tensor, options: TranslateOptions, card: ModelCard) -> Response:
     """Encodes the outputs (a worker thread: PNG and ZIP encoding take real CPU time)."""
-    fmt = options.format or ("png" if outputs.shape[0] == 1 else "grid")
+    fmt = options.format or default_format(outputs.shape[0])
     check_format(fmt, outputs.shape[0])
     headers = {"X-Model-Id": card.id, "X-Image-Count": str(outputs.shape[0]), "X-Direction": options.direction}
-    if fmt in ("zip", "npz"):
+    if FORMATS[fmt].attachment:
         headers["Content-Disposition"] = f'attachment; filename="{card.id}-{options.direction}.{fmt}"'
     if fmt in ("png", "grid"):
         body = png_bytes(picture(_with_inputs(inputs, outputs) if options.pairs else outputs, _nrow(options,
@@ -185,7 +184,7 @@ def respond(inputs: torch.Tensor, outputs: torch.Tensor, options: TranslateOptio
     else:
         body = json.dumps({"model_id": card.id, "direction": options.direction,
                            "images": [base64.b64encode(png_bytes(image)).decode() for image in outputs]}).encode()
-    return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
+    return Response(body, media_type=FORMATS[fmt].media_type, headers=headers)
 
 
 def _nrow(options: TranslateOptions, outputs: torch.Tensor) -> int | None:

@@ -29,19 +29,17 @@ from models.plots import picture
 from models.sampling import png_bytes, variation_latents
 from service.api.problems import Problem
 from service.api.schemas import exactly_one, json_rules
-from service.serving.archives import Samples, streamed, write_arrays, write_pngs
+from service.serving.archives import Samples, streamed
 from service.serving.augment import safe_folder
-from service.serving.generation import GeneratorInputs
+from service.serving.formats import FORMATS, describe, either, formats_for, media_types, names
+from service.serving.inputs import GeneratorInputs
 from service.serving.translation import OneImage, Resize, SeveralImages, request_body
 
-VariationFormat = Literal["png", "grid", "zip", "npz", "json"]
-MEDIA_TYPES = {"png": "image/png", "grid": "image/png", "zip": "application/zip", "npz": "application/x-npz",
-               "json": "application/json"}
-FORMAT_DOC = ("grid: one PNG, a row per input: the input (as the model saw it), then its variations; png: the one "
-              "variation of one input with n 1; json: base64 PNGs, a list per input; zip (streamed): a folder per "
-              "class (`images` when unlabelled) of <input>-<variation>.png, manifest.json last; npz (streamed): "
-              "uint8 `images` N x H x W x C, `source` (the input of each), `latents`, and with labels `labels` and "
-              "`classes`. Default: grid")
+VariationFormat = Literal[names("variations")]  # type: ignore[valid-type]
+# From the format table; the route (service/api/routers/models.py) reads these two.
+MEDIA_TYPES = media_types("variations")
+FORMAT_DOC = f"{describe('variations')}. Default: grid"
+STREAMED = tuple(f.name for f in formats_for("variations") if f.archive)  # a data set, a chunk at a time
 EXAMPLE = "curl -F file=@my_digits.zip -F n=10 -F format=zip .../v1/models/{id}/variations -o more_digits.zip"
 CHUNK_INPUTS = 16  # inputs per chunk of a streamed archive
 
@@ -128,14 +126,15 @@ def plan(card: ModelCard, decoded: Decoded, options: VariationOptions, json_labe
     inputs = torch.from_numpy(decoded.images)
     labels, classes = _labels(decoded, json_labels)
     fmt, total = options.format or "grid", inputs.shape[0] * options.n
-    cap, what = (max_archive_images, "max_augment_images") if fmt in ("zip", "npz") else (max_images,
-                                                                                          "max_images_per_request")
+    cap, what = (max_archive_images, "max_augment_images") if fmt in STREAMED else (max_images,
+                                                                                     "max_images_per_request")
     if total > cap:
         raise Problem(422, f"{inputs.shape[0]} inputs x n {options.n} = {total} variations; format {fmt} holds at "
                            f"most {cap} (the server's {what})" +
-                           ("" if fmt in ("zip", "npz") else "; zip and npz stream more"))
-    if fmt == "png" and total != 1:
-        raise Problem(422, f"format png holds one image; this request makes {total}: use grid, zip, npz or json")
+                           ("" if fmt in STREAMED else f"; {' and '.join(STREAMED)} stream more"))
+    if FORMATS[fmt].holds_one and total != 1:
+        others = [f.name for f in formats_for("variations") if not f.holds_one]
+        raise Problem(422, f"format {fmt} holds one image; this request makes {total}: use {either(others)}")
     return VariationPlan(card, inputs, labels, classes, options)
 
 
@@ -153,17 +152,17 @@ def respond(plan: VariationPlan, variations: torch.Tensor) -> tuple[bytes, str]:
     """The whole body of an in-memory format (png, grid, json) and its media type. A worker thread's work."""
     fmt = plan.format
     if fmt == "png":
-        return png_bytes(variations[0]), MEDIA_TYPES[fmt]
+        return png_bytes(variations[0]), FORMATS[fmt].media_type
     if fmt == "grid":
         rows = torch.cat([plan.inputs.unsqueeze(1), variations.view(plan.inputs.shape[0], plan.n,
                                                                     *variations.shape[1:])], dim=1)
-        return png_bytes(picture(rows.flatten(0, 1), plan.n + 1)), MEDIA_TYPES[fmt]
+        return png_bytes(picture(rows.flatten(0, 1), plan.n + 1)), FORMATS[fmt].media_type
     per_input = variations.view(plan.inputs.shape[0], plan.n, *variations.shape[1:])
     body = {"model_id": plan.card.id, "seed": plan.options.seed,
             "variations": [[base64.b64encode(png_bytes(image)).decode() for image in row] for row in per_input]}
     if plan.labels is not None:
         body["labels"] = [plan.classes[i] for i in plan.labels]
-    return json.dumps(body).encode(), MEDIA_TYPES[fmt]
+    return json.dumps(body).encode(), FORMATS[fmt].media_type
 
 
 def archive(plan: VariationPlan, make: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
@@ -173,7 +172,7 @@ def archive(plan: VariationPlan, make: Callable[[torch.Tensor, torch.Tensor], to
     card = plan.card.model_copy(update={"classes": plan.classes})  # the npz's `classes`: the inputs' classes
     samples = Samples(card, plan.total, plan.chunks,
                       lambda inputs: make(plan.inputs[inputs.conditioning["source"]], inputs.latents), plan.png_name)
-    for made, data in streamed(write_pngs if plan.format == "zip" else write_arrays, samples, plan.manifest()):
+    for made, data in streamed(FORMATS[plan.format].archive, samples, plan.manifest()):
         if made:
             on_images(made)
         yield data

@@ -9,17 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from core.card import sampler_card
+from core.kinds import card_for
 from core.settings import Settings
 from models.gan import GANConfig
 from service.api.app import create_app
 from service.serving.archives import Samples, in_memory, streamed, write_arrays, write_pngs
 from service.serving.formats import formats_for
-from service.serving.generation import GeneratorInputs
+from service.serving.inputs import GeneratorInputs
 
 ROUTES = {"samples": ["/v1/models/{model_id}/generate", "/v1/models/{model_id}/images"],
           "frames": ["/v1/models/{model_id}/interpolate", "/v1/models/{model_id}/traverse"],
-          "dataset": ["/v1/models/{model_id}/augment"]}
+          "dataset": ["/v1/models/{model_id}/augment"],
+          "translate": ["/v1/models/{model_id}/translate"],
+          "variations": ["/v1/models/{model_id}/variations"]}
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +48,20 @@ def test_every_request_takes_exactly_the_formats_of_its_route(openapi, schema, u
     assert all(f"{f.name}: " in field["description"] for f in formats_for(use))
 
 
+@pytest.mark.parametrize("use", ["translate", "variations"])
+def test_an_image_route_takes_exactly_its_formats_in_either_body(openapi, use):
+    """Translate and variations take their options as form fields or JSON: both bodies list the table's formats."""
+    (operation,) = openapi["paths"][ROUTES[use][0]].values()
+    for media, body in operation["requestBody"]["content"].items():
+        field = body["schema"]["properties"]["format"]
+        enum = next(s["enum"] for s in [field, *field.get("anyOf", [])] if "enum" in s)
+        assert enum == [f.name for f in formats_for(use)], media
+        assert all(f"{f.name}: {f.docs[use]}" in field["description"] for f in formats_for(use)), media
+
+
 def test_a_one_shot_archive_and_a_streamed_one_hold_the_same_members():
     """Both go through the same writers; only the file underneath differs (seekable, or a drained spool)."""
-    card = sampler_card(GANConfig(arch="cgan", num_classes=2), ["a", "b"], model_id="model_x")
+    card = card_for(GANConfig(arch="cgan", num_classes=2), ["a", "b"], model_id="model_x")
     inputs = GeneratorInputs(torch.randn(5, 3), {"labels": torch.tensor([0, 1, 0, 1, 1])}, seed=1)
     images = torch.randint(0, 256, (5, 3, 4, 4), dtype=torch.uint8)
     halves = [(0, GeneratorInputs(inputs.latents[:3], {"labels": inputs.conditioning["labels"][:3]})),

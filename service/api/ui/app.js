@@ -4,7 +4,6 @@
 "use strict";
 
 const view = document.getElementById("view");
-const TERMINAL = ["succeeded", "failed", "cancelled"];
 let streams = [];  // EventSources of the current page, closed when the page changes
 
 class ApiError extends Error {
@@ -24,6 +23,10 @@ async function api(path, options = {}) {
 const getJson = async (path) => (await api(path)).json();
 const postJson = async (path, body) => (await api(path, {
   method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })).json();
+// The job states ({statuses, terminal}) as the server defines them (core/states.py): fetched once, so this page
+// names none of its own. A failed fetch is not kept: the next page asks again.
+let jobStates = null;
+const states = () => (jobStates ??= getJson("/ui/states.json").catch((error) => { jobStates = null; throw error; }));
 
 function h(tag, attributes = {}, ...children) {
   const element = document.createElement(tag);
@@ -128,7 +131,7 @@ function drawCurves(canvas, points) {
 }
 
 async function jobPage(id) {
-  const job = await getJson(`/v1/jobs/${id}`);
+  const [job, { terminal }] = await Promise.all([getJson(`/v1/jobs/${id}`), states()]);
   const status = h("p", { id: "job-status", class: `status-${job.status}` }, job.status);
   const progress = h("p", { id: "job-progress", class: "hint" });
   const canvas = h("canvas", { class: "curves", width: 640, height: 360, "aria-label": "loss curves" });
@@ -155,7 +158,7 @@ async function jobPage(id) {
     status: (data, _, source) => {
       status.textContent = data.status; status.className = `status-${data.status}`; note("status", data);
       if (data.model_id) status.append(" — ", h("a", { href: `#/models/${data.model_id}` }, "open the model"));
-      if (TERMINAL.includes(data.status)) { source.close(); cancel.disabled = true; }
+      if (terminal.includes(data.status)) { source.close(); cancel.disabled = true; }
     },
     progress: (data) => {
       points.push(data); drawCurves(canvas, points);
