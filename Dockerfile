@@ -6,10 +6,13 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 GANFORGE_DATA_DIR=/data
 ARG PIP_EXTRA_INDEX_URL=""
 RUN pip install "torch==2.13.0"
 COPY pyproject.toml README.md ./
+COPY core ./core
 COPY service ./service
 COPY worker ./worker
 COPY models ./models
-RUN pip install .
+# The client is its own distribution (client/); the CLI's user commands use it.
+COPY client ./client
+RUN pip install ./client .
 # uid 1000: the Kubernetes manifests (deploy/kubernetes) run as this uid, runAsNonRoot needing a number.
 RUN useradd --create-home --uid 1000 ganforge && mkdir -p /data && chown ganforge /data
 USER ganforge

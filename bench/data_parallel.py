@@ -17,8 +17,7 @@ from core.spec import JobSpec, gan_config, train_config
 from models.data import load_builtin
 from models.distributed import join, leave
 from models.toy2d import MIXTURES
-from models.trainer import Callbacks
-from models.trainers import make_trainer
+from models.trainer import Callbacks, make_trainer
 from service.cli.embedded_redis import free_port
 
 

@@ -27,8 +27,7 @@ from core.spec import EvaluationSpec, JobSpec, gan_config, train_config
 from core.store import ArtifactStore, LocalStore
 from models.data import load_builtin
 from models.metrics import EvalOptions, evaluate_images
-from models.trainer import Callbacks
-from models.trainers import make_trainer
+from models.trainer import Callbacks, make_trainer
 from worker.evaluation import evaluate, scores
 from worker.references import reference_classifier
 

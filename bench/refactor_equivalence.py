@@ -80,7 +80,7 @@ def measure() -> dict:
     from core.store.keys import metrics_key
     from service.api.app import create_app
     from service.cli.embedded_redis import start_redis
-    from worker.training import run_training_job as run_job
+    from worker.jobs import run_job
 
     torch.set_num_threads(1)
     out = {}

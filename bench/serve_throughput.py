@@ -38,7 +38,7 @@ import torch
 from redis import Redis
 
 from core.artifacts import load_published_generator, publish_generator
-from core.card import sampler_card
+from core.kinds import card_for
 from core.registry import Registry
 from core.store import ArtifactStore, LocalStore
 from models.gan import GANConfig, build_generator
@@ -66,7 +66,7 @@ def random_generator(gan: GANConfig, seed: int) -> torch.nn.Module:
 
 def publish_model(gan: GANConfig, store: ArtifactStore, registry: Registry, seed: int) -> str:
     """Stores and registers a model as a finished training job would; returns its id."""
-    card = sampler_card(gan, [], note=f"bench/serve_throughput.py: random weights (seed {seed}), untrained")
+    card = card_for(gan, [], note=f"bench/serve_throughput.py: random weights (seed {seed}), untrained")
     publish_generator(store, random_generator(gan, seed), card.to_json())
     registry.register_model(card)
     return card.id

@@ -54,12 +54,12 @@ from bench.serve_throughput import (
     table,
 )
 from core.artifacts import load_published_generator, publish_generator
-from core.card import translator_card
+from core.kinds import card_for
 from core.registry import Registry
 from core.spec import JobSpec, ModelSpec, gan_config
 from core.store import ArtifactStore, LocalStore
 from models.data import TwoDomainDataset, load_builtin
-from models.gan import GANConfig, build_generator
+from models.gan import FAMILIES, GANConfig, build_generator
 from models.sampling import png_bytes, translate
 
 ROUTE = "/v1/models/{model_id}/translate"  # the route template the API's metrics are labelled with
@@ -104,7 +104,7 @@ def random_translator(gan: GANConfig, probes: dict[str, torch.Tensor], seed: int
 def publish_model(gan: GANConfig, classes, probes: dict[str, torch.Tensor], store: ArtifactStore,
                   registry: Registry, seed: int) -> str:
     """Stores and registers a translator as a finished training job would; returns its id."""
-    card = translator_card(gan, classes,
+    card = card_for(gan, classes,
                            note=f"bench/translate_throughput.py: random weights (seed {seed}), untrained")
     publish_generator(store, random_translator(gan, probes, seed), card.to_json())
     registry.register_model(card)
@@ -173,10 +173,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--blocks", type=int, help="residual blocks, cyclegan and srgan (default: the recipe's)")
     add_round_options(parser, "translator")
     args = parser.parse_args()
-    if args.direction == "b2a" and args.arch != "cyclegan":
-        parser.error(f"{args.arch} translates a2b only")
-    if args.blocks is not None and args.arch == "pix2pix":
-        parser.error("--blocks applies to cyclegan and srgan")
+    family = FAMILIES[args.arch]
+    if args.direction not in family.directions:
+        parser.error(f"{args.arch} translates {' and '.join(family.directions)} only")
+    if args.blocks is not None and "blocks" not in family.model_options:
+        parser.error(f"--blocks applies to {', '.join(n for n, f in FAMILIES.items() if 'blocks' in f.model_options)}")
     return round_options(args)
 
 

@@ -13,7 +13,7 @@ defaults plus the --model / --train settings given) on 90 % of its data set, and
     .venv/bin/python -m bench.translation_quality --archs pix2pix cyclegan --pictures docs/translators
 
 --pictures DIR writes DIR/<arch>.png: held-out inputs (every 50th), each followed by its output; for cyclegan the
-a2b pairs, then the b2a ones (the README's pictures).
+a2b pairs, then the b2a ones (the pictures in docs/translation.md).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from models.metrics.translation import (
 )
 from models.plots import picture
 from models.sampling import as_shown, png_bytes
-from models.trainers import make_trainer
+from models.trainer import make_trainer
 
 DATASETS = {"pix2pix": "edges-digits", "srgan": "digits-14to28", "cyclegan": "digits-stripes"}
 
@@ -66,10 +66,11 @@ def run(arch: str, seed: int, model: dict, train: dict, pictures: Path | None = 
     seconds = time.perf_counter() - started
     net = trainer.serving_generator()
     if pictures is not None:
-        shown = [("a2b", data.a[test_a][::50])] + ([("b2a", data.b[test_b][::50])] if arch == "cyclegan" else [])
+        shown = [("a2b", data.a[test_a][::50])] + ([("b2a", data.b[test_b][::50])] if "b2a" in gan.family.directions
+                                                   else [])
         save_pictures(net, arch, shown, pictures)
     row = {"arch": arch, "seed": seed, "steps": result.steps, "train_s": round(seconds, 1)}
-    if arch == "cyclegan":
+    if not data.paired:  # two-way and unpaired (cyclegan): no target to compare with, judges read the outputs
         judges = train_judges(subset(data, train_a, train_b), seed)
         row |= {"judge_domain_acc": judges.domain_accuracy, "judge_label_acc": judges.label_accuracy}
         for direction, images, labels in (("a2b", data.a[test_a], data.labels_a[test_a]),
@@ -78,7 +79,7 @@ def run(arch: str, seed: int, model: dict, train: dict, pictures: Path | None = 
         return row
     sources, targets = data.a[test_a], data.b[test_a]
     out = translate(net, sources)
-    if arch == "srgan":
+    if gan.family.upscales:
         return row | {"psnr": psnr(out, targets), "psnr_bicubic": psnr(bicubic(sources, targets.shape[-1]), targets),
                       "l1": mean_l1(out, targets)}
     mean_digit = data.b[train_a].float().mean(0, keepdim=True).expand_as(targets)

@@ -31,7 +31,7 @@ from models.metrics.classifier import TrainOptions, train_classifier
 from models.metrics.variations import variation_scores
 from models.plots import picture
 from models.sampling import png_bytes, variation_latents, vary
-from models.trainers import make_trainer
+from models.trainer import make_trainer
 
 
 def run(seed: int, model: dict, train: dict, train_classes: list[str], count: int, variations: int,

@@ -1,5 +1,6 @@
 """The model card: what a trained model is, takes and gives. Stored as JSON beside its weights and in the
-registry; the service dispatches on it (kind, data kind, inputs), never on architecture names."""
+registry; the service dispatches on it (kind, data kind, inputs), never on architecture names. A card is made by
+its kind (core.kinds.Kind.card), from the inputs builders here."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from core.ids import new_id, utcnow
+from core.ids import utcnow
 from models.gan import GANConfig
 
 
@@ -65,9 +66,10 @@ class ModelCard(BaseModel):
     model_config = ConfigDict(extra="allow")  # cards written by later versions keep their extra fields
 
     id: str
-    kind: Literal["sampler", "translator", "augmenter"] = Field(
-        "sampler", description="sampler: noise (+ labels, codes) to a sample (/generate); translator: an image to an "
-                               "image (/translate); augmenter: an image and noise to a variation of it (/variations)")
+    kind: str = Field(
+        "sampler", description="What it takes and gives (GET /v1/kinds lists the kinds): sampler: noise (+ labels, "
+                               "codes) to a sample (/generate); translator: an image to an image (/translate); "
+                               "augmenter: an image and noise to a variation of it (/variations)")
     data_kind: Literal["images", "points"] = Field(description="What it makes: images, or 2-D points")
     arch: str
     reference: str = ""
@@ -104,37 +106,24 @@ class ModelCard(BaseModel):
         return self.model_dump(mode="json")
 
 
-def sampler_card(gan: GANConfig, classes: list[str] | tuple[str, ...], *, model_id: str | None = None,
-                 **fields: Any) -> ModelCard:
-    """The one way a card for a noise-to-sample generator is made: by a training job, a benchmark or a test."""
-    classes = list(classes)
+def sampler_inputs(gan: GANConfig, classes: list[str]) -> ModelInputs:
+    """Noise, and labels, codes or ws where the model takes them."""
     codes = CodeSizes(categorical=gan.cat_codes, continuous=gan.cont_codes) if gan.cat_codes + gan.cont_codes \
         else None
     styles = None
     if gan.family.style_layers is not None:
         layers = gan.family.style_layers(gan)
         styles = StyleInputs(num_ws=len(layers), w_dim=gan.latent_dim, layers=layers, groups=style_groups(layers))
-    inputs = ModelInputs(latent_dim=gan.latent_dim, labels=classes if gan.conditions_generator else None,
-                         codes=codes, styles=styles)
-    return ModelCard(id=model_id or new_id("model"), kind=gan.family.kind, data_kind=gan.data_kind, arch=gan.arch,
-                     reference=gan.family.reference, config=gan.to_dict(), latent_dim=gan.latent_dim,
-                     image_shape=list(gan.data_shape), classes=classes, inputs=inputs, **fields)
+    return ModelInputs(latent_dim=gan.latent_dim, labels=classes if gan.conditions_generator else None, codes=codes,
+                       styles=styles)
 
 
-def translator_card(gan: GANConfig, classes: list[str] | tuple[str, ...], *, model_id: str | None = None,
-                    **fields: Any) -> ModelCard:
-    """The card of an image-to-image generator: its inputs are images, one shape per direction."""
+def translator_inputs(gan: GANConfig, classes: list[str]) -> ModelInputs:
+    """Images, one shape per direction; no noise."""
     shapes = {"a2b": list(gan.source_shape), "b2a": list(gan.data_shape)}
-    inputs = ModelInputs(latent_dim=0, images={d: shapes[d] for d in gan.family.directions})
-    return ModelCard(id=model_id or new_id("model"), kind="translator", data_kind="images", arch=gan.arch,
-                     reference=gan.family.reference, config=gan.to_dict(), latent_dim=0,
-                     image_shape=list(gan.data_shape), classes=list(classes), inputs=inputs, **fields)
+    return ModelInputs(latent_dim=0, images={d: shapes[d] for d in gan.family.directions})
 
 
-def augmenter_card(gan: GANConfig, classes: list[str] | tuple[str, ...], *, model_id: str | None = None,
-                   **fields: Any) -> ModelCard:
-    """The card of a variation model (DAGAN): an image of the data's shape and `latent_dim` of noise in."""
-    inputs = ModelInputs(latent_dim=gan.latent_dim, images={"variations": list(gan.data_shape)})
-    return ModelCard(id=model_id or new_id("model"), kind="augmenter", data_kind="images", arch=gan.arch,
-                     reference=gan.family.reference, config=gan.to_dict(), latent_dim=gan.latent_dim,
-                     image_shape=list(gan.data_shape), classes=list(classes), inputs=inputs, **fields)
+def augmenter_inputs(gan: GANConfig, classes: list[str]) -> ModelInputs:
+    """An image of the data's shape and `latent_dim` of noise (DAGAN)."""
+    return ModelInputs(latent_dim=gan.latent_dim, images={"variations": list(gan.data_shape)})

@@ -7,9 +7,11 @@ from typing import Literal, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
+from core.kinds import family_kind, takers
 from core.queues import MEMORY_CLASSES_GB, queue_for
 from models.config import TrainConfig
-from models.gan import FAMILIES, LOSSES, SUPPORTED_SIZES, Family, GANConfig
+from models.gan import FAMILIES, LOSSES, Family, GANConfig
+from models.nets.dcgan import SUPPORTED_SIZES
 from models.toy2d import MIXTURES
 
 Loss = Literal[LOSSES]  # type: ignore[valid-type]
@@ -96,30 +98,13 @@ class ModelSpec(StrictModel):
             raise ValueError(f"{self.arch} " + f"; {self.arch} ".join(errors))
         if family.takes_codes and self.codes is not None and not (self.codes.categorical or self.codes.continuous):
             raise ValueError(f"{self.arch} needs at least one code: codes.categorical or codes.continuous > 0")
-        if family.kind == "translator":
-            given = [name for name in ("latent_dim", "hidden", "depth") if getattr(self, name) is not None]
-            given += [name for name in ("pack", "mbstd") if getattr(self, name) not in (None, 0, 1)]
-            if given:
-                raise ValueError(f"{self.arch} translates images and takes no noise or sampler options: leave out "
-                                 f"{', '.join(given)}")
-        else:
-            given = [name for name in ("blocks", "scale") if getattr(self, name) is not None]
-            if given:
-                raise ValueError(f"{', '.join(given)} apply to translators (cyclegan, srgan); {self.arch} "
-                                 f"{'varies images' if family.kind == 'augmenter' else 'samples from noise'}")
-        if family.kind == "augmenter":
-            given = [name for name in ("hidden", "depth") if getattr(self, name) is not None]
-            given += [name for name in ("pack", "mbstd") if getattr(self, name) not in (None, 0, 1)]
-            if given:
-                raise ValueError(f"{self.arch} varies images with a U-Net and a pair critic: leave out "
-                                 f"{', '.join(given)}")
-        if self.scale is not None and self.arch != "srgan":
-            raise ValueError("scale applies to srgan only")
-        if self.mapping_layers is not None and family.style_layers is None:
-            raise ValueError(f"mapping_layers applies to the style-based families (stylegan2); {self.arch} has no "
-                             "mapping network")
-        if self.blocks is not None and self.arch == "pix2pix":
-            raise ValueError("blocks applies to cyclegan and srgan; pix2pix's U-Net depth follows the image size")
+        refused = family_kind(self.arch).refused_model_options(self)
+        if refused:
+            raise ValueError(f"{self.arch} {family_kind(self.arch).does}: leave out {', '.join(refused)}")
+        for option in sorted({name for f in FAMILIES.values() for name in f.model_options}):
+            if getattr(self, option) is not None and option not in family.model_options:
+                raise ValueError(f"model.{option} applies to {_families_taking('model_options', option)}; "
+                                 f"{self.arch} takes no {option}")
         if self.image_size is not None and self.image_size not in family.image_sizes:
             raise ValueError(f"{self.arch} takes images of {', '.join(map(str, family.image_sizes))} px; "
                              f"got image_size {self.image_size}")
@@ -244,7 +229,7 @@ def gan_config(spec: JobSpec, shape: tuple[int, ...], classes: tuple[str, ...] |
     chosen = {name: getattr(model, name) if getattr(model, name) is not None else defaults[name]
               for name in _NET_CHOICES}
     codes = model.resolved_codes
-    if model.family.kind == "translator" and not source_shape:  # srgan on plain images
+    if model.family.upscales and not source_shape:  # srgan on plain images
         scale = model.scale or 2
         source_shape = (shape[0], shape[1] // scale, shape[2] // scale)
     return GANConfig(arch=model.arch, data_shape=shape, num_classes=len(classes) if model.is_conditional else 0,
@@ -259,50 +244,31 @@ def compatibility_errors(spec: JobSpec, kind: str, shape: tuple[int, ...] | list
     errors = []
     model, family = spec.model, spec.model.family
     if kind not in family.data_kinds:
-        takers = ", ".join(name for name, f in FAMILIES.items() if kind in f.data_kinds)
-        errors.append(f"{model.arch} does not train on {_KIND_WORDS[kind]}; families that do: {takers}")
-    if spec.train.partner_warp and model.arch != "dagan":
-        errors.append("train.partner_warp applies to dagan")
-    for option, trainer in _LOOP_OPTIONS.items():
-        if option in spec.train.model_fields_set and family.trainer != trainer:
-            errors.append(f"train.{option} applies to {trainer}; {model.arch} trains without it")
+        able = ", ".join(name for name, f in FAMILIES.items() if kind in f.data_kinds)
+        errors.append(f"{model.arch} does not train on {_KIND_WORDS[kind]}; families that do: {able}")
+    for option in sorted({name for f in FAMILIES.values() for name in f.train_options}):
+        if _set(spec.train, option) and option not in family.train_options:
+            errors.append(f"train.{option} applies to {_families_taking('train_options', option)}; {model.arch} "
+                          "trains without it")
+    kind_of_model = family_kind(model.arch)
+    refused = kind_of_model.refused_train_options(spec.train)
+    if refused:
+        errors.append(f"{', '.join('train.' + name for name in refused)} apply to {takers(refused[0])}; "
+                      f"{model.arch} {kind_of_model.does}")
     if spec.classes is not None:
         errors += _class_choice_errors(spec.classes, kind, classes)
         classes = [name for name in classes if name in spec.classes]  # what the job trains on
-    if family.kind == "translator":
-        return errors + _translator_errors(spec, kind, shape, source_shape)
-    if family.kind == "augmenter":
-        used = [name for name in ("augment", "eval_every_epochs", "keep_best", "unroll_steps")
-                if getattr(spec.train, name)]
-        if used:
-            errors.append(f"{', '.join('train.' + name for name in used)} apply to the noise-to-image families; "
-                          f"{model.arch} varies images (its figures are computed when the job finishes)")
-    if kind == "points":
-        if model.image_size is not None:
-            errors.append("model.image_size applies to images; this data set is 2-D points")
-        if spec.train.augment:
-            errors.append("train.augment applies to images; this data set is 2-D points")
-    elif family.image_backbone == "conv" and model.image_size is None and shape[-1] not in family.image_sizes:
-        sizes = ", ".join(map(str, family.image_sizes))
-        errors.append(f"the data set's images are {shape[-1]}x{shape[-1]}; {model.arch} takes {sizes}: "
-                      "set model.image_size")
-    if spec.train.eval_every_epochs:
-        if kind == "points" and spec.dataset not in MIXTURES:
-            errors.append(f"train.eval_every_epochs scores 2-D points on the built-in mixtures "
-                          f"({', '.join(MIXTURES)}); {spec.dataset} is not one of them")
-        if kind == "images" and len(classes) < 2:
-            errors.append("train.eval_every_epochs scores images with the data set's reference classifier, and this "
-                          "data set has no labels (an Inception score every epoch would cost minutes on a CPU)")
-    if model.is_conditional and len(classes) < 2:
-        errors.append(f"{model.arch} conditions on class labels, and this data set has "
-                      f"{'no labels' if not classes else 'a single class'}; use a labelled data set or an "
-                      "unconditional arch")
-    return errors
+    return errors + kind_of_model.data_rules(spec, kind, shape, source_shape, classes)
 
 
-# Settings of one family's own training loop: a job of another family that sets one is told so.
-_LOOP_OPTIONS = {**dict.fromkeys(("r1_gamma", "r1_every", "style_mixing", "pl_weight"), "stylegan2"),
-                 **dict.fromkeys(("phase_images", "drift_weight"), "progan")}
+def _set(train: BaseModel, option: str) -> bool:
+    """Whether a job gave a family's own option a value other than its default."""
+    return option in train.model_fields_set and getattr(train, option) != type(train).model_fields[option].default
+
+
+def _families_taking(options: str, option: str) -> str:
+    return ", ".join(name for name, family in FAMILIES.items() if option in getattr(family, options))
+
 
 _KIND_WORDS = {"images": "images", "points": "points", "paired": "paired images (two domains)",
                "unpaired": "unpaired images (two domains)"}
@@ -316,28 +282,6 @@ def _class_choice_errors(chosen: list[str], kind: str, classes: list[str]) -> li
     if unknown:
         return [f"classes: {', '.join(map(repr, unknown))} not in the data set's classes ({', '.join(classes)})"]
     return []
-
-
-def _translator_errors(spec: JobSpec, kind: str, shape, source_shape) -> list[str]:
-    model, train, errors = spec.model, spec.train, []
-    used = [name for name in ("augment", "eval_every_epochs", "keep_best", "unroll_steps") if getattr(train, name)]
-    if used:
-        errors.append(f"{', '.join('train.' + name for name in used)} apply to the noise-to-image families; "
-                      f"{model.arch} translates images")
-    if model.scale is not None and kind != "images":
-        errors.append("model.scale is for srgan on a plain image set; on pairs the factor is the sizes' ratio")
-    side = model.image_size or shape[-1]
-    if side not in model.family.image_sizes:
-        errors.append(f"the data set's images are {shape[-1]}x{shape[-1]}; {model.arch} takes "
-                      f"{', '.join(map(str, model.family.image_sizes))}: set model.image_size")
-    if kind in ("paired", "unpaired") and source_shape:
-        ratio = shape[-1] / source_shape[-1]
-        if model.arch == "srgan" and ratio not in (2, 4):
-            errors.append(f"srgan upscales 2x or 4x; this data set's B images are {ratio:g}x its A images")
-        elif model.arch != "srgan" and ratio != 1 and model.image_size is None:
-            errors.append(f"{model.arch} needs A and B images of one size; this data set's are {source_shape[-1]} "
-                          f"and {shape[-1]} px: set model.image_size to resize both")
-    return errors
 
 
 Metric = Literal["mixture", "domain", "prdc", "kid", "fid", "cas"]

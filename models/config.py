@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from models.augment import POLICIES
-from models.gan import GANConfig
+from models.family import GANConfig
 
 
 def _api(doc: str, **bounds) -> dict:

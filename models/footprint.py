@@ -3,6 +3,7 @@ PyTorch's "meta" device (shapes, no storage) and run once on a meta batch to siz
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -32,7 +33,11 @@ class Footprint:
                 f"{self.activation_bytes / 2**30:,.2f} GiB of activations per batch)")
 
 
-def training_footprint(gan: GANConfig, config: TrainConfig) -> Footprint:
+MetaPass = Callable[[nn.Module, nn.Module, GANConfig, int], None]
+
+
+def training_footprint(gan: GANConfig, config: TrainConfig, meta_pass: MetaPass | None = None) -> Footprint:
+    """`meta_pass`: how the model's kind runs its G and D once (core.kinds.Kind.footprint); default a sampler's."""
     config = config.for_family(gan)
     with torch.device("meta"):
         g, d = build_generator(gan), build_discriminator(gan)
@@ -41,11 +46,11 @@ def training_footprint(gan: GANConfig, config: TrainConfig) -> Footprint:
     state = FLOAT_BYTES * (copies * (g_params + d_params) + (g_params if config.ema else 0))
     # D sees d_steps real batches and one fake batch per step; G's batch goes through D once more.
     batch = config.batch_size * gan.pack
-    activations = _activation_elements(g, d, gan, batch) * FLOAT_BYTES * 2
+    activations = _activation_elements(g, d, gan, batch, meta_pass or sample_pass) * FLOAT_BYTES * 2
     return Footprint(g_params + d_params, state, activations)
 
 
-def _activation_elements(g: nn.Module, d: nn.Module, gan: GANConfig, batch: int) -> int:
+def _activation_elements(g: nn.Module, d: nn.Module, gan: GANConfig, batch: int, meta_pass: MetaPass) -> int:
     total = 0
 
     def count(_module, _inputs, output) -> None:
@@ -58,26 +63,29 @@ def _activation_elements(g: nn.Module, d: nn.Module, gan: GANConfig, batch: int)
     hooks = [m.register_forward_hook(count) for m in leaves]
     try:
         with torch.device("meta"), torch.no_grad():
-            if gan.family.kind == "translator":
-                _translate_once(g, d, gan, batch)
-                return total
-            if gan.family.kind == "augmenter":  # G varies an image; D judges it beside the image
-                source = torch.empty(batch, *gan.data_shape)
-                d(source, g(source, torch.empty(batch, gan.latent_dim)))
-                return total
-            inputs = Inputs(torch.empty(batch, gan.latent_dim),
-                            torch.zeros(batch, dtype=torch.long) if gan.conditions_generator else None,
-                            torch.zeros(batch, dtype=torch.long) if gan.cat_codes else None,
-                            torch.empty(batch, gan.cont_codes) if gan.cont_codes else None)
-            fake = g(inputs.z, **inputs.as_kwargs())
-            d(fake, inputs.labels)
+            meta_pass(g, d, gan, batch)
     finally:
         for hook in hooks:
             hook.remove()
     return total
 
 
-def _translate_once(g: nn.Module, d: nn.Module, gan: GANConfig, batch: int) -> None:
+def sample_pass(g: nn.Module, d: nn.Module, gan: GANConfig, batch: int) -> None:
+    """A sampler's step on a meta batch: G on noise (labels, codes), D on its output."""
+    inputs = Inputs(torch.empty(batch, gan.latent_dim),
+                    torch.zeros(batch, dtype=torch.long) if gan.conditions_generator else None,
+                    torch.zeros(batch, dtype=torch.long) if gan.cat_codes else None,
+                    torch.empty(batch, gan.cont_codes) if gan.cont_codes else None)
+    d(g(inputs.z, **inputs.as_kwargs()), inputs.labels)
+
+
+def vary_pass(g: nn.Module, d: nn.Module, gan: GANConfig, batch: int) -> None:
+    """An augmenter's step: G varies an image; D judges it beside the image."""
+    source = torch.empty(batch, *gan.data_shape)
+    d(source, g(source, torch.empty(batch, gan.latent_dim)))
+
+
+def translate_pass(g: nn.Module, d: nn.Module, gan: GANConfig, batch: int) -> None:
     """A translator's step on a meta batch: each direction's G, and D on each output (CycleGAN's round trips
     run the Gs twice more, which the factor of 2 on activations roughly covers)."""
     source = torch.empty(batch, *gan.source_shape)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from models.gan import GANConfig
+    from models.family import GANConfig
 
 # A generator's inputs beside z, by keyword: labels, InfoGAN's codes, and a style-based generator's per-sample
 # truncation (psi towards the mean w, and the number of leading ws it applies to).

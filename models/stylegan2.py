@@ -23,7 +23,7 @@ import torch
 
 from models import losses
 from models.config import TrainConfig
-from models.gan import GANConfig
+from models.family import GANConfig
 from models.inputs import Inputs
 from models.trainer import Trainer
 

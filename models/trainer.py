@@ -16,7 +16,7 @@ from models.checkpoint import load_state, save_state
 from models.config import TrainConfig
 from models.data import to_model_range
 from models.distributed import Ranks, SyncedGradScaler, on_cpu
-from models.gan import GANConfig, build_discriminator, build_generator
+from models.family import STANDARD_LOOP, GANConfig, build_discriminator, build_generator
 from models.inputs import Inputs, draw_inputs
 from models.nets.conditional import DOutput
 from models.sampling import to_uint8
@@ -503,4 +503,9 @@ def bf16_pays_on_cpu(gan: GANConfig) -> bool:
     measured: cgan on MNIST, the same scores at 1.5x the speed (docs/benchmarks.md). 2-D points need more than
     bf16's 8 bits of mantissa; the translators' and DAGAN's figures were measured in float32."""
     has_amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    return has_amx and gan.backbone == "conv" and gan.family.trainer == "adversarial"
+    return has_amx and gan.backbone == "conv" and gan.family.trainer == STANDARD_LOOP
+
+
+def make_trainer(gan: GANConfig, config: TrainConfig, device: str | torch.device = "cpu") -> Trainer:
+    """The one way to make a trainer: the family's own loop (Family.trainer), imported now."""
+    return gan.family.trainer_class()(gan, config, device)

@@ -16,7 +16,7 @@ from service.cli.processes import env_for, start_api, start_worker, stop
 from tests.helpers import TINY_JOB, UPLOAD_CAPS, train_model, wait_for_job
 from tests.s3 import S3_CREDENTIALS, create_bucket, start_s3_server
 
-FAMILY_PLUGINS = '["tests.toy_family"]'  # the API and worker processes load the toy family too
+FAMILY_PLUGINS = '["tests.toy_family", "tests.inpainter"]'  # the API and worker processes load these plugins too
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,7 @@ from core.registry import Registry
 from core.states import TERMINAL
 from core.store import ArtifactStore
 from core.store.keys import model_prefix
-from models.trainer import Callbacks, Trainer
-from models.trainers import make_trainer
+from models.trainer import Callbacks, Trainer, make_trainer
 
 # A job small enough to finish in about a second on 2 CPU cores.
 TINY_JOB = {

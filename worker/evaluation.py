@@ -14,14 +14,17 @@ from core.card import ModelCard
 from core.datasets import load_dataset
 from core.ids import utcnow
 from core.registry import JobLease
+from core.settings import Settings
 from core.spec import EvaluationSpec
 from core.store import ArtifactStore
 from models.data import ImageDataset, PointDataset
+from models.device import resolve_device
 from models.gan import GANConfig
 from models.inputs import draw_codes
 from models.metrics import EvalOptions, evaluate_images
 from models.sampling import generate, latents_for_seed
 from models.toy2d import MIXTURES
+from worker.lease_heartbeat import LeaseHeartbeat
 from worker.references import cached_real_features, reference_classifier
 
 MIXTURE_SAMPLES = 2500  # PacGAN's protocol
@@ -113,9 +116,11 @@ def _samples(generator: nn.Module, gan: GANConfig, n: int, seed: int) -> tuple[t
     return generate(generator, latents, labels=labels, **codes), labels
 
 
-def run_evaluation(job: dict, lease: JobLease, store: ArtifactStore, device: torch.device) -> str:
+def run_evaluation(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
+                   heartbeat: LeaseHeartbeat | None = None) -> str:
     """An evaluation job: load the model and its data set, score it, record the figures on the job and the
     card (the card only while the model still exists)."""
+    device = resolve_device(settings.device)
     spec = EvaluationSpec.model_validate(job["spec"])
     card = lease.registry.get_model(spec.model_id)
     if card is None:

@@ -34,7 +34,7 @@ _BROKEN_WORDS = ("Connection", "connection", "Timed out", "timed out", "NCCL", "
 
 
 class RankLost(ConnectionError):
-    """A rank died or stopped answering: transient (worker.training.is_transient), the job resumes from its
+    """A rank died or stopped answering: transient (worker.jobs.is_transient), the job resumes from its
     last checkpoint."""
 
 
@@ -185,15 +185,17 @@ def _die_with_lead(lead_pid: int) -> None:
 def _follow(rank: int, order: dict) -> None:
     """A rank other than the lead: the same data and nets as the lead's, its state, its share of every batch."""
     from core.settings import get_settings
+    from core.spec import JobSpec
     from core.store import open_store
-    from worker.training import prepare_training
+    from worker.job_setup import prepare_training
 
     torch.set_num_threads(order["threads"])
     device = rank_device(torch.device(order["device"]), rank, order["world"])
     if device.type == "cuda":
         torch.cuda.set_device(device)
     settings = get_settings()
-    dataset, _, trainer = prepare_training(order["job"], open_store(settings), device)
+    spec = JobSpec.model_validate(order["job"]["spec"])
+    dataset, _, trainer = prepare_training(spec, open_store(settings), device)
     sys.stdout.buffer.write(READY)
     sys.stdout.flush()
     trainer.distribute(join(rank, order["world"], "127.0.0.1", order["port"], device, order["timeout_s"]))

@@ -9,14 +9,19 @@ from core.datasets import load_dataset
 from core.ids import utcnow
 from core.pngs import decode_png, encode_png
 from core.registry import JobLease
+from core.settings import Settings
 from core.spec import ProjectionSpec
 from core.store import ArtifactStore
 from models.data import ImageDataset
+from models.device import resolve_device
 from models.projection import project
+from worker.lease_heartbeat import LeaseHeartbeat
 from worker.references import reference_classifier
 
 
-def run_projection(job: dict, lease: JobLease, store: ArtifactStore, device: torch.device) -> str:
+def run_projection(job: dict, lease: JobLease, store: ArtifactStore, settings: Settings,
+                   heartbeat: LeaseHeartbeat | None = None) -> str:
+    device = resolve_device(settings.device)
     spec = ProjectionSpec.model_validate(job["spec"])
     card = lease.registry.get_model(spec.model_id)
     if card is None:

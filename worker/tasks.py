@@ -1,4 +1,4 @@
-"""Celery tasks: glue between the queue and `worker.training`; plus each worker's heartbeat and reaper."""
+"""Celery tasks: glue between the queue and `worker.jobs`; plus each worker's heartbeat and reaper."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from core.store import ArtifactStore, open_store
 from models.data import ImageDataset
 from models.gan import load_family_modules
 from worker.heartbeat import WorkerHeartbeat
+from worker.jobs import TransientFailure, run_job
 from worker.reaper import Reaper
 from worker.references import reference_classifier
-from worker.training import TransientFailure, run_training_job
 
 log = logging.getLogger("ganforge.worker")
 app = create_celery(get_settings())
@@ -52,7 +52,7 @@ def train(self, job_id: str, token: str | None = None) -> str:
     log_context = logs.job_id.set(job_id)
     registry = Registry(_redis())
     try:
-        return run_training_job(job_id, registry, _store(), settings,
+        return run_job(job_id, registry, _store(), settings,
                                 worker=self.request.hostname, token=token)
     except TransientFailure as exc:
         retries = self.request.retries

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from models.metrics import inception
 from models.metrics.classifier import ReferenceCNN, fingerprint, penultimate_features
+from models.metrics.inception import EXTRACTOR_NAME, WEIGHTS_SHA256, inception_features, load_inception
 
 EXTRACTORS = ("classifier", "inception")
 
@@ -37,8 +37,8 @@ def classifier_extractor(net: ReferenceCNN) -> FeatureExtractor:
 
 
 def inception_extractor() -> FeatureExtractor:
-    inception.load_inception()  # fail now, with the install hint, rather than halfway through an evaluation
-    return FeatureExtractor(inception.EXTRACTOR_NAME, inception.WEIGHTS_SHA256, inception.inception_features)
+    load_inception()  # fail now, with the install hint, rather than halfway through an evaluation
+    return FeatureExtractor(EXTRACTOR_NAME, WEIGHTS_SHA256, inception_features)
 
 
 def feature_extractor(kind: str, classifier: ReferenceCNN | None = None) -> FeatureExtractor:

@@ -28,7 +28,7 @@ from models.nets.conditional import DOutput
 from models.nets.minibatch_std import MinibatchStd
 
 if TYPE_CHECKING:
-    from models.gan import GANConfig
+    from models.family import GANConfig
 
 IMAGE_SIZES = (4, 8, 16, 32, 64, 128, 256)
 # Channels double per level down from the top one and stop at 8x: per-level compute (size^2 x channels^2) then

@@ -11,6 +11,7 @@ from redis.retry import Retry
 
 from core.celery_app import create_celery
 from core.datasets import DatasetCatalog, UploadLimits, warm_builtins
+from core.kinds import KINDS, load
 from core.redis_connection import connect, connect_async
 from core.registry import Registry
 from core.settings import Settings, get_settings
@@ -24,7 +25,7 @@ from service.api.key_gate import KeyGate
 from service.api.limits import BodySizeLimit, RateLimiter
 from service.api.metrics import Metrics
 from service.api.request_context import RequestContext
-from service.api.routers import datasets, events, health, jobs, models, projections, sessions, workers
+from service.api.routers import datasets, events, health, jobs, kinds, models, projections, sessions, workers
 from service.serving.generators import BatchPolicy, GeneratorCache
 
 
@@ -84,7 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi.install(app)
     docs_pages.install(app)
     dashboard.install(app)
-    for router in (health.router, jobs.router, events.router, models.router, projections.router, datasets.router,
-                   sessions.router, workers.router):
+    # Each kind of model brings its routes (plugins' kinds too: loaded above, before this reads the table).
+    serving = [load(path) for path in dict.fromkeys(kind.router for kind in KINDS.values())]
+    for router in (health.router, jobs.router, events.router, models.router, kinds.router, *serving,
+                   projections.router, datasets.router, sessions.router, workers.router):
         app.include_router(router)
     return app

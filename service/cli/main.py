@@ -21,7 +21,7 @@ from service.cli import user_commands
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ganforge", description="Train GANs and serve them over HTTP. Settings come from GANFORGE_* "
-        "environment variables (see README); `ganforge <command> --help` says what a command does.")
+        "environment variables (see docs/configuration.md); `ganforge <command> --help` says what a command does.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
 
     def command(name: str, summary: str) -> argparse.ArgumentParser:

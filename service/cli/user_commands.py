@@ -1,6 +1,6 @@
 """The `ganforge` commands for people at a terminal: train (and follow), jobs, models, generate, augment.
 
-They talk to a running API through the Python client (service.client), found at --url, else
+They talk to a running API through the Python client (ganforge_client, in client/), found at --url, else
 GANFORGE_URL, else the `ganforge up` running on the data dir, else http://127.0.0.1:8000; the key comes
 from --key or GANFORGE_API_KEY.
 """
@@ -15,18 +15,23 @@ import sys
 import time
 from pathlib import Path
 
+from ganforge_client import DEFAULT_URL, Client, GANForgeError, JobFailed
+
 from core.settings import get_settings
 from service.cli.local_stack import read_state
-from service.client import DEFAULT_URL, Client, GANForgeError, JobFailed
 
 BAR_WIDTH = 24
+
+# The built-in data sets (models.data.BUILTIN_DATASETS; a test keeps this in step), named here so that the command
+# line does not import torch to print its help.
+BUILTINS = ("mnist", "digits", "ring8", "grid25", "digits-stripes", "edges-digits", "digits-14to28", "shapes")
 
 
 def add_commands(commands, command) -> None:
     """Adds the subcommands to the `ganforge` parser (`command(name, summary)` makes one)."""
     train = command("train", "Submit a training job; with --follow, show its progress until it ends, then the "
                              "model id. Ctrl-C stops following, never the job.")
-    train.add_argument("dataset", help="a built-in data set (mnist, digits, ring8, grid25) or an uploaded one's id")
+    train.add_argument("dataset", help=f"a built-in data set ({', '.join(BUILTINS)}) or an uploaded one's id")
     train.add_argument("--arch", help="the GAN family (default: the API's, dcgan)")
     train.add_argument("--model", action="append", default=[], metavar="FIELD=VALUE",
                        help="a model setting, e.g. --model latent_dim=64 (repeat for more; values read as JSON)")

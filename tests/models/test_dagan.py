@@ -10,7 +10,7 @@ from models.gan import GANConfig
 from models.metrics.classifier import TrainOptions, train_classifier
 from models.metrics.variations import variation_scores
 from models.sampling import variation_latents, vary
-from models.trainers import make_trainer
+from models.trainer import make_trainer
 
 SEEN = [str(i) for i in range(7)]
 
@@ -87,10 +87,10 @@ def test_the_same_seed_gives_the_same_variations_whatever_comes_with_the_image()
 
 
 def test_a_dagan_footprint_counts_its_real_nets():
-    from models.footprint import training_footprint
+    from models.footprint import training_footprint, vary_pass
     from models.gan import build_discriminator, build_generator
 
     gan = GANConfig(arch="dagan", data_shape=(1, 28, 28), g_width=8, d_width=8)
     real = sum(p.numel() for net in (build_generator(gan), build_discriminator(gan)) for p in net.parameters())
-    footprint = training_footprint(gan, TrainConfig(batch_size=4))
+    footprint = training_footprint(gan, TrainConfig(batch_size=4), vary_pass)
     assert footprint.parameters == real and footprint.activation_bytes > 0

@@ -13,8 +13,7 @@ from models.config import TrainConfig
 from models.data import load_builtin
 from models.distributed import Ranks, join, leave
 from models.gan import GANConfig
-from models.trainer import Callbacks
-from models.trainers import make_trainer
+from models.trainer import Callbacks, make_trainer
 from service.cli.embedded_redis import free_port
 
 GLOBAL_BATCH = 64

@@ -8,8 +8,7 @@ from models.data import load_builtin, resize
 from models.gan import FAMILIES, GANConfig
 from models.sampling import generate, latents_for_seed
 from models.toy2d import ring8
-from models.trainer import TrainConfig, Trainer
-from models.trainers import make_trainer
+from models.trainer import TrainConfig, Trainer, make_trainer
 from tests.helpers import straight_and_resumed
 from tests.models.test_nets import config_for, inputs_for
 

@@ -12,7 +12,7 @@ from models.gan import GANConfig, build_discriminator, build_generator
 from models.nets.progan import downsample, widths
 from models.progan import Growth
 from models.sampling import generate, latents_for_seed
-from models.trainers import make_trainer
+from models.trainer import make_trainer
 from tests.helpers import StopAt, straight_and_resumed
 from tests.models.test_trainer_state import assert_same_state
 

@@ -10,7 +10,7 @@ from models.data import load_builtin, resize, to_model_range
 from models.gan import FAMILIES, GANConfig, build_discriminator, build_generator
 from models.nets.stylegan2 import ModulatedConv, style_layers
 from models.stylegan2 import StyleGAN2Trainer
-from models.trainers import make_trainer
+from models.trainer import make_trainer
 from tests.helpers import straight_and_resumed
 
 TINY = {"latent_dim": 16, "g_width": 4, "d_width": 4, "mapping_layers": 2, "mbstd": 4}

@@ -18,7 +18,7 @@ from models.metrics.translation import (
     unpaired_scores,
 )
 from models.nets.translation import UNetGenerator, halvings
-from models.trainers import make_trainer
+from models.trainer import make_trainer
 
 
 def trained(arch: str, dataset: str, epochs: int, **nets):
@@ -97,10 +97,10 @@ def test_the_unet_goes_down_as_far_as_the_image_halves():
 
 @pytest.mark.parametrize("arch,source", [("pix2pix", (1, 28, 28)), ("cyclegan", (3, 28, 28)), ("srgan", (1, 7, 7))])
 def test_a_translators_footprint_counts_its_real_nets(arch, source):
-    from models.footprint import training_footprint
+    from models.footprint import training_footprint, translate_pass
     from models.gan import build_discriminator, build_generator
 
     gan = GANConfig(arch=arch, data_shape=(1, 28, 28), source_shape=source, g_width=8, d_width=8, blocks=2)
     real = sum(p.numel() for net in (build_generator(gan), build_discriminator(gan)) for p in net.parameters())
-    footprint = training_footprint(gan, TrainConfig(batch_size=4))
+    footprint = training_footprint(gan, TrainConfig(batch_size=4), translate_pass)
     assert footprint.parameters == real and footprint.activation_bytes > 0

@@ -109,3 +109,10 @@ def test_ctrl_c_while_following_detaches_and_the_job_goes_on(api_url, worker_pro
     assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "running"  # never cancelled by the CLI
     client.post(f"/v1/jobs/{job_id}/cancel")  # the test's own clean-up
     assert wait_for_job(client, job_id)["status"] == "cancelled"
+
+
+def test_train_help_names_every_built_in_data_set():
+    from models.data import BUILTIN_DATASETS
+    from service.cli.user_commands import BUILTINS
+
+    assert BUILTINS == tuple(BUILTIN_DATASETS)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from core.artifacts import publish_generator
-from core.card import sampler_card
+from core.kinds import card_for
 from core.store import ArtifactStore, LocalStore
 from models.gan import GANConfig, build_generator
 from models.sampling import latents_for_seed
@@ -29,7 +29,7 @@ def store(tmp_path) -> ArtifactStore:
     store = LocalStore(tmp_path)
     for i, latent_dim in enumerate((8, 8, 8, 16)):
         net, config = small_generator(latent_dim)
-        publish_generator(store, net, sampler_card(config, [], model_id=model(i)).to_json())
+        publish_generator(store, net, card_for(config, [], model_id=model(i)).to_json())
     return store
 
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from redis import Redis
 
-from core.card import sampler_card
+from core.kinds import card_for
 from core.registry import Registry
 from core.settings import Settings
 from core.store import open_store
@@ -53,7 +53,7 @@ def assert_store_problem(response: httpx.Response) -> None:
 
 
 def test_generating_from_a_model_is_a_503_naming_the_store(unreachable_store_api):
-    card = sampler_card(GANConfig(arch="dcgan", latent_dim=8, data_shape=(1, 28, 28)), [])
+    card = card_for(GANConfig(arch="dcgan", latent_dim=8, data_shape=(1, 28, 28)), [])
     unreachable_store_api.state.registry.register_model(card)
     assert_store_problem(get(unreachable_store_api, f"/v1/models/{card.id}/images?n=1&seed=1"))
 

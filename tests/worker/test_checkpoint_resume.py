@@ -12,7 +12,7 @@ from models.data import load_builtin
 from models.gan import GANConfig
 from models.trainer import TrainConfig, Trainer
 from tests.helpers import tiny_job
-from worker.training import run_training_job
+from worker.jobs import run_job
 
 
 def test_a_kill_during_a_checkpoint_write_leaves_the_previous_one_to_resume_from(registry, settings):
@@ -35,7 +35,7 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_one_to_resume_from
     newer.unlink()
     (path.parent / f".{path.name}.kill9.tmp").write_bytes(partial)
 
-    assert run_training_job(job["id"], registry, store, settings) == "succeeded"
+    assert run_job(job["id"], registry, store, settings) == "succeeded"
 
     history = registry.events(job["id"])
     resumed = [e["data"]["step"] for e in history if e["event"] == "resumed"]

@@ -7,15 +7,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from redis import Redis
 
-from core.card import sampler_card
+from core.kinds import card_for
 from core.registry import CapReached, LeaseLost, Registry
 from core.settings import Settings
 from core.store import LocalStore
 from models.gan import GANConfig
 from service.cli.embedded_redis import free_port
 from tests.helpers import TINY_JOB
+from worker.jobs import TransientFailure, is_transient, run_job
 from worker.reaper import reap
-from worker.training import TransientFailure, is_transient, run_training_job
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def test_a_worker_that_lost_its_lease_cannot_write(registry):
     assert registry.begin_job(job_id, "new", ttl_s=30, worker="b", max_attempts=5) == ("running", 2)
 
     with pytest.raises(LeaseLost):
-        card = sampler_card(GANConfig(), [], model_id="model_00000000000000aa")
+        card = card_for(GANConfig(), [], model_id="model_00000000000000aa")
         stale.set_status("succeeded", model=card, model_id=card.id)
     with pytest.raises(LeaseLost):
         stale.record_progress({"step": 1})
@@ -90,7 +90,7 @@ def test_a_job_whose_workers_keep_dying_fails_after_max_attempts(registry):
 def test_a_cancelled_queued_job_is_never_started(registry, settings):
     job_id = new_job(registry)
     assert registry.cancel_job(job_id) == ("cancelled", "queued")
-    assert run_training_job(job_id, registry, LocalStore(settings.data_dir), settings) == "cancelled"
+    assert run_job(job_id, registry, LocalStore(settings.data_dir), settings) == "cancelled"
     assert registry.cancel_job(job_id) == ("conflict", "cancelled")
 
 
@@ -143,7 +143,7 @@ def test_lost_redis_is_a_transient_failure(tmp_path):
     settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0", data_dir=tmp_path)
     registry = Registry(Redis.from_url(settings.redis_url, socket_connect_timeout=1))
     with pytest.raises(TransientFailure):
-        run_training_job("job_0123456789abcdef", registry, LocalStore(tmp_path), settings)
+        run_job("job_0123456789abcdef", registry, LocalStore(tmp_path), settings)
 
 
 def test_bad_input_is_permanent_and_flaky_storage_is_transient():
@@ -186,11 +186,11 @@ def test_a_transient_failure_keeps_the_lease_and_hands_its_token_to_the_retry(re
     settings = Settings(redis_url="redis://unused", data_dir=tmp_path, lease_ttl_s=30)
     store = FullOnce(tmp_path)
     with pytest.raises(TransientFailure) as failure:
-        run_training_job(job_id, registry, store, settings, worker="a")
+        run_job(job_id, registry, store, settings, worker="a")
     job = registry.get_job(job_id)
     assert job["status"] == "queued" and "No space left" in job["error"] and registry.lease_alive(job_id)
     assert failure.value.token
     # Another delivery meanwhile leaves it to the retry, which continues the same attempt.
-    assert run_training_job(job_id, registry, store, settings, worker="b") == "leased-elsewhere"
-    assert run_training_job(job_id, registry, store, settings, worker="a", token=failure.value.token) == "succeeded"
+    assert run_job(job_id, registry, store, settings, worker="b") == "leased-elsewhere"
+    assert run_job(job_id, registry, store, settings, worker="a", token=failure.value.token) == "succeeded"
     assert registry.get_job(job_id)["attempts"] == 1

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from core.artifacts import load_published_generator, publish_generator, replace_card
-from core.card import sampler_card
 from core.ids import new_id
+from core.kinds import card_for
 from core.store import ArtifactNotFound, ArtifactStore, LocalStore, StoreError, StoreUnavailable
 from core.store.keys import CARD_FILE, GENERATOR_FILE, MANIFEST, model_prefix
 from core.store.s3 import S3Store
@@ -35,7 +35,7 @@ def store(request, tmp_path) -> ArtifactStore:
 def tiny_generator(seed: int = 0) -> tuple[torch.nn.Module, dict]:
     config = GANConfig(arch="dcgan", latent_dim=8, data_shape=(1, 28, 28), g_width=4, d_width=4)
     torch.manual_seed(seed)
-    return build_generator(config).eval(), sampler_card(config, [], model_id=new_id("model")).to_json()
+    return build_generator(config).eval(), card_for(config, [], model_id=new_id("model")).to_json()
 
 
 def weights(net: torch.nn.Module) -> list[torch.Tensor]:

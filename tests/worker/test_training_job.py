@@ -4,7 +4,7 @@ from core.spec import JobSpec
 from core.store import LocalStore
 from core.store.keys import CARD_FILE, GENERATOR_FILE, model_prefix, sample_key
 from tests.helpers import TINY_JOB, wait_for_registry_status
-from worker.training import run_training_job
+from worker.jobs import run_job
 
 
 def submit(registry, **train) -> str:
@@ -18,7 +18,7 @@ def test_a_tiny_job_succeeds_and_registers_a_loadable_model(registry, settings):
     job_id = submit(registry)
     store = LocalStore(settings.data_dir)
 
-    assert run_training_job(job_id, registry, store, settings) == "succeeded"
+    assert run_job(job_id, registry, store, settings) == "succeeded"
 
     job = registry.get_job(job_id)
     assert job["status"] == "succeeded" and job["finished_at"] and job["error"] is None
@@ -36,24 +36,24 @@ def test_a_job_leased_by_another_worker_is_left_alone(registry, settings):
     job_id = submit(registry)
     assert registry.acquire_lease(job_id, "other-worker", ttl_s=30)
 
-    assert run_training_job(job_id, registry, LocalStore(settings.data_dir), settings) == "leased-elsewhere"
+    assert run_job(job_id, registry, LocalStore(settings.data_dir), settings) == "leased-elsewhere"
     assert registry.get_job(job_id)["status"] == "queued"
 
 
 def test_a_finished_job_is_not_trained_again(registry, settings):
     job_id = submit(registry)
     store = LocalStore(settings.data_dir)
-    assert run_training_job(job_id, registry, store, settings) == "succeeded"
+    assert run_job(job_id, registry, store, settings) == "succeeded"
     model_id = registry.get_job(job_id)["model_id"]
 
-    assert run_training_job(job_id, registry, store, settings) == "succeeded"
+    assert run_job(job_id, registry, store, settings) == "succeeded"
     assert registry.get_job(job_id)["model_id"] == model_id
 
 
 def test_a_broken_job_fails_with_a_readable_reason(registry, settings):
     job, _ = registry.create_job({**TINY_JOB, "dataset": "no-such-set"})
 
-    assert run_training_job(job["id"], registry, LocalStore(settings.data_dir), settings) == "failed"
+    assert run_job(job["id"], registry, LocalStore(settings.data_dir), settings) == "failed"
     assert "unknown data set 'no-such-set'" in registry.get_job(job["id"])["error"]
 
 

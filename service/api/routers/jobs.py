@@ -9,12 +9,13 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from core.ids import is_valid, utcnow
+from core.kinds import family_kind
 from core.queues import enqueue_reference, requeuer
 from core.reaping import reap_job
 from core.references import needs_reference
 from core.registry import job_event
 from core.spec import JobSpec, compatibility_errors, gan_config, train_config
-from core.states import TERMINAL
+from core.states import LEASED, TERMINAL, JobStatus
 from core.store import ArtifactNotFound
 from core.store.keys import metrics_key, sample_key
 from models.curves import draw_curves
@@ -80,7 +81,7 @@ def submit_job(
     job, created = create_job(registry, settings, key, spec.model_dump(), idempotency_key, response)
     if created and spec.dataset not in BUILTIN_DATASETS and not registry.link_job_to_dataset(spec.dataset, job["id"]):
         reason = f"data set {spec.dataset} was deleted while the job was being submitted"
-        registry.set_status(job["id"], "failed", error=reason, finished_at=utcnow())
+        registry.set_status(job["id"], JobStatus.FAILED, error=reason, finished_at=utcnow())
         raise Problem(409, f"{reason}; upload it again or pick another")
     if created:
         if reference_needed:
@@ -116,7 +117,7 @@ def _check_devices(gan: GANConfig, spec: JobSpec, dataset: dict) -> None:
 
 def _check_footprint(gan: GANConfig, spec: JobSpec, max_bytes: int) -> None:
     """422 with the estimate when the job would need more memory than the server allows one job."""
-    footprint = training_footprint(gan, train_config(spec))
+    footprint = training_footprint(gan, train_config(spec), family_kind(gan.arch).footprint)
     if footprint.total_bytes > max_bytes:
         raise Problem(422, f"this job is too large for the server: {footprint.describe()}, over the "
                            f"{max_bytes / 2**30:,.2f} GiB one job may use (the server's max_job_memory_bytes); "
@@ -138,7 +139,7 @@ def list_jobs(
 def get_job(job_id: str, registry: RegistryDep, settings: SettingsDep, celery: CeleryDep) -> dict:
     """A job's status, progress, losses and outcome."""
     job = _job_or_404(registry, job_id)
-    if job["status"] in ("running", "cancelling") and not registry.lease_alive(job_id):
+    if job["status"] in LEASED and not registry.lease_alive(job_id):
         # Its worker vanished: show the truth now rather than at the next reaper sweep.
         reap_job(registry, job_id, requeuer(celery, registry), settings.max_attempts)
         job = _job_or_404(registry, job_id)
@@ -157,7 +158,7 @@ def cancel_job(job_id: str, registry: RegistryDep, response: Response) -> dict:
     if outcome == "conflict":
         raise Problem(409, f"job {job_id} already {before}; only queued or running jobs can be cancelled",
                       status_of_job=before)
-    if outcome == "cancelled":
+    if outcome == JobStatus.CANCELLED:
         response.status_code = 200
     return _job_or_404(registry, job_id)
 

@@ -13,7 +13,7 @@ from core.spec import ProjectionRequest, ProjectionSpec
 from service.api.deps import CeleryDep, CurrentKey, RegistryDep, SettingsDep, rate_limit, require_scope
 from service.api.openapi import SUBMISSION
 from service.api.problems import Problem
-from service.api.routers.models import card_or_404
+from service.api.routers.loading import card_or_404
 from service.api.schemas import JobList, JobOut, Offset
 from service.api.submission import create_job, enqueue
 from service.serving.generation import styles_of

@@ -1,8 +1,9 @@
-"""The families table of docs/models.md, made from the Family rows (a test keeps the doc in step):
-`python -m models.family_table` prints it."""
+"""The families table of docs/models.md, made from the Family rows and their kinds (a test keeps the doc in step):
+`python -m core.family_table` prints it."""
 
 from __future__ import annotations
 
+from core.kinds import kind_of
 from models.gan import FAMILIES, Family
 
 
@@ -11,13 +12,6 @@ def _optimiser(family: Family) -> str:
     return f"Adam {rates}, β {family.betas}"
 
 
-def _inputs(family: Family) -> str:
-    if family.kind == "translator":
-        return "an image (" + " or ".join(family.directions) + ")"
-    if family.kind == "augmenter":
-        return "an image + seed (n variations)"
-    extra = {"never": "", "always": " + labels", "optional": " (+ labels)"}[family.conditional]
-    return "latents / seed" + extra + (" + codes" if family.takes_codes else "")
 
 
 def _takes(family: Family) -> str:
@@ -36,7 +30,7 @@ def families_table(families: dict[str, Family] | None = None) -> str:
             "|---|---|---|---|---|---|---|---|"]
     for name, family in (families or FAMILIES).items():
         rows.append(f"| `{name}` | {family.reference} | {family.networks} | {_takes(family)} | {family.loss} | "
-                    f"{_optimiser(family)} | {family.d_steps} | {_inputs(family)} |")
+                    f"{_optimiser(family)} | {family.d_steps} | {kind_of(family.kind).describe_inputs(family)} |")
     return "\n".join(rows) + "\n"
 
 

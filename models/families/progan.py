@@ -1,0 +1,20 @@
+"""ProGAN: nets grown from 4x4 to the full size, with its own loop (models/progan.py)."""
+
+from models.family import Family, register_family
+from models.nets.progan import ProGANDiscriminator, ProGANGenerator
+
+# ProGAN on small image sets: quarter-width nets (16 channels at the full size, 128 at 4x4 for 32 px), batch 32,
+# 12 epochs: on the 1,797 digits at 32 px, 672 steps in 157 s on one CPU core (137 images/s, float32), with
+# recognisable digits (a sample's L2 distance to the nearest real digit 10.4, seeds 0-1). No EMA:
+# at this budget the phases are a hundred steps long and an EMA of 0.99 lagged behind them (16 px: 7.3-8.4
+# against 5.2-6.5 without).
+PROGAN = {"g_width": 16, "d_width": 16, "batch_size": 32, "epochs": 12}
+
+# WGAN-GP (lambda 10) plus a drift term, one critic step, Adam 1e-3 (0, 0.99).
+register_family("progan", Family(
+    "Karras et al. 2018, arXiv:1710.10196",
+    "G and D grown from 4² to the full size, each new resolution faded in; pixel norm in G, equalised learning rate, "
+    "minibatch std in D", "wasserstein-gp", ("wasserstein-gp",), 1e-3, 1e-3, (0.0, 0.99), d_steps=1, d_norm="none",
+    data_kinds=("images",), image_sizes=(4, 8, 16, 32, 64, 128, 256), trainer="models.progan:ProGANTrainer",
+    train_options=("phase_images", "drift_weight"), recipes={"images": PROGAN},
+    build_generator=ProGANGenerator, build_discriminator=ProGANDiscriminator))

@@ -1,0 +1,54 @@
+"""The model behind a serving route: its generator from the cache with its card, checked against the registry, and
+refused with a 422 when the route does not serve its kind (the kind's row says where its requests go)."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.concurrency import run_in_threadpool
+
+from core.card import ModelCard
+from core.ids import is_valid
+from core.kinds import kind_of
+from core.registry import Registry
+from service.api.problems import Problem
+from service.serving.generators import GeneratorCache, LoadedGenerator
+
+# How long a loaded model is served without asking the registry whether it still exists: a delete
+# through another API process reaches this one's cache within this long (through this one, at once).
+CARD_RECHECK_S = 1.0
+
+
+async def loaded_model(model_id: str, registry: Registry, cache: GeneratorCache) -> LoadedGenerator:
+    """The model's generator with its card; 404 when the registry no longer has it."""
+    return cache.fresh(model_id, CARD_RECHECK_S) or await run_in_threadpool(_load_checked, model_id, registry, cache)
+
+
+async def loaded_of_kind(kind: str, model_id: str, registry: Registry, cache: GeneratorCache) -> LoadedGenerator:
+    """A model of this kind; 422 naming the route of its own kind otherwise."""
+    loaded = await loaded_model(model_id, registry, cache)
+    if loaded.card.kind != kind:
+        raise Problem(422, kind_of(loaded.card.kind).wrong_route(model_id, loaded.card.arch) +
+                      f" (this route serves {kind}s)")
+    return loaded
+
+
+def _load_checked(model_id: str, registry: Registry, cache: GeneratorCache) -> LoadedGenerator:
+    try:
+        card = card_or_404(registry, model_id)
+    except Problem:
+        cache.forget(model_id)  # deleted through another API process
+        raise
+    try:
+        loaded = cache.get(model_id)
+    except FileNotFoundError:  # deleted between reading its card and loading its weights
+        raise Problem(404, f"model {model_id} has no generator in the artifact store (deleted?)") from None
+    loaded.card, loaded.checked_at = card, time.monotonic()
+    return loaded
+
+
+def card_or_404(registry, model_id: str) -> ModelCard:
+    card = registry.get_model(model_id) if is_valid(model_id) else None
+    if card is None:
+        raise Problem(404, f"no model with id {model_id!r}")
+    return card

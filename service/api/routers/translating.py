@@ -1,0 +1,38 @@
+"""The route of translators (core.kinds "translator"): images in, the model's outputs back."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from service.api.deps import CacheDep, CatalogDep, MetricsDep, RegistryDep, SettingsDep, rate_limit, require_scope
+from service.api.openapi import RATE_LIMITED
+from service.api.routers.loading import loaded_of_kind
+from service.serving import translation
+
+router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[Depends(require_scope("generate"))])
+_LIMITED = [Depends(rate_limit("generate"))]
+
+
+@router.post("/{model_id}/translate", response_class=Response, dependencies=_LIMITED,
+             openapi_extra=translation.REQUEST_BODY,
+             responses={200: {"content": {media: {} for media in set(translation.MEDIA_TYPES.values())},
+                              "description": f"The outputs, per `format`: {translation.FORMAT_DOC}"}, **RATE_LIMITED})
+async def translate_images(
+    model_id: str, request: Request, registry: RegistryDep, cache: CacheDep, settings: SettingsDep,
+    metrics: MetricsDep, catalog: CatalogDep,
+) -> Response:
+    """Translators (pix2pix, CycleGAN, SRGAN): images in, the model's outputs back, in the order given. Send
+    one image, a ZIP or an NPZ as multipart `file` with the options as form fields, or base64 `image` /
+    `images` in JSON. Inputs are center-cropped (or padded) to squares and resized to the model's input size
+    (the card's `inputs.images`). Deterministic; concurrent requests in one direction run as one batch."""
+    loaded = await loaded_of_kind("translator", model_id, registry, cache)
+    options, source, _ = await translation.read_request(request, settings, catalog.incoming_dir())
+    inputs = await run_in_threadpool(translation.decode, source, options, loaded.card,
+                                     translation.translate_limits(settings))
+    translation.check_format(options.format or "grid", inputs.shape[0])
+    outputs = await loaded.batched_translation(inputs, options.direction, metrics.batch_images.observe)
+    metrics.images.inc(inputs.shape[0])
+    return await run_in_threadpool(translation.respond, inputs, outputs, options, loaded.card)
+
+
