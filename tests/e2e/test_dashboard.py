@@ -2,7 +2,7 @@
 real API, worker and Redis: train from the form and watch it live, play with the model, upload a data set,
 sign in where keys are configured; with no console error anywhere.
 
-Screenshots go to $GANFORGE_SCREENSHOT_DIR when set (the README's come from there), else a temporary folder.
+Screenshots go to $GANFORGE_SCREENSHOT_DIR when set (docs/dashboard.md's come from there), else a temporary folder.
 """
 
 from __future__ import annotations
@@ -15,10 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
+from models.data import load_builtin
 from service.api.auth import hash_key
 from service.cli.processes import env_for, start_api, stop
+from tests.helpers import train_model
 
 pytestmark = pytest.mark.e2e
 WAIT_MS = 120_000
@@ -119,6 +122,22 @@ def test_a_job_submitted_from_the_form_is_watched_live_then_played_with(page, wo
     page.click("text=Interpolate >> nth=-1")
     page.wait_for_function("document.getElementById('interpolation').naturalWidth > 0")
     page.screenshot(path=shots / "dashboard-model.png", full_page=True)
+
+
+def test_a_translators_page_sends_an_image_to_its_kinds_route(page, client, worker_process, tmp_path):
+    # A model that takes images gets the panel its kind's hints ask for (GET /v1/kinds), not the latent playground.
+    card = train_model(client, "edges-digits", {"arch": "pix2pix"}, {"max_steps": 2, "batch_size": 16},
+                       {"g_width": 4, "d_width": 4})
+    digit = tmp_path / "digit.png"
+    Image.fromarray(load_builtin("mnist").images[0][0].numpy()).save(digit)
+    page.goto(f"/ui/#/models/{card['id']}")
+    page.wait_for_selector("#image-file")
+    assert page.locator("#truncation").count() == 0, "no latent controls for a translator"
+    assert "translator: it translates images" in page.text_content("main")
+    page.set_input_files("#image-file", str(digit))
+    page.wait_for_function("document.getElementById('playground-image').naturalWidth > 0", timeout=WAIT_MS)
+    assert page.evaluate("document.getElementById('playground-image').naturalWidth") == 28
+    assert f"/v1/models/{card['id']}/translate" in page.text_content("#reproduce")
 
 
 def test_a_data_set_is_uploaded_with_progress_and_listed(page, tmp_path, shots):

@@ -123,7 +123,8 @@ def test_samplers_and_translators_refuse_each_others_routes(client, pix2pix, tra
     assert_problem(client.post(f"/v1/models/{pix2pix['id']}/evaluations", json={}), 422, "translator")
     edge = image_bytes(digit_edges(1)[0])
     assert_problem(client.post(f"/v1/models/{trained_model['id']}/translate",
-                               files={"file": ("e.png", edge, "image/png")}), 422, "makes images from noise")
+                               files={"file": ("e.png", edge, "image/png")}), 422,
+                   "is a sampler (dcgan)", "use /generate")
 
 
 def test_cyclegan_serves_both_directions_from_one_model(client, cyclegan):
@@ -192,7 +193,7 @@ def test_samplers_refuse_two_domain_data_and_translators_refuse_noise_options(cl
     assert_problem(client.post("/v1/jobs", json={"dataset": "edges-digits",
                                                  "model": {"arch": "pix2pix", "latent_dim": 8}}), 422, "latent_dim")
     assert_problem(client.post("/v1/jobs", json={"dataset": "edges-digits", "model": {"arch": "pix2pix", "blocks": 2}}),
-                   422, "U-Net depth follows the image size")
+                   422, "model.blocks applies to cyclegan, srgan; pix2pix takes no blocks")
     assert_problem(client.post("/v1/jobs", json={"dataset": "digits-14to28", "model": {"arch": "srgan", "scale": 4}}),
                    422, "model.scale is for srgan on a plain image set")
     body = json.dumps({"dataset": "edges-digits", "model": {"arch": "pix2pix"}, "train": {"augment": ["color"]}})

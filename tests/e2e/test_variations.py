@@ -127,7 +127,7 @@ def test_class_choices_and_dagan_options_are_checked_at_submit(client):
     refused({"dataset": "ring8", "classes": ["0"], "model": {"arch": "mlp"}}, "labelled image set")
     refused({"dataset": "digits-stripes", "classes": ["0"], "model": {"arch": "cyclegan"}}, "labelled image set")
     refused({"dataset": "mnist", "model": {"arch": "dagan", "pack": 2}}, "leave out pack")
-    refused({"dataset": "mnist", "model": {"arch": "dagan", "blocks": 2}}, "varies images")
+    refused({"dataset": "mnist", "model": {"arch": "dagan", "blocks": 2}}, "model.blocks applies to cyclegan, srgan")
     refused({"dataset": "mnist", "model": {"arch": "dagan"}, "train": {"eval_every_epochs": 1}}, "varies images")
     refused({"dataset": "mnist", "classes": ["3"], "model": {"arch": "cgan"}}, "a single class")
 

@@ -221,8 +221,43 @@ async function modelsPage() {
       h("td", {}, m.dataset?.id || ""), h("td", {}, score(m, "confidence")), h("td", {}, score(m, "fid_classifier")))))));
 }
 
+// A model whose kind takes images (translators, augmenters, plugins' kinds): the kind's hints (GET /v1/kinds) say
+// which route serves it; the page sends an image there and shows what comes back.
+function imagesPage(id, card, kind) {
+  const { route, directions, seeded } = kind.dashboard;
+  const file = h("input", { id: "image-file", type: "file", accept: "image/*" });
+  const direction = directions ? h("select", { id: "direction" }, Object.keys(card.inputs?.images || {}).map((d) => h("option", { value: d }, d))) : null;
+  const count = seeded ? h("input", { id: "count", type: "number", min: 1, max: 16, value: 5 }) : null;
+  const seed = seeded ? h("input", { id: "seed", type: "number", min: 0, value: 1 }) : null;
+  const image = h("img", { class: "pic", id: "playground-image", alt: `the model's output`, hidden: true });
+  const send = async () => {
+    if (!file.files.length) return;
+    const form = new FormData();
+    form.append("file", file.files[0]);
+    if (direction) form.append("direction", direction.value);
+    if (count) { form.append("n", count.value); form.append("seed", seed.value); }
+    try {
+      image.src = URL.createObjectURL(await (await api(`/v1/models/${id}/${route}`, { method: "POST", body: form })).blob());
+      image.hidden = false;
+    } catch (error) { failure(error); }
+  };
+  [file, direction, count, seed].filter(Boolean).forEach((input) => input.addEventListener("change", send));
+  const scores = Object.entries(card.metrics?.scores || {}).filter(([, v]) => Number.isFinite(v));
+  show(`Model ${id}`,
+    h("p", {}, `${card.arch} on ${card.dataset?.id || "?"} · ${card.kind}: it ${kind.does} · `, card.job_id ? h("a", { href: `#/jobs/${card.job_id}` }, "its job") : ""),
+    h("div", { class: "grid2" },
+      h("div", { class: "card" }, h("h2", {}, "Try it"),
+        h("div", { class: "row" }, h("label", {}, "Image", file), direction ? h("label", {}, "Direction", direction) : null,
+          count ? h("label", {}, "Variations", count) : null, seed ? h("label", {}, "Seed", seed) : null), image,
+        h("pre", { id: "reproduce" }, `curl -F file=@image.png ${location.origin}/v1/models/${id}/${route} -o out.png`)),
+      h("div", { class: "card" }, h("h2", {}, "Scores"),
+        h("table", {}, h("tbody", {}, scores.map(([k, v]) => h("tr", {}, h("td", {}, k), h("td", {}, v.toPrecision(3)))))))));
+}
+
 async function modelPage(id) {
-  const card = await getJson(`/v1/models/${id}`);
+  const [card, { kinds }] = await Promise.all([getJson(`/v1/models/${id}`), getJson("/v1/kinds")]);
+  const kind = kinds.find((k) => k.name === card.kind);
+  if (kind && kind.dashboard.playground === "images") return imagesPage(id, card, kind);
   const seed = h("input", { id: "seed", type: "number", min: 0, value: 7 });
   const count = h("input", { id: "count", type: "number", min: 1, max: 64, value: 16 });
   const truncation = h("input", { id: "truncation", type: "number", step: "0.1", min: 0.1, max: 10, placeholder: "off" });
@@ -261,7 +296,7 @@ async function modelPage(id) {
     const python = Object.entries(request).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ");
     code.textContent = `curl -X POST ${location.origin}/v1/models/${id}/generate -H 'content-type: application/json' ` +
       `-d '${JSON.stringify({ ...request, format: "grid" })}' -o grid.png\n\n` +
-      `from service.client import Client\nimages = Client("${location.origin}").generate("${id}", ${python})`;
+      `from ganforge_client import Client\nimages = Client("${location.origin}").generate("${id}", ${python})`;
     try {
       const previous = image.src;
       image.src = URL.createObjectURL(await generate("grid"));
