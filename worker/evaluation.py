@@ -16,6 +16,7 @@ from core.ids import utcnow
 from core.registry import JobLease
 from core.settings import Settings
 from core.spec import EvaluationSpec
+from core.states import JobStatus
 from core.store import ArtifactStore
 from models.data import ImageDataset, PointDataset
 from models.device import resolve_device
@@ -124,20 +125,20 @@ def run_evaluation(job: dict, lease: JobLease, store: ArtifactStore, settings: S
     spec = EvaluationSpec.model_validate(job["spec"])
     card = lease.registry.get_model(spec.model_id)
     if card is None:
-        lease.set_status("failed", error=f"model {spec.model_id} no longer exists", finished_at=utcnow())
-        return "failed"
+        lease.set_status(JobStatus.FAILED, error=f"model {spec.model_id} no longer exists", finished_at=utcnow())
+        return JobStatus.FAILED
     if card.dataset is None:
-        lease.set_status("failed", error=f"model {card.id}'s card names no data set to score it against",
+        lease.set_status(JobStatus.FAILED, error=f"model {card.id}'s card names no data set to score it against",
                          finished_at=utcnow())
-        return "failed"
+        return JobStatus.FAILED
     image_size = card.image_shape[-1] if card.data_kind == "images" else None
     dataset = load_dataset(card.dataset.id, store, image_size, checksum=card.dataset.checksum)
     generator, _ = load_published_generator(store, card.id, device)
     result = evaluate(generator, card.gan, card.classes, dataset, store, spec,
                       lambda phase: lease.add_event("evaluation", {"phase": phase}))
     updated = card_with(card, result, job["id"])
-    lease.set_status("succeeded", result=result, model=updated, model_exists=True, model_id=card.id,
+    lease.set_status(JobStatus.SUCCEEDED, result=result, model=updated, model_exists=True, model_id=card.id,
                      finished_at=utcnow())
     if lease.registry.get_model(card.id) is not None:  # not deleted meanwhile: keep the file beside the weights
         replace_card(store, card.id, updated.to_json())
-    return "succeeded"
+    return JobStatus.SUCCEEDED

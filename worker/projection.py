@@ -11,6 +11,7 @@ from core.pngs import decode_png, encode_png
 from core.registry import JobLease
 from core.settings import Settings
 from core.spec import ProjectionSpec
+from core.states import JobStatus
 from core.store import ArtifactStore
 from models.data import ImageDataset
 from models.device import resolve_device
@@ -25,17 +26,17 @@ def run_projection(job: dict, lease: JobLease, store: ArtifactStore, settings: S
     spec = ProjectionSpec.model_validate(job["spec"])
     card = lease.registry.get_model(spec.model_id)
     if card is None:
-        lease.set_status("failed", error=f"model {spec.model_id} no longer exists", finished_at=utcnow())
-        return "failed"
+        lease.set_status(JobStatus.FAILED, error=f"model {spec.model_id} no longer exists", finished_at=utcnow())
+        return JobStatus.FAILED
     dataset = load_dataset(card.dataset.id, store, card.image_shape[-1], checksum=card.dataset.checksum) \
         if card.dataset is not None else None
     if spec.target_png is not None:
         target = decode_png(spec.target_png)
     elif dataset is None or spec.dataset_index >= len(dataset.labels):
         count = 0 if dataset is None else len(dataset.labels)
-        lease.set_status("failed", error=f"dataset_index {spec.dataset_index}: model {card.id}'s data set holds "
-                                         f"{count} images", finished_at=utcnow())
-        return "failed"
+        lease.set_status(JobStatus.FAILED, error=f"dataset_index {spec.dataset_index}: model {card.id}'s data set "
+                                                 f"holds {count} images", finished_at=utcnow())
+        return JobStatus.FAILED
     else:
         target = dataset.images[spec.dataset_index]
     generator, _ = load_published_generator(store, card.id, device)
@@ -54,8 +55,8 @@ def run_projection(job: dict, lease: JobLease, store: ArtifactStore, settings: S
                                    "where the search starts"},
         "history": found.history,
     }
-    lease.set_status("succeeded", result=result, finished_at=utcnow())
-    return "succeeded"
+    lease.set_status(JobStatus.SUCCEEDED, result=result, finished_at=utcnow())
+    return JobStatus.SUCCEEDED
 
 
 def _features(dataset: ImageDataset | None, store: ArtifactStore, device: torch.device, on_phase):

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from core.reaping import reap_job
 from core.registry import Registry
-from core.states import LEASED
+from core.states import LEASED, JobStatus
 
 log = logging.getLogger("ganforge.reaper")
 
@@ -30,7 +30,7 @@ def reap(registry: Registry, enqueue: Callable[[str], None], max_attempts: int,
                 requeued.append(job_id)
     # A job whose creator (API or reaper) died, or lost the broker, between recording it and enqueueing it
     # would wait forever. A duplicate task is harmless (the lease and status checks drop it), so no claim.
-    for job_id in registry.job_ids_with_status("queued"):
+    for job_id in registry.job_ids_with_status(JobStatus.QUEUED):
         since = registry.unenqueued_since(job_id)
         if since is not None and time.time() - since > orphan_grace_s:
             log.warning("job %s was queued but never enqueued; enqueueing it", job_id, extra={"job": job_id})

@@ -16,6 +16,7 @@ from core.queues import REFERENCE_TASK, TRAIN_TASK, requeuer
 from core.redis_connection import connect
 from core.registry import Registry
 from core.settings import get_settings
+from core.states import JobStatus
 from core.store import ArtifactStore, open_store
 from models.data import ImageDataset
 from models.gan import load_family_modules
@@ -58,9 +59,9 @@ def train(self, job_id: str, token: str | None = None) -> str:
         retries = self.request.retries
         if retries >= settings.transient_retries:
             log.error("job %s: giving up after %d retries: %s", job_id, retries, exc)
-            registry.set_status(job_id, "failed", error=f"gave up after {retries} retries of a transient "
+            registry.set_status(job_id, JobStatus.FAILED, error=f"gave up after {retries} retries of a transient "
                                 f"failure; last: {exc}")
-            return "failed"
+            return JobStatus.FAILED
         countdown = settings.retry_backoff_s * 2**retries
         log.warning("job %s: retrying in %.0f s (retry %d of %d)", job_id, countdown, retries + 1,
                     settings.transient_retries)

@@ -84,7 +84,7 @@ class _JobCallbacks(Callbacks):
             # Cooperative cancel: a flag in Redis read between steps (field notes: never revoke+terminate).
             self.last_cancel_check = now
             if self.lease.status() == JobStatus.CANCELLING:
-                self.stop_reason = "cancelled"
+                self.stop_reason = JobStatus.CANCELLED
         return self.stop_reason is not None
 
 
@@ -171,7 +171,7 @@ def _finish_stopped(job_id: str, trainer: Trainer, lease: JobLease, callbacks: _
     if callbacks.stop_reason == "lease lost":  # another worker owns the job: write nothing, not even a checkpoint
         raise LeaseLost(f"job {job_id}: lease lost while training (at step {trainer.step})")
     callbacks.on_checkpoint(trainer)  # keep the work done, to resume or continue it later
-    if callbacks.stop_reason == "cancelled":
+    if callbacks.stop_reason == JobStatus.CANCELLED:
         lease.set_status(JobStatus.CANCELLED, finished_at=utcnow(), stopped_at_step=trainer.step)
         return JobStatus.CANCELLED
     lease.set_status(JobStatus.FAILED, error=callbacks.stop_reason, finished_at=utcnow())
