@@ -210,9 +210,11 @@ class StyleMixRequest(StrictModel):
     columns: list[LatentPoint] = Field(min_length=1, max_length=16, description="... except the layers in "
                                                                                "`from_columns`, taken from its "
                                                                                "column's source (along the top)")
-    from_columns: Literal["coarse", "middle", "fine"] | list[Annotated[int, Field(ge=0, le=63)]] = Field(
+    # At least one index: an empty list would mix nothing and answer 200 with every cell its row's source.
+    from_columns: Literal["coarse", "middle", "fine"] | Annotated[
+        list[Annotated[int, Field(ge=0, le=63)]], Field(min_length=1, max_length=64)] = Field(
         "fine", description="Which ws a cell takes from its column: a group of the card's inputs.styles.groups, or "
-                            "w indices")
+                            "w indices (at least one)")
     truncation: Truncation | None = None
     psi: Psi | None = None
     psi_cutoff: PsiCutoff | None = None
