@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.settings import Settings
 
@@ -27,6 +27,14 @@ class UploadOptions(BaseModel):
                           "side-by-side: pix2pix's layout, each image twice as wide as high with A on the left "
                           "and B on the right. Default: domains when the top folders are A and B or trainA and "
                           "trainB, else classes")
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, name: str | None) -> str | None:
+        # A name is shown in listings, logs and terminals: control characters (escape sequences) would act there.
+        if name is not None and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+            raise ValueError("name holds control characters; use printable text")
+        return name
 
 
 @dataclass(frozen=True)
