@@ -1,14 +1,14 @@
 """Uploads to arrays: a ZIP of images (class folders or flat), an NPZ or a bare .npy, read once.
 
-Nothing is ever extracted to disk: ZIP members are read into memory one at a time, and every byte that
-comes out of a decompressor is counted against the caps as it flows, so neither header sizes nor names
-in the archive are trusted.
+Nothing is ever extracted to disk: ZIP members are read into memory one at a time. What an archive or an array
+declares (the ZIP's file sizes, a .npy header's shape and dtype) is checked against the caps before anything is
+inflated or allocated, so a bomb is refused at once; and every byte that comes out of a decompressor is still
+counted as it flows, so neither declared sizes nor names in the archive are trusted.
 """
 
 from __future__ import annotations
 
 import io
-import math
 import re
 import stat
 import zipfile
@@ -21,10 +21,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.datasets.convert import fit, is_gray, to_array, to_rgb
 from core.datasets.errors import InvalidUpload, UploadTooLarge
+from core.datasets.npy import NPY_MAGIC, ArrayHeader, check_images, check_labels, read_data, read_header
 from core.datasets.options import UploadLimits, UploadOptions
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-NPY_MAGIC = b"\x93NUMPY"
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
 _CHUNK = 1 << 16
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError)
@@ -117,7 +117,7 @@ def decode_upload(path: Path, options: UploadOptions, limits: UploadLimits) -> D
         raise InvalidUpload(f"the upload is empty; {HOW_TO}")
     if head.startswith(NPY_MAGIC):
         with open(path, "rb") as f:
-            images = _read_npy(f, "the .npy file", _Budget(limits))
+            images = _read_images(f, options, limits, _Budget(limits), "the .npy file")
         return _from_arrays("npy", images, None, options, limits, [])
     if head[:4] not in ZIP_MAGIC:
         raise InvalidUpload(f"the upload is neither a ZIP nor an NPZ (it starts with {head[:4]!r}); {HOW_TO}")
@@ -161,10 +161,9 @@ def _from_zip(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo], options:
     budget, collector = _Budget(limits), _Collector(options, limits)
     skipped: list[dict] = []
     folders: list[list[str]] = []
-    for entry in entries:
-        if entry.is_dir():
-            continue
-        parts = entry.filename.replace("\\", "/").split("/")
+    files = [(entry, entry.filename.replace("\\", "/").split("/")) for entry in entries if not entry.is_dir()]
+    _check_declared_sizes([entry for entry, parts in files if _skip_reason(entry, parts) is None], limits)
+    for entry, parts in files:
         reason = _skip_reason(entry, parts)
         image = None
         if reason is None:
@@ -265,6 +264,20 @@ def _labels_from_folders(folders: list[list[str]]) -> tuple[np.ndarray, list[str
     return labels, classes, [i for i, name in enumerate(names) if name is None]
 
 
+def _check_declared_sizes(entries: list[zipfile.ZipInfo], limits: UploadLimits) -> None:
+    """Refuses a ZIP whose own directory says it is too large, before inflating anything. The sizes may lie
+    low: _read_entry counts what actually comes out too (and zipfile stops at the declared size)."""
+    for entry in entries:
+        if entry.file_size > limits.max_entry_bytes:
+            raise UploadTooLarge(f"ZIP entry {entry.filename!r} unpacks to more than {limits.max_entry_bytes:,} "
+                                 f"bytes (the server's max_entry_bytes; it declares {entry.file_size:,})")
+    total = sum(entry.file_size for entry in entries)
+    if total > limits.max_uncompressed_bytes:
+        raise UploadTooLarge(f"the upload unpacks to more than {limits.max_uncompressed_bytes:,} bytes (the "
+                             f"server's max_uncompressed_bytes; its files declare {total:,}); split it into smaller "
+                             "data sets")
+
+
 def _read_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, budget: _Budget, limits: UploadLimits) -> bytes:
     out = bytearray()
     try:
@@ -309,71 +322,57 @@ def _open_image(data: bytes, where: str, options: UploadOptions,
 
 def _from_npz(archive: zipfile.ZipFile, names: set[str], options: UploadOptions, limits: UploadLimits) -> Decoded:
     budget = _Budget(limits)
-    images = _read_npz_member(archive, "images", budget)
-    labels = _read_npz_member(archive, "labels", budget) if "labels.npy" in names else None
+    images = _read_npz_member(archive, "images", lambda s: _read_images(s, options, limits, budget))
+    labels = None
+    if "labels.npy" in names:
+        labels = _read_npz_member(archive, "labels", lambda s: _read_labels(s, len(images), limits, budget))
     ignored = sorted(name.removesuffix(".npy") for name in names - {"images.npy", "labels.npy"})
     warnings = [f"ignored arrays other than images and labels: {', '.join(ignored)}"] if ignored else []
     return _from_arrays("npz", images, labels, options, limits, warnings)
 
 
-def _read_npz_member(archive: zipfile.ZipFile, name: str, budget: _Budget) -> np.ndarray:
+def _read_npz_member(archive: zipfile.ZipFile, name: str, read) -> np.ndarray:
     try:
         with archive.open(f"{name}.npy") as stream:
-            return _read_npy(stream, f"`{name}`", budget)
+            return read(stream)
     except _ZIP_ERRORS as exc:
         raise InvalidUpload(f"the NPZ is corrupt: `{name}` cannot be read ({exc}); save it again with "
                             "numpy.savez or numpy.savez_compressed") from None
 
 
-def _read_npy(stream, what: str, budget: _Budget) -> np.ndarray:
-    """Parses a .npy by hand instead of np.load: np.load would unpack an NPZ member without a size cap.
+def _read_images(stream, options: UploadOptions, limits: UploadLimits, budget: _Budget,
+                 what: str = "`images`") -> np.ndarray:
+    """Parses a .npy by hand instead of np.load, whose header is trusted: everything the header declares is checked
+    against the caps before a byte of data is read or allocated."""
+    header = read_header(stream, what)
+    check_images(header, options, limits)
+    _check_bytes(header, what, limits, budget)
+    return read_data(stream, header, what, budget.spend)
 
-    Object arrays are refused outright; their bytes are pickles, which are never loaded."""
-    try:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
-        else:
-            raise ValueError(f"unsupported .npy format version {version}")
-    except ValueError as exc:
-        raise InvalidUpload(f"{what} is not a valid .npy array ({exc})") from None
-    if dtype.hasobject:
-        raise InvalidUpload(f"{what} holds Python objects (a pickle), which are never loaded; save plain "
-                            "numeric or string arrays")
-    nbytes = math.prod(shape) * dtype.itemsize
-    if budget.used + nbytes > budget.limits.max_uncompressed_bytes:
-        budget.spend(nbytes)  # refuses with the usual message, before reading anything
-    data = bytearray()
-    while len(data) < nbytes:
-        chunk = stream.read(min(_CHUNK, nbytes - len(data)))
-        if not chunk:
-            raise InvalidUpload(f"{what} is truncated: its header promises {nbytes:,} bytes, it holds {len(data):,}")
-        data += chunk
-        budget.spend(len(chunk))
-    return np.frombuffer(bytes(data), dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+def _read_labels(stream, n: int, limits: UploadLimits, budget: _Budget) -> np.ndarray:
+    header = read_header(stream, "`labels`")
+    check_labels(header, n)
+    _check_bytes(header, "`labels`", limits, budget)
+    return read_data(stream, header, "`labels`", budget.spend)
+
+
+def _check_bytes(header: ArrayHeader, what: str, limits: UploadLimits, budget: _Budget) -> None:
+    """The declared size against the caps: an array is read whole, so it is held to one ZIP entry's cap too."""
+    if budget.used + header.nbytes > limits.max_uncompressed_bytes:
+        budget.spend(header.nbytes)  # refuses with the usual message
+    if header.nbytes > limits.max_entry_bytes:
+        raise UploadTooLarge(f"{what} declares shape {list(header.shape)} of {header.dtype}, {header.nbytes:,} "
+                             f"bytes: more than {limits.max_entry_bytes:,} (the server's max_entry_bytes); "
+                             "split it into smaller uploads")
 
 
 def _from_arrays(fmt: str, images: np.ndarray, labels: np.ndarray | None, options: UploadOptions,
                  limits: UploadLimits, warnings: list[str]) -> Decoded:
-    if images.dtype != np.uint8:
-        raise InvalidUpload(f"`images` must be uint8 (0..255); got {images.dtype}: convert with "
-                            "images.astype('uint8') after scaling to 0..255")
+    """Arrays whose header check_images passed, brought image by image to the data set's shape."""
     if images.ndim == 3:
         images = images[..., None]
-    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
-        raise InvalidUpload(f"`images` must be N x H x W or N x H x W x C with C = 1, 3 or 4; got shape "
-                            f"{list(images.shape)}")
-    n, height, width, channels = images.shape
-    if n == 0:
-        raise InvalidUpload(f"`images` holds no images; {HOW_TO}")
-    if height * width > limits.max_image_pixels:
-        raise UploadTooLarge(f"the images are {width}x{height}, over the server's max_image_pixels of "
-                             f"{limits.max_image_pixels:,}")
-    if n > limits.max_images:
-        raise UploadTooLarge(f"`images` holds {n:,} images, more than {limits.max_images:,} (the server's "
-                             "max_dataset_images); split it into smaller data sets")
+    n, channels = images.shape[0], images.shape[-1]
     label_ids, classes = _labels_from_array(labels, n)
     collector = _Collector(options, limits)
     for i in range(n):
@@ -385,10 +384,6 @@ def _from_arrays(fmt: str, images: np.ndarray, labels: np.ndarray | None, option
 def _labels_from_array(labels: np.ndarray | None, n: int) -> tuple[np.ndarray, list[str]]:
     if labels is None:
         return np.full(n, -1, dtype=np.int64), []
-    if labels.shape != (n,):
-        raise InvalidUpload(f"`labels` must be one label per image, shape [{n}]; got {list(labels.shape)}")
-    if labels.dtype.kind not in "iuUS":
-        raise InvalidUpload(f"`labels` must be integers or strings; got {labels.dtype}")
     values = labels.astype(str) if labels.dtype.kind == "S" else labels
     unique, inverse = np.unique(values, return_inverse=True)
     return inverse.astype(np.int64).reshape(n), [str(u) for u in unique]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +25,7 @@ from tests.datasets_builders import (
     zip_of,
 )
 from tests.helpers import TINY_JOB, wait_for_job
+from tests.hostile_arrays import npy_header, npz_of_zeros, npz_with
 
 pytestmark = pytest.mark.e2e
 
@@ -236,6 +238,7 @@ def test_bad_options_are_a_422_naming_the_field(client):
     assert_problem(upload(client, class_zip({"a": 1}), image_size=2), 422, "image_size")
     assert_problem(upload(client, class_zip({"a": 1}), channels="cmyk"), 422, "channels")
     assert_problem(upload(client, class_zip({"a": 1}), colour="blue"), 422, "colour")
+    assert_problem(upload(client, class_zip({"a": 1}), name="a\x01\x1b[31mb"), 422, "control characters")
 
 
 def test_duplicate_names_get_distinct_ids(client):
@@ -312,6 +315,36 @@ def test_an_npz_bomb_is_refused(client, data_dir, bystander):
     assert created(upload(client, bomb))["count"] == 200
     assert_problem(upload(client, npz_of(images=np.zeros((1000, 100, 100), np.uint8))), 413,
                    "unpacks to more than 8,000,000 bytes")
+    assert_nothing_harmed(client, data_dir, bystander)
+
+
+def test_an_npz_at_every_cap_but_one_is_refused_from_its_header_at_once(client, data_dir, bystander, tmp_path):
+    # Issue 31 at the test server's caps: 8 x 1000 x 1000 zeros (8 KB deflated) meet max_uncompressed_bytes and
+    # max_image_pixels exactly; the array is one entry's worth of data, and max_entry_bytes is 4,000,000.
+    bomb = npz_of_zeros(tmp_path / "x.npz", (8, 1000, 1000)).read_bytes()
+    started = time.perf_counter()
+    response = upload(client, bomb, "x.npz", image_size=28)
+    assert time.perf_counter() - started < 1
+    assert_problem(response, 413, "[8, 1000, 1000]", "8,000,000 bytes", "max_entry_bytes")
+    assert_nothing_harmed(client, data_dir, bystander)
+
+
+MALFORMED_HEADERS = [
+    (npy_header("|V0", (10**12, 28, 28)), 422, "dtype |V0, whose items are 0 bytes"),
+    (npy_header("<U0", (1, 28, 28)), 422, "dtype <U0, whose items are 0 bytes"),  # reset the connection
+    (npy_header("|u1", (-2, -28, 28)), 422, "negative dimension in its shape [-2, -28, 28]"),
+    (npy_header("|u1", (10**12, 28, 28)), 413, "1,000,000,000,000 images"),
+]
+
+
+@pytest.mark.parametrize("form", ["npz", "npy"])
+def test_malformed_npy_headers_are_a_problem_never_a_500(client, data_dir, bystander, form):
+    for header, status, fragment in MALFORMED_HEADERS:
+        content = npz_with(images=header) if form == "npz" else header
+        started = time.perf_counter()
+        response = upload(client, content, f"x.{form}")
+        assert time.perf_counter() - started < 1
+        assert_problem(response, status, fragment)
     assert_nothing_harmed(client, data_dir, bystander)
 
 
