@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # What an API key may do. Scopes nest, each allowing all that the ones before it do (see service.api.auth).
@@ -20,6 +20,11 @@ class ApiKeyConfig(BaseModel):
     name: str = Field(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     sha256: str = Field(..., pattern=r"^[0-9a-f]{64}$")
     scope: Scope
+
+
+# A name a Host header may carry, without its port: example.com, *.example.com (any subdomain), 10.0.0.5, [fd00::1].
+HostName = Annotated[str, StringConstraints(to_lower=True,
+                                            pattern=r"(?i)^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$|^\[[0-9a-f:.]+\]$")]
 
 
 class Settings(BaseSettings):
@@ -84,6 +89,10 @@ class Settings(BaseSettings):
     api_keys: list[ApiKeyConfig] = Field(default_factory=list, description="JSON list of {name, sha256, "
                                          "scope}; empty: no auth, and the API binds loopback only")
     cors_origins: list[str] = Field(default_factory=list, description="JSON list; empty: CORS off")
+    allowed_hosts: list[HostName] = Field(default_factory=list, description="JSON list of host names (`*.` prefix: "
+                                          "any subdomain) the API answers to besides 127.0.0.1, localhost and [::1]; "
+                                          "any other Host header gets 421. Empty: loopback names only without "
+                                          "api_keys (against DNS rebinding), any name with them")
     max_body_bytes: int = Field(8 * 2**20, ge=1024, description="Largest JSON request body")
     rate_limit_generate_per_min: int = Field(600, ge=0, description="Generation requests per key per minute; 0: off")
     rate_limit_jobs_per_min: int = Field(30, ge=0, description="Job submissions per key per minute; 0: off")

@@ -20,12 +20,14 @@ from models.device import resolve_device
 from models.gan import load_family_modules
 from service.api import dashboard, docs_pages, openapi, problems
 from service.api.cross_site import CrossSiteGuard
+from service.api.host_guard import HostGuard
 from service.api.json_default import JsonByDefault
 from service.api.key_gate import KeyGate
 from service.api.limits import BodySizeLimit, RateLimiter
 from service.api.metrics import Metrics
 from service.api.request_context import RequestContext
 from service.api.routers import datasets, events, health, jobs, kinds, models, projections, sessions, workers
+from service.api.security_headers import SecurityHeaders
 from service.serving.generators import BatchPolicy, GeneratorCache
 
 
@@ -55,7 +57,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.generators = GeneratorCache(app.state.store, settings.generator_cache_size,
                                               settings.generator_cache_bytes, resolve_device(settings.device), policy)
         app.state.celery = create_celery(settings)
-        app.state.session_secret = None  # read from Redis when the first session cookie arrives
         metrics.watch(app.state.registry, app.state.generators)
         yield
         redis.close()
@@ -80,6 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
                            expose_headers=["Location", "Retry-After", "X-Request-ID", "X-Seed"])
     app.add_middleware(CrossSiteGuard, allowed_origins=settings.cors_origins)
+    # Before anything reads the request: a Host the API does not answer to (DNS rebinding) gets 421.
+    app.add_middleware(HostGuard, allowed_hosts=settings.allowed_hosts, keys_configured=bool(settings.api_keys))
+    app.add_middleware(SecurityHeaders)  # outside the guards, so that their refusals carry the headers too
     app.add_middleware(RequestContext, metrics=metrics)
     problems.install(app)
     openapi.install(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
@@ -20,6 +21,12 @@ PROBLEM_JSON = "application/problem+json"
 REDIS_RETRY_AFTER_S = 5
 log = logging.getLogger("ganforge.api")
 
+# Details quote what the client sent ("unknown data set 'x'"); a body of megabytes must not come back whole.
+QUOTE_LIMIT = 200  # characters of one unbroken word (an id, a name, a number) a detail quotes
+DETAIL_LIMIT = 1000  # characters of a whole detail: bounds input with spaces in it too
+MAX_ERRORS = 20  # validation errors listed; a list of a million bad items would make a million
+_LONG_WORD = re.compile(rf"(['\"]?)([^\s'\"]{{{QUOTE_LIMIT + 1},}})\1")
+
 
 class Problem(Exception):
     """Raise from anywhere below a route to answer with a problem document."""
@@ -29,8 +36,19 @@ class Problem(Exception):
         self.status, self.detail, self.headers, self.extra = status, detail, headers, extra
 
 
+def shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
+def bounded(text: str) -> str:
+    """The text with each word over QUOTE_LIMIT characters cut (its quotes kept, its length said), then cut to
+    DETAIL_LIMIT characters."""
+    text = _LONG_WORD.sub(lambda m: f"{m[1]}{m[2][:QUOTE_LIMIT]}…{m[1]} ({len(m[2])} characters)", text)
+    return shortened(text, DETAIL_LIMIT)
+
+
 def problem_json(status: int, detail: str, instance: str, headers=None, **extra) -> JSONResponse:
-    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail,
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": bounded(detail),
             "instance": instance, **extra}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
@@ -85,6 +103,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
-        errors = [{"loc": _location(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        found = exc.errors()
+        # A field's name may be the client's too (an unknown key), and a validator's message may quote its value.
+        errors = [{"loc": bounded(_location(e["loc"])), "msg": bounded(e["msg"]), "type": e["type"]}
+                  for e in found[:MAX_ERRORS]]
         detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors)
+        if len(found) > MAX_ERRORS:
+            detail += f"; and {len(found) - MAX_ERRORS} more errors"
         return problem_response(request, 422, detail, errors=errors)

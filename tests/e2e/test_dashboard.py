@@ -57,6 +57,8 @@ def page(browser, api_url):
     page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     page.set_default_timeout(30_000)
+    # The dashboard's Content-Security-Policy forbids eval, so wait_for_function takes functions ("() => ..."):
+    # Playwright compiles a bare expression with eval each time it polls, and the page refuses it.
     yield page
     context.close()
     assert not problems, problems
@@ -86,31 +88,32 @@ def test_a_job_submitted_from_the_form_is_watched_live_then_played_with(page, wo
     page.wait_for_url("**/#/jobs/job_*")
     page.wait_for_selector("#job-progress")
     # Live over SSE: the curve grows and the per-epoch grids arrive while the job runs.
-    page.wait_for_function("document.getElementById('job-progress').textContent.includes('step')", timeout=WAIT_MS)
-    page.wait_for_function("document.getElementById('job-status').textContent.startsWith('succeeded')",
+    page.wait_for_function("() => document.getElementById('job-progress').textContent.includes('step')",
+                           timeout=WAIT_MS)
+    page.wait_for_function("() => document.getElementById('job-status').textContent.startsWith('succeeded')",
                            timeout=WAIT_MS)
     assert drawn_pixels(page, "canvas.curves") > 500
     assert page.get_attribute("#epoch-slider", "max") == "3"
     assert page.is_disabled("text=Cancel")  # nothing left to cancel
     assert page.evaluate("document.getElementById('sample-grid').naturalWidth") > 0
     page.fill("#epoch-slider", "1")
-    page.wait_for_function("document.getElementById('sample-grid').src.endsWith('/samples/1')")
+    page.wait_for_function("() => document.getElementById('sample-grid').src.endsWith('/samples/1')")
     page.screenshot(path=shots / "dashboard-job.png", full_page=True)
 
     page.click("text=open the model")
     page.wait_for_selector("#playground-image")
     image = page.locator("#playground-image")
-    page.wait_for_function("document.getElementById('playground-image').naturalWidth > 0")
+    page.wait_for_function("() => document.getElementById('playground-image').naturalWidth > 0")
     before = image.screenshot()
     shown = page.get_attribute("#playground-image", "src")
     page.fill("#seed", "8")
     page.dispatch_event("#seed", "change")
     page.wait_for_function("(shown) => document.getElementById('playground-image').src !== shown", arg=shown)
-    page.wait_for_function("document.getElementById('playground-image').complete")
+    page.wait_for_function("() => document.getElementById('playground-image').complete")
     assert '"seed":8' in page.text_content("#reproduce")
     assert image.screenshot() != before  # another seed, other images
     page.select_option("#label", "3")
-    page.wait_for_function("document.getElementById('reproduce').textContent.includes('labels=\"3\"')")
+    page.wait_for_function("() => document.getElementById('reproduce').textContent.includes('labels=\"3\"')")
     with page.expect_download() as download:
         page.click("text=NPZ")
     model_id = page.url.split("#/models/")[1]
@@ -120,7 +123,7 @@ def test_a_job_submitted_from_the_form_is_watched_live_then_played_with(page, wo
         assert shown["images"].shape[0] == 16 and (shown["labels"] == 3).all()
         assert np.array_equal(shown["latents"], asked["latents"])  # what was on screen: seed 8
     page.click("text=Interpolate >> nth=-1")
-    page.wait_for_function("document.getElementById('interpolation').naturalWidth > 0")
+    page.wait_for_function("() => document.getElementById('interpolation').naturalWidth > 0")
     page.screenshot(path=shots / "dashboard-model.png", full_page=True)
 
 
@@ -135,7 +138,7 @@ def test_a_translators_page_sends_an_image_to_its_kinds_route(page, client, work
     assert page.locator("#truncation").count() == 0, "no latent controls for a translator"
     assert "translator: it translates images" in page.text_content("main")
     page.set_input_files("#image-file", str(digit))
-    page.wait_for_function("document.getElementById('playground-image').naturalWidth > 0", timeout=WAIT_MS)
+    page.wait_for_function("() => document.getElementById('playground-image').naturalWidth > 0", timeout=WAIT_MS)
     assert page.evaluate("document.getElementById('playground-image').naturalWidth") == 28
     assert f"/v1/models/{card['id']}/translate" in page.text_content("#reproduce")
 
@@ -208,7 +211,7 @@ def test_on_a_phone_nothing_is_wider_than_the_screen_and_the_keyboard_reaches_ev
 
 def test_an_infogan_playground_sets_the_codes(page, infogan):
     page.goto(f"/ui/#/models/{infogan['id']}")
-    page.wait_for_function("document.getElementById('playground-image')?.naturalWidth > 0")
+    page.wait_for_function("() => document.getElementById('playground-image')?.naturalWidth > 0")
     assert page.locator("#category option").count() == 1 + 4 and page.locator("input[type=range]").count() == 2
     before = page.locator("#playground-image").screenshot()
     page.select_option("#category", "2")
@@ -217,5 +220,5 @@ def test_an_infogan_playground_sets_the_codes(page, infogan):
     page.wait_for_function("(text) => document.getElementById('reproduce').textContent.includes(text)",
                            arg='"continuous":[0,1.5]')
     assert '"categorical":2' in page.text_content("#reproduce")
-    page.wait_for_function("document.getElementById('playground-image').complete")
+    page.wait_for_function("() => document.getElementById('playground-image').complete")
     assert page.locator("#playground-image").screenshot() != before

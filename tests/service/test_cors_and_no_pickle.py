@@ -21,7 +21,7 @@ def preflight(tmp_path, origin: str = "https://app.example", **settings) -> http
     app = create_app(Settings(redis_url="redis://127.0.0.1:1/0", data_dir=tmp_path, **settings))
 
     async def send() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
             return await client.options("/v1/jobs", headers={**PREFLIGHT, "Origin": origin})
 
     return asyncio.run(send())

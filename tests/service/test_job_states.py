@@ -30,7 +30,7 @@ def test_the_openapi_document_lists_every_job_status(app):
 
 def test_the_dashboard_gets_the_states_from_the_server(app):
     async def get() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
             return await client.get("/ui/states.json")
 
     response = asyncio.run(get())

@@ -39,7 +39,7 @@ def unreachable_store_api(redis_url, tmp_path, monkeypatch):
 
 def get(app, path: str) -> httpx.Response:
     async def send() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
             return await client.get(path)
 
     return asyncio.run(send())
