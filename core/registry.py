@@ -5,7 +5,6 @@ Lua scripts (core/registry_lua.py)."""
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from datetime import UTC, datetime
 
@@ -65,11 +64,6 @@ class Registry:
                                       "RELEASE")}
         self._link = redis.register_script(_LINK)
         self._unregister_if_unused = redis.register_script(_UNREGISTER_IF_UNUSED)
-
-    def session_secret(self) -> bytes:
-        """The key that signs browser sessions (service.api.sessions): made once, shared by every API process."""
-        self.redis.set(f"{self.p}:session-secret", secrets.token_hex(32), nx=True)
-        return self.redis.get(f"{self.p}:session-secret")
 
     # -- jobs -------------------------------------------------------------------------------------
 
