@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)  # outside the guards, so that their refusals carry the headers too
     app.add_middleware(RequestContext, metrics=metrics)
     problems.install(app)
-    openapi.install(app)
+    openapi.install(app, settings)
     docs_pages.install(app)
     dashboard.install(app)
     # Each kind of model brings its routes (plugins' kinds too: loaded above, before this reads the table).

@@ -22,6 +22,11 @@ PROBES = {"/healthz", "/readyz"}
 _HOST = re.compile(r"(?P<name>\[[0-9a-f:.]+\]|[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?)(:\d*)?")
 
 
+def checks_hosts(allowed_hosts: list[str], keys_configured: bool) -> bool:
+    """Whether other names get 421: always without keys, and with keys once allowed_hosts names some."""
+    return bool(allowed_hosts) or not keys_configured
+
+
 def host_name(header: str) -> str | None:
     """The name in a Host header, lower-case, without its port or a trailing dot; None when malformed."""
     found = _HOST.fullmatch(header.strip().lower())
@@ -34,7 +39,7 @@ class HostGuard:
         names = [name.lower() for name in allowed_hosts]
         self.exact = {*LOOPBACK, *(name for name in names if not name.startswith("*."))}
         self.suffixes = tuple(name[1:] for name in names if name.startswith("*."))  # "*.example.com" → ".example.com"
-        self.enforced = bool(allowed_hosts) or not keys_configured
+        self.enforced = checks_hosts(allowed_hosts, keys_configured)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.enforced and scope["path"] not in PROBES:

@@ -13,6 +13,8 @@ import re
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from core.settings import Settings
+from service.api.host_guard import PROBES, checks_hosts
 from service.api.problems import PROBLEM_JSON
 
 PROBLEM_SCHEMA = {
@@ -38,11 +40,15 @@ SUBMISSION = {429: {"description": "Over the key's submissions per minute (see R
                                    "the most unfinished jobs a key may have"}}
 
 
-def _layer_statuses(path: str, operation: dict) -> dict[int, str]:
+def _layer_statuses(path: str, operation: dict, keys: bool, hosts_checked: bool) -> dict[int, str]:
     statuses: dict[int, str] = {}
     if operation.get("security"):
-        statuses[401] = "No API key, or an unknown one (only when the server has keys configured)"
-        statuses[403] = "The key's scope does not allow this, or a browser request from another site"
+        if keys:
+            statuses[401] = "No API key, or an unknown one"
+        statuses[403] = ("The key's scope does not allow this, or a browser request from another site" if keys
+                         else "A browser request from another site")
+    if hosts_checked and path not in PROBES:
+        statuses[421] = "The Host header names a host this server does not answer to (GANFORGE_ALLOWED_HOSTS)"
     if "requestBody" in operation:
         statuses[400] = "The body could not be parsed"
         statuses[413] = "The body is over the server's limit for this route"
@@ -77,9 +83,11 @@ def _link_created(paths: dict) -> None:
             created[status]["links"] = links
 
 
-def complete(document: dict) -> dict:
+def complete(document: dict, keys: bool = True, hosts_checked: bool = False) -> dict:
     """Adds the layers' statuses to each operation, makes every error response problem+json, and links each
-    created resource to the operations on it."""
+    created resource to the operations on it. `keys`: whether the server has API keys; without them the document
+    declares no security, so that a client made from it sends no credentials. `hosts_checked`: whether the Host
+    guard refuses other names (421)."""
     document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     schemas = document["components"]["schemas"]
     for name in ("HTTPValidationError", "ValidationError"):  # FastAPI's own 422 format, which no route sends
@@ -88,21 +96,28 @@ def complete(document: dict) -> dict:
     for path, operations in document.get("paths", {}).items():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
-            for status, description in _layer_statuses(path, operation).items():
+            for status, description in _layer_statuses(path, operation, keys, hosts_checked).items():
                 responses.setdefault(str(status), {})["description"] = description
+            if not keys:
+                operation.pop("security", None)
             for status, response in responses.items():
                 if int(status) >= 400:
                     response["content"] = problem
+    if not keys:
+        document["components"].pop("securitySchemes", None)
     _link_created(document.get("paths", {}))
     return document
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, settings: Settings) -> None:
+    keys = bool(settings.api_keys)
+    hosts_checked = checks_hosts(settings.allowed_hosts, keys)
+
     def openapi() -> dict:
         if app.openapi_schema is None:
             app.openapi_schema = complete(get_openapi(
                 title=app.title, version=app.version, summary=app.summary, description=app.description,
-                routes=app.routes))
+                routes=app.routes), keys, hosts_checked)
         return app.openapi_schema
 
     app.openapi = openapi

@@ -7,7 +7,7 @@ import jsonschema_rs
 import pytest
 from pydantic import ValidationError
 
-from core.settings import Settings
+from core.settings import ApiKeyConfig, Settings
 from service.api.app import create_app
 from service.api.problems import PROBLEM_JSON, Problem
 from service.api.schemas import AugmentRequest, GenerateRequest, InterpolateRequest, TraverseRequest
@@ -16,8 +16,31 @@ from service.serving.model_selection import FILTER_PATTERN, ModelSelection
 
 @pytest.fixture(scope="module")
 def document(tmp_path_factory) -> dict:
+    """The document of a server with API keys (what the fuzzer reads)."""
+    keys = [ApiKeyConfig(name="k", sha256="0" * 64, scope="admin")]
+    settings = Settings(redis_url="redis://127.0.0.1:1/0", data_dir=tmp_path_factory.mktemp("data"), api_keys=keys)
+    return create_app(settings).openapi()
+
+
+@pytest.fixture(scope="module")
+def keyless_document(tmp_path_factory) -> dict:
     settings = Settings(redis_url="redis://127.0.0.1:1/0", data_dir=tmp_path_factory.mktemp("data"))
     return create_app(settings).openapi()
+
+
+def test_without_keys_the_document_asks_for_no_credentials_and_says_the_host_guard_refuses(keyless_document):
+    # A client generated from it would otherwise send a key the server never asks for.
+    assert "securitySchemes" not in keyless_document["components"]
+    ops = list(operations(keyless_document))
+    assert not [(path, method) for path, method, operation in ops if "security" in operation]
+    assert not [(path, method) for path, method, operation in ops if "401" in operation["responses"]]
+    assert all("421" in operation["responses"] for path, _, operation in ops if path not in ("/healthz", "/readyz"))
+    assert "421" not in keyless_document["paths"]["/healthz"]["get"]["responses"]
+
+
+def test_with_keys_the_document_declares_bearer_auth_and_no_host_refusal(document):
+    assert document["components"]["securitySchemes"]
+    assert all("421" not in operation["responses"] for _, _, operation in operations(document))
 
 
 def operations(document: dict):
