@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import torch
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from models.plots import picture
 from models.sampling import png_bytes, to_uint8
-from service.api.deps import CacheDep, CatalogDep, RegistryDep, SettingsDep, require_scope
-from service.api.routers.loading import loaded_of_kind
+from service.api.deps import CacheDep, CatalogDep, RegistryDep, SettingsDep
+from service.api.routers.loading import GENERATE_LIMITED, loaded_of_kind, model_router
 from service.serving import translation
 
 KIND = "inpainter"
 
 
-router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[Depends(require_scope("generate"))])
+router = model_router()
 
 
-@router.post("/{model_id}/inpaint", response_class=Response)
+@router.post("/{model_id}/inpaint", response_class=Response, dependencies=GENERATE_LIMITED)
 async def inpaint(model_id: str, request: Request, registry: RegistryDep, cache: CacheDep, settings: SettingsDep,
                   catalog: CatalogDep) -> Response:
     """Inpainters: each image sent (multipart `file`) with its middle filled in, as one PNG grid."""

@@ -38,7 +38,7 @@ class InpaintTrainer(Trainer):
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
-        zero = torch.zeros(())
+        zero = torch.zeros((), device=self.device)
         return torch.stack([loss_d.detach(), loss_g.detach(), real_out.detach().mean(), fake_out.detach().mean(),
                             zero, recon.detach()])
 

@@ -5,18 +5,28 @@ from __future__ import annotations
 
 import time
 
+from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 
 from core.card import ModelCard
 from core.ids import is_valid
 from core.kinds import kind_of
 from core.registry import Registry
+from service.api.deps import rate_limit, require_scope
 from service.api.problems import Problem
 from service.serving.generators import GeneratorCache, LoadedGenerator
 
 # How long a loaded model is served without asking the registry whether it still exists: a delete
 # through another API process reaches this one's cache within this long (through this one, at once).
 CARD_RECHECK_S = 1.0
+# What every serving route depends on for the generate rate limit (a kind's router adds it route by route, as its
+# card and listing routes need no limit).
+GENERATE_LIMITED = [Depends(rate_limit("generate"))]
+
+
+def model_router() -> APIRouter:
+    """A router for routes on /v1/models/{id}, which need the generate scope: each kind's, a plugin's too."""
+    return APIRouter(prefix="/v1/models", tags=["models"], dependencies=[Depends(require_scope("generate"))])
 
 
 async def loaded_model(model_id: str, registry: Registry, cache: GeneratorCache) -> LoadedGenerator:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import Depends, Header, Query, Response
 
 from core.card import ModelCard
 from core.ids import is_valid
@@ -21,7 +21,7 @@ from service.api.deps import (
 )
 from service.api.openapi import SUBMISSION
 from service.api.problems import Problem
-from service.api.routers.loading import card_or_404
+from service.api.routers.loading import card_or_404, model_router
 from service.api.schemas import (
     JobList,
     JobOut,
@@ -31,8 +31,7 @@ from service.api.schemas import (
 from service.api.submission import create_job, enqueue
 from service.serving.model_selection import FILTER_PATTERN, MAX_SORTED, SORT_PATTERN, ModelSelection
 
-router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[Depends(require_scope("generate"))])
-_LIMITED = [Depends(rate_limit("generate"))]
+router = model_router()
 
 
 @router.get("")

@@ -6,16 +6,16 @@ from __future__ import annotations
 from typing import Annotated
 
 import torch
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Query, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from core.registry import Registry
-from service.api.deps import CacheDep, MetricsDep, RegistryDep, SettingsDep, rate_limit, require_scope
+from service.api.deps import CacheDep, MetricsDep, RegistryDep, SettingsDep
 from service.api.metrics import Metrics
 from service.api.openapi import RATE_LIMITED
 from service.api.problems import Problem
-from service.api.routers.loading import loaded_of_kind
+from service.api.routers.loading import GENERATE_LIMITED, loaded_of_kind, model_router
 from service.api.schemas import (
     AugmentRequest,
     GenerateRequest,
@@ -37,14 +37,13 @@ from service.serving.generation import (
 )
 from service.serving.generators import GeneratorCache, LoadedGenerator
 
-router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[Depends(require_scope("generate"))])
-_LIMITED = [Depends(rate_limit("generate"))]
+router = model_router()
 IMAGES = {**responses("samples", "The images"), **RATE_LIMITED}
 FRAMES = {**responses("frames", "The frames"), **RATE_LIMITED}
 DATASET = {**responses("dataset", "A labelled synthetic data set, streamed"), **RATE_LIMITED}
 
 
-@router.get("/{model_id}/images", response_class=Response, responses=IMAGES, dependencies=_LIMITED)
+@router.get("/{model_id}/images", response_class=Response, responses=IMAGES, dependencies=GENERATE_LIMITED)
 async def get_images(
     model_id: str,
     registry: RegistryDep,
@@ -63,7 +62,7 @@ async def get_images(
     return await _generate(model_id, request, registry, cache, settings.max_images_per_request, metrics)
 
 
-@router.post("/{model_id}/generate", response_class=Response, responses=IMAGES, dependencies=_LIMITED)
+@router.post("/{model_id}/generate", response_class=Response, responses=IMAGES, dependencies=GENERATE_LIMITED)
 async def generate_images(
     model_id: str, request: GenerateRequest, registry: RegistryDep, cache: CacheDep, settings: SettingsDep,
     metrics: MetricsDep,
@@ -73,7 +72,7 @@ async def generate_images(
     return await _generate(model_id, request, registry, cache, settings.max_images_per_request, metrics)
 
 
-@router.post("/{model_id}/interpolate", response_class=Response, responses=FRAMES, dependencies=_LIMITED)
+@router.post("/{model_id}/interpolate", response_class=Response, responses=FRAMES, dependencies=GENERATE_LIMITED)
 async def interpolate_images(
     model_id: str, request: InterpolateRequest, registry: RegistryDep, cache: CacheDep, settings: SettingsDep,
     metrics: MetricsDep,
@@ -86,7 +85,7 @@ async def interpolate_images(
     return await _serve(loaded, inputs, request.format, request.nrow or request.steps, metrics)
 
 
-@router.post("/{model_id}/style-mix", response_class=Response, responses=FRAMES, dependencies=_LIMITED)
+@router.post("/{model_id}/style-mix", response_class=Response, responses=FRAMES, dependencies=GENERATE_LIMITED)
 async def mix_styles(
     model_id: str, request: StyleMixRequest, registry: RegistryDep, cache: CacheDep, settings: SettingsDep,
     metrics: MetricsDep,
@@ -108,7 +107,7 @@ async def mix_styles(
     return await run_in_threadpool(respond, images, inputs, loaded.card, request.format, mix.columns + 1)
 
 
-@router.post("/{model_id}/traverse", response_class=Response, responses=FRAMES, dependencies=_LIMITED)
+@router.post("/{model_id}/traverse", response_class=Response, responses=FRAMES, dependencies=GENERATE_LIMITED)
 async def traverse(
     model_id: str, request: TraverseRequest, registry: RegistryDep, cache: CacheDep, settings: SettingsDep,
     metrics: MetricsDep,
@@ -121,7 +120,7 @@ async def traverse(
     return await _serve(loaded, inputs, request.format, request.nrow or columns, metrics)
 
 
-@router.post("/{model_id}/augment", response_class=StreamingResponse, responses=DATASET, dependencies=_LIMITED)
+@router.post("/{model_id}/augment", response_class=StreamingResponse, responses=DATASET, dependencies=GENERATE_LIMITED)
 async def augment_dataset(
     model_id: str, request: AugmentRequest, registry: RegistryDep, cache: CacheDep, settings: SettingsDep,
     metrics: MetricsDep,

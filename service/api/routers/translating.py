@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import CacheDep, CatalogDep, MetricsDep, RegistryDep, SettingsDep, rate_limit, require_scope
+from service.api.deps import CacheDep, CatalogDep, MetricsDep, RegistryDep, SettingsDep
 from service.api.openapi import RATE_LIMITED
-from service.api.routers.loading import loaded_of_kind
+from service.api.routers.loading import GENERATE_LIMITED, loaded_of_kind, model_router
 from service.serving import translation
 
-router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[Depends(require_scope("generate"))])
-_LIMITED = [Depends(rate_limit("generate"))]
+router = model_router()
 
 
-@router.post("/{model_id}/translate", response_class=Response, dependencies=_LIMITED,
+@router.post("/{model_id}/translate", response_class=Response, dependencies=GENERATE_LIMITED,
              openapi_extra=translation.REQUEST_BODY,
              responses={200: {"content": {media: {} for media in set(translation.MEDIA_TYPES.values())},
                               "description": f"The outputs, per `format`: {translation.FORMAT_DOC}"}, **RATE_LIMITED})
