@@ -70,9 +70,11 @@ def queue_for(spec: dict) -> str:
     return gpu_queue((spec.get("train") or {}).get("devices", 1), None if memory is None else memory_class(memory))
 
 
-def enqueue_reference(app: Celery, dataset_id: str, image_size: int | None) -> None:
-    """Trains the data set's reference classifier ahead of the evaluation that needs it (a no-op if cached)."""
-    app.send_task(REFERENCE_TASK, args=[dataset_id, image_size], retry=True, retry_policy=_RETRY_POLICY)
+def enqueue_reference(app: Celery, dataset_id: str, image_size: int | None, job_id: str | None = None) -> None:
+    """Trains the data set's reference classifier ahead of the job that needs it (a no-op if cached); the task
+    reports its epochs on the waiting job `job_id`."""
+    app.send_task(REFERENCE_TASK, args=[dataset_id, image_size], kwargs={"job_id": job_id} if job_id else {},
+                  retry=True, retry_policy=_RETRY_POLICY)
 
 
 # Queues worth showing even while no worker consumes them: a job waiting there has no one to take it.

@@ -15,7 +15,7 @@ from core.card import ModelCard
 from core.ids import new_id, utcnow
 from core.states import LEASED, STATUSES, TERMINAL, JobStatus
 
-_JSON_FIELDS = ("spec", "progress", "result")
+_JSON_FIELDS = ("spec", "progress", "result", "waiting")
 _IDEMPOTENCY_TTL_S = 24 * 3600
 # Jobs that work on a trained model, each kind listed under the model.
 MODEL_JOB_KINDS = ("evaluations", "projections")
@@ -61,7 +61,7 @@ class Registry:
         self.redis, self.p = redis, prefix
         self._scripts = {name: redis.register_script(getattr(lua, name))
                          for name in ("CREATE", "UPDATE", "FENCED_UPDATE", "BEGIN", "CANCEL", "REAP", "RENEW",
-                                      "RELEASE")}
+                                      "RELEASE", "WAITING")}
         self._link = redis.register_script(_LINK)
         self._unregister_if_unused = redis.register_script(_UNREGISTER_IF_UNUSED)
 
@@ -100,6 +100,11 @@ class Registry:
 
     def add_event(self, job_id: str, kind: str, data: dict) -> None:
         self._update(job_id, {}, event=kind, data=data)
+
+    def note_waiting(self, job_id: str, waiting: dict) -> bool:
+        """While the job is still queued: what it waits for (its `waiting` field, cleared when its status changes,
+        and a `waiting` event). Needs no lease and never changes the status; False when the job is not queued."""
+        return bool(self._run("WAITING", job_id, json.dumps(waiting), utcnow()))
 
     def events_key(self, job_id: str) -> str:
         return f"{self._job(job_id)}:events"

@@ -25,6 +25,7 @@ local function move(new)
   if old then redis.call('srem', p .. ':status:' .. old, id) end
   redis.call('sadd', p .. ':status:' .. new, id)
   redis.call('hset', job, 'status', new)
+  if new ~= QUEUED then redis.call('hdel', job, 'waiting') end  -- what a queued job waited for: moot once it moves
   redis.call('xadd', p .. ':job-status', 'MAXLEN', '~', 10000, '*', 'job', id, 'status', new)
   if terminal(new) then
     local owner = redis.call('hget', job, 'owner')
@@ -68,6 +69,16 @@ if redis.call('exists', job) == 0 then return 0 end
 hset_json(ARGV[3])
 if ARGV[4] ~= '' then move(ARGV[4]) end
 if ARGV[5] ~= '' then event(ARGV[5], ARGV[6]) end
+return 1
+"""
+
+# ARGV: p, id, what it waits for (JSON), now. While the job is queued, and only then: its `waiting` field and a
+# `waiting` event (work done ahead of it, e.g. its data set's reference classifier). Never changes its status, so
+# a note that arrives after a worker took the job is dropped. Returns 1 when written.
+WAITING = _PRELUDE + """
+if redis.call('hget', job, 'status') ~= QUEUED then return 0 end
+redis.call('hset', job, 'waiting', ARGV[3], 'updated_at', ARGV[4])
+event('waiting', ARGV[3])
 return 1
 """
 

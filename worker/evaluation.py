@@ -51,6 +51,7 @@ def evaluate(generator: nn.Module, gan: GANConfig, classes: list[str], dataset: 
     labelled = len(dataset.classes) >= 2
     wanted = spec.metrics or default_metrics(gan.data_kind, dataset.name, labelled, post_training)
     rows: list[dict] = []
+    reference: dict | None = None  # the reference classifier's reliability, when figures rest on its readings
     if "mixture" in wanted:
         rows += mixture_rows(generator, gan, dataset.name, spec.seed)
     image_metrics = [m for m in wanted if m != "mixture"]
@@ -72,7 +73,9 @@ def evaluate(generator: nn.Module, gan: GANConfig, classes: list[str], dataset: 
         options = EvalOptions(metrics=tuple(image_metrics), seed=spec.seed, features=spec.features, real_split=split)
         rows += evaluate_images(fake, fake_labels, real, real_labels, classifier.net if classifier else None,
                                 options, embed_real=cached_real_features(store, dataset))
-    return {"rows": rows, "scores": scores(rows),
+        if classifier is not None and needs_classifier:  # figures rest on its readings: say how far to trust it
+            reference = classifier.reliability()
+    return {"rows": rows, "scores": scores(rows), **({"reference": reference} if reference else {}),
             "seconds": round(time.perf_counter() - started, 3), "spec": spec.model_dump(exclude={"kind"})}
 
 
@@ -89,10 +92,12 @@ def scores(rows: list[dict]) -> dict[str, float]:
 
 
 def card_with(card: ModelCard, result: dict, evaluation_id: str | None) -> ModelCard:
-    """The card with these figures as its latest scores (earlier figures of other metrics stay)."""
+    """The card with these figures as its latest scores (earlier figures of other metrics stay), and the reference
+    classifier's reliability when they rest on its readings."""
     scores = {**card.metrics.get("scores", {}), **result["scores"]}
     latest = {"evaluation_id": evaluation_id, **{k: result[k] for k in ("rows", "spec", "seconds")}}
-    return card.model_copy(update={"metrics": {**card.metrics, "scores": scores, "evaluation": latest}})
+    reference = {"reference": result["reference"]} if "reference" in result else {}
+    return card.model_copy(update={"metrics": {**card.metrics, "scores": scores, "evaluation": latest, **reference}})
 
 
 def mixture_rows(generator: nn.Module, gan: GANConfig, name: str, seed: int) -> list[dict]:

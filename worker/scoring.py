@@ -52,8 +52,11 @@ def score_variations(card: ModelCard, generator: nn.Module, trained: Trained) ->
     unseen = [name for name in full.classes if trained.trained_on is not None and name not in trained.trained_on]
     images = only_classes(full, unseen, relabel=False) if unseen else full
     pick = torch.linspace(0, len(images.images) - 1, min(500, len(images.images))).round().long()
-    judge = reference_classifier(full, trained.store).net if len(full.classes) >= 2 else None
-    scores = variation_scores(generator, images.images[pick], images.labels[pick], card.latent_dim, judge)
+    judge = reference_classifier(full, trained.store) if len(full.classes) >= 2 else None
+    scores = variation_scores(generator, images.images[pick], images.labels[pick], card.latent_dim,
+                              judge.net if judge else None)
     scored_on = f"classes {', '.join(unseen)} (not trained on)" if unseen else "the training classes"
-    return card.model_copy(update={"metrics": {**card.metrics, "scores": scores, "scored_on": scored_on}})
+    reference = {"reference": judge.reliability()} if judge else {}
+    return card.model_copy(update={"metrics": {**card.metrics, "scores": scores, "scored_on": scored_on,
+                                               **reference}})
 

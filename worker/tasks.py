@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from functools import lru_cache
 
 from celery import signals
-from redis import Redis
+from redis import Redis, RedisError
 
 from core import logs
 from core.celery_app import create_celery
@@ -23,7 +24,7 @@ from models.gan import load_family_modules
 from worker.heartbeat import WorkerHeartbeat
 from worker.jobs import TransientFailure, run_job
 from worker.reaper import Reaper
-from worker.references import reference_classifier
+from worker.references import reference_classifier, waiting_reporter
 
 log = logging.getLogger("ganforge.worker")
 app = create_celery(get_settings())
@@ -74,13 +75,35 @@ def train(self, job_id: str, token: str | None = None) -> str:
 
 
 @app.task(name=REFERENCE_TASK, acks_late=False)
-def reference(dataset_id: str, image_size: int | None) -> str:
-    """Trains a labelled image data set's reference classifier once, so evaluations find it ready."""
+def reference(dataset_id: str, image_size: int | None, job_id: str | None = None) -> str:
+    """Trains a labelled image data set's reference classifier once, so evaluations find it ready. `job_id`: the
+    queued job that waits on it, told of each epoch (absent from tasks queued before it was added)."""
     dataset = load_dataset(dataset_id, _store(), image_size)
     if len(dataset.classes) < 2 or not isinstance(dataset, ImageDataset):
         return "no labels"
-    reference_classifier(dataset, _store())
+    if job_id is None:
+        reference_classifier(dataset, _store())
+        return "ready"
+    registry = Registry(_redis())
+    try:
+        tell = _waiting_note(registry, job_id)
+        ready = reference_classifier(dataset, _store(), on_epoch=waiting_reporter(tell, dataset_id))
+        tell({"for": "a worker", "dataset": dataset_id, "reference": ready.reliability()})
+    finally:
+        registry.redis.close()
     return "ready"
+
+
+def _waiting_note(registry: Registry, job_id: str) -> Callable[[dict], None]:
+    """Notes what the queued job waits for; a note that cannot be written never stops the work it reports on."""
+
+    def tell(waiting: dict) -> None:
+        try:
+            registry.note_waiting(job_id, waiting)
+        except RedisError as exc:
+            log.warning("job %s: could not note what it waits for: %s", job_id, exc)
+
+    return tell
 
 
 @signals.worker_process_init.connect

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -60,6 +61,10 @@ class TrainOptions:
     max_shift: int | None = None
     held_out: float = 0.2  # share of each class kept out of training to measure accuracy
     seed: int = 0
+    # A fixed number of optimiser steps instead of `epochs`: what the augmentation report gives every training
+    # set, so that a bigger set is not also a longer training.
+    steps: int | None = None
+    class_weights: tuple[float, ...] | None = None  # the loss's weight of each class (None: all 1)
 
 
 class ReferenceCNN(nn.Module):
@@ -132,6 +137,12 @@ def stratified_split(labels: torch.Tensor, held_out: float = 0.2, seed: int = 0)
     return torch.cat(train).sort().values, torch.cat(test).sort().values
 
 
+def evaluation_split(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The data set's (train, held-out) split that its reference classifier is measured on: a job with
+    `hold_out` trains its GAN without the held-out part, and the augmentation report tests on it."""
+    return stratified_split(labels, TrainOptions.held_out, TrainOptions.seed)
+
+
 def _random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
     """Translate each image by up to max_shift pixels, filling with the replicated border (background)."""
     if max_shift == 0:
@@ -146,8 +157,10 @@ def _random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -
 
 
 def fit(config: ClassifierConfig, images: torch.Tensor, labels: torch.Tensor,
-        options: TrainOptions | None = None) -> ReferenceCNN:
-    """A fresh ReferenceCNN trained on all of `images`; deterministic on CPU for a given seed and thread count."""
+        options: TrainOptions | None = None,
+        on_epoch: Callable[[int, int], None] = lambda done, epochs: None) -> ReferenceCNN:
+    """A fresh ReferenceCNN trained on all of `images`; deterministic on CPU for a given seed and thread count.
+    `on_epoch(done, epochs)` hears of each finished pass."""
     options = options or TrainOptions()
     check_images(images, config)
     if len(images) != len(labels) or len(images) < 2:
@@ -156,38 +169,48 @@ def fit(config: ClassifierConfig, images: torch.Tensor, labels: torch.Tensor,
         raise ValueError(f"labels must lie in 0..{config.num_classes - 1}")
     torch.manual_seed(options.seed)  # weight init and dropout
     net = ReferenceCNN(config)
-    x, y = to_input(images), labels.long()
+    x, y = images, labels.long()  # converted a batch at a time: a big set stays in uint8
     optimizer = torch.optim.Adam(net.parameters(), lr=options.lr)
     steps_per_epoch = math.ceil(len(x) / options.batch_size)
+    total_steps = options.steps or options.epochs * steps_per_epoch
+    epochs = math.ceil(total_steps / steps_per_epoch)
+    weights = torch.tensor(options.class_weights, dtype=torch.float32) if options.class_weights else None
+    if weights is not None and len(weights) != config.num_classes:
+        raise ValueError(f"class_weights needs one weight per class ({config.num_classes}); got {len(weights)}")
     # One-cycle (Smith & Topin 2018, arXiv:1708.07120): a high peak rate and annealing reach ~99 % on MNIST in a
     # handful of epochs, which is what keeps "train once per data set" cheap on CPU.
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=options.lr,
-                                                   total_steps=options.epochs * steps_per_epoch)
+                                                   total_steps=total_steps)
     generator = torch.Generator().manual_seed(options.seed)
     max_shift = config.image_size // 14 if options.max_shift is None else options.max_shift
     net.train()
-    for _ in range(options.epochs):
+    taken = 0
+    for epoch in range(epochs):
         order = torch.randperm(len(x), generator=generator)
-        for batch in order.split(options.batch_size):
+        for batch in order.split(options.batch_size)[: total_steps - taken]:
+            taken += 1
             if len(batch) < 2:
                 continue  # BatchNorm cannot train on a single image
-            loss = F.cross_entropy(net(_random_shift(x[batch], max_shift, generator)), y[batch])
+            inputs = _random_shift(to_input(x[batch]), max_shift, generator)
+            loss = F.cross_entropy(net(inputs), y[batch], weight=weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
+        on_epoch(epoch + 1, epochs)
     return net.eval()
 
 
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None,
-                     options: TrainOptions | None = None) -> TrainedClassifier:
+                     options: TrainOptions | None = None,
+                     on_epoch: Callable[[int, int], None] = lambda done, epochs: None) -> TrainedClassifier:
     """Train the reference classifier on a stratified split of a labelled data set; measure it on the rest."""
     options = options or TrainOptions()
     check_images(images)
     num_classes = num_classes or int(labels.max()) + 1
     train_idx, held_out_idx = stratified_split(labels, options.held_out, options.seed)
     started = time.perf_counter()
-    net = fit(config_for(images, num_classes), images[train_idx], labels[train_idx], options)
+    net = fit(config_for(images, num_classes), images[train_idx], labels[train_idx], options, on_epoch)
     seconds = time.perf_counter() - started
     held_out_accuracy = accuracy(net, images[held_out_idx], labels[held_out_idx])
     return TrainedClassifier(net, held_out_accuracy, train_idx, held_out_idx, seconds)

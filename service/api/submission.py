@@ -7,7 +7,7 @@ import json
 from celery import Celery
 from fastapi import Response
 
-from core.queues import QUEUE, enqueue_job
+from core.queues import QUEUE, enqueue_job, enqueue_reference
 from core.registry import CapReached, Registry
 from core.settings import Settings
 from service.api.auth import Principal
@@ -36,3 +36,13 @@ def create_job(registry: Registry, settings: Settings, key: Principal, spec: dic
 def enqueue(registry: Registry, celery: Celery, job_id: str, queue: str = QUEUE) -> None:
     enqueue_job(celery, job_id, queue)
     registry.mark_enqueued(job_id)
+
+
+def enqueue_reference_for(registry: Registry, celery: Celery, job_id: str, dataset_id: str,
+                          image_size: int | None) -> None:
+    """Queues the data set's reference classifier ahead of the job, telling the task which job waits on it (so it
+    can report each epoch there), and notes on the job what it waits for."""
+    # Noted first, so that it never lands after the task's own notes.
+    registry.note_waiting(job_id, {"for": "reference classifier", "dataset": dataset_id, "epoch": 0,
+                                   "epochs": None, "eta_s": None})
+    enqueue_reference(celery, dataset_id, image_size, job_id)

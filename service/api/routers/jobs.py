@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from core.ids import is_valid, utcnow
 from core.kinds import family_kind
-from core.queues import enqueue_reference, requeuer
+from core.queues import requeuer
 from core.reaping import reap_job
 from core.references import needs_reference
 from core.registry import job_event
@@ -36,7 +36,7 @@ from service.api.deps import (
 from service.api.openapi import SUBMISSION
 from service.api.problems import Problem
 from service.api.schemas import AfterEvent, JobEvents, JobList, JobOut, Offset
-from service.api.submission import create_job, enqueue
+from service.api.submission import create_job, enqueue, enqueue_reference_for
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(require_scope("train"))])
 
@@ -85,7 +85,7 @@ def submit_job(
         raise Problem(409, f"{reason}; upload it again or pick another")
     if created:
         if reference_needed:
-            enqueue_reference(celery, spec.dataset, spec.model.image_size)
+            enqueue_reference_for(registry, celery, job["id"], spec.dataset, spec.model.image_size)
         enqueue(registry, celery, job["id"], spec.queue)
     response.headers["Location"] = f"/v1/jobs/{job['id']}"
     return job

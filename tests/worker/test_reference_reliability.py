@@ -1,0 +1,116 @@
+"""How far the reference classifier's readings can be trusted, and what a job queued behind its training is told."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from redis import Redis
+
+from core.card import ModelCard
+from core.registry import Registry
+from core.states import JobStatus
+from core.store import LocalStore
+from models.data import ImageDataset
+from tests.helpers import TINY_JOB
+from worker.evaluation import card_with
+from worker.references import RELIABLE_ACCURACY, Reference, reference_classifier, waiting_reporter
+
+
+def reference_at(accuracy: float, held_out: int = 200) -> Reference:
+    return Reference(net=None, held_out=torch.arange(held_out), accuracy=accuracy, fingerprint="f" * 64)
+
+
+def test_a_classifier_at_95_percent_or_more_is_reliable():
+    assert RELIABLE_ACCURACY == 0.95
+    assert reference_at(0.981, 1000).reliability() == {"accuracy": 0.981, "held_out_images": 1000, "reliable": True}
+    assert reference_at(0.95).reliability()["reliable"] is True
+
+
+def test_a_weak_classifier_says_why_its_figures_are_weak_evidence():
+    reliability = reference_at(0.525, 40).reliability()
+    assert reliability["reliable"] is False and reliability["held_out_images"] == 40
+    assert reliability["why"] == ("the data set's reference classifier reaches 52.5 % on its held-out images (below "
+                                  "95 %): figures it reads (domain scores, classifier-feature FD/KID/PRDC, CAS) are "
+                                  "weak evidence")
+
+
+def two_classes(name: str, separable: bool) -> ImageDataset:
+    """40 8x8 images of two classes: a flat gray level per class (easy), or noise with random labels (hopeless)."""
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(40) % 2
+    if separable:
+        images = (40 + 160 * labels).to(torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 8, 8).contiguous()
+    else:
+        images = torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8, generator=generator)
+        labels = labels[torch.randperm(40, generator=generator)]
+    return ImageDataset(name, images, labels, ("a", "b"))
+
+
+@pytest.mark.parametrize("separable", [True, False])
+def test_the_trained_classifier_is_flagged_by_its_held_out_accuracy_also_when_read_back(tmp_path, separable):
+    store, dataset = LocalStore(tmp_path), two_classes("tiny", separable)
+    epochs: list[tuple[int, int]] = []
+    trained = reference_classifier(dataset, store, on_epoch=lambda done, total: epochs.append((done, total)))
+    assert epochs == [(i, 8) for i in range(1, 9)]
+    assert trained.reliability()["reliable"] is separable
+    assert trained.reliability()["held_out_images"] == 8  # a fifth of each class
+    assert ("why" in trained.reliability()) is not separable
+    assert reference_classifier(dataset, store).reliability() == trained.reliability()  # from the store
+
+
+def test_the_card_carries_the_reliability_of_the_figures_it_shows():
+    card = ModelCard.model_construct(metrics={"scores": {"fid_inception": 3.0}})
+    result = {"rows": [], "scores": {"confidence": 0.9}, "seconds": 1.0, "spec": {},
+              "reference": reference_at(0.525).reliability()}
+    scored = card_with(card, result, "job-1")
+    assert scored.metrics["reference"] == result["reference"] and scored.metrics["reference"]["reliable"] is False
+    assert scored.metrics["scores"] == {"fid_inception": 3.0, "confidence": 0.9}
+    without = {k: v for k, v in result.items() if k != "reference"}  # figures that do not rest on its readings
+    assert "reference" not in card_with(card, without, None).metrics
+
+
+def test_each_epoch_reports_progress_and_an_eta():
+    reports: list[dict] = []
+    on_epoch = waiting_reporter(reports.append, "ds-1")
+    for done in (1, 2, 4):
+        on_epoch(done, 4)
+    assert [(r["epoch"], r["epochs"]) for r in reports] == [(1, 4), (2, 4), (4, 4)]
+    assert {r["for"] for r in reports} == {"reference classifier"} and {r["dataset"] for r in reports} == {"ds-1"}
+    assert all(r["eta_s"] >= 0 for r in reports) and reports[-1]["eta_s"] == 0
+
+
+@pytest.fixture
+def quiet_registry(redis_url):
+    """A database no worker listens on, so the job stays queued."""
+    client = Redis.from_url(redis_url.rsplit("/", 1)[0] + "/4")
+    yield Registry(client)
+    client.close()
+
+
+def test_a_queued_job_shows_what_it_waits_for_until_it_runs(quiet_registry):
+    registry = quiet_registry
+    job, _ = registry.create_job(TINY_JOB)
+    waiting = {"for": "reference classifier", "dataset": "ds-1", "epoch": 3, "epochs": 8, "eta_s": 12.5}
+    assert registry.note_waiting(job["id"], waiting)
+    assert registry.get_job(job["id"])["waiting"] == waiting
+    assert registry.get_job(job["id"])["status"] == JobStatus.QUEUED
+    assert registry.events(job["id"])[-1] == {**registry.events(job["id"])[-1], "event": "waiting", "data": waiting}
+
+    assert registry.begin_job(job["id"], "token", ttl_s=30, worker="w", max_attempts=3) == ("running", 1)
+    assert "waiting" not in registry.get_job(job["id"])  # moot once it runs
+    late = {**waiting, "epoch": 8, "eta_s": 0}
+    assert not registry.note_waiting(job["id"], late)  # a late note never touches a running job
+    job_now = registry.get_job(job["id"])
+    assert job_now["status"] == JobStatus.RUNNING and "waiting" not in job_now
+    assert registry.events(job["id"])[-1]["event"] == "status"
+
+
+def test_a_note_on_a_missing_or_cancelled_job_is_dropped(quiet_registry):
+    registry = quiet_registry
+    assert not registry.note_waiting("job-missing", {"for": "reference classifier"})
+    assert not registry.redis.exists("gf:job:job-missing")
+    job, _ = registry.create_job(TINY_JOB)
+    registry.note_waiting(job["id"], {"for": "reference classifier"})
+    registry.cancel_job(job["id"])
+    assert "waiting" not in registry.get_job(job["id"])
+    assert not registry.note_waiting(job["id"], {"for": "reference classifier"})
