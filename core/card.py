@@ -60,6 +60,8 @@ class DatasetRef(BaseModel):
     id: str
     checksum: str | None = None
     count: int | None = None
+    held_out: bool = Field(False, description="The GAN never saw the data set's evaluation split (the job's "
+                           "hold_out): the augmentation report's test images are new to it")
 
 
 class ModelCard(BaseModel):

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
                                       "estimated at submit (weights, gradients, optimiser state, a batch's "
                                       "activations); larger jobs are refused with the estimate")
     max_augment_images: int = Field(100_000, ge=1, description="Most images one augment request may ask for")
+    max_report_images: int = Field(20_000, ge=2, description="Most images of a data set an augmentation report "
+                                   "measures on (its rows and synthetic draws grow with the set)")
     generator_cache_size: int = Field(8, ge=1, description="Generators kept loaded in the API")
     generator_cache_bytes: int = Field(2 * 2**30, ge=1, description="Most bytes of weights kept loaded in the API")
     batch_max_images: int = Field(64, ge=1, description="Largest batch of concurrent generation requests run as one")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal, get_args, get_origin, get_type_hints
+from typing import Annotated, Literal, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from core.kinds import family_kind, takers
 from core.queues import MEMORY_CLASSES_GB, queue_for
 from models.config import TrainConfig
-from models.gan import FAMILIES, LOSSES, Family, GANConfig
+from models.gan import FAMILIES, LOSSES, STANDARD_LOOP, Family, GANConfig
 from models.nets.dcgan import SUPPORTED_SIZES
 from models.toy2d import MIXTURES
 
@@ -188,6 +188,10 @@ class JobSpec(StrictModel):
     classes: list[str] | None = Field(
         None, min_length=1, description="Train on the images of these classes only (names from the data set's "
         "`classes`), e.g. DAGAN on digits 0-6, to make variations of 7, 8 and 9 it never saw. Default: all")
+    hold_out: bool = Field(False, description="Labelled images: keep the data set's evaluation split (a fifth of "
+                           "each class, drawn with a fixed seed: the images its reference classifier and the "
+                           "augmentation report test on) out of training, so that the report measures synthetic "
+                           "data on images the GAN never saw. The card's dataset.held_out records it")
     model: ModelSpec = Field(default_factory=ModelSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     resources: Resources = Field(default_factory=Resources, description="What the job needs of its worker; picks "
@@ -209,6 +213,13 @@ class JobSpec(StrictModel):
                              f"model.pack ({share}): every device trains an equal share of each batch")
         if self.train.keep_best and not self.train.eval_every_epochs:
             raise ValueError("train.keep_best picks the best of the per-epoch scores: set train.eval_every_epochs too")
+        if self.train.ada_target is not None:
+            if not self.train.augment:
+                raise ValueError("train.ada_target adapts how often train.augment's policies apply: give "
+                                 'train.augment too (e.g. ["translation", "cutout"])')
+            if self.model.family.trainer != STANDARD_LOOP:
+                raise ValueError(f"train.ada_target reads D's outputs in the standard loop; {self.model.arch} trains "
+                                 "with its own loop: use train.augment alone")
         if self.dataset in MIXTURES and not {"eval_every_epochs", "keep_best"} & self.train.model_fields_set:
             self.train = self.train.model_copy(update=MIXTURE_SCORING)
         return self
@@ -255,6 +266,9 @@ def compatibility_errors(spec: JobSpec, kind: str, shape: tuple[int, ...] | list
     if refused:
         errors.append(f"{', '.join('train.' + name for name in refused)} apply to {takers(refused[0])}; "
                       f"{model.arch} {kind_of_model.does}")
+    if spec.hold_out and (kind != "images" or len(classes) < 2):
+        errors.append("hold_out keeps a labelled image set's evaluation split out of training; this data set " +
+                      ("has no labels" if kind == "images" else f"holds {_KIND_WORDS[kind]}"))
     if spec.classes is not None:
         errors += _class_choice_errors(spec.classes, kind, classes)
         classes = [name for name in classes if name in spec.classes]  # what the job trains on
@@ -284,12 +298,16 @@ def _class_choice_errors(chosen: list[str], kind: str, classes: list[str]) -> li
     return []
 
 
-Metric = Literal["mixture", "domain", "prdc", "kid", "fid", "cas"]
+Metric = Literal["mixture", "domain", "prdc", "kid", "fid", "cas", "augmentation_gain"]
 METRICS_DOC = ("mixture: modes captured and % high-quality samples on a 2-D mixture (PacGAN's protocol); domain: "
                "the data set's reference classifier reads the samples (confidence, class coverage and entropy, "
                "conditional accuracy, classifier-feature Fréchet distance); prdc: precision, recall, density, "
                "coverage (Naeem et al. 2020); kid and fid on `features`; cas: a classifier trained on samples only, "
-               "tested on held-out real images (Ravuri & Vinyals 2019)")
+               "tested on held-out real images (Ravuri & Vinyals 2019); augmentation_gain (asked alone, class-"
+               "conditional models): the augmentation report, a small classifier trained on the data set with and "
+               "without classic and synthetic augmentation, tested on held-out real images, and the mix it "
+               "recommends (docs/augmentation.md)")
+REPORT_ONLY = ("dataset", "seeds", "rare_classes")
 
 
 class EvaluationRequest(StrictModel):
@@ -301,6 +319,25 @@ class EvaluationRequest(StrictModel):
         "classifier", description="Feature space of kid, fid and prdc: the data set's reference classifier, or "
                                   "InceptionV3 pool features (the standard FID network; a few images/s on a CPU)")
     seed: int = Field(0, ge=0, lt=2**63, description="Seeds the samples and the metrics' own draws")
+    dataset: str | None = Field(None, min_length=1, max_length=200, description="augmentation_gain: the labelled "
+                                "data set to measure on (its classes named as the model's); default: the model's own")
+    seeds: int = Field(3, ge=1, le=5, description="augmentation_gain: classifier seeds per row; a mix is recommended "
+                       "only where its gain exceeds their spread (one seed: never)")
+    rare_classes: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        None, min_length=1, max_length=1000, description="augmentation_gain: the classes whose recall is reported "
+        "as rare-class recall; default: those with fewer than half the median class's images")
+
+    @model_validator(mode="after")
+    def _report_alone(self) -> EvaluationRequest:
+        wanted = self.metrics or []
+        if "augmentation_gain" in wanted and len(wanted) > 1:
+            raise ValueError("ask for augmentation_gain alone: it trains classifiers on the data set rather than "
+                             "scoring samples (send the other metrics in a second evaluation)")
+        # Compared with the defaults, not by fields set: the stored spec is built with every field given.
+        given = [name for name in REPORT_ONLY if getattr(self, name) != type(self).model_fields[name].default]
+        if given and wanted != ["augmentation_gain"]:
+            raise ValueError(f"{', '.join(given)} apply to metrics [\"augmentation_gain\"] only")
+        return self
 
 
 class EvaluationSpec(EvaluationRequest):
@@ -317,6 +354,8 @@ class EvaluationSpec(EvaluationRequest):
                    "use mixture"
         if data_kind == "images" and "mixture" in wanted:
             return "metric mixture scores 2-D points; this model makes images"
+        if "augmentation_gain" in wanted:
+            return None  # the router checks the report's data set and model (service/api/routers/models.py)
         if len(classes) < 2 and (wanted & {"domain", "cas"} or (data_kind == "images" and
                                                                    self.features == "classifier")):
             return "the model's data set has no labels, so no reference classifier: domain and cas need one; " \

@@ -61,6 +61,42 @@ def _cutout(x, g, ratio: float = 0.5):
 _TRANSFORMS = {"color": _color, "translation": _translation, "cutout": _cutout}
 
 
+class AdaptiveAugment:
+    """ADA (Karras et al. 2020, arXiv:2006.06676): each image D sees is augmented with probability p, and p follows
+    the overfitting heuristic r_t = E[sign(D(real))]: every `interval` D steps it moves up when r_t is above
+    `target` (D too sure of the real images: it is memorising them) and down when below, by as much as lets it
+    cross [0, 1] in `speed_images` images. Kept on the device: no step waits for it."""
+
+    def __init__(self, target: float, device: torch.device, interval: int = 4):
+        self.target, self.interval, self.speed_images = target, interval, 1.0
+        self.p = torch.zeros((), device=device)
+        self._signs = torch.zeros((), device=device)
+        self._steps = 0
+
+    def observe(self, real_logits: torch.Tensor, batch_size: int) -> None:
+        """One D step's logits on real images; adjusts p every `interval` of them."""
+        self._signs += torch.sign(real_logits.detach().float()).mean()
+        self._steps += 1
+        if self._steps == self.interval:
+            r_t = self._signs / self._steps
+            step = batch_size * self.interval / self.speed_images
+            self.p.copy_((self.p + torch.sign(r_t - self.target) * step).clamp(0, 1))
+            self._signs.zero_()
+            self._steps = 0
+
+    def __call__(self, x: torch.Tensor, policies: tuple[str, ...], generator: torch.Generator) -> torch.Tensor:
+        chosen = torch.rand(x.shape[0], device=x.device, generator=generator) < self.p
+        return torch.where(chosen.view(-1, 1, 1, 1), diff_augment(x, policies, generator), x)
+
+    def state_dict(self) -> dict:
+        return {"p": self.p.clone(), "signs": self._signs.clone(), "steps": self._steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.p.copy_(state["p"])
+        self._signs.copy_(state["signs"])
+        self._steps = state["steps"]
+
+
 def deformed(images: torch.Tensor, rng: torch.Generator, rotate: float = 15.0, scale: float = 0.1,
              shear: float = 0.15, shift: float = 0.1) -> torch.Tensor:
     """Each image under its own random affine map: rotation within +-`rotate` degrees, scaling by 1 +- `scale`,

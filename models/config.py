@@ -75,8 +75,16 @@ class TrainConfig:
         "near 0 (the paper: 0.001)", ge=0))
     ema: float | None = field(default=None, metadata=_api("Keep an EMA of G with this decay and serve it; 0: "
                                                           "none (default: the recipe's, else none)", ge=0, lt=1))
+    balance_classes: bool | None = field(default=None, metadata=_api(
+        "Conditional models: draw the real images of each batch so that every class comes equally often (a rare "
+        "class's images repeat within an epoch), matching the uniform labels G is asked for; default: on when the "
+        "largest class has more than twice the images of the smallest"))
     augment: tuple[Literal[POLICIES], ...] = field(  # type: ignore[valid-type]
         default=(), metadata=_api("DiffAugment policies for small data sets"))
+    ada_target: float | None = field(default=None, metadata=_api(
+        "ADA (Karras et al. 2020): augment each image D sees with train.augment's policies with a probability p "
+        "that adapts while training, rising while E[sign D(real)] is above this target (the paper: 0.6) and "
+        "falling below it; needs train.augment; default off (the policies apply to every image)", gt=0, lt=1))
     amp: Literal["auto", "off", "bf16", "fp16"] = field(
         default="auto", metadata=_api("Mixed precision; auto: bf16 on CUDA, and on CPUs with AMX for the "
                                        "convolutional noise-to-image families; else off"))

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from models import losses
-from models.augment import diff_augment
+from models.augment import AdaptiveAugment, diff_augment
 from models.checkpoint import load_state, save_state
 from models.config import TrainConfig
 from models.data import to_model_range
@@ -39,6 +39,7 @@ class Progress:
     images_per_s: float
     elapsed_s: float
     eta_s: float
+    augment_p: float | None = None  # ADA's probability of augmenting an image D sees
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,8 +72,9 @@ class _Schedule:
     """Which examples each step trains on. Each epoch has its own order, derived from (seed, epoch), so
     resuming mid-epoch needs no saved state; a step takes `d_steps` consecutive batches of it."""
 
-    def __init__(self, config: TrainConfig, n: int, multiple_of: int = 1):
+    def __init__(self, config: TrainConfig, n: int, multiple_of: int = 1, weights: torch.Tensor | None = None):
         self.n, self.seed, self.d_steps = n, config.seed, config.d_steps
+        self.weights = weights  # None: each epoch is a permutation; else n draws with these odds, with replacement
         # A packing D judges whole packs: a batch holds a whole number of them.
         self.batch_size = max(multiple_of, min(config.batch_size, n) // multiple_of * multiple_of)
         if self.batch_size > n:
@@ -95,8 +97,10 @@ class _Schedule:
         """Indices of the examples in each of the `d_steps` batches that step `step` (0-based) trains on."""
         epoch, i = divmod(step, self.per_epoch)
         if self._order is None or self._order[0] != epoch:
-            seed = self.seed * 1_000_003 + epoch
-            self._order = epoch, torch.randperm(self.n, generator=torch.Generator().manual_seed(seed))
+            rng = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            order = torch.randperm(self.n, generator=rng) if self.weights is None else \
+                torch.multinomial(self.weights, self.n, replacement=True, generator=rng)
+            self._order = epoch, order
         order, size = self._order[1], self.batch_size
         return [order[j * size : (j + 1) * size] for j in range(i * self.d_steps, (i + 1) * self.d_steps)]
 
@@ -167,6 +171,7 @@ class Trainer:
         # One RNG for all training noise, saved in checkpoints; the data order per epoch is derived
         # from (seed, epoch), so resuming mid-epoch needs no extra state.
         self.noise_rng = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.ada = AdaptiveAugment(config.ada_target, self.device) if config.ada_target and config.augment else None
         self.fixed_inputs = self._fixed_inputs()
         self.step = 0
 
@@ -187,7 +192,7 @@ class Trainer:
         TwoDomainDataset) from the current step to the end of the schedule. `labels` are needed by the
         conditional families."""
         callbacks = callbacks or Callbacks()
-        schedule = _Schedule(self.config, len(data), self.gan.pack)
+        schedule = _Schedule(self.config, len(data), self.gan.pack, self.class_balance_weights(labels))
         data, labels = self._resident(data), self._resident(labels)
         if self.ranks:
             self.ranks.same_start(self.step, self.device)
@@ -195,6 +200,8 @@ class Trainer:
                 raise ValueError(f"a batch of {schedule.batch_size} does not split into equal shares of whole "
                                  f"packs over {self.ranks.world} devices: make batch_size a multiple of "
                                  f"{self.ranks.world * self.gan.pack}")
+        if self.ada:  # p may cross [0, 1] in 5 % of the run's images (the paper: 500k of ~25M, 2 %)
+            self.ada.speed_images = max(1.0, 0.05 * schedule.total * schedule.images_per_step)
         meter = _Meter(self.device, self.step)
         history: list[dict] = []
         while self.step < schedule.total:
@@ -210,6 +217,20 @@ class Trainer:
             if self.step < schedule.total and self._should_stop(callbacks):
                 return TrainResult(steps=self.step, stopped=True, history=history)
         return TrainResult(steps=self.step, stopped=False, history=history)
+
+    def class_balance_weights(self, labels: torch.Tensor | None) -> torch.Tensor | None:
+        """Each example's odds of being drawn when the classes are balanced (1 / its class's count), or None
+        when the data is drawn as it is. G is asked for every class equally often; on an imbalanced set D
+        would otherwise see a rare class's real images seldom and learn "rare label, so fake" (BAGAN's
+        observation, Mariani et al. 2018)."""
+        if labels is None or not self.gan.conditions_generator:
+            return None
+        counts = torch.bincount(labels.cpu(), minlength=self.gan.num_classes).double()
+        present = counts[counts > 0]
+        balance = self.config.balance_classes
+        if balance is None:
+            balance = len(present) > 1 and bool(present.max() > 2 * present.min())
+        return (1 / counts[labels.cpu()]).float() if balance else None
 
     def _resident(self, tensor):
         """A data set tensor that fits comfortably is copied to the GPU once, so that a step gathers its batch
@@ -284,6 +305,8 @@ class Trainer:
             fake = self.g(inputs.z, **inputs.as_kwargs()).detach()
             real_out = self.d(self._augment(real), labels)
             fake_out = self.d(self._augment(fake), inputs.labels)
+            if self.ada:
+                self.ada.observe(real_out.logit, real.shape[0])
             loss = losses.discriminator_loss(self.config.loss, real_out.logit.float(), fake_out.logit.float())
             if real_out.class_logits is not None:  # acgan: D also learns to classify real and fake
                 loss = loss + F.cross_entropy(real_out.class_logits.float(), labels) \
@@ -348,7 +371,11 @@ class Trainer:
         return draw_inputs(self.gan, n, generator, cycle=fixed).to(self.device)
 
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
-        return diff_augment(x, self.config.augment, self.noise_rng) if self.config.augment and x.dim() == 4 else x
+        if not self.config.augment or x.dim() != 4:
+            return x
+        if self.ada:
+            return self.ada(x, self.config.augment, self.noise_rng)
+        return diff_augment(x, self.config.augment, self.noise_rng)
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None)
@@ -371,6 +398,7 @@ class Trainer:
             aux_loss=aux if self._reports_aux() else None,
             images_per_s=rate * schedule.images_per_step, elapsed_s=elapsed,
             eta_s=(schedule.total - self.step) / rate if rate > 0 else 0.0,
+            augment_p=round(self.ada.p.item(), 4) if self.ada else None,
         )
 
     @property
@@ -417,6 +445,7 @@ class Trainer:
             "scalers": {"d": self.scaler_d.state_dict(), "g": self.scaler_g.state_dict()},
             "rng": {"noise": self.noise_rng.get_state()},
             "config": {"gan": self.gan.to_dict(), "train": asdict(self.config)},
+            **({"ada": self.ada.state_dict()} if self.ada else {}),
             **self._extra_state(),
         }
 
@@ -442,6 +471,8 @@ class Trainer:
             if saved:  # a disabled scaler (no fp16) has an empty state
                 scaler.load_state_dict(saved)
         self.noise_rng.set_state(state["rng"]["noise"])
+        if self.ada and "ada" in state:
+            self.ada.load_state_dict(state["ada"])
         self._load_extra_state(state)
         self.step = state["step"]
         self._seed_rank_noise()

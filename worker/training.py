@@ -185,7 +185,7 @@ def model_card(job_id: str, spec: JobSpec, dataset: TrainData, store: ArtifactSt
     return family_kind(trainer.gan.arch).card(
         trainer.gan, dataset.classes, job_id=job_id,
         dataset=DatasetRef(id=spec.dataset, checksum=spec.dataset_checksum or dataset_checksum(spec.dataset, store),
-                           count=len(dataset.data)),
+                           count=len(dataset.data), held_out=spec.hold_out),
         training={**spec.model.model_dump(), "resolved": asdict(trainer.config), "precision": trainer.precision,
                   "device": str(trainer.device), "devices": trainer.ranks.world if trainer.ranks else 1},
         metrics={"steps": result.steps, "seconds": round(seconds, 3),
