@@ -18,6 +18,7 @@ from core.registry import JobLease, LeaseLost, Registry
 from core.settings import Settings
 from core.states import JobStatus
 from core.store import ArtifactStore
+from worker.augmentation_report import run_augmentation_report
 from worker.evaluation import run_evaluation
 from worker.lease_heartbeat import LeaseHeartbeat
 from worker.projection import run_projection
@@ -27,7 +28,15 @@ log = logging.getLogger("ganforge.worker")
 
 Runner = Callable[[dict, JobLease, ArtifactStore, Settings, LeaseHeartbeat], str]
 # A job's spec says its kind (training when it says none: specs from before evaluations); one runner each.
-RUNNERS: dict[str, Runner] = {"training": run_training, "evaluation": run_evaluation, "projection": run_projection}
+RUNNERS: dict[str, Runner] = {"training": run_training, "evaluation": run_evaluation, "projection": run_projection,
+                               "augmentation_report": run_augmentation_report}
+
+
+def runner_for(spec: dict) -> Runner:
+    """The runner of a job's spec: by its kind, and the augmentation report among evaluations."""
+    if spec.get("kind") == "evaluation" and spec.get("metrics") == ["augmentation_gain"]:
+        return RUNNERS["augmentation_report"]
+    return RUNNERS[spec.get("kind", "training")]
 
 
 class TransientFailure(Exception):
@@ -73,7 +82,7 @@ def run_job(job_id: str, registry: Registry, store: ArtifactStore, settings: Set
     keep_lease = False
     try:
         job = registry.get_job(job_id)
-        return RUNNERS[job["spec"].get("kind", "training")](job, lease, store, settings, heartbeat)
+        return runner_for(job["spec"])(job, lease, store, settings, heartbeat)
     except LeaseLost:
         log.warning("job %s: lease lost to another worker; stopped without writing more", job_id)
         return "lease-lost"

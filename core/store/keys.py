@@ -48,6 +48,11 @@ def job_key(job_id: str, name: str) -> str:
     return f"jobs/{_id(job_id)}/{name}"
 
 
+def augmentation_mix_key(job_id: str) -> str:
+    """The images an augmentation report's recommended row adds to its data set (worker/augmentation_report.py)."""
+    return job_key(job_id, "augmentation-mix.safetensors")
+
+
 def checkpoint_key(job_id: str) -> str:
     return job_key(job_id, "checkpoint.safetensors")
 

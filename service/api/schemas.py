@@ -34,6 +34,9 @@ class JobOut(BaseModel):
     attempts: int | None = Field(None, description="Times a worker started (or resumed) it")
     requeues: int | None = Field(None, description="Times it was queued again after its worker vanished")
     enqueued_at: str | None = Field(None, description="When its task last reached the broker")
+    waiting: dict | None = Field(None, description="While queued, what it waits for: its data set's reference "
+                                                   "classifier being trained ({for, dataset, epoch, epochs, eta_s}), "
+                                                   "then a worker; gone once it runs")
     result: dict | None = Field(None, description="Evaluations: `rows`, one per figure with what defines it "
                                                   "(metric, features, sample counts, seed), and `scores`")
 
@@ -251,9 +254,18 @@ class TraverseRequest(_Exploration):
         return self
 
 
-class AugmentRequest(StrictModel):
-    model_config = json_rules(exactly_one("counts", "total"))
+RECOMMENDED = {"properties": {"mix": {"const": "recommended"}}, "required": ["mix"]}
 
+
+class AugmentRequest(StrictModel):
+    model_config = json_rules({"if": RECOMMENDED, "then": {"not": {"anyOf": [_given("counts"), _given("total")]}},
+                               "else": exactly_one("counts", "total")})
+
+    mix: Literal["synthetic", "recommended"] = Field(
+        "synthetic", description="synthetic: the generator's images only, `counts` or `total` of them; recommended: "
+        "the mix the model's latest augmentation report recommends for its data set (the data set's own images "
+        "plus what the recommended row adds; counts and total left out), with the report and its measured gain "
+        "in the manifest and headers (409 without a report)")
     counts: dict[str, Annotated[int, Field(ge=0)]] | None = Field(
         None, description="Conditional models: images per class, by class name or index")
     total: int | None = Field(None, ge=1, description="Images in all, balanced across the classes if any")
@@ -265,6 +277,9 @@ class AugmentRequest(StrictModel):
 
     @model_validator(mode="after")
     def _one_size(self) -> AugmentRequest:
-        if (self.counts is None) == (self.total is None):
+        if self.mix == "recommended":
+            if self.counts is not None or self.total is not None:
+                raise ValueError("mix recommended: the report decides the counts; leave out counts and total")
+        elif (self.counts is None) == (self.total is None):
             raise ValueError("give exactly one of counts (per class) or total")
         return self

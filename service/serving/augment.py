@@ -46,6 +46,17 @@ class AugmentPlan:
     psi_cutoff: int | None = None
 
     @property
+    def warning(self) -> str | None:
+        """What the model's augmentation report measured of plain synthetic data, when it measured a loss."""
+        report = self.card.metrics.get("augmentation") or {}
+        verdict = report.get("synthetic_verdict")
+        if not verdict:
+            return None
+        return (f"augmentation report {report['evaluation_id']} measured synthetic data from this model lowering "
+                f"a classifier's balanced accuracy on {report['dataset']} (best plain row {verdict['row']}: "
+                f"{100 * verdict['change']:+.1f} points); mix recommended gives the mix it recommends")
+
+    @property
     def total(self) -> int:
         return sum(self.counts)
 
@@ -86,7 +97,7 @@ class AugmentPlan:
         return {"model_id": self.card.id, "seed": self.seed, "truncation": self.truncation, **styles,
                 "counts": dict(zip(names, self.counts, strict=True)), "total": self.total, "format": fmt,
                 "chunk_images": CHUNK_IMAGES, "chunk_seeds": "blake2b-64 of '<seed>:<chunk>', shifted right by 1",
-                "created_at": utcnow()}
+                **({"warning": self.warning} if self.warning else {}), "created_at": utcnow()}
 
 
 def plan_augment(card: ModelCard, request: AugmentRequest, cap: int) -> AugmentPlan:

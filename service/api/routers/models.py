@@ -11,6 +11,7 @@ from core.spec import EvaluationRequest, EvaluationSpec
 from core.store.keys import model_prefix
 from service.api.deps import (
     CacheDep,
+    CatalogDep,
     CeleryDep,
     CurrentKey,
     RegistryDep,
@@ -21,6 +22,7 @@ from service.api.deps import (
 )
 from service.api.openapi import SUBMISSION
 from service.api.problems import Problem
+from service.api.report_checks import check_report_request
 from service.api.routers.loading import card_or_404, model_router
 from service.api.schemas import (
     JobList,
@@ -56,13 +58,17 @@ def list_models(
     return ModelList(models=selection.apply(registry.list_models(MAX_SORTED, 0))[offset : offset + limit])
 
 
-@router.post("/{model_id}/evaluations", status_code=202, response_model=JobOut, responses=SUBMISSION,
+@router.post("/{model_id}/evaluations", status_code=202, response_model=JobOut,
+             responses={**SUBMISSION, 409: {"description": "augmentation_gain: the model's data set no longer "
+                                                           "exists (name another with dataset)"}},
              dependencies=[Depends(require_scope("train")), Depends(rate_limit("jobs"))])
 def submit_evaluation(
     model_id: str, request: EvaluationRequest, response: Response, registry: RegistryDep, settings: SettingsDep,
-    celery: CeleryDep, key: CurrentKey, idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    celery: CeleryDep, catalog: CatalogDep, key: CurrentKey,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict:
-    """Score the model on a worker (FID/KID, precision/recall, the data set's classifier, CAS, 2-D modes)."""
+    """Score the model on a worker (FID/KID, precision/recall, the data set's classifier, CAS, 2-D modes), or,
+    with `augmentation_gain` alone, make its augmentation report on a labelled data set."""
     card = card_or_404(registry, model_id)
     if not kind_of(card.kind).evaluations:
         raise Problem(422, f"model {model_id} is {kind_of(card.kind).article} {card.kind}: its figures are computed "
@@ -70,6 +76,9 @@ def submit_evaluation(
     spec = EvaluationSpec(**request.model_dump(), model_id=model_id)
     if (reason := spec.refusal(card.data_kind, card.classes)) is not None:
         raise Problem(422, reason)
+    if spec.metrics == ["augmentation_gain"]:
+        check_report_request(card, spec, catalog.get(spec.dataset or card.dataset.id) if card.dataset else None,
+                             settings.max_report_images)
     job, created = create_job(registry, settings, key, spec.model_dump(), idempotency_key, response)
     if created:
         registry.add_model_job(model_id, "evaluations", job["id"])

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from core.registry import Registry
-from service.api.deps import CacheDep, MetricsDep, RegistryDep, SettingsDep
+from service.api.deps import CacheDep, MetricsDep, RegistryDep, SettingsDep, StoreDep
 from service.api.metrics import Metrics
 from service.api.openapi import RATE_LIMITED
 from service.api.problems import Problem
@@ -26,7 +26,7 @@ from service.api.schemas import (
     TraverseRequest,
     Truncation,
 )
-from service.serving import augment, styles
+from service.serving import augment, mixes, styles
 from service.serving.formats import FORMATS, check_format, default_format, either, names, respond, responses
 from service.serving.generation import (
     GeneratorInputs,
@@ -40,7 +40,9 @@ from service.serving.generators import GeneratorCache, LoadedGenerator
 router = model_router()
 IMAGES = {**responses("samples", "The images"), **RATE_LIMITED}
 FRAMES = {**responses("frames", "The frames"), **RATE_LIMITED}
-DATASET = {**responses("dataset", "A labelled synthetic data set, streamed"), **RATE_LIMITED}
+DATASET = {**responses("dataset", "A labelled synthetic data set, streamed"), **RATE_LIMITED,
+           409: {"description": "mix recommended: the model has no augmentation report yet, or its mix or data set "
+                                "is no longer as it was measured"}}
 
 
 @router.get("/{model_id}/images", response_class=Response, responses=IMAGES, dependencies=GENERATE_LIMITED)
@@ -123,7 +125,7 @@ async def traverse(
 @router.post("/{model_id}/augment", response_class=StreamingResponse, responses=DATASET, dependencies=GENERATE_LIMITED)
 async def augment_dataset(
     model_id: str, request: AugmentRequest, registry: RegistryDep, cache: CacheDep, settings: SettingsDep,
-    metrics: MetricsDep,
+    metrics: MetricsDep, store: StoreDep,
 ) -> StreamingResponse:
     """A labelled synthetic data set: `counts` per class or a balanced `total`, streamed as a ZIP (a
     folder of PNGs per class, manifest.json last) or an NPZ, in constant memory. The manifest and the
@@ -131,11 +133,19 @@ async def augment_dataset(
     loaded = await _sampler(model_id, registry, cache)
     if loaded.card.data_kind != "images":
         raise Problem(422, f"augment makes images; model {model_id} makes 2-D points: use generate with format npz")
-    plan = augment.plan_augment(loaded.card, request, settings.max_augment_images)
-    headers = {"X-Model-Id": model_id, "X-Seed": str(plan.seed), "X-Image-Count": str(plan.total),
+    headers = {"X-Model-Id": model_id,
                "Content-Disposition": f'attachment; filename="{model_id}-augment.{request.format}"'}
+    if request.mix == "recommended":
+        mix = await run_in_threadpool(mixes.plan_mix, loaded.card, store, settings.max_augment_images)
+        headers |= {"X-Image-Count": str(mix.total), **mix.headers()}
+        body = mixes.stream(mix, request.format, metrics.images.inc)
+        return StreamingResponse(body, media_type=FORMATS[request.format].media_type, headers=headers)
+    plan = augment.plan_augment(loaded.card, request, settings.max_augment_images)
+    headers |= {"X-Seed": str(plan.seed), "X-Image-Count": str(plan.total)}
     if plan.truncation is not None:
         headers["X-Truncation"] = str(plan.truncation)
+    if plan.warning:
+        headers["X-Augmentation-Warning"] = plan.warning
     body = augment.stream(plan, loaded, request.format, metrics.images.inc)
     return StreamingResponse(body, media_type=FORMATS[request.format].media_type, headers=headers)
 
