@@ -93,6 +93,11 @@ class Augmented:
     seed: int | None
     image_count: int
     manifest: dict | None  # zip only: the server's manifest.json (counts per class, seed, ...)
+    # augment's mix "recommended": the augmentation report it follows, its row and the gain it measured
+    report_id: str | None = None
+    mix_row: str | None = None
+    measured_gain: str | None = None  # e.g. "+0.0412 balanced accuracy (spread 0.0100)"
+    warning: str | None = None  # plain synthetic data from a model whose report measured a loss
 
 
 # The steps an operation yields to whichever client drives it.
@@ -131,11 +136,24 @@ _Op = Generator[_Step, Any, T]
 
 # Operations: the whole logic of each method, shared by Client and AsyncClient.
 
-def _submit_job(dataset: str, model: dict | None, train: dict | None, idempotency_key: str | None) -> _Op[dict]:
+def _submit_job(dataset: str, model: dict | None, train: dict | None, idempotency_key: str | None,
+                hold_out: bool | None = None) -> _Op[dict]:
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-    response = yield _Call("POST", "/v1/jobs", json={"dataset": dataset, **_given(model=model, train=train)},
-                           headers=headers)
+    body = {"dataset": dataset, **_given(model=model, train=train, hold_out=hold_out)}
+    response = yield _Call("POST", "/v1/jobs", json=body, headers=headers)
     return response.json()
+
+
+def _evaluate(model_id: str, request: dict, wait: bool, on_progress: Progress | None, poll_s: float,
+              timeout_s: float | None) -> _Op[dict]:
+    job = (yield _Call("POST", f"/v1/models/{_segment(model_id)}/evaluations", json=_given(**request))).json()
+    if not wait:
+        return job
+    return (yield from _wait(job["id"], on_progress, poll_s, timeout_s))
+
+
+def _report_request(seeds: int, dataset: str | None, rare_classes: Sequence[str] | None) -> dict:
+    return {"metrics": ["augmentation_gain"], "seeds": seeds, "dataset": dataset, "rare_classes": rare_classes}
 
 
 def _get(path: str, key: str | None = None) -> _Op[Any]:
@@ -228,6 +246,18 @@ class _Counting:
         return len(chunk)
 
 
+def _augment_request(mix: str, counts: Mapping[str, int] | None, total: int | None, seed: int | None,
+                     truncation: float | None) -> dict:
+    if mix not in ("synthetic", "recommended"):
+        raise ValueError(f"mix must be 'synthetic' or 'recommended'; got {mix!r}")
+    if mix == "recommended" and (counts is not None or total is not None):
+        raise ValueError("mix 'recommended': the model's augmentation report decides the counts; leave out counts "
+                         "and total")
+    # "synthetic" is the server's default: left out, so a server older than mixes takes the request too
+    return {"mix": None if mix == "synthetic" else mix, "counts": counts, "total": total, "seed": seed,
+            "truncation": truncation}
+
+
 def _augment(model_id: str, folder: str | os.PathLike, format: str, request: dict,
              on_bytes: Callable[[int], Any] | None = None) -> _Op[Augmented]:
     call = {"json": {**_given(**request), "format": format}}
@@ -273,8 +303,11 @@ def _archive_into(route: str, call: dict, model_id: str, folder: str | os.PathLi
             path, manifest = folder, _extract_zip(Path(spool.name), folder)
     finally:
         Path(spool.name).unlink(missing_ok=True)
-    return Augmented(path, response.headers.get("x-model-id", model_id), _int_header(response, "x-seed"),
-                     _int_header(response, "x-image-count") or 0, manifest)
+    headers = response.headers
+    return Augmented(path, headers.get("x-model-id", model_id), _int_header(response, "x-seed"),
+                     _int_header(response, "x-image-count") or 0, manifest,
+                     report_id=headers.get("x-augmentation-report"), mix_row=headers.get("x-mix-row"),
+                     measured_gain=headers.get("x-measured-gain"), warning=headers.get("x-augmentation-warning"))
 
 
 def _upload_dataset(path: str | os.PathLike, options: dict[str, Any]) -> _Op[dict]:
@@ -423,9 +456,11 @@ class Client:
         self._http.close()
 
     def submit_job(self, dataset: str, model: dict | None = None, train: dict | None = None,
-                   idempotency_key: str | None = None) -> dict:
-        """Queues a training job; returns the job (its `id`, `status` "queued", the resolved `spec`)."""
-        return self._run(_submit_job(dataset, model, train, idempotency_key))
+                   idempotency_key: str | None = None, hold_out: bool | None = None) -> dict:
+        """Queues a training job; returns the job (its `id`, `status` "queued", the resolved `spec`).
+        `hold_out=True` keeps a labelled image set's evaluation split out of training (for an augmentation
+        report on images the GAN never saw)."""
+        return self._run(_submit_job(dataset, model, train, idempotency_key, hold_out))
 
     def job(self, job_id: str) -> dict:
         """A job's status, progress, error and, once succeeded, `model_id`."""
@@ -485,12 +520,38 @@ class Client:
 
     def augment(self, model_id: str, folder: str | os.PathLike, counts: Mapping[str, int] | None = None,
                 total: int | None = None, seed: int | None = None, truncation: float | None = None,
-                format: Literal["zip", "npz"] = "zip", on_bytes: Callable[[int], Any] | None = None) -> Augmented:
+                format: Literal["zip", "npz"] = "zip", on_bytes: Callable[[int], Any] | None = None,
+                mix: Literal["synthetic", "recommended"] = "synthetic") -> Augmented:
         """Generates a synthetic data set into `folder`, streamed to disk: zip → `<class>/000000.png`, ... and
         manifest.json; npz → `augment.npz`. `counts` per class, or a `total` balanced across classes.
-        `on_bytes(received)` is called as the download proceeds."""
-        request = {"counts": counts, "total": total, "seed": seed, "truncation": truncation}
+        `mix="recommended"` (no counts or total) gets the data set's own images plus what the model's latest
+        augmentation report recommends adding (zip → `<class>/<source>_000000.png`, source real, repeated,
+        deformed or synthetic); the result's `report_id`, `mix_row` and `measured_gain` say which. `warning` is
+        set when the report measured plain synthetic data lowering accuracy. `on_bytes(received)` is called as
+        the download proceeds."""
+        request = _augment_request(mix, counts, total, seed, truncation)
         return self._run(_augment(model_id, folder, format, request, on_bytes))
+
+    def evaluate(self, model_id: str, metrics: Sequence[str] | None = None, samples: int | None = None,
+                 features: Literal["classifier", "inception"] | None = None, seed: int | None = None, *,
+                 wait: bool = True, on_progress: Progress | None = None, poll_s: float = 1.0,
+                 timeout_s: float | None = None) -> dict:
+        """Scores a model in an evaluation job (`metrics` default: what suits its data); returns the succeeded
+        job, its `result` holding the scores (with `wait=False`, the queued job). Raises JobFailed as `wait`."""
+        request = {"metrics": metrics, "samples": samples, "features": features, "seed": seed}
+        return self._run(_evaluate(model_id, request, wait, on_progress, poll_s, timeout_s))
+
+    def augmentation_report(self, model_id: str, seeds: int = 3, dataset: str | None = None,
+                            rare_classes: Sequence[str] | None = None, *, wait: bool = True,
+                            on_progress: Progress | None = None, poll_s: float = 1.0,
+                            timeout_s: float | None = None) -> dict:
+        """Makes a class-conditional model's augmentation report (a small classifier trained with and without
+        classic and synthetic augmentation, on `seeds` seeds, tested on held-out real images of `dataset`,
+        default the model's own) and waits: returns the succeeded job, whose `result` holds `rows`,
+        `best_classic`, `recommended` ({row, gain, spread, words}), `notes` and `mix` (with `wait=False`, the
+        queued job). Minutes on a CPU. Afterwards `augment(..., mix="recommended")` hands out that mix."""
+        request = _report_request(seeds, dataset, rare_classes)
+        return self._run(_evaluate(model_id, request, wait, on_progress, poll_s, timeout_s))
 
     def translate(self, model_id: str, images: Any, direction: Literal["a2b", "b2a"] = "a2b",
                   resize: Literal["crop", "pad"] = "crop") -> list[Image.Image]:
@@ -569,9 +630,9 @@ class AsyncClient:
         await self._http.aclose()
 
     async def submit_job(self, dataset: str, model: dict | None = None, train: dict | None = None,
-                         idempotency_key: str | None = None) -> dict:
+                         idempotency_key: str | None = None, hold_out: bool | None = None) -> dict:
         """See Client.submit_job."""
-        return await self._run(_submit_job(dataset, model, train, idempotency_key))
+        return await self._run(_submit_job(dataset, model, train, idempotency_key, hold_out))
 
     async def job(self, job_id: str) -> dict:
         """See Client.job."""
@@ -633,10 +694,27 @@ class AsyncClient:
     async def augment(self, model_id: str, folder: str | os.PathLike, counts: Mapping[str, int] | None = None,
                       total: int | None = None, seed: int | None = None, truncation: float | None = None,
                       format: Literal["zip", "npz"] = "zip",
-                      on_bytes: Callable[[int], Any] | None = None) -> Augmented:
+                      on_bytes: Callable[[int], Any] | None = None,
+                      mix: Literal["synthetic", "recommended"] = "synthetic") -> Augmented:
         """See Client.augment. Writing to disk blocks the event loop briefly, chunk by chunk."""
-        request = {"counts": counts, "total": total, "seed": seed, "truncation": truncation}
+        request = _augment_request(mix, counts, total, seed, truncation)
         return await self._run(_augment(model_id, folder, format, request, on_bytes))
+
+    async def evaluate(self, model_id: str, metrics: Sequence[str] | None = None, samples: int | None = None,
+                       features: Literal["classifier", "inception"] | None = None, seed: int | None = None, *,
+                       wait: bool = True, on_progress: Progress | None = None, poll_s: float = 1.0,
+                       timeout_s: float | None = None) -> dict:
+        """See Client.evaluate."""
+        request = {"metrics": metrics, "samples": samples, "features": features, "seed": seed}
+        return await self._run(_evaluate(model_id, request, wait, on_progress, poll_s, timeout_s))
+
+    async def augmentation_report(self, model_id: str, seeds: int = 3, dataset: str | None = None,
+                                  rare_classes: Sequence[str] | None = None, *, wait: bool = True,
+                                  on_progress: Progress | None = None, poll_s: float = 1.0,
+                                  timeout_s: float | None = None) -> dict:
+        """See Client.augmentation_report."""
+        request = _report_request(seeds, dataset, rare_classes)
+        return await self._run(_evaluate(model_id, request, wait, on_progress, poll_s, timeout_s))
 
     async def variations(self, model_id: str, images: Any, n: int = 4, seed: int = 0,
                          resize: Literal["crop", "pad"] = "crop") -> list[list[Image.Image]]:

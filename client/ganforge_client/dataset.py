@@ -12,7 +12,7 @@ import io
 import random
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 import numpy as np
@@ -22,6 +22,7 @@ from ganforge_client.client import (
     _CHUNK,
     DEFAULT_TIMEOUT,
     DEFAULT_URL,
+    _augment_request,
     _given,
     _http_options,
     _int_header,
@@ -50,7 +51,9 @@ class SyntheticDataset(IterableDataset):
     `counts` per class (by name or index) or a `total` balanced across classes, `seed` and `truncation` are
     augment's. Each pass over the data set is one request: with a `seed`, every pass yields the same images;
     without, a new set each pass. The server sends the classes one after another, all of a class's images
-    together; `shuffle_buffer=k` yields them in random order from a pool of k (k images in memory). Use it
+    together; `shuffle_buffer=k` yields them in random order from a pool of k (k images in memory).
+    `mix="recommended"` (no counts or total) yields the mix the model's latest augmentation report recommends
+    instead: the data set's own images, in its order, then the ones the report's row adds. Use it
     from a DataLoader with num_workers 0 or 1: every worker would stream the whole set. `base_url`, `api_key`,
     `timeout` and `transport` are as for Client.
     """
@@ -59,16 +62,23 @@ class SyntheticDataset(IterableDataset):
                  seed: int | None = None, truncation: float | None = None, base_url: str = DEFAULT_URL,
                  api_key: str | None = None, timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
                  transform: Callable[[torch.Tensor], Any] | None = None, shuffle_buffer: int = 0,
-                 transport: httpx.BaseTransport | None = None):
-        if (counts is None) == (total is None):
+                 transport: httpx.BaseTransport | None = None,
+                 mix: Literal["synthetic", "recommended"] = "synthetic"):
+        self.request = _augment_request(mix, counts, total, seed, truncation)  # refuses counts with "recommended"
+        if mix == "synthetic" and (counts is None) == (total is None):
             raise ValueError("give exactly one of counts (images per class) or total")
         if shuffle_buffer < 0:
             raise ValueError(f"shuffle_buffer must be 0 (no shuffling) or more; got {shuffle_buffer}")
         self.model_id, self.counts, self.total, self.seed, self.truncation = model_id, counts, total, seed, truncation
+        self.mix = mix
         self.base_url, self.api_key, self.timeout, self.transport = base_url, api_key, timeout, transport
         self.transform, self.shuffle_buffer = transform, shuffle_buffer
 
     def __len__(self) -> int:
+        if self.mix == "recommended":  # the report decides: its mix, as the model's card describes it
+            with self._http() as http:
+                mix = _report(_card(http, _segment(self.model_id)))["mix"]
+            return mix["real"] + mix["added"]
         return sum(self.counts.values()) if self.counts is not None else self.total
 
     def __iter__(self) -> Iterator[tuple[Any, int]]:
@@ -81,13 +91,16 @@ class SyntheticDataset(IterableDataset):
             return pairs
         return _shuffled(pairs, self.shuffle_buffer, random.Random(self.seed))
 
+    def _http(self) -> httpx.Client:
+        return httpx.Client(**_http_options(self.base_url, self.api_key, self.timeout), transport=self.transport)
+
     def _stream(self) -> Iterator[tuple[Any, int]]:
         model = _segment(self.model_id)
-        request = {**_given(counts=self.counts, total=self.total, seed=self.seed, truncation=self.truncation),
-                   "format": "zip"}
-        with httpx.Client(**_http_options(self.base_url, self.api_key, self.timeout), transport=self.transport) as http:
-            card = _checked(http.get(f"/v1/models/{model}")).json()
-            labels = _Labels(card["classes"] if card["inputs"].get("labels") else [])
+        request = {**_given(**self.request), "format": "zip"}
+        with self._http() as http:
+            card = _card(http, model)
+            classes = card["classes"] if card["inputs"].get("labels") else []
+            labels = _FolderLabels(classes) if self.mix == "recommended" else _Labels(classes)
             # Closed on leaving, also when the consumer stops early: the rest of the set is never downloaded.
             with http.stream("POST", f"/v1/models/{model}/augment", json=request) as response:
                 if response.is_error:
@@ -110,6 +123,18 @@ def _checked(response: httpx.Response) -> httpx.Response:
     if response.is_error:
         raise _problem(response)
     return response
+
+
+def _card(http: httpx.Client, model: str) -> dict:
+    return _checked(http.get(f"/v1/models/{model}")).json()
+
+
+def _report(card: dict) -> dict:
+    report = (card.get("metrics") or {}).get("augmentation")
+    if not report:
+        raise ValueError(f"mix 'recommended': model {card['id']} has no augmentation report yet; make one with "
+                         "Client.augmentation_report")
+    return report
 
 
 def _image(png: bytes) -> torch.Tensor:
@@ -139,6 +164,26 @@ class _Labels:
             raise ValueError(f"unexpected entry {name!r} in the archive: no class of the model has that folder here "
                              f"(folders: {self.folders})")
         return self.current
+
+
+class _FolderLabels:
+    """Each PNG's class index in a recommended mix (service/serving/mixes.py), whose entries `<class folder>/
+    <source>_<n>.png` come in the data set's order, classes interleaved: read from the folder alone."""
+
+    def __init__(self, classes: list[str]):
+        folders = [safe_folder(name, i) for i, name in enumerate(classes)] or ["images"]
+        self.index = {folder: i for i, folder in enumerate(folders)}
+        shared = sorted({f for f in folders if folders.count(f) > 1})
+        if shared:
+            raise ValueError(f"classes {shared} share a folder in the archive, so a recommended mix's images cannot "
+                             "be told apart by folder: use Client.augment(..., mix='recommended', format='npz')")
+
+    def of(self, name: str) -> int:
+        folder = name.rpartition("/")[0]
+        if folder not in self.index:
+            raise ValueError(f"unexpected entry {name!r} in the archive: no class of the model has that folder "
+                             f"(folders: {list(self.index)})")
+        return self.index[folder]
 
 
 def safe_folder(name: str, index: int) -> str:

@@ -1,5 +1,5 @@
 """The `ganforge` command: `up` (everything, locally), `api`, `worker`, `status`, `keys new`, and the commands
-for people at a terminal (service.cli.user_commands: train, jobs, models, generate, augment)."""
+for people at a terminal (service.cli.user_commands: train, jobs, models, generate, augment, evaluate)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> None:
         "worker": lambda: run_worker(_worker_argv(args)),
         "status": lambda: run_status(args.limit, args.json, args.this_host),
         "keys": lambda: run_keys_new(args.scope, args.name),
-        **dict.fromkeys(("train", "jobs", "models", "generate", "augment"), lambda: user_commands.run(args)),
+        **dict.fromkeys(("train", "jobs", "models", "generate", "augment", "evaluate"),
+                        lambda: user_commands.run(args)),
     }
     sys.exit(commands[args.command]())
 

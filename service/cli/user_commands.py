@@ -1,4 +1,5 @@
-"""The `ganforge` commands for people at a terminal: train (and follow), jobs, models, generate, augment.
+"""The `ganforge` commands for people at a terminal: train (and follow), jobs, models, generate, augment,
+evaluate (an augmentation report among them).
 
 They talk to a running API through the Python client (ganforge_client, in client/), found at --url, else
 GANFORGE_URL, else the `ganforge up` running on the data dir, else http://127.0.0.1:8000; the key comes
@@ -37,6 +38,8 @@ def add_commands(commands, command) -> None:
                        help="a model setting, e.g. --model latent_dim=64 (repeat for more; values read as JSON)")
     train.add_argument("--train", action="append", default=[], metavar="FIELD=VALUE",
                        help="a training setting, e.g. --train epochs=5")
+    train.add_argument("--hold-out", action="store_true", help="labelled image sets: keep the data set's "
+                       "evaluation split out of training, for an augmentation report on images the GAN never saw")
     train.add_argument("--follow", action="store_true", help="show progress until the job ends")
     jobs = command("jobs", "List recent jobs: id, status, progress, model.")
     jobs.add_argument("--limit", type=int, default=20)
@@ -49,14 +52,33 @@ def add_commands(commands, command) -> None:
     generate.add_argument("--truncation", type=float, default=None)
     generate.add_argument("--nrow", type=int, default=None, help="images per row")
     generate.add_argument("-o", "--output", default="grid.png")
-    augment = command("augment", "Download a labelled synthetic data set from a model into a folder.")
+    augment = command("augment", "Download a labelled synthetic data set from a model into a folder; with --mix "
+                                 "recommended, the data set plus what the model's augmentation report recommends.")
     augment.add_argument("model_id")
     augment.add_argument("--total", type=int, help="images in all, balanced across classes")
     augment.add_argument("--count", action="append", default=[], metavar="CLASS=N", help="images of one class")
+    augment.add_argument("--mix", choices=("synthetic", "recommended"), default="synthetic",
+                         help="synthetic: --total or --count images of the generator's; recommended: the data set's "
+                              "own images plus what the model's latest augmentation report recommends adding (no "
+                              "--total or --count; `ganforge evaluate MODEL --metrics augmentation_gain` makes one)")
     augment.add_argument("--seed", type=int, default=None)
     augment.add_argument("--format", choices=("zip", "npz"), default="zip")
     augment.add_argument("-o", "--output", default="augmented")
-    for parser in (train, jobs, generate, augment, commands.choices["models"]):
+    evaluate = command("evaluate", "Score a model in an evaluation job and print the scores when it ends; with "
+                                   "--metrics augmentation_gain, make its augmentation report and print the "
+                                   "recommendation and each row. Ctrl-C stops waiting, never the job.")
+    evaluate.add_argument("model_id")
+    evaluate.add_argument("--metrics", action="append", default=[], metavar="NAME[,NAME]",
+                          help="e.g. kid,fid or augmentation_gain (alone); default: what suits the model's data")
+    evaluate.add_argument("--samples", type=int, help="generated samples to score (not for augmentation_gain)")
+    evaluate.add_argument("--seed", type=int, help="seeds the samples (not for augmentation_gain)")
+    evaluate.add_argument("--seeds", type=int, help="augmentation_gain: classifier seeds per row (default 3)")
+    evaluate.add_argument("--dataset", help="augmentation_gain: the labelled data set to measure on (default: the "
+                                            "model's own)")
+    evaluate.add_argument("--rare-class", action="append", default=[], metavar="CLASS",
+                          help="augmentation_gain: a class whose recall counts as rare-class recall (repeat for more)")
+    evaluate.add_argument("--no-wait", action="store_true", help="print the job id and return")
+    for parser in (train, jobs, generate, augment, evaluate, commands.choices["models"]):
         parser.add_argument("--url", help="the API (default: GANFORGE_URL, the local `ganforge up`, or "
                                           f"{DEFAULT_URL})")
         parser.add_argument("--key", help="an API key (default: GANFORGE_API_KEY)")
@@ -66,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     with Client(_url(args.url), args.key or os.environ.get("GANFORGE_API_KEY")) as client:
         try:
             return {"train": _train, "jobs": _jobs, "models": _models, "generate": _generate,
-                    "augment": _augment}[args.command](client, args)
+                    "augment": _augment, "evaluate": _evaluate}[args.command](client, args)
         except GANForgeError as error:
             print(f"ganforge: {error}", file=sys.stderr)
             return 1
@@ -94,7 +116,8 @@ def _settings(pairs: list[str], what: str) -> dict:
 
 def _train(client: Client, args) -> int:
     model = _settings(args.model, "model") | ({"arch": args.arch} if args.arch else {})
-    job = client.submit_job(args.dataset, model or None, _settings(args.train, "train") or None)
+    job = client.submit_job(args.dataset, model or None, _settings(args.train, "train") or None,
+                            hold_out=True if args.hold_out else None)
     print(f"job {job['id']} queued ({job['spec']['model']['arch'] or 'dcgan'} on {args.dataset})", flush=True)
     if not args.follow:
         return 0
@@ -159,6 +182,11 @@ def _generate(client: Client, args) -> int:
 
 def _augment(client: Client, args) -> int:
     counts = {name: int(n) for name, n in (pair.split("=", 1) for pair in args.count)} or None
+    if args.mix == "recommended" and (counts or args.total is not None):
+        raise SystemExit("ganforge augment: --mix recommended takes its counts from the augmentation report; leave "
+                         "out --total and --count")
+    if args.mix == "synthetic" and (counts is None) == (args.total is None):
+        raise SystemExit("ganforge augment: give --total or --count CLASS=N (or --mix recommended)")
     started = time.perf_counter()
 
     def show(received: int) -> None:
@@ -167,6 +195,77 @@ def _augment(client: Client, args) -> int:
               flush=True)
 
     result = client.augment(args.model_id, args.output, counts=counts, total=args.total, seed=args.seed,
-                            format=args.format, on_bytes=show)
-    print(f"\n{result.image_count} images (seed {result.seed}) in {result.path}")
+                            format=args.format, on_bytes=show, mix=args.mix)
+    if result.mix_row:
+        print(f"\n{result.image_count} images in {result.path}: the data set and the {result.mix_row} row of "
+              f"augmentation report {result.report_id} (measured gain {result.measured_gain})")
+    else:
+        print(f"\n{result.image_count} images (seed {result.seed}) in {result.path}")
+    if result.warning:
+        print(f"warning: {result.warning}", file=sys.stderr)
     return 0
+
+
+REPORT_ONLY = ("seeds", "dataset", "rare_class")
+
+
+def _evaluate(client: Client, args) -> int:
+    metrics = [name.strip() for flag in args.metrics for name in flag.split(",") if name.strip()]
+    report = metrics == ["augmentation_gain"]
+    misplaced = [f"--{name.replace('_', '-')}" for name in (("samples", "seed") if report else REPORT_ONLY)
+                 if getattr(args, name) not in (None, [])]
+    if misplaced:
+        raise SystemExit(f"ganforge evaluate: {', '.join(misplaced)} " + (
+            "score generated samples; the augmentation report takes --seeds, --dataset and --rare-class" if report
+            else "apply to --metrics augmentation_gain alone"))
+    if report:
+        seeds = 3 if args.seeds is None else args.seeds
+        job = client.augmentation_report(args.model_id, seeds=seeds, dataset=args.dataset,
+                                         rare_classes=args.rare_class or None, wait=False)
+        what = f"augmentation report of {args.model_id}, {seeds} seeds: minutes on a CPU"
+    else:
+        job = client.evaluate(args.model_id, metrics or None, args.samples, seed=args.seed, wait=False)
+        what = f"evaluation of {args.model_id}"
+    print(f"job {job['id']} queued ({what})", flush=True)
+    if args.no_wait:
+        return 0
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        done = client.wait(job["id"], poll_s=1.0)
+    except JobFailed as failed:
+        print(f"job {job['id']} {failed.job['status']}: {failed.job.get('error') or ''}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\nstopped waiting; job {job['id']} goes on (ganforge jobs)")
+        return 130
+    if report:
+        _print_report(done["result"], args.model_id)
+    else:
+        for name, value in (done["result"].get("scores") or {}).items():
+            print(f"{name:<24} {value + 0.0:.4g}" if isinstance(value, int | float) else f"{name:<24} {value}")
+    return 0
+
+
+def _print_report(result: dict, model_id: str) -> None:
+    """The recommendation, a row per training set (balanced accuracy over the seeds, its paired change over real
+    only, rare-class recall) and the report's notes."""
+    recommended, best_classic = result["recommended"]["row"], result["best_classic"]
+    print(f"recommended: {result['recommended']['words']}")
+    print(f"{'row':<30} {'balanced accuracy':>18} {'vs real (points)':>17} {'rare recall':>14}")
+    for row in result["rows"]:
+        mark = " *" if row["name"] == recommended else " (best classic)" if row["name"] == best_classic else ""
+        rare = _percent(row["rare_recall"]) if row["rare_recall"] else "-"
+        print(f"{row['name']:<30} {_percent(row['balanced_accuracy']):>18} {_points(row['vs_real']):>17} "
+              f"{rare:>14}{mark}")
+    for note in result.get("notes") or []:
+        print(f"note: {note}")
+    if recommended != "real":
+        print(f"ganforge augment {model_id} --mix recommended -o mix/   hands out the recommended mix")
+
+
+def _percent(summary: dict) -> str:
+    return f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f} %"
+
+
+def _points(summary: dict) -> str:
+    return f"{100 * summary['mean']:+.1f} ± {100 * summary['std']:.1f}"
