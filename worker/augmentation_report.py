@@ -77,8 +77,7 @@ def run_augmentation_report(job: dict, lease: JobLease, store: ArtifactStore, se
     inputs = report.ReportInputs(
         train=report.Split(dataset.images[~held_out], dataset.labels[~held_out]),
         test=report.Split(dataset.images[held_out], dataset.labels[held_out]),
-        classes=classes, rare=rare, seeds=spec.seeds, synthesize=synthesizer(generator, card, classes),
-        judge=reference.net)
+        classes=classes, rare=rare, seeds=spec.seeds, synthesize=synthesizer(generator, card, classes))
     phase("augmentation report")
     result = report.measure(inputs, lambda progress: lease.add_event("evaluation", progress))
     gan_saw = not (own and card.dataset.held_out)
@@ -108,8 +107,9 @@ def _notes(gan_saw: bool, own: bool, accuracy: float) -> list[str]:
                      "images it never saw): synthetic rows may read better than they are" if own else
                      "another data set than the model's: whether the GAN saw its test images is not known")
     if accuracy < RELIABLE_ACCURACY:
-        notes.append(f"the reference classifier reaches {100 * accuracy:.1f} % (< {100 * RELIABLE_ACCURACY:.0f} %): "
-                     "its confidence filter keeps poor images too")
+        notes.append(f"the data set's reference classifier reaches {100 * accuracy:.1f} % on the test images "
+                     f"(< {100 * RELIABLE_ACCURACY:.0f} %): a hard set or too few images; every row's figures are "
+                     "read on those few test images")
     return notes
 
 
@@ -122,7 +122,8 @@ def _store_mix(job_id: str, result: dict, dataset: ImageDataset, inputs: report.
     pool = None
     if "synthetic" in row.source:
         syn = inputs.synthesize(report.synthetic_need(counts), MIX_SEED)
-        pool = report.Pool(syn, report.Filter.for_split(inputs.judge, whole).keep(syn))
+        judge = report.balanced_judge(whole, MIX_SEED) if row.filtered else None
+        pool = report.Pool(syn, report.Filter.for_split(judge, whole).keep(syn))
     parts = report.added_parts(row, whole, counts, pool, MIX_SEED)
     added = report.join(report.Split(whole.images[:0], whole.labels[:0]), *(part for _, part in parts))
     source = torch.cat([torch.full((len(part),), report.SOURCES.index(name), dtype=torch.uint8)

@@ -82,7 +82,7 @@ def _rows(gains: dict[str, list[float]]) -> list[dict]:
         mean = sum(diffs) / len(diffs)
         std = (sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)) ** 0.5 if len(diffs) > 1 else 0.0
         rows.append({"name": name, "deliverable": row.deliverable, "vs_real": {"mean": mean, "std": std},
-                     "vs_real_lower": mean - 0.02, "balanced_accuracy": {"mean": 0.5 + mean, "std": std}})
+                     "vs_real_p": 0.001, "balanced_accuracy": {"mean": 0.5 + mean, "std": std}})
     return rows
 
 
@@ -98,19 +98,24 @@ def test_a_mix_is_recommended_only_where_its_gain_exceeds_the_seeds_spread():
     one_seed = _rows({"real": [0], "synthetic_balance": [0.1]})
     assert report.recommend(one_seed, seeds=1)["row"] == "real"
     few_test_images = _rows({"real": [0, 0, 0], "synthetic_balance": [0.03, 0.04, 0.05]})
-    few_test_images[1]["vs_real_lower"] = -0.01  # steady over seeds, but a few test images could make it up
+    few_test_images[1]["vs_real_p"] = 0.25  # steady over seeds, but so few test images could show it by chance
     assert report.recommend(few_test_images, seeds=3)["row"] == "real"
-    assert "lower bound over the test images is -1.0" in report.recommend(few_test_images, seeds=3)["words"]
+    assert "p = 0.250, needed < 0.0500" in report.recommend(few_test_images, seeds=3)["words"]  # one candidate
+    many = _rows({"real": [0, 0, 0], "oversample": [0.03, 0.04, 0.05], "deform": [0.01, 0.02, 0.03]})
+    many[1]["vs_real_p"] = many[2]["vs_real_p"] = 0.03  # below 0.05, but one of two rows tried: 0.025 needed
+    assert report.recommend(many, seeds=3)["row"] == "real" and report.recommend(many, seeds=3)["p_needed"] == 0.025
 
 
-def test_the_lower_bound_widens_as_the_test_set_shrinks():
+def test_a_gain_on_a_few_test_images_is_not_significant_and_on_many_it_is():
     labels = torch.arange(10).repeat_interleave(100)
     real = torch.rand(3, 1000, generator=torch.Generator().manual_seed(0)) < 0.8
-    better = real | (torch.rand(3, 1000, generator=torch.Generator().manual_seed(1)) < 0.25)  # about +5 points
-    wide = report.gain_lower_bound(better[:, ::50], real[:, ::50], labels[::50])  # 2 test images a class
-    narrow = report.gain_lower_bound(better, real, labels)
-    assert narrow > 0.03 and wide < narrow
-    assert report.gain_lower_bound(real, real, labels) == 0
+    better = real | (torch.rand(1, 1000, generator=torch.Generator().manual_seed(1)) < 0.25)  # about +5 points
+    assert report.gain_p_value(better, real, labels) < 0.01
+    two_a_class = torch.arange(0, 1000, 50)
+    assert report.gain_p_value(better[:, two_a_class], real[:, two_a_class], labels[two_a_class]) > 0.05
+    assert report.gain_p_value(real, real, labels) == 1.0
+    one_rare_image = torch.tensor([True, False]).repeat(3, 1), torch.tensor([False, False]).repeat(3, 1)
+    assert report.gain_p_value(*one_rare_image, torch.tensor([0, 1])) == pytest.approx(0.5, abs=0.03)
 
 
 def test_a_conditional_gan_draws_an_imbalanced_set_class_balanced():

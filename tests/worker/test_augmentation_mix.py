@@ -31,9 +31,9 @@ def made_mix(row: str, digits, store):
     torch.manual_seed(0)
     card = card_for(gan, list(digits.classes), model_id="model_00000000000000e1")
     classes = list(digits.classes)
-    inputs = report.ReportInputs(report.Split(digits.images, digits.labels), report.Split(digits.images[:10],
-                                 digits.labels[:10]), classes, [], 1, synthesizer(build_generator(gan).eval(), card,
-                                                                                  classes), judge=None)
+    inputs = report.ReportInputs(report.Split(digits.images, digits.labels),
+                                 report.Split(digits.images[:10], digits.labels[:10]), classes, [], 1,
+                                 synthesizer(build_generator(gan).eval(), card, classes))
     result = {"recommended": {"row": row, "gain": 0.03, "spread": 0.01, "words": f"{row}: +3.0 ± 1.0 points"},
               "dataset": {"id": "digits", "checksum": dataset_checksum("digits", store), "own": True}}
     mix = _store_mix(JOB, result, digits, inputs, store)
