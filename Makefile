@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml client/pyproject.toml Makefile
 	touch $(STAMP)
 
 run: $(STAMP)
+	@echo "make: the ganforge command: $(CURDIR)/$(BIN)/ganforge (or \`source $(BIN)/activate\` to call it as ganforge);"
+	@echo "      from another terminal, e.g. $(BIN)/ganforge status or $(BIN)/ganforge train mnist --arch cgan --follow"
 	$(BIN)/ganforge up
 
 # The dashboard's tests drive the distribution's Chromium through Playwright (whose own browser download is

@@ -1,6 +1,7 @@
 """Enqueueing by task name, so the API never imports task bodies (or torch training code); and which queue a job
 waits on, by what it needs (its spec's `resources`). With the Redis transport each queue is a Redis list of that
-name: `ganforge status`, /metrics, GET /v1/workers and the cluster's autoscalers read their lengths.
+name: /metrics, GET /v1/workers and the cluster's autoscalers read their lengths; `ganforge status` counts the
+jobs waiting (queued_jobs) beside them.
 
 Queues: `celery` (any device: Celery's default, so specs without `resources` and tasks queued before pools existed
 keep working), `cpu`, `gpu`, `gpu-<N>gb` (a GPU of at least N GB: one of MEMORY_CLASSES_GB), and for a job on
@@ -13,6 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from celery import Celery
+
+from core.states import JobStatus
 
 if TYPE_CHECKING:
     from core.registry import Registry
@@ -82,9 +85,22 @@ STANDARD_QUEUES = (*CPU_QUEUES, "gpu", *(gpu_queue(1, size) for size in MEMORY_C
 
 
 def queue_depths(redis, workers: list[dict]) -> dict[str, int]:
-    """Tasks waiting in each standard queue and in each queue a live worker consumes (one round trip)."""
+    """Broker messages waiting in each standard queue and in each queue a live worker consumes (one round trip).
+    More than the jobs waiting: a list also holds data sets' reference-classifier tasks, and the tasks of jobs
+    cancelled while queued until a worker takes and drops them. For the live work, see queued_jobs."""
     names = list(dict.fromkeys([*STANDARD_QUEUES, *(q for w in workers for q in w.get("queues") or ())]))
     pipe = redis.pipeline(transaction=False)
     for name in names:
         pipe.llen(name)
     return dict(zip(names, pipe.execute(), strict=True))
+
+
+def queued_jobs(registry: Registry) -> dict[str, int]:
+    """Jobs queued per the registry (its set of queued jobs), by the queue each waits on: the live work, whatever
+    else the broker's lists hold. Only queues with a job waiting are named."""
+    counts: dict[str, int] = {}
+    for job_id in registry.job_ids_with_status(JobStatus.QUEUED):
+        if (job := registry.get_job(job_id)) is not None:  # gone between the two reads: not waiting any more
+            queue = queue_for(job["spec"])
+            counts[queue] = counts.get(queue, 0) + 1
+    return dict(sorted(counts.items()))

@@ -189,8 +189,9 @@ class _Exploration(StrictModel):
     truncation: Truncation | None = None
     psi: Psi | None = Field(None, description="Style-based models: truncation of every frame towards the mean w")
     psi_cutoff: PsiCutoff | None = None
-    labels: Label | None = Field(None, description="Conditional models: the class of every frame; default: the "
-                                                   "first class")
+    labels: Label | None = Field(None, description="Conditional models (required there): the class of every frame, "
+                                                   "a name or index of the card's inputs.labels; unconditional "
+                                                   "models take none")
     codes: CodesIn | None = Field(None, description="InfoGAN models: codes held fixed; default: category 0, "
                                                     "continuous codes 0")
     format: FrameFormat = Field("grid", description=describe("frames"))
@@ -205,6 +206,10 @@ class InterpolateRequest(_Exploration):
                                                                   "In w, always lerp")
     space: Literal["z", "w"] = Field("z", description="Where to interpolate: in the latents z, or (style-based "
                                                       "models) in the mapped w, which StyleGAN makes more linear")
+    labels: Label | Annotated[list[Label], Field(min_length=2, max_length=2)] | None = Field(
+        None, description="Conditional models (required there): the class of every frame, a name or index of the "
+                          "card's inputs.labels; or, with space w, one per end ([start, end]): each end mapped with "
+                          "its own class, the frames moving from one to the other. Unconditional models take none")
 
 
 class StyleMixRequest(StrictModel):

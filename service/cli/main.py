@@ -47,12 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "its CUDA_VISIBLE_DEVICES set to it; restarted if it exits")
     worker.add_argument("--gpus-per-worker", type=int, default=1, help="with --gpus: GPUs per worker process, for "
                                                                        "jobs on several GPUs (train.devices)")
-    status = command("status", "Print live workers, queue depth and recent jobs, from GANFORGE_REDIS_URL or "
-                               "else from the `ganforge up` running on the data dir.")
+    status = command("status", "Print live workers, the jobs queued (and the broker's messages) and recent jobs, "
+                               "from GANFORGE_REDIS_URL, else from the `ganforge up` running on the data dir, else "
+                               "(no data dir named) from the one this user started last, wherever it runs.")
     status.add_argument("--limit", type=int, default=20, help="most recent jobs to list")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.add_argument("--data-dir", help="where to look for a running `ganforge up` (default: GANFORGE_DATA_DIR "
-                                           "or ./ganforge-data)")
+                                           "or ./ganforge-data, then the one this user started last)")
     status.add_argument("--this-host", action="store_true", help="only this machine's workers; exit 1 when none "
                                                                  "is alive (a container healthcheck)")
     user_commands.add_commands(commands, command)
@@ -64,6 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    try:
+        try:
+            code = _run(argv)
+        finally:
+            sys.stdout.flush()  # here (--help's exit too), so that a reader gone away is caught below, not at exit
+    except BrokenPipeError:
+        # `ganforge models | head -1`: the reader has what it wanted. Quiet, as the shell's own tools end on SIGPIPE:
+        # stdout goes to /dev/null so that Python's flush at exit finds no closed pipe either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 128 + signal.SIGPIPE
+    sys.exit(code)
+
+
+def _run(argv: list[str] | None) -> int | None:
     args = build_parser().parse_args(argv)
     _apply_overrides({"GANFORGE_HOST": getattr(args, "host", None), "GANFORGE_PORT": getattr(args, "port", None),
                       "GANFORGE_DATA_DIR": getattr(args, "data_dir", None)})
@@ -76,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         **dict.fromkeys(("train", "jobs", "models", "generate", "augment", "evaluate"),
                         lambda: user_commands.run(args)),
     }
-    sys.exit(commands[args.command]())
+    return commands[args.command]()
 
 
 def _worker_argv(args: argparse.Namespace) -> list[str]:
@@ -127,25 +142,28 @@ def run_keys_new(scope: str, name: str | None) -> None:
 
 def run_status(limit: int, as_json: bool, this_host: bool = False) -> int:
     from core.presence import alive_workers
-    from core.queues import queue_depths
+    from core.queues import queue_depths, queued_jobs
     from core.redis_connection import connect
     from core.registry import Registry
-    from service.cli.local_stack import read_state
+    from service.cli.local_stack import data_dir_chosen, read_state, runtime_dir
 
     settings = get_settings()
-    redis_url = settings.redis_url or (read_state(settings.data_dir) or {}).get("redis_url")
+    anywhere = not data_dir_chosen()
+    redis_url = settings.redis_url or (read_state(settings.data_dir, anywhere) or {}).get("redis_url")
     if not redis_url:
         raise SystemExit(f"ganforge status: GANFORGE_REDIS_URL is not set and no `ganforge up` runs on "
-                         f"{settings.data_dir} (pass --data-dir to look elsewhere)")
+                         f"{settings.data_dir}" + (f" or is recorded in {runtime_dir()}" if anywhere else "") +
+                         " (pass --data-dir to look elsewhere)")
     redis = connect(redis_url, settings.redis_sentinel_password, socket_timeout=5, socket_connect_timeout=5)
     registry = Registry(redis)
     everyone = alive_workers(redis)
     workers = [w for w in everyone if w["host"] == socket.gethostname()] if this_host else everyone
-    queues = queue_depths(redis, everyone)
+    waiting = queued_jobs(registry)
     report = {
         "workers": workers,
-        "queue_depth": sum(queues.values()),
-        "queues": queues,
+        "jobs_queued": sum(waiting.values()),  # the registry's queued jobs: the live work
+        "jobs_queued_by_queue": waiting,
+        "broker_messages": queue_depths(redis, everyone),  # more: reference tasks, cancelled jobs' tasks
         "jobs_by_status": registry.count_by_status(),
         "jobs": registry.list_jobs(limit) if limit > 0 else [],
     }
@@ -157,14 +175,23 @@ def run_status(limit: int, as_json: bool, this_host: bool = False) -> int:
         print(f"  {w['name']:<32} pid {w['pid']:<8} up since {w['started_at']}  queues "
               f"{','.join(w.get('queues') or ['?'])}  on {'; '.join(w.get('devices') or ['?'])}  "
               f"{'running ' + w['current_job'] if w.get('current_job') else 'idle'}")
-    print(f"queue depth: {report['queue_depth']} (" + ", ".join(f"{k} {v}" for k, v in queues.items()) + ")")
+    print(_queue_line(report, {q for w in everyone for q in w.get("queues") or ["celery"]}))
     print("jobs: " + ", ".join(f"{k} {v}" for k, v in report["jobs_by_status"].items()))
-    for job in report["jobs"]:
-        progress = job.get("progress") or {}
-        steps = f"{progress.get('step', 0)}/{progress.get('total_steps', '?')}"
-        print(f"  {job['id']}  {job['status']:<10} step {steps:<12} attempts {job.get('attempts') or 0}  "
-              f"{job.get('worker') or ''}  {job.get('error') or ''}")
+    if report["jobs"]:
+        print(user_commands.jobs_table(report["jobs"], attempts=True))
     return 1 if this_host and not workers else 0
+
+
+def _queue_line(report: dict, taken: set[str]) -> str:
+    """'jobs queued: 1 (celery 1); broker messages: 3 (celery 3)', naming a queue no live worker takes."""
+    def listed(counts: dict[str, int], note: bool = False) -> str:
+        shown = [f"{name} {n}" + (" (no live worker takes it)" if note and name not in taken else "")
+                 for name, n in counts.items() if n]
+        return f" ({', '.join(shown)})" if shown else ""
+
+    messages = report["broker_messages"]
+    return (f"jobs queued: {report['jobs_queued']}{listed(report['jobs_queued_by_queue'], True)}; "
+            f"broker messages: {sum(messages.values())}{listed(messages)}")
 
 
 def run_worker(argv: list[str]) -> None:

@@ -2,8 +2,8 @@
 evaluate (an augmentation report among them).
 
 They talk to a running API through the Python client (ganforge_client, in client/), found at --url, else
-GANFORGE_URL, else the `ganforge up` running on the data dir, else http://127.0.0.1:8000; the key comes
-from --key or GANFORGE_API_KEY.
+GANFORGE_URL, else the `ganforge up` running on the data dir (or, the data dir not named, the one this user
+started last: service.cli.local_stack), else http://127.0.0.1:8000; the key comes from --key or GANFORGE_API_KEY.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 from ganforge_client import DEFAULT_URL, Client, GANForgeError, JobFailed
 
 from core.settings import get_settings
-from service.cli.local_stack import read_state
+from service.cli.local_stack import data_dir_chosen, read_state
+from service.cli.tables import table
 
 BAR_WIDTH = 24
 
@@ -97,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 def _url(flag: str | None) -> str:
     if flag or os.environ.get("GANFORGE_URL"):
         return flag or os.environ["GANFORGE_URL"]
-    state = read_state(get_settings().data_dir)
+    state = read_state(get_settings().data_dir, anywhere=not data_dir_chosen())
     return state["api_url"] if state else DEFAULT_URL
 
 
@@ -121,18 +123,65 @@ def _train(client: Client, args) -> int:
     print(f"job {job['id']} queued ({job['spec']['model']['arch'] or 'dcgan'} on {args.dataset})", flush=True)
     if not args.follow:
         return 0
+    done, code = _waited(client, job["id"], _show_progress, 0.5, on_waiting=_show_waiting)
+    if done:
+        print(f"\njob {job['id']} succeeded: model {done['model_id']}")
+    return code
+
+
+def _waited(client: Client, job_id: str, on_progress=None, poll_s: float = 1.0,
+            on_waiting=None) -> tuple[dict | None, int]:
+    """(the succeeded job, 0), or (None, the exit code) when it failed or Ctrl-C stopped the waiting.
+    `on_waiting(waiting)`: each new note of what the job waits for while it is queued."""
     # Ctrl-C detaches, even where SIGINT was inherited as ignored (a command started in the background by a shell).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        done = client.wait(job["id"], on_progress=_show_progress, poll_s=0.5)
+        if on_waiting is not None:
+            _while_queued(client, job_id, on_waiting, poll_s)
+        return client.wait(job_id, on_progress=on_progress, poll_s=poll_s), 0
     except JobFailed as failed:
-        print(f"\njob {job['id']} {failed.job['status']}: {failed.job.get('error') or ''}", file=sys.stderr)
-        return 1
+        print(f"\njob {job_id} {failed.job['status']}: {failed.job.get('error') or ''}", file=sys.stderr)
+        return None, 1
     except KeyboardInterrupt:
-        print(f"\nstopped following; job {job['id']} goes on (ganforge jobs, or cancel it with the API)")
-        return 130
-    print(f"\njob {job['id']} succeeded: model {done['model_id']}")
-    return 0
+        print(f"\nstopped waiting; job {job_id} goes on (ganforge jobs, or cancel it with the API)")
+        return None, 130
+
+
+def _while_queued(client: Client, job_id: str, on_waiting, poll_s: float) -> None:
+    """Polls the job while it is queued, calling `on_waiting` with each new note of what it waits for (the job's
+    `waiting`: its data set's reference classifier, then a worker). A failed poll ends this early: client.wait,
+    which rides out an API or Redis restart, takes over."""
+    shown = None
+    while True:
+        try:
+            job = client.job(job_id)
+        except (GANForgeError, httpx.TransportError):
+            return
+        if job["status"] != "queued":
+            return
+        if job.get("waiting") and job["waiting"] != shown:
+            shown = job["waiting"]
+            on_waiting(shown)
+        time.sleep(poll_s)
+
+
+def _show_waiting(waiting: dict) -> None:
+    print(waiting_words(waiting), flush=True)
+
+
+def waiting_words(waiting: dict) -> str:
+    """'waiting for the reference classifier of ds_…: epoch 3/8, about 13 s left', or 'waiting for a worker'."""
+    what = waiting.get("for") or "something"
+    if what == "reference classifier":
+        words = f"waiting for the reference classifier of {waiting.get('dataset') or 'its data set'}"
+    else:
+        words = f"waiting for {what}"
+    progress = []
+    if waiting.get("epoch") is not None and waiting.get("epochs"):
+        progress.append(f"epoch {waiting['epoch']}/{waiting['epochs']}")
+    if isinstance(waiting.get("eta_s"), int | float):
+        progress.append(f"about {_duration(round(waiting['eta_s']))} left")
+    return f"{words}: {', '.join(progress)}" if progress else words
 
 
 def _show_progress(job: dict) -> None:
@@ -154,21 +203,45 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
+NO_JOBS = "no jobs yet: ganforge train mnist --arch cgan --follow submits one"
+NO_MODELS = "no models yet: train one with ganforge train mnist --arch cgan --follow"
+
+
 def _jobs(client: Client, args) -> int:
-    for job in client.jobs(args.limit):
-        p = job.get("progress") or {}
-        print(f"{job['id']}  {job['status']:<10} step {p.get('step', 0)}/{p.get('total_steps', '?'):<8} "
-              f"{job['spec'].get('dataset', ''):<12} {job.get('model_id') or ''}")
+    jobs = client.jobs(args.limit)
+    print(jobs_table(jobs) if jobs else NO_JOBS)
     return 0
+
+
+def jobs_table(jobs: list[dict], attempts: bool = False) -> str:
+    """A row per job: id, status, steps, data set and model; with `attempts` (`ganforge status`), attempts, worker
+    and error instead of data set and model."""
+    def steps(job: dict) -> str:
+        p = job.get("progress") or {}
+        return f"{p.get('step', 0)}/{p.get('total_steps') or '?'}"
+
+    if attempts:
+        return table([("job", None), ("status", 10), ("steps", 13), ("attempts", 8), ("worker", 24), ("error", 34)],
+                     ([j["id"], j["status"], steps(j), j.get("attempts") or 0, j.get("worker"), j.get("error")]
+                      for j in jobs))
+    return table([("job", None), ("status", 10), ("steps", 13), ("data set", 24), ("model", 24)],
+                 ([j["id"], j["status"], steps(j), (j.get("spec") or {}).get("dataset"), j.get("model_id")]
+                  for j in jobs))
 
 
 def _models(client: Client, args) -> int:
-    for card in client.models():
-        scores = (card.get("metrics") or {}).get("scores", {})
-        shown = "  ".join(f"{k} {v + 0.0:.3g}" for k, v in scores.items() if isinstance(v, int | float))  # no -0
-        dataset = (card.get("dataset") or {}).get("id", "")
-        print(f"{card['id']}  {card['arch']:<8} {dataset:<12} {shown}")
+    cards = client.models()
+    if not cards:
+        print(NO_MODELS)
+        return 0
+    print(table([("model", None), ("family", 12), ("data set", 22), ("scores", 52)],
+                ([card["id"], card["arch"], (card.get("dataset") or {}).get("id"), _scores(card)] for card in cards)))
     return 0
+
+
+def _scores(card: dict) -> str:
+    scores = (card.get("metrics") or {}).get("scores", {})
+    return "  ".join(f"{k} {v + 0.0:.3g}" for k, v in scores.items() if isinstance(v, int | float))  # no -0
 
 
 def _generate(client: Client, args) -> int:
@@ -229,15 +302,9 @@ def _evaluate(client: Client, args) -> int:
     print(f"job {job['id']} queued ({what})", flush=True)
     if args.no_wait:
         return 0
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        done = client.wait(job["id"], poll_s=1.0)
-    except JobFailed as failed:
-        print(f"job {job['id']} {failed.job['status']}: {failed.job.get('error') or ''}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"\nstopped waiting; job {job['id']} goes on (ganforge jobs)")
-        return 130
+    done, code = _waited(client, job["id"])
+    if not done:
+        return code
     if report:
         _print_report(done["result"], args.model_id)
     else:

@@ -55,9 +55,9 @@ def interpolation_inputs(card: ModelCard, request: InterpolateRequest, cap: int,
     styled = style_conditioning(card, request.psi, request.psi_cutoff, request.steps)
     if request.space == "w":
         styles_of(card, "space")
-        fixed = _fixed(card, request, 1)
-        ends = [point_ws(card, point, request.truncation, fixed.get("labels"), mapper, name)
-                for point, name in ((request.start, "start"), (request.end, "end"))]
+        points = (request.start, "start"), (request.end, "end")
+        ends = [point_ws(card, point, request.truncation, labels, mapper, name)
+                for (point, name), labels in zip(points, _end_labels(card, request), strict=True)]
         t = torch.linspace(0, 1, request.steps).view(-1, 1, 1)
         ws = torch.lerp(ends[0].unsqueeze(0), ends[1].unsqueeze(0), t)
         ws[0], ws[-1] = ends  # the ends exactly, as in z
@@ -141,7 +141,46 @@ def label_index(classes: list[str], label: int | str) -> int:
 
 
 def _fixed(card: ModelCard, request: InterpolateRequest | TraverseRequest, n: int) -> Conditioning:
+    """The labels and codes of every frame. A conditional model is told its class: a silent first class would pass
+    for what the model draws."""
+    if card.inputs.labels and request.labels is None:
+        raise Problem(422, _labels_needed(card, request))
+    if card.inputs.labels and isinstance(request.labels, list):
+        raise Problem(422, "labels: one per end needs space w (a style-based model maps each end with its own "
+                           "class); here give one label for every frame")
     return conditioning(card, request.labels, request.codes, n, cycle=False)
+
+
+def _end_labels(card: ModelCard, request: InterpolateRequest) -> list[torch.Tensor | None]:
+    """Interpolation in w: the labels each end's latent is mapped with (None for an end given as ws, which holds
+    what the mapping made of its class already)."""
+    asked, mapped = request.labels, [point.ws is None for point in (request.start, request.end)]
+    if not card.inputs.labels:
+        if asked is not None:
+            raise Problem(422, f"labels: model {card.id} is unconditional and takes no labels")
+        return [None, None]
+    if not any(mapped):
+        if asked is not None:
+            raise Problem(422, "labels: both ends are ws, which hold what the mapping made of their classes; "
+                               "leave labels out")
+        return [None, None]
+    if asked is None:
+        raise Problem(422, _labels_needed(card, request))
+    if isinstance(asked, list) and not all(mapped):
+        raise Problem(422, f"labels[{mapped.index(False)}]: that end is ws, which hold its class already; give one "
+                           "label (for the other end)")
+    per_end = asked if isinstance(asked, list) else [asked, asked]
+    return [conditioning(card, label, None, 1, cycle=False)["labels"] if end else None
+            for label, end in zip(per_end, mapped, strict=True)]
+
+
+def _labels_needed(card: ModelCard, request: InterpolateRequest | TraverseRequest) -> str:
+    classes = card.inputs.labels
+    shown = classes if len(classes) <= 12 else [*classes[:12], "…"]
+    per_end = (" or, with space w, one per end ([start, end])" if isinstance(request, InterpolateRequest)
+               and card.inputs.styles is not None else "")
+    return (f"labels: model {card.id} is conditional: give the class of the frames{per_end}, a name of "
+            f"{shown} or an index 0..{len(classes) - 1}")
 
 
 def _check_steps(steps: int, cap: int, count: int | None = None) -> None:

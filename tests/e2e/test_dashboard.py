@@ -124,6 +124,7 @@ def test_a_job_submitted_from_the_form_is_watched_live_then_played_with(page, wo
         assert np.array_equal(shown["latents"], asked["latents"])  # what was on screen: seed 8
     page.click("text=Interpolate >> nth=-1")
     page.wait_for_function("() => document.getElementById('interpolation').naturalWidth > 0")
+    assert page.get_attribute("#interpolation", "alt").endswith("class 3")  # the class chosen, never one unsaid
     page.screenshot(path=shots / "dashboard-model.png", full_page=True)
 
 

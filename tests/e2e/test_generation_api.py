@@ -165,6 +165,38 @@ def test_interpolation_as_gif_and_zip_frames(client, cgan):
     assert json.loads(frames["manifest.json"])["labels"] == ["4"] * 6
 
 
+@pytest.mark.parametrize("path,body", [
+    ("interpolate", {"start": {"seed": 1}, "end": {"seed": 2}}),
+    ("traverse", {"dimension": 1}),
+])
+def test_a_conditional_model_refuses_to_explore_without_labels_and_says_which_it_takes(client, cgan, path, body):
+    url = f"/v1/models/{cgan['id']}/{path}"
+    assert_problem(client.post(url, json={**body, "steps": 3}), 422, f"model {cgan['id']} is conditional",
+                   "give the class of the frames", "'9'", "index 0..9")
+    frames = npz(client.post(url, json={**body, "steps": 3, "labels": "7", "format": "npz"}))
+    assert frames["labels"].tolist() == [7, 7, 7]
+
+
+def test_the_label_given_is_the_class_every_frame_draws(client, cgan):
+    model = cgan["id"]
+    path = npz(client.post(f"/v1/models/{model}/interpolate", json={
+        "start": {"seed": 21}, "end": {"seed": 22}, "steps": 3, "labels": 5, "format": "npz"}))
+    ends = npz(client.post(f"/v1/models/{model}/generate", json={"latents": [path["latents"][0].tolist(),
+                                                                             path["latents"][-1].tolist()],
+                                                                 "labels": 5, "format": "npz"}))
+    assert within_one(path["images"][0], ends["images"][0]) and within_one(path["images"][-1], ends["images"][1])
+    other = npz(client.post(f"/v1/models/{model}/interpolate", json={
+        "start": {"seed": 21}, "end": {"seed": 22}, "steps": 3, "labels": 0, "format": "npz"}))
+    assert not np.array_equal(other["images"], path["images"])  # the class is not silently the first
+
+
+def test_one_label_per_end_needs_a_style_model_in_w(client, cgan):
+    assert_problem(client.post(f"/v1/models/{cgan['id']}/interpolate", json={
+        "start": {"seed": 1}, "end": {"seed": 2}, "labels": [3, 8]}), 422, "one per end needs space w")
+    assert client.post(f"/v1/models/{cgan['id']}/interpolate", json={
+        "start": {"seed": 1}, "end": {"seed": 2}, "labels": [3, 8, 1]}).status_code == 422
+
+
 def test_traversal_sweeps_one_latent_dimension(client, trained_model):
     url = f"/v1/models/{trained_model['id']}/traverse"
     body = client.post(url, json={"seed": 3, "rows": 2, "dimension": 5, "steps": 4, "low": -1, "high": 2,
@@ -282,6 +314,8 @@ def test_non_finite_latents_are_422(client, trained_model, token):
     ("traverse", {"dimension": 1, "code": "categorical"}, ["exactly one of dimension"]),
     ("traverse", {"dimension": 1, "rows": 9, "steps": 8}, ["rows x steps: at most 64"]),
     ("traverse", {"dimension": 1, "labels": 3}, ["unconditional"]),
+    ("interpolate", {"start": {"seed": 1}, "end": {"seed": 2}, "labels": 3}, ["unconditional", "no labels"]),
+    ("interpolate", {"start": {"seed": 1}, "end": {"seed": 2}, "labels": [3, 4]}, ["unconditional"]),
 ])
 def test_bad_exploration_requests_are_422(client, trained_model, path, body, fragments):
     assert_problem(client.post(f"/v1/models/{trained_model['id']}/{path}", json=body), 422, *fragments)
@@ -290,7 +324,7 @@ def test_bad_exploration_requests_are_422(client, trained_model, path, body, fra
 def test_labels_and_codes_where_they_do_not_belong_are_422(client, cgan, infogan, trained_model):
     assert_problem(client.post(f"/v1/models/{cgan['id']}/generate", json={"n": 1, "labels": "ten"}),
                    422, "unknown label 'ten'")
-    assert_problem(client.post(f"/v1/models/{cgan['id']}/traverse", json={"dimension": 1, "codes": {
+    assert_problem(client.post(f"/v1/models/{cgan['id']}/traverse", json={"dimension": 1, "labels": 1, "codes": {
         "categorical": 1}}), 422, "not an InfoGAN")
     assert_problem(client.post(f"/v1/models/{infogan['id']}/generate", json={"n": 1, "codes": {
         "categorical": 4}}), 422, "codes.categorical")

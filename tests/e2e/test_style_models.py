@@ -104,8 +104,23 @@ def test_interpolation_in_w_runs_between_the_ends(client, stylegan):
     assert np.array_equal(frames[-1], images(client, model, n=1, seed=5, labels=3)[0])
     assert len({frame.tobytes() for frame in frames}) == 5
     w_end = {"ws": [0.0] * 16}
-    assert client.post(url, json={"start": {"seed": 4}, "end": w_end, "space": "w"}).status_code == 200
-    assert_problem(client.post(url, json={"start": {"seed": 4}, "end": w_end}), 422, "set space to w")
+    assert client.post(url, json={"start": {"seed": 4}, "end": w_end, "space": "w", "labels": 3}).status_code == 200
+    assert_problem(client.post(url, json={"start": {"seed": 4}, "end": w_end, "labels": 3}), 422, "set space to w")
+
+
+def test_interpolation_in_w_maps_each_end_with_its_own_label(client, stylegan):
+    model = stylegan["id"]
+    url = f"/v1/models/{model}/interpolate"
+    body = {"start": {"seed": 4}, "end": {"seed": 5}, "steps": 4, "space": "w", "format": "npz"}
+    frames = arrays(client.post(url, json={**body, "labels": ["circle", 3]}))["images"]
+    assert np.array_equal(frames[0], images(client, model, n=1, seed=4, labels=0)[0])
+    assert np.array_equal(frames[-1], images(client, model, n=1, seed=5, labels=3)[0])
+    assert_problem(client.post(url, json=body), 422, "is conditional", "one per end", "'cross'", "0..3")
+    w_end = {"ws": [0.0] * 16}
+    assert_problem(client.post(url, json={**body, "end": w_end, "labels": [0, 3]}), 422, "labels[1]: that end is ws")
+    assert_problem(client.post(url, json={**body, "start": w_end, "end": w_end, "labels": 1}), 422,
+                   "leave labels out")
+    assert client.post(url, json={**body, "start": w_end, "end": w_end}).status_code == 200
 
 
 def test_augment_with_psi_makes_the_truncated_images(client, stylegan):

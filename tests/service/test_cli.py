@@ -46,7 +46,8 @@ def test_status_lists_workers_queue_and_jobs(settings, worker_process, trained_m
     result = ganforge("status", env=env)
     assert result.returncode == 0, result.stderr
     assert "workers alive: " in result.stdout and "test@" in result.stdout
-    assert "queue depth: " in result.stdout and registry.list_jobs(1)[0]["id"] in result.stdout  # newest first
+    assert "jobs queued: " in result.stdout and "broker messages: " in result.stdout
+    assert registry.list_jobs(1)[0]["id"] in result.stdout  # newest first
     # Other tests may have submitted many jobs since: the model's job is among the most recent 10,000.
     assert trained_model["job_id"] in ganforge("status", "--limit", "10000", env=env).stdout
     report = json.loads(ganforge("status", "--json", env=env_for(settings.redis_url, settings.data_dir)).stdout)

@@ -64,6 +64,7 @@ def test_ganforge_up_restarts_a_killed_worker_and_a_killed_redis(tmp_path):
     port, data_dir = free_port(), tmp_path / "data"
     env = env_for("", tmp_path / "not-this-dir", GANFORGE_PORT="1")  # the flags win over the environment
     env.pop("GANFORGE_REDIS_URL")  # `up` embeds its own Redis
+    env["GANFORGE_RUNTIME_DIR"] = str(tmp_path / "runtime")  # where `up` records itself for this user
     log = tmp_path / "up.log"
     up = spawn(["up", "--port", str(port), "--data-dir", str(data_dir)], env, log)
     url = f"http://127.0.0.1:{port}"
@@ -75,6 +76,11 @@ def test_ganforge_up_restarts_a_killed_worker_and_a_killed_redis(tmp_path):
         wait_for(ready, 90, "ganforge up", up, log)
         status = subprocess.run([sys.executable, "-m", "service.cli", "status", "--data-dir", str(data_dir)], env=env,
                                 capture_output=True, text=True, timeout=60)  # finds the embedded Redis by itself
+        assert status.returncode == 0 and "workers alive: 1" in status.stdout, status.stderr
+        # From any other directory, no data dir named: found through the record in the runtime directory.
+        anywhere = {**{k: v for k, v in env.items() if k != "GANFORGE_DATA_DIR"}, "PYTHONPATH": os.getcwd()}
+        status = subprocess.run([sys.executable, "-m", "service.cli", "status"], env=anywhere, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60)
         assert status.returncode == 0 and "workers alive: 1" in status.stdout, status.stderr
         parts = {("redis" if "redis-server" in cmdline(p) else cmdline(p).split()[-1]): p for p in child_pids(up.pid)}
         for name in ("worker", "redis"):
@@ -101,3 +107,4 @@ def test_ganforge_up_restarts_a_killed_worker_and_a_killed_redis(tmp_path):
         stop(up)
     assert up.returncode == 0 and "ganforge: stopped" in log.read_text()
     assert not (data_dir / STATE_FILE).exists() and not (tmp_path / "not-this-dir").exists()
+    assert list((tmp_path / "runtime").iterdir()) == []  # the record goes with the stack

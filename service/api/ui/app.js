@@ -317,9 +317,15 @@ async function modelPage(id) {
   const from = h("input", { id: "from-seed", type: "number", value: 1 }), to = h("input", { id: "to-seed", type: "number", value: 2 });
   const frames = h("img", { class: "pic", id: "interpolation", alt: "interpolation between two seeds", hidden: true });
   const interpolate = async () => {
+    // A conditional model draws the class chosen above; "classes in turn" has no one class for a path: the first.
+    const shownClass = classes ? (label.value || classes[0]) : null;
+    const request = { start: { seed: Number(from.value) }, end: { seed: Number(to.value) }, steps: 8, format: "grid" };
+    if (shownClass !== null) request.labels = shownClass;
     try {
       const response = await api(`/v1/models/${id}/interpolate`, { method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ start: { seed: Number(from.value) }, end: { seed: Number(to.value) }, steps: 8, format: "grid" }) });
+        body: JSON.stringify(request) });
+      frames.alt = shownClass === null ? "interpolation between two seeds" : `interpolation between two seeds, class ${shownClass}`;
+      frames.title = frames.alt;
       frames.src = URL.createObjectURL(await response.blob());
       frames.hidden = false;
     } catch (error) { failure(error); }
@@ -404,7 +410,7 @@ async function augmentationNotes(id, report) {
   } catch (error) {
     if (error.status === 401) throw error;
     return [report.held_out_from_gan ? null : "the GAN saw the test images while it trained: synthetic rows may read better than they are",
-            report.reliable ? null : "the data set's reference classifier is below 95 % accurate: the filtered rows' confidence filter is weak"].filter(Boolean);
+            report.reliable ? null : "the data set's reference classifier is below 95 % on the test images: a hard set, or too few images to read the rows on"].filter(Boolean);
   }
 }
 
