@@ -40,6 +40,7 @@ From the repository root, as a module:
 
     .venv/bin/python -m bench.augment_gain                       # k = 10, 50, 100; seeds 0 1 2
     .venv/bin/python -m bench.augment_gain --quick               # k = 10, seed 0, 300 G steps: a smoke run
+    .venv/bin/python -m bench.augment_gain --imbalance           # digits 5-9 rare: bench/augment_imbalance.py
 
 A 3,000-step cGAN job took 435 s on one thread of the shared 2-core machine, so the default run needs about
 95 minutes there; docs/benchmarks.md has the figures, from a run with --steps 1500.
@@ -51,9 +52,8 @@ import argparse
 import json
 import os
 import statistics
-import tempfile
+import sys
 import time
-from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,56 +62,23 @@ import numpy as np
 import torch
 from ganforge_client import Client
 
+from bench import augment_imbalance
+from bench.augment_common import CLASSES, Split, every_run, per_class_permutations, write_npz
 from models.augment import deformed
 from models.data import load_builtin
 from models.metrics.classifier import ClassifierConfig, TrainOptions, accuracy, fit, probabilities
-from service.cli.embedded_redis import start_redis
-from service.cli.processes import env_for, start_api, start_worker, stop
 
-CLASSES = 10
-TEST_PER_CLASS = 100
-TEST_SEED = 20_251_123  # the held-out test set is the same for every run seed and k
 CLF_BATCH = 64
-# The tests' fault-injection knobs (short leases, fast reapers) that env_for sets: the bench runs the defaults.
-TEST_KNOBS = ("GANFORGE_PROGRESS_INTERVAL_S", "GANFORGE_LEASE_TTL_S", "GANFORGE_REAPER_INTERVAL_S",
-              "GANFORGE_WORKER_HEARTBEAT_TTL_S", "GANFORGE_CANCEL_CHECK_INTERVAL_S")
 LEVERS = ("mix1", "trunc", "filter", "filtermix", "ema", "warp", "warpsyn")
 
 
 # -- the data -------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Split:
-    images: torch.Tensor  # uint8 N x 1 x 28 x 28
-    labels: torch.Tensor  # int64 N, the digit
-
-
-def per_class_permutations(labels: torch.Tensor, seed: int) -> list[torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    return [members[torch.randperm(len(members), generator=generator)]
-            for members in ((labels == c).nonzero().view(-1) for c in range(CLASSES))]
-
-
-def test_and_pool() -> tuple[Split, torch.Tensor]:
-    """The fixed held-out test set (100 per class) and the indices left to draw training sets from."""
-    mnist = load_builtin("mnist")
-    shuffled = per_class_permutations(mnist.labels, TEST_SEED)
-    test = torch.cat([p[:TEST_PER_CLASS] for p in shuffled])
-    pool = torch.cat([p[TEST_PER_CLASS:] for p in shuffled])
-    return Split(mnist.images[test], mnist.labels[test]), pool
-
 
 def training_set(pool: torch.Tensor, k: int, seed: int) -> Split:
     """k per class from the pool, drawn with the run's seed (the same seed's smaller k is a subset)."""
     mnist = load_builtin("mnist")
     chosen = torch.cat([p[:k] for p in per_class_permutations(mnist.labels[pool], seed)])
     return Split(mnist.images[pool[chosen]], mnist.labels[pool[chosen]])
-
-
-def write_npz(split: Split, path: Path) -> Path:
-    """The upload format: uint8 images N x H x W and integer labels (the service names classes "0".."9")."""
-    np.savez(path, images=split.images[:, 0].numpy(), labels=split.labels.numpy())
-    return path
 
 
 def read_augment_npz(path: Path) -> Split:
@@ -142,23 +109,6 @@ def join(*splits: Split, repeat_first: int = 1) -> Split:
 
 
 # -- the service ----------------------------------------------------------------------------------
-
-@contextmanager
-def service_stack(root: Path):
-    """Redis, one Celery worker and the API, as `ganforge` runs them; yields a Client."""
-    with ExitStack() as stack:
-        redis, redis_url = start_redis(root / "redis")
-        stack.callback(stop, redis)
-        env = env_for(redis_url, root / "data", GANFORGE_RATE_LIMIT_JOBS_PER_MIN="0",
-                      GANFORGE_RATE_LIMIT_GENERATE_PER_MIN="0", GANFORGE_MAX_UNFINISHED_JOBS_PER_KEY="0",
-                      GANFORGE_LOG_FORMAT="text")
-        for knob in TEST_KNOBS:
-            env.pop(knob)
-        stack.callback(stop, start_worker(env, "bench@%h", root / "worker.log"))
-        api, url = start_api(env, root / "api.log")
-        stack.callback(stop, api)
-        yield stack.enter_context(Client(url, timeout=600))
-
 
 def train_cgan(gf: Client, dataset_id: str, seed: int, steps: int, images: int, ema: float | None,
                more: dict) -> dict:
@@ -346,7 +296,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="also write each run as a JSON line here")
     parser.add_argument("--quick", action="store_true", help="smoke run: k=10, seed 0, 300 G steps, 1,000 "
                                                              "synthetic images, 150 classifier steps")
+    parser.add_argument("--imbalance", action="store_true", help="the imbalanced setting (bench/augment_imbalance.py): "
+                        "digits 0-4 all, 5-9 k each (default k 5 10 20, 1,500 G steps), the report's recommended "
+                        "mix against classic remedies")
+    parser.add_argument("--report-seeds", type=int, default=3, help="--imbalance: seeds of each augmentation report")
+    parser.add_argument("--balanced", action="store_true", help="--imbalance: every digit keeps k (no rare class)")
     args = parser.parse_args()
+    if args.imbalance:
+        given = {a.split("=")[0] for a in sys.argv[1:]}
+        args.k = args.k if "--k" in given else [5, 10, 20]
+        args.steps = args.steps if "--steps" in given else 1500
     if args.quick:
         args.k, args.seeds, args.steps, args.synthetic, args.clf_steps = [10], [0], 300, 1000, 150
     return args
@@ -358,6 +317,9 @@ def _load() -> str:
 
 def main() -> None:
     args = parse_args()
+    if args.imbalance:
+        augment_imbalance.main(args)
+        return
     torch.set_num_threads(1)  # TrainOptions' advice on a shared machine; the worker and API get 1 each too
     started = time.perf_counter()
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {_load()}, {os.cpu_count()} CPU cores, "
@@ -365,16 +327,8 @@ def main() -> None:
     print(f"k {args.k}, seeds {args.seeds}, cgan {args.steps} G steps with {json.dumps(args.gan_train)}, "
           f"{args.synthetic} synthetic, {args.clf_steps} classifier steps at batch {CLF_BATCH}, levers {args.levers}",
           flush=True)
-    test, pool = test_and_pool()
-    runs: list[Run] = []
-    with tempfile.TemporaryDirectory(prefix="ganforge-augment-bench-") as tmp, service_stack(Path(tmp)) as gf:
-        for k in args.k:
-            for seed in args.seeds:
-                runs.append(one_run(gf, args, test, pool, k, seed, Path(tmp)))
-                if args.out:
-                    with args.out.open("a") as out:
-                        out.write(json.dumps({**asdict(runs[-1]), "args": {k: str(v) for k, v in vars(args).items()}})
-                                  + "\n")
+    runs = every_run(args, one_run, "ganforge-augment-bench-",
+                     lambda run: {**asdict(run), "args": {k: str(v) for k, v in vars(args).items()}})
     print()
     print(report(runs, args))
     print(f"\ntotal {time.perf_counter() - started:.0f} s, load average at the end {_load()}")
