@@ -413,7 +413,7 @@ def test_an_uploaded_class_zip_trains_a_conditional_job_and_the_card_lists_its_c
     assert done["status"] == "succeeded", done
     card = client.get(f"/v1/models/{done['model_id']}").json()
     assert card["classes"] == ["circles", "squares"] and card["image_shape"] == [1, 28, 28]
-    assert card["dataset"] == {"id": dataset["id"], "checksum": dataset["checksum"], "count": 40}
+    assert card["dataset"] == {"id": dataset["id"], "checksum": dataset["checksum"], "count": 40, "held_out": False}
     assert card["inputs"]["labels"] == ["circles", "squares"]
     squares = client.get(f"/v1/models/{card['id']}/images", params={"n": 4, "seed": 1, "label": "squares"})
     circles = client.get(f"/v1/models/{card['id']}/images", params={"n": 4, "seed": 1, "label": "circles"})
