@@ -34,7 +34,7 @@ HOW_TO = 'POST /v1/models/{id}/evaluations {{"metrics": ["augmentation_gain"]}} 
 class MixPlan:
     card: ModelCard
     report: dict  # the card's metrics.augmentation
-    images: torch.Tensor  # uint8 NCHW: the data set's images, then the added ones
+    parts: tuple[torch.Tensor, ...]  # uint8 NCHW: the data set's images, then the added ones (not copied together)
     labels: torch.Tensor  # class index, in `classes`
     source: torch.Tensor  # uint8 index into SOURCES
     classes: list[str]
@@ -42,6 +42,14 @@ class MixPlan:
     @property
     def total(self) -> int:
         return len(self.labels)
+
+    def chunks(self) -> Iterator[tuple[int, torch.Tensor]]:
+        """(index of the first image, up to CHUNK images) in the mix's order."""
+        start = 0
+        for part in self.parts:
+            for offset in range(0, len(part), CHUNK):
+                yield start + offset, part[offset : offset + CHUNK]
+            start += len(part)
 
     def headers(self) -> dict[str, str]:
         recommended = self.report["recommended"]
@@ -78,7 +86,7 @@ def plan_mix(card: ModelCard, store: ArtifactStore, cap: int) -> MixPlan:
         raise Problem(409, f"mix recommended: report {report['evaluation_id']}'s data set cannot be read as it was "
                            f"measured ({exc}); make a new report: " + HOW_TO.format(id=card.id)) from exc
     real_source = torch.full((len(dataset.labels),), SOURCES.index("real"), dtype=torch.uint8)
-    return MixPlan(card, report, torch.cat([dataset.images, added["images"]]),
+    return MixPlan(card, report, (dataset.images, added["images"]),
                    torch.cat([dataset.labels, added["labels"]]), torch.cat([real_source, added["source"]]),
                    list(dataset.classes))
 
@@ -94,18 +102,18 @@ def stream(plan: MixPlan, fmt: str, on_images: Callable[[int], None]) -> Iterato
 def _write_pngs(archive: zipfile.ZipFile, plan: MixPlan, manifest: dict | None) -> Iterator[int]:
     folders = [safe_folder(name, i) for i, name in enumerate(plan.classes)]
     numbers = [0] * (len(plan.classes) * len(SOURCES))
-    for start in range(0, plan.total, CHUNK):
-        for i in range(start, min(start + CHUNK, plan.total)):
+    for start, images in plan.chunks():
+        for i, image in enumerate(images, start):
             label, source = int(plan.labels[i]), int(plan.source[i])
             number = numbers[label * len(SOURCES) + source]
             numbers[label * len(SOURCES) + source] += 1
-            write_bytes(archive, f"{folders[label]}/{SOURCES[source]}_{number:06d}.png", png_bytes(plan.images[i]))
-        yield min(CHUNK, plan.total - start)
+            write_bytes(archive, f"{folders[label]}/{SOURCES[source]}_{number:06d}.png", png_bytes(image))
+        yield len(images)
     write_bytes(archive, "manifest.json", json.dumps(manifest, indent=2))
 
 
 def _write_arrays(archive: zipfile.ZipFile, plan: MixPlan, manifest: dict | None) -> Iterator[int]:
-    chunks = (as_array(plan.images[s : s + CHUNK]) for s in range(0, plan.total, CHUNK))
+    chunks = (as_array(images) for _, images in plan.chunks())
     yield from write_chunked(archive, "images", plan.total, chunks)
     write_array(archive, "labels", plan.labels.numpy().astype(np.int64))
     write_array(archive, "classes", np.array(plan.classes))
