@@ -11,6 +11,7 @@ Recipes:
 
     .venv/bin/python -m bench.rare_class_recipes                       # all four, k = 10, GAN seed 0
     .venv/bin/python -m bench.rare_class_recipes --recipes as-drawn balanced
+    .venv/bin/python -m bench.rare_class_recipes --recipes balanced --judges   # the filter's judges, no rows
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bench.augment_common import CLASSES, test_and_pool
 from bench.augment_imbalance import RARE, imbalanced_set
 from core.spec import JobSpec, gan_config, train_config
 from models.metrics import augmentation_gain as report
+from models.metrics.classifier import probabilities, train_classifier
 from models.sampling import generate, latents_for_seed
 from models.trainer import make_trainer
 
@@ -35,7 +37,27 @@ RECIPES = {
 }
 
 
-def rows_for(recipe: str, args: argparse.Namespace, test, pool) -> dict:
+def judges(data, synthesize) -> None:
+    """Of 2,000 drawn rare digits (400 of each of 5-9): the share that is no near-copy, and the share each judge
+    gives >= CONFIDENCE for its asked digit: the data set's reference classifier and the oversample row's."""
+    train = report.Split(data.images, data.labels)
+    syn = synthesize([0] * 5 + [400] * 5, 0)
+    reference = train_classifier(data.images, data.labels, CLASSES)
+    not_copy = report.Filter(None, train, report.Filter.for_split(None, train).near_copy).keep(syn)
+    real_rare = data.labels >= RARE.start
+
+    def passing(net, split) -> float:
+        return (probabilities(net, split.images).gather(1, split.labels[:, None]).view(-1) >= report.CONFIDENCE
+                ).float().mean().item()
+
+    print(f"drawn rare digits: {100 * not_copy.float().mean():.0f} % no near-copy; confidence >= "
+          f"{report.CONFIDENCE}: reference classifier ({100 * reference.held_out_accuracy:.1f} % held out) "
+          f"{100 * passing(reference.net, syn):.0f} % (on the real rare digits it trained on: "
+          f"{100 * passing(reference.net, train.take(real_rare.nonzero().view(-1))):.0f} %), oversample classifier "
+          f"{100 * passing(report.balanced_judge(train, 0), syn):.0f} %")
+
+
+def rows_for(recipe: str, args: argparse.Namespace, test, pool) -> dict | None:
     data = imbalanced_set(pool, args.k, args.seed)
     spec = JobSpec(dataset="mnist", model={"arch": "cgan"},
                    train={"epochs": 1000, "max_steps": args.steps, "seed": args.seed, **RECIPES[recipe]})
@@ -51,6 +73,9 @@ def rows_for(recipe: str, args: argparse.Namespace, test, pool) -> dict:
         return report.Split(generate(generator, latents_for_seed(len(labels), gan.latent_dim, 1000 + seed),
                                      labels=labels), labels)
 
+    if args.judges:
+        judges(data, synthesize)
+        return None
     inputs = report.ReportInputs(report.Split(data.images, data.labels), report.Split(test.images, test.labels),
                                  [str(c) for c in range(CLASSES)], list(RARE), args.seeds, synthesize)
     return report.measure(inputs)
@@ -63,10 +88,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the GAN's seed and the data draw's")
     parser.add_argument("--seeds", type=int, default=2, help="classifier seeds per row")
     parser.add_argument("--steps", type=int, default=1500, help="G steps of each cgan")
+    parser.add_argument("--judges", action="store_true", help="only how the filter's judges read the drawn rare "
+                                                               "digits, no report rows")
     args = parser.parse_args()
     torch.set_num_threads(1)
     test, pool = test_and_pool()
     results = {recipe: rows_for(recipe, args, test, pool) for recipe in args.recipes}
+    if args.judges:
+        return
     names = [row.name for row in report.ROWS]
     print("\n| row | " + " | ".join(args.recipes) + " |")
     print("|---|" + "---|" * len(args.recipes))
