@@ -39,7 +39,7 @@ import torch
 from bench.augment_common import CLASSES, Split, every_run, write_npz
 from models.data import load_builtin
 from models.metrics import augmentation_gain as report
-from models.metrics.classifier import ClassifierConfig, TrainOptions, fit
+from models.metrics.classifier import TrainOptions, fit
 
 COMMON, RARE = range(5), range(5, 10)
 CLASSIC = ("real", "oversample", "deform", "reweight")  # real, then the classic remedies
@@ -75,8 +75,7 @@ class Run:
 
 
 def scored(train: report.Split, test: Split, seed: int, weights: tuple[float, ...] | None = None) -> dict:
-    config = ClassifierConfig(1, 28, CLASSES, width=report.WIDTH, features=report.FEATURES)
-    net = fit(config, train.images, train.labels,
+    net = fit(report.row_classifier(train, CLASSES), train.images, train.labels,
               TrainOptions(steps=report.STEPS, batch_size=report.BATCH, seed=seed, class_weights=weights))
     return {**report.scores(net, report.Split(test.images, test.labels), CLASSES, list(RARE)), "images": len(train)}
 

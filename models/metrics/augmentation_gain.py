@@ -225,9 +225,14 @@ def balanced_judge(train: Split, seed: int) -> ReferenceCNN:
     0.9, so it would turn away every rare-class image however good."""
     counts = torch.bincount(train.labels).tolist()
     data = training_set(ROW_BY_NAME["oversample"], train, counts, None, seed)
-    config = ClassifierConfig(train.images.shape[1], train.images.shape[-1], len(counts), width=WIDTH,
-                              features=FEATURES)
-    return fit(config, data.images, data.labels, TrainOptions(steps=STEPS, batch_size=BATCH, seed=seed))
+    return fit(row_classifier(train, len(counts)), data.images, data.labels,
+               TrainOptions(steps=STEPS, batch_size=BATCH, seed=seed))
+
+
+def row_classifier(train: Split, num_classes: int) -> ClassifierConfig:
+    """The one small classifier every row trains (a quarter of the reference classifier's width)."""
+    return ClassifierConfig(train.images.shape[1], train.images.shape[-1], num_classes, width=WIDTH,
+                            features=FEATURES)
 
 
 def _flat(images: torch.Tensor) -> torch.Tensor:
@@ -347,8 +352,7 @@ def measure(inputs: ReportInputs, on_progress: Callable[[dict], None] = lambda _
     started = time.perf_counter()
     num_classes = len(inputs.classes)
     counts = torch.bincount(inputs.train.labels, minlength=num_classes).tolist()
-    config = ClassifierConfig(inputs.train.images.shape[1], inputs.train.images.shape[-1], num_classes,
-                              width=WIDTH, features=FEATURES)
+    config = row_classifier(inputs.train, num_classes)
     weights = tuple(sum(counts) / (num_classes * max(k, 1)) for k in counts)
     near_copy = Filter.for_split(None, inputs.train).near_copy
     results: dict[str, list[dict]] = {row.name: [] for row in ROWS}

@@ -57,7 +57,7 @@ def test_the_filter_drops_copies_of_training_images_and_unconfident_ones():
 
 
 def report_config():
-    return report.ClassifierConfig(1, 28, 10, width=report.WIDTH, features=report.FEATURES)
+    return report.row_classifier(imbalanced(), 10)
 
 
 def test_fixed_steps_and_class_weights_train_the_classifier():
