@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     sse_heartbeat_s: float = Field(15.0, gt=0, description="An event stream sends a keep-alive comment when "
                                    "nothing has happened for this long (proxies close idle connections)")
+    max_event_streams: int = Field(2000, ge=1, description="Most event streams one API process serves at once; "
+                                   "a new one beyond gets 503 with Retry-After")
+    max_event_stream_keys: int = Field(100, ge=1, description="Most different streams (jobs, or every job's status "
+                                       "changes) one API process follows at once: each holds one Redis connection")
 
     # Data set uploads. Every cap is checked while the bytes flow, never trusted from a header.
     max_upload_bytes: int = Field(512 * 2**20, ge=1, description="Largest upload body accepted (413 beyond)")

@@ -28,6 +28,7 @@ from service.api.metrics import Metrics
 from service.api.request_context import RequestContext
 from service.api.routers import datasets, events, health, jobs, kinds, models, projections, sessions, workers
 from service.api.security_headers import SecurityHeaders
+from service.api.stream_hub import BACKLOG_READERS, StreamHub
 from service.serving.generators import BatchPolicy, GeneratorCache
 
 
@@ -45,10 +46,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         retry=Retry(ExponentialBackoff(cap=0.5, base=0.1), 2))
         app.state.settings = settings
         app.state.registry = Registry(redis)
-        # Event streams block in XREAD on their own connections, without holding a thread each.
-        app.state.async_redis = connect_async(settings.require_redis_url(), settings.redis_sentinel_password,
-                                              socket_connect_timeout=timeout,
-                                              socket_timeout=settings.sse_heartbeat_s + timeout)
+        # Event streams: one reader per followed key blocks in XREAD on its own connection (no thread held),
+        # plus a few short backlog reads; the pool is sized for exactly that.
+        async_redis = connect_async(settings.require_redis_url(), settings.redis_sentinel_password,
+                                    socket_connect_timeout=timeout, socket_timeout=settings.sse_heartbeat_s + timeout,
+                                    max_connections=settings.max_event_stream_keys + BACKLOG_READERS + 4)
+        app.state.stream_hub = StreamHub(async_redis, settings.max_event_streams, settings.max_event_stream_keys,
+                                         settings.sse_heartbeat_s, BACKLOG_READERS)
         app.state.rate_limiter = RateLimiter(redis)
         app.state.store = open_store(settings)
         app.state.catalog = DatasetCatalog(app.state.registry, app.state.store, UploadLimits.from_settings(settings))
@@ -57,10 +61,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.generators = GeneratorCache(app.state.store, settings.generator_cache_size,
                                               settings.generator_cache_bytes, resolve_device(settings.device), policy)
         app.state.celery = create_celery(settings)
-        metrics.watch(app.state.registry, app.state.generators)
+        metrics.watch(app.state.registry, app.state.generators, app.state.stream_hub)
         yield
         redis.close()
-        await app.state.async_redis.aclose()
+        await app.state.stream_hub.close()
+        await async_redis.aclose()
 
     app = FastAPI(
         title="GANForge",

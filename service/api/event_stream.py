@@ -2,7 +2,8 @@
 
 Each SSE id is the Redis stream id, so a client that reconnects with `Last-Event-ID` (EventSource does
 by itself) gets exactly the events it missed, none twice. A comment line every `heartbeat_s` keeps
-proxies from closing an idle stream. A job's stream ends after its terminal status.
+proxies from closing an idle stream. A job's stream ends after its terminal status. Live entries come from
+the process's StreamHub: one Redis reader per key, however many clients follow it.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from collections.abc import AsyncIterator, Callable
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
-from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
+
+from service.api.problems import Problem
+from service.api.stream_hub import HEARTBEAT, HubFull, StreamHub, backlog
 
 SSE = "text/event-stream"
 RECONNECT_MS = 2000
+RETRY_FULL_S = 5
 
 
 def wants_stream(request: Request) -> bool:
@@ -27,30 +31,42 @@ def frame(event: dict) -> str:
     return f"id: {event['id']}\nevent: {event['event']}\ndata: {json.dumps(event['data'], separators=(',', ':'))}\n\n"
 
 
-async def follow(redis: AsyncRedis, key: str, after: str, decode: Callable[[bytes, dict], dict],
-                 heartbeat_s: float, is_last: Callable[[dict], bool] = lambda event: False,
+async def follow(hub: StreamHub, key: str, after: str, decode: Callable[[bytes, dict], dict],
+                 is_last: Callable[[dict], bool] = lambda event: False,
                  already_over: bool = False) -> AsyncIterator[str]:
-    """The stream's entries after `after` ("-": from the start; "$": none of those already there), then new
-    ones as they are added.
+    """The stream's entries after the stream id `after`, then new ones as they are added (through the
+    process's one reader of `key`).
     `already_over`: nothing more will come (a finished job), so stop once the backlog is sent."""
     yield f"retry: {RECONNECT_MS}\n\n"
-    cursor = "0-0" if after == "-" else after
-    while True:
-        try:
-            rows = await redis.xread({key: cursor}, count=100, block=None if already_over else int(heartbeat_s * 1000))
-        except RedisError:
-            return  # the client reconnects (retry:) with Last-Event-ID once Redis is back
-        if not rows:
-            if already_over:
-                return
-            yield ": keep-alive\n\n"
-            continue
-        for stream_id, fields in rows[0][1]:
-            cursor = stream_id.decode()
-            event = decode(stream_id, fields)
+    entries = backlog(hub.redis, key, after) if already_over else hub.follow(key, after)
+    try:
+        async for entry in entries:
+            if entry is HEARTBEAT:
+                yield ": keep-alive\n\n"
+                continue
+            event = decode(*entry)
             yield frame(event)
             if is_last(event):
                 return
+    except RedisError:
+        return  # the client reconnects (retry:) with Last-Event-ID once Redis is back
+    finally:
+        await entries.aclose()
+
+
+async def open_stream(hub: StreamHub, key: str, after: str, decode: Callable[[bytes, dict], dict],
+                      is_last: Callable[[dict], bool] = lambda event: False,
+                      already_over: bool = False) -> StreamingResponse:
+    """The SSE response of the entries after `after` ("-": from the start; "$": none of those there now),
+    or a 503 with Retry-After when this process follows as many streams as it may."""
+    if not already_over:
+        try:
+            hub.check_room(key)
+        except HubFull as full:
+            raise Problem(503, f"{full}; try again shortly", headers={"Retry-After": str(RETRY_FULL_S)}) from None
+    # "$" is fixed before the response starts: what a client sees after its 200 is never skipped.
+    after = "0-0" if after == "-" else await hub.last_id(key) if after == "$" else after
+    return response(follow(hub, key, after, decode, is_last, already_over))
 
 
 def response(events: AsyncIterator[str]) -> StreamingResponse:

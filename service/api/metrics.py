@@ -11,6 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from core.presence import alive_workers
 from core.queues import queue_depths
 from core.registry import Registry
+from service.api.stream_hub import StreamHub
 from service.serving.generators import GeneratorCache
 
 log = logging.getLogger("ganforge.api")
@@ -29,8 +30,8 @@ class Metrics:
         self.batch_images = Histogram("ganforge_generation_batch_images", "Images per batched generator forward",
                                       registry=self.registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 
-    def watch(self, registry: Registry, cache: GeneratorCache) -> None:
-        self.registry.register(_StateCollector(registry, cache))
+    def watch(self, registry: Registry, cache: GeneratorCache, streams: StreamHub) -> None:
+        self.registry.register(_StateCollector(registry, cache, streams))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -41,8 +42,8 @@ class Metrics:
 
 
 class _StateCollector:
-    def __init__(self, registry: Registry, cache: GeneratorCache):
-        self.jobs, self.cache = registry, cache
+    def __init__(self, registry: Registry, cache: GeneratorCache, streams: StreamHub):
+        self.jobs, self.cache, self.streams = registry, cache, streams
 
     def describe(self):
         return []  # read at collect time only
@@ -59,7 +60,12 @@ class _StateCollector:
         evictions = CounterMetricFamily("ganforge_model_cache_evictions", "Generators dropped to keep the cache's "
                                         "bounds")
         evictions.add_metric([], self.cache.evictions)
-        yield from (hits, misses, loaded, held, evictions)
+        streams = GaugeMetricFamily("ganforge_event_streams", "Event streams open in this API process")
+        streams.add_metric([], self.streams.listeners)
+        readers = GaugeMetricFamily("ganforge_event_stream_readers", "Redis readers behind them (one per followed "
+                                    "key, each holding a connection)")
+        readers.add_metric([], self.streams.keys)
+        yield from (hits, misses, loaded, held, evictions, streams, readers)
         up = GaugeMetricFamily("ganforge_redis_up", "1 when the API reaches Redis")
         try:
             counts = self.jobs.count_by_status()

@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from core.registry import status_change
 from service.api import event_stream
-from service.api.deps import RegistryDep, SettingsDep, require_scope
+from service.api.deps import RegistryDep, require_scope
 from service.api.schemas import AfterEvent, JobEvents
 
 router = APIRouter(prefix="/v1/events", tags=["jobs"], dependencies=[Depends(require_scope("train"))])
@@ -15,14 +15,13 @@ router = APIRouter(prefix="/v1/events", tags=["jobs"], dependencies=[Depends(req
 
 @router.get("", response_model=JobEvents, responses=event_stream.STREAM_RESPONSE)
 async def status_changes(
-    request: Request, registry: RegistryDep, settings: SettingsDep,
+    request: Request, registry: RegistryDep,
     after: AfterEvent = "-",
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ):
     """Every job's status changes, oldest first (the most recent 10,000 are kept): `{"job", "status"}`. With
     `Accept: text/event-stream`, live as Server-Sent Events, for a job list that updates itself."""
     if event_stream.wants_stream(request):
-        return event_stream.response(event_stream.follow(
-            request.app.state.async_redis, registry.status_changes_key, event_stream.start_after(request, after),
-            status_change, settings.sse_heartbeat_s))
+        return await event_stream.open_stream(request.app.state.stream_hub, registry.status_changes_key,
+                                        event_stream.start_after(request, after), status_change)
     return {"events": await run_in_threadpool(registry.status_changes, after, limit)}

@@ -189,7 +189,7 @@ def _epoch_rows(store, job_id: str) -> list[dict]:
 
 @router.get("/{job_id}/events", response_model=JobEvents, responses=event_stream.STREAM_RESPONSE)
 async def get_events(
-    job_id: str, request: Request, registry: RegistryDep, settings: SettingsDep,
+    job_id: str, request: Request, registry: RegistryDep,
     after: AfterEvent = "-",
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ):
@@ -198,10 +198,9 @@ async def get_events(
     are the event ids: send `Last-Event-ID` to resume), ending after the job's final status."""
     job = await run_in_threadpool(_job_or_404, registry, job_id)
     if event_stream.wants_stream(request):
-        events = event_stream.follow(request.app.state.async_redis, registry.events_key(job_id),
-                                     event_stream.start_after(request, after), job_event, settings.sse_heartbeat_s,
-                                     is_last=_final_status, already_over=job["status"] in TERMINAL)
-        return event_stream.response(events)
+        return await event_stream.open_stream(request.app.state.stream_hub, registry.events_key(job_id),
+                                        event_stream.start_after(request, after), job_event,
+                                        is_last=_final_status, already_over=job["status"] in TERMINAL)
     return {"events": await run_in_threadpool(registry.events, job_id, after, limit)}
 
 
