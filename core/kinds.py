@@ -17,7 +17,7 @@ from typing import Any
 from core.card import ModelCard, ModelInputs, augmenter_inputs, sampler_inputs, translator_inputs
 from core.data_rules import same_shape_rules, translation_rules
 from core.ids import new_id
-from models import footprint
+from models import export, footprint
 from models.gan import FAMILIES, Family, GANConfig
 
 # The spec's options that only some kinds take: noise and sampler settings, and the per-epoch extras of the
@@ -43,6 +43,8 @@ class Kind:
     dashboard: dict[str, Any] = field(default_factory=dict)  # hints for the web page's model view
     evaluations: bool = False  # whether POST /v1/models/{id}/evaluations scores it (else only its job's figures)
     describe_inputs: Callable[[Family], str] = lambda family: "an image"  # for docs/models.md's table
+    # Its generator as files with named inputs (models/export.py); None: GET /v1/models/{id}/export refuses it.
+    graphs: Callable[[Any, GANConfig], list[export.Graph]] | None = None
 
     @property
     def article(self) -> str:
@@ -112,15 +114,16 @@ register_kind(Kind(
     "sampler", "makes images (or 2-D points) from noise, labels and codes", "/generate", sampler_inputs,
     scorer="worker.scoring:score_sample_quality", router="service.api.routers.sampling:router",
     options=(*KIND_MODEL_OPTIONS, *KIND_TRAIN_OPTIONS), evaluations=True, dashboard={"playground": "latents"},
-    describe_inputs=_sampler_inputs_doc))
+    describe_inputs=_sampler_inputs_doc, graphs=export.sampler_graphs))
 register_kind(Kind(
     "translator", "translates images, and takes no noise or sampler options", "/translate", translator_inputs,
     scorer="worker.scoring:score_translation", router="service.api.routers.translating:router",
     data_rules=translation_rules, footprint=footprint.translate_pass,
     dashboard={"playground": "images", "route": "translate", "directions": True},
-    describe_inputs=lambda family: "an image (" + " or ".join(family.directions) + ")"))
+    describe_inputs=lambda family: "an image (" + " or ".join(family.directions) + ")",
+    graphs=export.translator_graphs))
 register_kind(Kind(
     "augmenter", "varies images, and takes no sampler options", "/variations", augmenter_inputs,
     scorer="worker.scoring:score_variations", router="service.api.routers.varying:router", options=("latent_dim",),
     footprint=footprint.vary_pass, dashboard={"playground": "images", "route": "variations", "seeded": True},
-    describe_inputs=lambda family: "an image + seed (n variations)"))
+    describe_inputs=lambda family: "an image + seed (n variations)", graphs=export.augmenter_graphs))

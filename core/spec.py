@@ -233,7 +233,12 @@ def gan_config(spec: JobSpec, shape: tuple[int, ...], classes: tuple[str, ...] |
     """The networks a job trains on data of this shape: what the spec says, else the family's recipe for
     the data, else GANConfig's defaults (with a 2-D latent for 2-D points). A translator also needs the
     shape of its inputs: domain A's, or for srgan on plain images, the images shrunk by `scale`."""
-    model = spec.model
+    return model_gan_config(spec.model, shape, classes, source_shape)
+
+
+def model_gan_config(model: ModelSpec, shape: tuple[int, ...], classes: tuple[str, ...] | list[str],
+                     source_shape: tuple[int, ...] = ()) -> GANConfig:
+    """gan_config for a model spec alone: what an imported generator's config is read with."""
     probe = GANConfig(arch=model.arch, data_shape=shape)
     defaults = {**dataclasses.asdict(probe), "latent_dim": 100 if probe.is_image else 2,
                 **model.family.net_defaults(probe.recipe_key)}

@@ -73,6 +73,9 @@ class Family:
     # Style-based generators: the resolution each of the generator's w inputs drives (its length is the number
     # of ws), so that the card can offer psi truncation, style mixing and ws inputs; None: not style-based.
     style_layers: Callable[[GANConfig], list[int]] | None = None
+    # Generators trained elsewhere that POST /v1/models/import takes: a foreign key prefix -> ours, for a layout
+    # whose tensors are ours under other names (models/weights.py renames them, then checks every shape).
+    import_prefixes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.build_generator is None or self.build_discriminator is None:

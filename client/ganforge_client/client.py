@@ -197,9 +197,10 @@ def _cancel(job_id: str) -> _Op[dict]:
     return (yield _Call("POST", f"/v1/jobs/{_segment(job_id)}/cancel")).json()
 
 
-def _wait(job_id: str, on_progress: Progress | None, poll_s: float, timeout_s: float | None) -> _Op[dict]:
+def _wait(job_id: str, on_progress: Progress | None, poll_s: float, timeout_s: float | None,
+          on_waiting: Progress | None = None) -> _Op[dict]:
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    seen, failures, status = None, 0, "unknown"
+    seen, noted, failures, status = None, None, 0, "unknown"
     while True:
         pause = poll_s
         try:
@@ -212,6 +213,10 @@ def _wait(job_id: str, on_progress: Progress | None, poll_s: float, timeout_s: f
             if failures > _WAIT_RETRIES or (isinstance(error, GANForgeError) and error.status != 503):
                 raise
             job, pause = None, max(poll_s, getattr(error, "retry_after", None) or 0.0)
+        # `waiting` is set only while the job is queued (its data set's reference classifier, then a worker).
+        if job is not None and on_waiting is not None and job.get("waiting") and job["waiting"] != noted:
+            noted = job["waiting"]
+            yield _Notify(on_waiting, job)
         if job is not None and on_progress is not None and job.get("progress") and job["progress"] != seen:
             seen = job["progress"]
             yield _Notify(on_progress, job)
@@ -315,6 +320,27 @@ def _upload_dataset(path: str | os.PathLike, options: dict[str, Any]) -> _Op[dic
     with path.open("rb") as file:  # httpx streams it from disk
         response = yield _Call("POST", "/v1/datasets", files={"file": (path.name, file)},
                                data={k: str(v) for k, v in options.items() if v is not None})
+    return response.json()
+
+
+def _export_model(model_id: str, format: str, path: str | os.PathLike) -> _Op[Path]:
+    path = Path(path)
+    # Spooled beside its destination and renamed into place: a failed download leaves no half file.
+    spool = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}-", suffix=".part", delete=False)
+    try:
+        with spool:
+            yield _Call("GET", f"/v1/models/{_segment(model_id)}/export", params={"format": format}, into=spool)
+        os.replace(spool.name, path)
+    finally:
+        Path(spool.name).unlink(missing_ok=True)
+    return path
+
+
+def _import_model(path: str | os.PathLike, fields: dict[str, Any]) -> _Op[dict]:
+    path = Path(path)
+    form = {k: v if isinstance(v, str) else json.dumps(_plain(v)) for k, v in fields.items() if v is not None}
+    with path.open("rb") as file:  # httpx streams it from disk
+        response = yield _Call("POST", "/v1/models/import", files={"file": (path.name, file)}, data=form)
     return response.json()
 
 
@@ -471,10 +497,13 @@ class Client:
         return self._run(_cancel(job_id))
 
     def wait(self, job_id: str, on_progress: Progress | None = None, poll_s: float = 1.0,
-             timeout_s: float | None = None) -> dict:
+             timeout_s: float | None = None, on_waiting: Progress | None = None) -> dict:
         """Polls until the job ends; returns it if it succeeded, else raises JobFailed (TimeoutError past
-        `timeout_s`). `on_progress(job)` is called on each poll where the job's progress changed."""
-        return self._run(_wait(job_id, on_progress, poll_s, timeout_s))
+        `timeout_s`). `on_progress(job)` is called on each poll where the job's progress changed, and
+        `on_waiting(job)` on each poll where a queued job's `waiting` changed: what it waits for, e.g.
+        `{"for": "reference classifier", "dataset": ..., "epoch": 3, "epochs": 8, "eta_s": 12.6}`, then
+        `{"for": "a worker", ...}`."""
+        return self._run(_wait(job_id, on_progress, poll_s, timeout_s, on_waiting))
 
     def jobs(self, limit: int = 50) -> list[dict]:
         """The most recent jobs, newest first."""
@@ -578,6 +607,21 @@ class Client:
         `dataset` takes."""
         return self._run(_upload_dataset(path, options))
 
+    def export_model(self, model_id: str, format: Literal["onnx", "torchscript", "safetensors"] = "onnx",
+                     path: str | os.PathLike | None = None) -> Path:
+        """Downloads the model's generator as a ZIP that runs without GANForge (the onnx, torchscript or
+        safetensors file, card.json and a README.txt of its inputs) to `path` (default `<id>-<format>.zip`)."""
+        return self._run(_export_model(model_id, format, path or f"{model_id}-{format}.zip"))
+
+    def import_model(self, path: str | os.PathLike, model: dict | None = None, image_shape: Sequence[int] | None = None,
+                     classes: Sequence[str] | None = None, source_shape: Sequence[int] | None = None,
+                     name: str | None = None, dataset: str | None = None) -> dict:
+        """Registers a generator trained elsewhere (safetensors, or a state dict saved with torch.save) with its
+        model config (a training job's `model`) and image shape ((C, H, W)); `classes` for a conditional model,
+        `dataset` to score it against. A safetensors file GANForge exported needs neither. Returns its card."""
+        return self._run(_import_model(path, {"model": model, "image_shape": image_shape, "classes": classes,
+                                              "source_shape": source_shape, "name": name, "dataset": dataset}))
+
     def _run(self, operation: _Op[T]) -> T:
         advance, reply = operation.send, None
         with closing(operation):
@@ -643,9 +687,9 @@ class AsyncClient:
         return await self._run(_cancel(job_id))
 
     async def wait(self, job_id: str, on_progress: Progress | None = None, poll_s: float = 1.0,
-                   timeout_s: float | None = None) -> dict:
+                   timeout_s: float | None = None, on_waiting: Progress | None = None) -> dict:
         """See Client.wait."""
-        return await self._run(_wait(job_id, on_progress, poll_s, timeout_s))
+        return await self._run(_wait(job_id, on_progress, poll_s, timeout_s, on_waiting))
 
     async def jobs(self, limit: int = 50) -> list[dict]:
         """See Client.jobs."""
@@ -730,6 +774,20 @@ class AsyncClient:
     async def upload_dataset(self, path: str | os.PathLike, **options: Any) -> dict:
         """See Client.upload_dataset."""
         return await self._run(_upload_dataset(path, options))
+
+    async def export_model(self, model_id: str, format: Literal["onnx", "torchscript", "safetensors"] = "onnx",
+                           path: str | os.PathLike | None = None) -> Path:
+        """See Client.export_model."""
+        return await self._run(_export_model(model_id, format, path or f"{model_id}-{format}.zip"))
+
+    async def import_model(self, path: str | os.PathLike, model: dict | None = None,
+                           image_shape: Sequence[int] | None = None, classes: Sequence[str] | None = None,
+                           source_shape: Sequence[int] | None = None, name: str | None = None,
+                           dataset: str | None = None) -> dict:
+        """See Client.import_model."""
+        return await self._run(_import_model(path, {"model": model, "image_shape": image_shape, "classes": classes,
+                                                    "source_shape": source_shape, "name": name,
+                                                    "dataset": dataset}))
 
     async def _run(self, operation: _Op[T]) -> T:
         advance, reply = operation.send, None

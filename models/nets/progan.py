@@ -53,8 +53,9 @@ def downsample(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def upsample(images: torch.Tensor, size: int) -> torch.Tensor:
-    return F.interpolate(images, scale_factor=size // images.shape[-1], mode="nearest") \
-        if images.shape[-1] != size else images
+    # Python ints even when traced (models/export.py): a traced size would reach interpolate as a tensor.
+    size, side = int(size), int(images.shape[-1])
+    return F.interpolate(images, scale_factor=size // side, mode="nearest") if side != size else images
 
 
 def fade_in(images: torch.Tensor, alpha: float) -> torch.Tensor:

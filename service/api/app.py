@@ -26,9 +26,21 @@ from service.api.key_gate import KeyGate
 from service.api.limits import BodySizeLimit, RateLimiter
 from service.api.metrics import Metrics
 from service.api.request_context import RequestContext
-from service.api.routers import datasets, events, health, jobs, kinds, models, projections, sessions, workers
+from service.api.routers import (
+    datasets,
+    events,
+    health,
+    jobs,
+    kinds,
+    model_files,
+    models,
+    projections,
+    sessions,
+    workers,
+)
 from service.api.security_headers import SecurityHeaders
 from service.api.stream_hub import BACKLOG_READERS, StreamHub
+from service.serving.exports import ExportCache
 from service.serving.generators import BatchPolicy, GeneratorCache
 
 
@@ -60,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policy = BatchPolicy(settings.batch_max_images, settings.batch_wait_ms / 1000)
         app.state.generators = GeneratorCache(app.state.store, settings.generator_cache_size,
                                               settings.generator_cache_bytes, resolve_device(settings.device), policy)
+        app.state.exports = ExportCache()
         app.state.celery = create_celery(settings)
         metrics.watch(app.state.registry, app.state.generators, app.state.stream_hub)
         yield
@@ -96,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     dashboard.install(app)
     # Each kind of model brings its routes (plugins' kinds too: loaded above, before this reads the table).
     serving = [load(path) for path in dict.fromkeys(kind.router for kind in KINDS.values())]
-    for router in (health.router, jobs.router, events.router, models.router, kinds.router, *serving,
+    for router in (health.router, jobs.router, events.router, model_files.router, models.router, kinds.router, *serving,
                    projections.router, datasets.router, sessions.router, workers.router):
         app.include_router(router)
     return app

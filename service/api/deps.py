@@ -25,6 +25,7 @@ from service.api.auth import LOCAL, Principal
 from service.api.limits import RateLimiter
 from service.api.metrics import Metrics
 from service.api.problems import Problem
+from service.serving.exports import ExportCache
 from service.serving.generators import GeneratorCache
 
 
@@ -44,6 +45,10 @@ async def _cache(request: Request) -> GeneratorCache:
     return request.app.state.generators
 
 
+async def _exports(request: Request) -> ExportCache:
+    return request.app.state.exports
+
+
 async def _catalog(request: Request) -> DatasetCatalog:
     return request.app.state.catalog
 
@@ -60,6 +65,7 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 RegistryDep = Annotated[Registry, Depends(_registry)]
 StoreDep = Annotated[ArtifactStore, Depends(_store)]
 CacheDep = Annotated[GeneratorCache, Depends(_cache)]
+ExportsDep = Annotated[ExportCache, Depends(_exports)]
 CatalogDep = Annotated[DatasetCatalog, Depends(_catalog)]
 CeleryDep = Annotated[Celery, Depends(_celery)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]

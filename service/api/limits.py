@@ -29,8 +29,9 @@ class RateLimiter:
         return count <= limit, max(1, math.ceil(max(ttl_ms, 0) / 1000))
 
 
-# The routes that take a data set upload; every other body is JSON-sized, whatever its Content-Type says.
-UPLOAD_ROUTES = {("POST", "/v1/datasets")}
+# The routes that take an upload (a data set, an imported generator); every other body is JSON-sized, whatever its
+# Content-Type says.
+UPLOAD_ROUTES = {("POST", "/v1/datasets"), ("POST", "/v1/models/import")}
 
 
 class BodySizeLimit:

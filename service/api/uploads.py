@@ -88,16 +88,18 @@ class _Parts:
         self.writing_file = False
 
 
-async def receive_upload(request: Request, directory: Path, max_bytes: int) -> ReceivedUpload:
-    """Writes the multipart body's `file` part under `directory`; the caller deletes `path` when done."""
+async def receive_upload(request: Request, directory: Path, max_bytes: int, example: str = EXAMPLE,
+                         what: str = "the data set") -> ReceivedUpload:
+    """Writes the multipart body's `file` part under `directory`; the caller deletes `path` when done. `what` and
+    `example` name the upload in the refusals' words."""
     kind, params = parse_options_header(request.headers.get("content-type", ""))
     if kind != b"multipart/form-data" or not params.get(b"boundary"):
-        raise Problem(415, f"send the data set as multipart/form-data with a `{FILE_FIELD}` field, e.g. {EXAMPLE}")
+        raise Problem(415, f"send {what} as multipart/form-data with a `{FILE_FIELD}` field, e.g. {example}")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         if int(declared) <= max_bytes + _DRAIN_BYTES:
             await _drain(request.stream())
-        raise Problem(413, _too_large(max_bytes), headers={"Connection": "close"})
+        raise Problem(413, _too_large(max_bytes, what), headers={"Connection": "close"})
     fd, name = tempfile.mkstemp(dir=directory, prefix=".upload-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as target:
@@ -109,7 +111,7 @@ async def receive_upload(request: Request, directory: Path, max_bytes: int) -> R
                 received += len(chunk)
                 if received > max_bytes:
                     await _drain(stream)
-                    raise Problem(413, _too_large(max_bytes), headers={"Connection": "close"})
+                    raise Problem(413, _too_large(max_bytes, what), headers={"Connection": "close"})
                 parser.write(chunk)
             parser.finalize()
     except Problem:
@@ -120,10 +122,10 @@ async def receive_upload(request: Request, directory: Path, max_bytes: int) -> R
         raise Problem(exc.status_code, str(exc.detail), headers={"Connection": "close"}) from None
     except Exception as exc:  # python-multipart's parse errors, a client that went away
         Path(name).unlink(missing_ok=True)
-        raise Problem(400, f"the multipart body could not be read ({exc}); send it as {EXAMPLE}") from None
+        raise Problem(400, f"the multipart body could not be read ({exc}); send it as {example}") from None
     if parts.files == 0:
         Path(name).unlink(missing_ok=True)
-        raise Problem(422, f"no `{FILE_FIELD}` field in the form; send the data set as {EXAMPLE}")
+        raise Problem(422, f"no `{FILE_FIELD}` field in the form; send {what} as {example}")
     return parts.upload
 
 
@@ -135,6 +137,6 @@ async def _drain(stream) -> None:
             return
 
 
-def _too_large(max_bytes: int) -> str:
-    return (f"the upload is larger than {max_bytes:,} bytes (the server's max_upload_bytes); split the data set "
+def _too_large(max_bytes: int, what: str) -> str:
+    return (f"the upload is larger than {max_bytes:,} bytes (the server's max_upload_bytes); split {what} "
             "into smaller uploads, or ask the operator to raise GANFORGE_MAX_UPLOAD_BYTES")

@@ -1,5 +1,6 @@
 """The `ganforge` command: `up` (everything, locally), `api`, `worker`, `status`, `keys new`, and the commands
-for people at a terminal (service.cli.user_commands: train, jobs, models, generate, augment, evaluate)."""
+for people at a terminal (service.cli.user_commands: train, jobs, models, generate, augment, evaluate, export,
+import)."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def _run(argv: list[str] | None) -> int | None:
         "worker": lambda: run_worker(_worker_argv(args)),
         "status": lambda: run_status(args.limit, args.json, args.this_host),
         "keys": lambda: run_keys_new(args.scope, args.name),
-        **dict.fromkeys(("train", "jobs", "models", "generate", "augment", "evaluate"),
+        **dict.fromkeys(("train", "jobs", "models", "generate", "augment", "evaluate", "export", "import"),
                         lambda: user_commands.run(args)),
     }
     return commands[args.command]()

@@ -1,5 +1,5 @@
 """The `ganforge` commands for people at a terminal: train (and follow), jobs, models, generate, augment,
-evaluate (an augmentation report among them).
+evaluate (an augmentation report among them), export and import.
 
 They talk to a running API through the Python client (ganforge_client, in client/), found at --url, else
 GANFORGE_URL, else the `ganforge up` running on the data dir (or, the data dir not named, the one this user
@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 from ganforge_client import DEFAULT_URL, Client, GANForgeError, JobFailed
 
 from core.settings import get_settings
@@ -80,7 +79,26 @@ def add_commands(commands, command) -> None:
     evaluate.add_argument("--rare-class", action="append", default=[], metavar="CLASS",
                           help="augmentation_gain: a class whose recall counts as rare-class recall (repeat for more)")
     evaluate.add_argument("--no-wait", action="store_true", help="print the job id and return")
-    for parser in (train, jobs, generate, augment, evaluate, commands.choices["models"]):
+    export = command("export", "Download a model's generator as a ZIP that runs without GANForge: the onnx, "
+                               "torchscript or safetensors file, its card and a README of its inputs.")
+    export.add_argument("model_id")
+    export.add_argument("--format", choices=("onnx", "torchscript", "safetensors"), default="onnx")
+    export.add_argument("-o", "--output", help="the ZIP (default: <model id>-<format>.zip)")
+    imported = command("import", "Register a generator trained elsewhere (safetensors, or a state dict saved with "
+                                 "torch.save; never unpickled beyond tensors) as a model that serves, scores and "
+                                 "exports like a trained one.")
+    imported.add_argument("file")
+    imported.add_argument("--arch", help="the GAN family (default dcgan)")
+    imported.add_argument("--model", action="append", default=[], metavar="FIELD=VALUE",
+                          help="a model setting as a training job takes it, e.g. --model latent_dim=100 "
+                               "--model g_width=64 (repeat for more)")
+    imported.add_argument("--image-shape", metavar="C,H,W", help="the images it makes, e.g. 3,64,64 (2 for 2-D "
+                                                                 "points); not needed for GANForge's safetensors")
+    imported.add_argument("--classes", metavar="A,B,...", help="conditional models: the class names in label order")
+    imported.add_argument("--source-shape", metavar="C,H,W", help="translators: the input images' shape")
+    imported.add_argument("--name", help="a name kept in the card")
+    imported.add_argument("--dataset", help="a data set to score it against (evaluations)")
+    for parser in (train, jobs, generate, augment, evaluate, export, imported, commands.choices["models"]):
         parser.add_argument("--url", help="the API (default: GANFORGE_URL, the local `ganforge up`, or "
                                           f"{DEFAULT_URL})")
         parser.add_argument("--key", help="an API key (default: GANFORGE_API_KEY)")
@@ -90,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     with Client(_url(args.url), args.key or os.environ.get("GANFORGE_API_KEY")) as client:
         try:
             return {"train": _train, "jobs": _jobs, "models": _models, "generate": _generate,
-                    "augment": _augment, "evaluate": _evaluate}[args.command](client, args)
+                    "augment": _augment, "evaluate": _evaluate, "export": _export,
+                    "import": _import}[args.command](client, args)
         except GANForgeError as error:
             print(f"ganforge: {error}", file=sys.stderr)
             return 1
@@ -132,13 +151,11 @@ def _train(client: Client, args) -> int:
 def _waited(client: Client, job_id: str, on_progress=None, poll_s: float = 1.0,
             on_waiting=None) -> tuple[dict | None, int]:
     """(the succeeded job, 0), or (None, the exit code) when it failed or Ctrl-C stopped the waiting.
-    `on_waiting(waiting)`: each new note of what the job waits for while it is queued."""
+    `on_waiting(job)`: each new note of what the job waits for while it is queued (its `waiting`)."""
     # Ctrl-C detaches, even where SIGINT was inherited as ignored (a command started in the background by a shell).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        if on_waiting is not None:
-            _while_queued(client, job_id, on_waiting, poll_s)
-        return client.wait(job_id, on_progress=on_progress, poll_s=poll_s), 0
+        return client.wait(job_id, on_progress=on_progress, poll_s=poll_s, on_waiting=on_waiting), 0
     except JobFailed as failed:
         print(f"\njob {job_id} {failed.job['status']}: {failed.job.get('error') or ''}", file=sys.stderr)
         return None, 1
@@ -147,26 +164,8 @@ def _waited(client: Client, job_id: str, on_progress=None, poll_s: float = 1.0,
         return None, 130
 
 
-def _while_queued(client: Client, job_id: str, on_waiting, poll_s: float) -> None:
-    """Polls the job while it is queued, calling `on_waiting` with each new note of what it waits for (the job's
-    `waiting`: its data set's reference classifier, then a worker). A failed poll ends this early: client.wait,
-    which rides out an API or Redis restart, takes over."""
-    shown = None
-    while True:
-        try:
-            job = client.job(job_id)
-        except (GANForgeError, httpx.TransportError):
-            return
-        if job["status"] != "queued":
-            return
-        if job.get("waiting") and job["waiting"] != shown:
-            shown = job["waiting"]
-            on_waiting(shown)
-        time.sleep(poll_s)
-
-
-def _show_waiting(waiting: dict) -> None:
-    print(waiting_words(waiting), flush=True)
+def _show_waiting(job: dict) -> None:
+    print(waiting_words(job["waiting"]), flush=True)
 
 
 def waiting_words(waiting: dict) -> str:
@@ -277,6 +276,34 @@ def _augment(client: Client, args) -> int:
     if result.warning:
         print(f"warning: {result.warning}", file=sys.stderr)
     return 0
+
+
+def _export(client: Client, args) -> int:
+    started = time.perf_counter()
+    path = client.export_model(args.model_id, args.format, args.output)
+    print(f"{args.model_id} as {args.format} in {path} ({time.perf_counter() - started:.1f} s; README.txt inside "
+          "says what goes in and comes out)")
+    return 0
+
+
+def _import(client: Client, args) -> int:
+    model = _settings(args.model, "model") | ({"arch": args.arch} if args.arch else {})
+    card = client.import_model(args.file, model or None, _numbers(args.image_shape, "image-shape"),
+                               classes=args.classes.split(",") if args.classes else None,
+                               source_shape=_numbers(args.source_shape, "source-shape"), name=args.name,
+                               dataset=args.dataset)
+    print(f"model {card['id']} imported ({card['arch']}, {card['kind']}, {'x'.join(map(str, card['image_shape']))})")
+    return 0
+
+
+def _numbers(text: str | None, flag: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"ganforge import: --{flag} takes numbers separated by commas, e.g. 3,64,64; got {text!r}") \
+            from None
 
 
 REPORT_ONLY = ("seeds", "dataset", "rare_class")
