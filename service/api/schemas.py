@@ -226,8 +226,9 @@ class StyleMixRequest(StrictModel):
     truncation: Truncation | None = None
     psi: Psi | None = None
     psi_cutoff: PsiCutoff | None = None
-    labels: Label | None = Field(None, description="Conditional models: the class of every seeded source; default: "
-                                                   "the first class")
+    labels: Label | None = Field(None, description="Conditional models (required there, unless every source is ws): "
+                                                   "the class of every source given as a seed or latent, a name or "
+                                                   "index of the card's inputs.labels; unconditional models take none")
     format: FrameFormat = Field("grid", description="grid: the StyleGAN figure, the row sources down the left and the "
                                                     "column sources along the top; the other formats hold the mixed "
                                                     f"cells only, row by row. {describe('frames')}")

@@ -175,12 +175,17 @@ def _end_labels(card: ModelCard, request: InterpolateRequest) -> list[torch.Tens
 
 
 def _labels_needed(card: ModelCard, request: InterpolateRequest | TraverseRequest) -> str:
-    classes = card.inputs.labels
-    shown = classes if len(classes) <= 12 else [*classes[:12], "…"]
     per_end = (" or, with space w, one per end ([start, end])" if isinstance(request, InterpolateRequest)
                and card.inputs.styles is not None else "")
-    return (f"labels: model {card.id} is conditional: give the class of the frames{per_end}, a name of "
-            f"{shown} or an index 0..{len(classes) - 1}")
+    return labels_needed(card, f"the frames{per_end}")
+
+
+def labels_needed(card: ModelCard, what: str) -> str:
+    """The 422 detail for a conditional model asked for images without their class: it names the classes."""
+    classes = card.inputs.labels
+    shown = classes if len(classes) <= 12 else [*classes[:12], "…"]
+    return (f"labels: model {card.id} is conditional: give the class of {what}, a name of {shown} or an index "
+            f"0..{len(classes) - 1}")
 
 
 def _check_steps(steps: int, cap: int, count: int | None = None) -> None:

@@ -13,7 +13,7 @@ import torch
 from core.card import ModelCard, StyleInputs
 from service.api.problems import Problem
 from service.api.schemas import StyleMixRequest
-from service.serving.generation import Mapper, label_index, point_ws, styles_of
+from service.serving.generation import Mapper, label_index, labels_needed, point_ws, styles_of
 from service.serving.inputs import GeneratorInputs
 
 
@@ -38,7 +38,7 @@ def style_mix(card: ModelCard, request: StyleMixRequest, cap: int, mapper: Mappe
         raise Problem(422, f"rows x columns: the figure has {count} images; at most {cap} (the server's "
                            "max_images_per_request)")
     taken = mixed_layers(styles, request.from_columns)
-    labels = _labels(card, request.labels)
+    labels = _labels(card, request)
     sources = [[point_ws(card, point, request.truncation, labels, mapper, f"{side}[{i}]")
                 for i, point in enumerate(getattr(request, side))] for side in ("rows", "columns")]
     row_ws, column_ws = torch.stack(sources[0]), torch.stack(sources[1])
@@ -61,12 +61,23 @@ def mixed_layers(styles: StyleInputs, asked: str | list[int]) -> list[int]:
     return sorted(set(asked))
 
 
-def _labels(card: ModelCard, label) -> torch.Tensor | None:
+def _labels(card: ModelCard, request: StyleMixRequest) -> torch.Tensor | None:
+    """The class the sources made from seeds or latents are mapped with. A conditional model is told it, as for
+    interpolate and traverse: a silent first class would pass for what the model draws. Sources given as ws hold
+    what the mapping made of their class already."""
+    label = request.labels
     if not card.inputs.labels:
         if label is not None:
             raise Problem(422, f"labels: model {card.id} is unconditional and takes no labels")
         return None
-    return torch.tensor([label_index(card.inputs.labels, label) if label is not None else 0])
+    if all(point.ws is not None for point in [*request.rows, *request.columns]):
+        if label is not None:
+            raise Problem(422, "labels: every source is ws, which hold what the mapping made of their classes; "
+                               "leave labels out")
+        return None
+    if label is None:
+        raise Problem(422, labels_needed(card, "the sources given as seeds or latents"))
+    return torch.tensor([label_index(card.inputs.labels, label)])
 
 
 def figure(images: torch.Tensor) -> torch.Tensor:

@@ -95,6 +95,20 @@ def test_style_mix_takes_the_chosen_layers_from_the_columns(client, stylegan):
     assert_problem(client.post(url, json={**body, "from_columns": []}), 422, "from_columns")
 
 
+def test_style_mix_on_a_conditional_model_is_told_the_class_as_interpolate_is(client, stylegan):
+    model = stylegan["id"]
+    url = f"/v1/models/{model}/style-mix"
+    body = {"rows": [{"seed": 10}], "columns": [{"seed": 20}], "from_columns": list(range(6)), "format": "npz"}
+    # No silent first class: the 422 names the classes to choose from.
+    assert_problem(client.post(url, json=body), 422, "is conditional", "'cross'", "0..3")
+    cell = arrays(client.post(url, json={**body, "labels": "cross"}))["images"][0]  # every w from its column
+    assert np.array_equal(cell, images(client, model, n=1, seed=20, labels=3)[0])
+    w = {"ws": [0.0] * 16}  # ws hold their class already
+    assert_problem(client.post(url, json={**body, "rows": [w], "columns": [w], "labels": 1}), 422, "leave labels out")
+    assert client.post(url, json={**body, "rows": [w], "columns": [w]}).status_code == 200
+    assert client.post(url, json={**body, "rows": [w], "labels": 1}).status_code == 200
+
+
 def test_interpolation_in_w_runs_between_the_ends(client, stylegan):
     model = stylegan["id"]
     url = f"/v1/models/{model}/interpolate"
