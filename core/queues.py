@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING
 
 from celery import Celery
 
-from core.states import JobStatus
-
 if TYPE_CHECKING:
     from core.registry import Registry
 
@@ -84,11 +82,21 @@ def enqueue_reference(app: Celery, dataset_id: str, image_size: int | None, job_
 STANDARD_QUEUES = (*CPU_QUEUES, "gpu", *(gpu_queue(1, size) for size in MEMORY_CLASSES_GB))
 
 
+def _shown_queues(workers: list[dict]) -> list[str]:
+    return list(dict.fromkeys([*STANDARD_QUEUES, *(q for w in workers for q in w.get("queues") or ())]))
+
+
+def live_queue_depths(registry: Registry, workers: list[dict]) -> dict[str, int]:
+    """Jobs waiting in each standard queue and in each queue a live worker consumes: the live work (queued_jobs),
+    with the queues where nothing waits at 0."""
+    return {**dict.fromkeys(_shown_queues(workers), 0), **queued_jobs(registry)}
+
+
 def queue_depths(redis, workers: list[dict]) -> dict[str, int]:
     """Broker messages waiting in each standard queue and in each queue a live worker consumes (one round trip).
     More than the jobs waiting: a list also holds data sets' reference-classifier tasks, and the tasks of jobs
-    cancelled while queued until a worker takes and drops them. For the live work, see queued_jobs."""
-    names = list(dict.fromkeys([*STANDARD_QUEUES, *(q for w in workers for q in w.get("queues") or ())]))
+    cancelled while queued until a worker takes and drops them. For the live work, see live_queue_depths."""
+    names = _shown_queues(workers)
     pipe = redis.pipeline(transaction=False)
     for name in names:
         pipe.llen(name)
@@ -99,8 +107,7 @@ def queued_jobs(registry: Registry) -> dict[str, int]:
     """Jobs queued per the registry (its set of queued jobs), by the queue each waits on: the live work, whatever
     else the broker's lists hold. Only queues with a job waiting are named."""
     counts: dict[str, int] = {}
-    for job_id in registry.job_ids_with_status(JobStatus.QUEUED):
-        if (job := registry.get_job(job_id)) is not None:  # gone between the two reads: not waiting any more
-            queue = queue_for(job["spec"])
-            counts[queue] = counts.get(queue, 0) + 1
+    for spec in registry.queued_specs():
+        queue = queue_for(spec)
+        counts[queue] = counts.get(queue, 0) + 1
     return dict(sorted(counts.items()))

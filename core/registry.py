@@ -142,6 +142,14 @@ class Registry:
     def job_ids_with_status(self, status: JobStatus) -> list[str]:
         return sorted(i.decode() for i in self.redis.smembers(f"{self.p}:status:{status}"))
 
+    def queued_specs(self) -> list[dict]:
+        """The specs of the queued jobs (one round trip for all; a job gone between the reads is left out)."""
+        ids = self.redis.smembers(f"{self.p}:status:{JobStatus.QUEUED}")
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(self._job(job_id.decode()), "spec")
+        return [json.loads(spec) for spec in pipe.execute() if spec is not None]
+
     def jobs_run_by(self, worker: str) -> list[str]:
         """The running (or cancelling) jobs whose lease `worker` took last, by id: what it trains now."""
         ids = sorted(self.redis.sunion(*(f"{self.p}:status:{status}" for status in LEASED)))

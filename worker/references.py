@@ -70,6 +70,21 @@ def reference_classifier(dataset: ImageDataset, store: ArtifactStore,
     return Reference(trained.net, trained.held_out_indices, trained.held_out_accuracy, fingerprint)
 
 
+class NoLongerWanted(Exception):
+    """The jobs that waited for a reference classifier were all cancelled: its training stops."""
+
+
+def until_unwanted(on_epoch: Callable[[int, int], None], wanted: Callable[[], bool]) -> Callable[[int, int], None]:
+    """An on_epoch that raises NoLongerWanted after a pass once `wanted()` says no one waits any more."""
+
+    def checked(done: int, epochs: int) -> None:
+        on_epoch(done, epochs)
+        if done < epochs and not wanted():
+            raise NoLongerWanted(f"no job waits for it after pass {done} of {epochs}")
+
+    return checked
+
+
 def waiting_reporter(report: Callable[[dict], None], dataset_id: str) -> Callable[[int, int], None]:
     """An on_epoch for reference_classifier that tells a job waiting on this training how far it is: `report`
     gets {"for", "dataset", "epoch", "epochs", "eta_s"} after each pass (the ETA from the passes so far)."""

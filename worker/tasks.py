@@ -15,6 +15,7 @@ from core.celery_app import create_celery
 from core.datasets import load_dataset
 from core.queues import REFERENCE_TASK, TRAIN_TASK, requeuer
 from core.redis_connection import connect
+from core.references import reference_wanted
 from core.registry import Registry
 from core.settings import get_settings
 from core.states import JobStatus
@@ -24,7 +25,7 @@ from models.gan import load_family_modules
 from worker.heartbeat import WorkerHeartbeat
 from worker.jobs import TransientFailure, run_job
 from worker.reaper import Reaper
-from worker.references import reference_classifier, waiting_reporter
+from worker.references import NoLongerWanted, reference_classifier, until_unwanted, waiting_reporter
 
 log = logging.getLogger("ganforge.worker")
 app = create_celery(get_settings())
@@ -77,21 +78,44 @@ def train(self, job_id: str, token: str | None = None) -> str:
 @app.task(name=REFERENCE_TASK, acks_late=False)
 def reference(dataset_id: str, image_size: int | None, job_id: str | None = None) -> str:
     """Trains a labelled image data set's reference classifier once, so evaluations find it ready. `job_id`: the
-    queued job that waits on it, told of each epoch (absent from tasks queued before it was added)."""
-    dataset = load_dataset(dataset_id, _store(), image_size)
-    if len(dataset.classes) < 2 or not isinstance(dataset, ImageDataset):
-        return "no labels"
+    queued job that waits on it, told of each epoch (absent from tasks queued before it was added); when that job
+    and every other that waits for the same classifier is cancelled, the training stops at its next pass."""
     if job_id is None:
+        dataset = load_dataset(dataset_id, _store(), image_size)
+        if len(dataset.classes) < 2 or not isinstance(dataset, ImageDataset):
+            return "no labels"
         reference_classifier(dataset, _store())
         return "ready"
     registry = Registry(_redis())
     try:
+        wanted = _still_wanted(registry, dataset_id, image_size, job_id)
+        if not wanted():
+            log.info("reference classifier of %s: not trained, no job waits for it", dataset_id)
+            return "not wanted"
+        dataset = load_dataset(dataset_id, _store(), image_size)
+        if len(dataset.classes) < 2 or not isinstance(dataset, ImageDataset):
+            return "no labels"
         tell = _waiting_note(registry, job_id)
-        ready = reference_classifier(dataset, _store(), on_epoch=waiting_reporter(tell, dataset_id))
+        ready = reference_classifier(dataset, _store(),
+                                     on_epoch=until_unwanted(waiting_reporter(tell, dataset_id), wanted))
         tell({"for": "a worker", "dataset": dataset_id, "reference": ready.reliability()})
+    except NoLongerWanted as stopped:
+        log.info("reference classifier of %s: stopped, %s", dataset_id, stopped)
+        return "stopped"
     finally:
         registry.redis.close()
     return "ready"
+
+
+def _still_wanted(registry: Registry, dataset_id: str, image_size: int | None, job_id: str) -> Callable[[], bool]:
+    def wanted() -> bool:
+        try:
+            return reference_wanted(registry, dataset_id, image_size, job_id)
+        except RedisError as exc:  # unknown: keep training rather than lose the work
+            log.warning("reference classifier of %s: could not check who waits for it: %s", dataset_id, exc)
+            return True
+
+    return wanted
 
 
 def _waiting_note(registry: Registry, job_id: str) -> Callable[[dict], None]:

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from core.presence import alive_workers
-from core.queues import queue_depths
+from core.queues import live_queue_depths, queue_depths
 from core.registry import Registry
 from service.api.stream_hub import StreamHub
 from service.serving.generators import GeneratorCache
@@ -70,7 +70,8 @@ class _StateCollector:
         try:
             counts = self.jobs.count_by_status()
             alive = alive_workers(self.jobs.redis)
-            depths = queue_depths(self.jobs.redis, alive)
+            depths = live_queue_depths(self.jobs, alive)
+            messages = queue_depths(self.jobs.redis, alive)
         except Exception as exc:  # Redis down: still report what this process knows
             log.warning("metrics: Redis unreachable: %s", exc)
             up.add_metric([], 0)
@@ -80,12 +81,17 @@ class _StateCollector:
         jobs = GaugeMetricFamily("ganforge_jobs", "Jobs by state", labels=["state"])
         for state, count in counts.items():
             jobs.add_metric([state], count)
-        queue = GaugeMetricFamily("ganforge_queue_depth", "Tasks waiting in the broker, all queues together")
+        queue = GaugeMetricFamily("ganforge_queue_depth", "Jobs waiting, all queues together")
         queue.add_metric([], sum(depths.values()))
-        by_queue = GaugeMetricFamily("ganforge_queued_tasks", "Tasks waiting in each queue (core.queues: celery, "
+        by_queue = GaugeMetricFamily("ganforge_queued_jobs", "Jobs waiting in each queue (core.queues: celery, "
                                      "cpu, gpu, gpu-<N>gb, ...)", labels=["queue"])
         for name, depth in depths.items():
             by_queue.add_metric([name], depth)
+        tasks = GaugeMetricFamily("ganforge_queued_tasks", "Broker messages in each queue: the jobs' tasks, "
+                                  "reference-classifier tasks, and cancelled jobs' tasks until a worker drops them",
+                                  labels=["queue"])
+        for name, count in messages.items():
+            tasks.add_metric([name], count)
         workers = GaugeMetricFamily("ganforge_workers_alive", "Workers with a live heartbeat")
         workers.add_metric([], len(alive))
-        yield from (up, jobs, queue, by_queue, workers)
+        yield from (up, jobs, queue, by_queue, tasks, workers)

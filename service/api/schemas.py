@@ -71,9 +71,13 @@ class WorkerOut(BaseModel):
 
 class WorkerList(BaseModel):
     workers: list[WorkerOut]
-    queues: dict[str, int] = Field(description="Tasks waiting in each queue: celery (any device), cpu, gpu, "
+    queues: dict[str, int] = Field(description="Jobs waiting in each queue: celery (any device), cpu, gpu, "
                                                "gpu-<N>gb (a GPU of N GB or more), gpu-x<N> (N GPUs), and any other "
                                                "a live worker takes")
+    broker_messages: dict[str, int] = Field(description="The broker's messages in the same queues: more than the "
+                                                        "jobs, since they also hold reference-classifier tasks and "
+                                                        "the tasks of jobs cancelled while queued (dropped when a "
+                                                        "worker takes them)")
 
 
 class ModelList(BaseModel):

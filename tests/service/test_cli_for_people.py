@@ -141,14 +141,22 @@ def test_head_takes_the_first_line_and_nothing_is_printed_to_stderr(api_url, tra
 
 # -- what waits --
 
-def test_status_counts_the_jobs_queued_not_the_brokers_messages(bare):
+def test_status_workers_and_metrics_count_the_jobs_queued_not_the_brokers_messages(bare):
     api, redis = bare["url"], bare["redis"]
     with httpx.Client(base_url=api, timeout=60) as client:
         kept = client.post("/v1/jobs", json=TINY_JOB).json()
         cancelled = client.post("/v1/jobs", json=TINY_JOB).json()
         assert client.post(f"/v1/jobs/{cancelled['id']}/cancel").status_code == 200
-    messages = redis.llen("celery")
-    assert messages >= 2  # the cancelled job's task stays until a worker drops it; a reference task may wait too
+        messages = redis.llen("celery")
+        assert messages >= 2  # the cancelled job's task stays until a worker drops it; a reference task may wait too
+        listed = client.get("/v1/workers").json()
+        assert (listed["queues"]["celery"], listed["broker_messages"]["celery"]) == (1, messages)
+        assert listed["queues"]["gpu"] == 0  # every standard queue is shown
+        gauges = dict(line.rsplit(" ", 1) for line in client.get("/metrics").text.splitlines()
+                      if line.startswith(("ganforge_queue_depth ", 'ganforge_queued_jobs{queue="celery"}',
+                                          'ganforge_queued_tasks{queue="celery"}')))
+        assert gauges == {"ganforge_queue_depth": "1.0", 'ganforge_queued_jobs{queue="celery"}': "1.0",
+                          'ganforge_queued_tasks{queue="celery"}': f"{float(messages)}"}
 
     status = ganforge("status", env=env_for(bare["redis_url"], Path("unused")))
     assert status.returncode == 0, status.stderr

@@ -7,13 +7,22 @@ import torch
 from redis import Redis
 
 from core.card import ModelCard
+from core.references import reference_wanted
 from core.registry import Registry
 from core.states import JobStatus
 from core.store import LocalStore
+from core.store.keys import reference_key
 from models.data import ImageDataset
 from tests.helpers import TINY_JOB
 from worker.evaluation import card_with
-from worker.references import RELIABLE_ACCURACY, Reference, reference_classifier, waiting_reporter
+from worker.references import (
+    RELIABLE_ACCURACY,
+    NoLongerWanted,
+    Reference,
+    reference_classifier,
+    until_unwanted,
+    waiting_reporter,
+)
 
 
 def reference_at(accuracy: float, held_out: int = 200) -> Reference:
@@ -114,3 +123,37 @@ def test_a_note_on_a_missing_or_cancelled_job_is_dropped(quiet_registry):
     registry.cancel_job(job["id"])
     assert "waiting" not in registry.get_job(job["id"])
     assert not registry.note_waiting(job["id"], {"for": "reference classifier"})
+
+
+def test_a_reference_classifier_is_wanted_while_a_job_on_its_set_and_size_is_queued(quiet_registry):
+    registry = quiet_registry
+    first, _ = registry.create_job({**TINY_JOB, "dataset": "ds-wanted"})
+    assert reference_wanted(registry, "ds-wanted", None, first["id"])
+    registry.cancel_job(first["id"])
+    assert not reference_wanted(registry, "ds-wanted", None, first["id"])
+    larger, _ = registry.create_job({**TINY_JOB, "dataset": "ds-wanted",
+                                     "model": {**TINY_JOB["model"], "image_size": 32}})
+    assert not reference_wanted(registry, "ds-wanted", None, first["id"])  # another size: another classifier
+    assert reference_wanted(registry, "ds-wanted", 32, first["id"])
+    second, _ = registry.create_job({**TINY_JOB, "dataset": "ds-wanted"})
+    assert reference_wanted(registry, "ds-wanted", None, first["id"])  # its own task would train the same
+    for job in (larger, second):
+        registry.cancel_job(job["id"])
+
+
+def test_a_reference_training_stops_at_the_pass_after_its_last_job_is_cancelled(tmp_path, quiet_registry):
+    registry, store = quiet_registry, LocalStore(tmp_path)
+    job, _ = registry.create_job({**TINY_JOB, "dataset": "ds-stop"})
+    passes: list[int] = []
+
+    def on_epoch(done: int, epochs: int) -> None:
+        passes.append(done)
+        if done == 2:
+            registry.cancel_job(job["id"])  # the user cancels while the classifier trains
+
+    wanted = lambda: reference_wanted(registry, "ds-stop", None, job["id"])  # noqa: E731
+    dataset = two_classes("stop", True)
+    with pytest.raises(NoLongerWanted, match="after pass 2 of 8"):
+        reference_classifier(dataset, store, on_epoch=until_unwanted(on_epoch, wanted))
+    assert passes == [1, 2]
+    assert not store.exists(reference_key(dataset.checksum(), dataset.shape)), "nothing stored that no one waits for"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Depends
 
 from core.presence import alive_workers
-from core.queues import queue_depths
+from core.queues import live_queue_depths, queue_depths
 from service.api.deps import RegistryDep, require_scope
 from service.api.schemas import WorkerList
 
@@ -17,9 +17,11 @@ router = APIRouter(prefix="/v1/workers", tags=["workers"], dependencies=[Depends
 
 @router.get("", response_model=WorkerList)
 def list_workers(registry: RegistryDep) -> dict:
-    """Live workers (a heartbeat within worker_heartbeat_ttl_s), by name, and the tasks waiting in each queue."""
+    """Live workers (a heartbeat within worker_heartbeat_ttl_s), by name, the jobs waiting in each queue, and the
+    broker's messages there (which also count reference-classifier tasks and cancelled jobs' leftover tasks)."""
     workers = alive_workers(registry.redis)
-    return {"workers": [_shown(w) for w in workers], "queues": queue_depths(registry.redis, workers)}
+    return {"workers": [_shown(w) for w in workers], "queues": live_queue_depths(registry, workers),
+            "broker_messages": queue_depths(registry.redis, workers)}
 
 
 def _shown(worker: dict) -> dict:
