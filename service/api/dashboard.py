@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from core.states import STATUSES, TERMINAL
+from models.metrics.glossary import score_guide
 
 UI_DIR = Path(__file__).with_name("ui")
 
@@ -19,6 +20,12 @@ def install(app: FastAPI) -> None:
     @app.get("/ui/states.json", include_in_schema=False)
     async def job_states() -> dict:
         return {"statuses": list(STATUSES), "terminal": list(TERMINAL)}
+
+    # Likewise the words for each score (models/metrics/glossary.py): what it measures, which way is better, what
+    # real data scores.
+    @app.get("/ui/scores.json", include_in_schema=False)
+    async def score_words() -> dict:
+        return score_guide()
 
     app.mount("/ui", StaticFiles(directory=UI_DIR, html=True), name="ui")
 

@@ -139,8 +139,8 @@ def test_a_translators_page_sends_an_image_to_its_kinds_route(page, client, work
     assert page.locator("#truncation").count() == 0, "no latent controls for a translator"
     assert "translator: it translates images" in page.text_content("main")
     page.set_input_files("#image-file", str(digit))
-    page.wait_for_function("() => document.getElementById('playground-image').naturalWidth > 0", timeout=WAIT_MS)
-    assert page.evaluate("document.getElementById('playground-image').naturalWidth") == 28
+    page.wait_for_function("() => document.querySelector('#results img.output')?.naturalWidth > 0", timeout=WAIT_MS)
+    assert page.evaluate("document.querySelector('#results img.output').naturalWidth") == 28
     assert f"/v1/models/{card['id']}/translate" in page.text_content("#reproduce")
 
 
@@ -191,7 +191,7 @@ def test_on_a_phone_nothing_is_wider_than_the_screen_and_the_keyboard_reaches_ev
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     for hash_ in ("#/jobs", f"#/jobs/{cgan['job_id']}", "#/new", "#/models", f"#/models/{cgan['id']}",
-                  "#/datasets"):
+                  f"#/compare/{cgan['id']},{trained_model['id']}", "#/datasets"):
         page.goto(f"/ui/{hash_}")
         page.reload()  # a new hash alone would keep the old page on screen until the new one renders
         page.wait_for_selector("main h1")
