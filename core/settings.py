@@ -99,7 +99,9 @@ class Settings(BaseSettings):
     rate_limit_generate_per_min: int = Field(600, ge=0, description="Generation requests per key per minute; 0: off")
     rate_limit_jobs_per_min: int = Field(30, ge=0, description="Job submissions per key per minute; 0: off")
     max_unfinished_jobs_per_key: int = Field(20, ge=0, description="Queued + running jobs per key; 0: no cap")
-    redis_timeout_s: float = Field(2.0, gt=0, description="The API's Redis socket timeout: answers 503 after it")
+    redis_timeout_s: float = Field(0.8, gt=0, description="The API's Redis socket timeout (one retry). During an "
+                                   "outage requests are answered 503 by the API's Redis watchdog within about a "
+                                   "second, whatever this is")
     log_format: Literal["json", "text"] = "json"
     sse_heartbeat_s: float = Field(15.0, gt=0, description="An event stream sends a keep-alive comment when "
                                    "nothing has happened for this long (proxies close idle connections)")

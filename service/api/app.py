@@ -25,6 +25,7 @@ from service.api.json_default import JsonByDefault
 from service.api.key_gate import KeyGate
 from service.api.limits import BodySizeLimit, RateLimiter
 from service.api.metrics import Metrics
+from service.api.redis_outage import FailFastWhileRedisIsDown, RedisOutage
 from service.api.request_context import RequestContext
 from service.api.routers import (
     datasets,
@@ -51,20 +52,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        # Short timeouts and few retries: while Redis is down a request gets a 503 in seconds, not a hang.
+        # Short timeouts and one retry (a pooled connection that a Redis restart closed); during an outage the
+        # requests are answered by RedisOutage's watchdog, not by these timeouts.
         timeout = settings.redis_timeout_s
         redis = connect(settings.require_redis_url(), settings.redis_sentinel_password, socket_timeout=timeout,
                         socket_connect_timeout=timeout, health_check_interval=30,
-                        retry=Retry(ExponentialBackoff(cap=0.5, base=0.1), 2))
+                        retry=Retry(ExponentialBackoff(cap=0.2, base=0.1), 1))
         app.state.settings = settings
         app.state.registry = Registry(redis)
         # Event streams: one reader per followed key blocks in XREAD on its own connection (no thread held),
         # plus a few short backlog reads; the pool is sized for exactly that.
         async_redis = connect_async(settings.require_redis_url(), settings.redis_sentinel_password,
                                     socket_connect_timeout=timeout, socket_timeout=settings.sse_heartbeat_s + timeout,
-                                    max_connections=settings.max_event_stream_keys + BACKLOG_READERS + 4)
+                                    max_connections=settings.max_event_stream_keys + BACKLOG_READERS + 4)  # + pings
         app.state.stream_hub = StreamHub(async_redis, settings.max_event_streams, settings.max_event_stream_keys,
-                                         settings.sse_heartbeat_s, BACKLOG_READERS)
+                                         settings.sse_heartbeat_s, timeout, BACKLOG_READERS)
+        app.state.redis_outage = RedisOutage(async_redis)
+        app.state.redis_outage.start()
         app.state.rate_limiter = RateLimiter(redis)
         app.state.store = open_store(settings)
         app.state.catalog = DatasetCatalog(app.state.registry, app.state.store, UploadLimits.from_settings(settings))
@@ -77,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.watch(app.state.registry, app.state.generators, app.state.stream_hub)
         yield
         redis.close()
+        await app.state.redis_outage.close()
         await app.state.stream_hub.close()
         await async_redis.aclose()
 
@@ -94,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,
                        max_upload_bytes=settings.max_upload_bytes)
     app.add_middleware(KeyGate, keys=settings.api_keys)  # inside CORS, so that preflights and 401s get its headers
+    # Outside the key gate (sessions live in Redis), inside CORS (a browser must be able to read the 503).
+    app.add_middleware(FailFastWhileRedisIsDown, outage=lambda: getattr(app.state, "redis_outage", None))
     if settings.cors_origins:  # off unless configured
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],

@@ -64,8 +64,10 @@ async def open_stream(hub: StreamHub, key: str, after: str, decode: Callable[[by
             hub.check_room(key)
         except HubFull as full:
             raise Problem(503, f"{full}; try again shortly", headers={"Retry-After": str(RETRY_FULL_S)}) from None
-    # "$" is fixed before the response starts: what a client sees after its 200 is never skipped.
-    after = "0-0" if after == "-" else await hub.last_id(key) if after == "$" else after
+    # "$" is fixed before the response starts: what a client sees after its 200 is never skipped. The read is
+    # made for every stream, so that one opened during a Redis outage is a 503, not a 200 that stalls.
+    last = await hub.last_id(key)
+    after = "0-0" if after == "-" else last if after == "$" else after
     return response(follow(hub, key, after, decode, is_last, already_over))
 
 

@@ -19,6 +19,7 @@ from core.store import StoreError
 
 PROBLEM_JSON = "application/problem+json"
 REDIS_RETRY_AFTER_S = 5
+REDIS_UNREACHABLE = "the job registry (Redis) is unreachable; retry shortly"
 log = logging.getLogger("ganforge.api")
 
 # Details quote what the client sent ("unknown data set 'x'"); a body of megabytes must not come back whole.
@@ -91,8 +92,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _redis_down(request: Request, exc: Exception):
         log.warning("Redis unreachable: %s", exc)
-        return problem_response(request, 503, "the job registry (Redis) is unreachable; retry shortly",
-                                {"Retry-After": str(REDIS_RETRY_AFTER_S)})
+        if (outage := getattr(request.app.state, "redis_outage", None)) is not None:
+            outage.noticed()  # the requests after this one are answered at once (service.api.redis_outage)
+        return problem_response(request, 503, REDIS_UNREACHABLE, {"Retry-After": str(REDIS_RETRY_AFTER_S)})
 
     # The artifact store down, refusing us, or inconsistent: the same, with what it said.
     @app.exception_handler(StoreError)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 BATCH = 100
 BACKLOG_READERS = 16  # concurrent backlog reads (short, non-blocking) per process
@@ -75,8 +76,9 @@ class _Channel:
 
 class StreamHub:
     def __init__(self, redis: AsyncRedis, max_listeners: int, max_keys: int, heartbeat_s: float,
-                 backlog_readers: int = BACKLOG_READERS):
+                 command_timeout_s: float = 2.0, backlog_readers: int = BACKLOG_READERS):
         self.redis, self.max_listeners, self.max_keys, self.heartbeat_s = redis, max_listeners, max_keys, heartbeat_s
+        self.command_timeout_s = command_timeout_s  # for what a route awaits before its response starts
         self._channels: dict[str, _Channel] = {}
         self._backlog = asyncio.Semaphore(backlog_readers)  # backlog reads share a bounded part of the pool
 
@@ -96,8 +98,11 @@ class StreamHub:
 
     async def last_id(self, key: str) -> str:
         """The id of the stream's newest entry ("0-0" when empty): what "$" means at this moment."""
-        async with self._backlog:
-            last = await self.redis.xrevrange(key, count=1)
+        try:
+            async with asyncio.timeout(self.command_timeout_s), self._backlog:
+                last = await self.redis.xrevrange(key, count=1)
+        except TimeoutError:
+            raise RedisTimeoutError(f"Redis did not answer within {self.command_timeout_s} s") from None
         return last[0][0].decode() if last else "0-0"
 
     async def follow(self, key: str, after: str):
