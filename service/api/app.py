@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.rate_limiter = RateLimiter(redis)
         app.state.store = open_store(settings)
         app.state.catalog = DatasetCatalog(app.state.registry, app.state.store, UploadLimits.from_settings(settings))
-        warm_builtins()
+        warm_builtins(app.state.store)
         policy = BatchPolicy(settings.batch_max_images, settings.batch_wait_ms / 1000)
         app.state.generators = GeneratorCache(app.state.store, settings.generator_cache_size,
                                               settings.generator_cache_bytes, resolve_device(settings.device), policy)
