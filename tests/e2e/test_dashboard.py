@@ -223,3 +223,20 @@ def test_an_infogan_playground_sets_the_codes(page, infogan):
     assert '"categorical":2' in page.text_content("#reproduce")
     page.wait_for_function("() => document.getElementById('playground-image').complete")
     assert page.locator("#playground-image").screenshot() != before
+
+
+def test_a_queued_jobs_page_says_what_it_waits_for_as_it_changes(page, client, registry):
+    # A job for a GPU pool with no GPU worker stays queued; its notes come as the reference task's would.
+    job = client.post("/v1/jobs", json={"dataset": "ring8", "model": {"arch": "mlp"}, "train": {"epochs": 1},
+                                        "resources": {"device": "gpu"}}).json()
+    try:
+        registry.note_waiting(job["id"], {"for": "reference classifier", "dataset": "ds_x", "epoch": 2, "epochs": 8,
+                                          "eta_s": 12.4})
+        page.goto(f"/ui/#/jobs/{job['id']}")
+        progress = page.locator("#job-progress")
+        assert progress.text_content(timeout=10_000) == \
+            "waiting for the reference classifier of ds_x: epoch 2/8, about 12 s left"
+        registry.note_waiting(job["id"], {"for": "a worker", "dataset": "ds_x"})  # arrives over the open stream
+        page.wait_for_function("() => document.querySelector('#job-progress').textContent === 'waiting for a worker'")
+    finally:
+        client.post(f"/v1/jobs/{job['id']}/cancel")

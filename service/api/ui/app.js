@@ -142,6 +142,17 @@ function drawCurves(canvas, points) {
   });
 }
 
+// What a queued job waits for, in the words of the command line's --follow (service/cli/user_commands.py).
+function waitingWords(waiting) {
+  const what = waiting.for || "something";
+  const words = what === "reference classifier"
+    ? `waiting for the reference classifier of ${waiting.dataset || "its data set"}` : `waiting for ${what}`;
+  const progress = [];
+  if (waiting.epoch !== null && waiting.epoch !== undefined && waiting.epochs) progress.push(`epoch ${waiting.epoch}/${waiting.epochs}`);
+  if (typeof waiting.eta_s === "number") progress.push(`about ${Math.round(waiting.eta_s)} s left`);
+  return progress.length ? `${words}: ${progress.join(", ")}` : words;
+}
+
 async function jobPage(id) {
   const [job, { terminal }] = await Promise.all([getJson(`/v1/jobs/${id}`), states()]);
   const status = h("p", { id: "job-status", class: `status-${job.status}` }, job.status);
@@ -160,6 +171,7 @@ async function jobPage(id) {
   const epochs = [];
   const showEpoch = (epoch) => { grid.src = `/v1/jobs/${id}/samples/${epoch}`; epochLabel.textContent = ` epoch ${epoch}`; };
   slider.addEventListener("input", () => showEpoch(epochs[slider.value - 1]));
+  if (job.status === "queued" && job.waiting) progress.textContent = waitingWords(job.waiting);
   show(`Job ${id}`, status, progress, h("div", { class: "row" }, cancel, again),
     h("div", { class: "grid2" },
       h("div", { class: "card" }, h("h2", {}, "Training curves"), canvas),
@@ -177,6 +189,7 @@ async function jobPage(id) {
       progress.textContent = `epoch ${data.epoch}/${data.epochs} · step ${data.step}/${data.total_steps} · ` +
         `${Math.round(data.images_per_s)} images/s · ETA ${Math.round(data.eta_s)} s`;
     },
+    waiting: (data) => { if (status.textContent === "queued") progress.textContent = waitingWords(data); },
     samples: (data) => { epochs.push(data.epoch); slider.max = epochs.length; slider.value = epochs.length; showEpoch(data.epoch); },
     evaluation: (data) => { if (data.phase === "done") note("evaluation", data.scores || data); },
     checkpoint: (data) => note("checkpoint", data),
