@@ -375,8 +375,8 @@ class ProjectionRequest(StrictModel):
         {"required": ["image"], "properties": {"image": {"not": {"type": "null"}}}},
         {"required": ["dataset_index"], "properties": {"dataset_index": {"not": {"type": "null"}}}}]})
 
-    image: str | None = Field(None, max_length=4_000_000, description="The image, base64 (PNG, JPEG, ...; a `data:` "
-                              "URL prefix is fine); brought to the model's image shape by `resize`")
+    image: str | None = Field(None, min_length=1, max_length=4_000_000, description="The image, base64 (PNG, JPEG, "
+                              "...; a `data:` URL prefix is fine); brought to the model's image shape by `resize`")
     dataset_index: int | None = Field(None, ge=0, lt=10**9, description="Or: the image at this index of the data "
                                       "set the model was trained on (at the model's size)")
     resize: Literal["crop", "pad"] = Field("crop", description="How a sent image that is not square is made square, "

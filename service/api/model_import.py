@@ -54,6 +54,13 @@ class ImportOptions(BaseModel):
         return shape
 
 
+def form_fields() -> dict:
+    """The OpenAPI schemas of the form fields: the JSON ones as JSON text, the others with their bounds."""
+    properties = ImportOptions.model_json_schema()["properties"]
+    return {name: {"type": "string", "contentMediaType": "application/json", "description": field["description"]}
+            if name in _JSON_FIELDS else field for name, field in properties.items()}
+
+
 def parse_options(fields: dict[str, str]) -> ImportOptions:
     values: dict = {}
     for key, text in fields.items():

@@ -16,6 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from core.settings import Settings
 from service.api.host_guard import PROBES, checks_hosts
 from service.api.problems import PROBLEM_JSON
+from service.api.schema_rules import evaluation_rules, family_rules, integer_bounds, plain_form_fields, server_caps
 
 PROBLEM_SCHEMA = {
     "type": "object",
@@ -59,6 +60,8 @@ def _layer_statuses(path: str, operation: dict, keys: bool, hosts_checked: bool)
         statuses[422] = "A parameter or the body is invalid; `errors` says which and why"
     if path.startswith("/v1/"):
         statuses[503] = "The job registry (Redis) is unreachable; retry after Retry-After seconds"
+    if path == "/readyz":
+        statuses[503] = "Not ready: Redis or the artifact store does not answer, or no worker is alive"
     return statuses
 
 
@@ -83,11 +86,13 @@ def _link_created(paths: dict) -> None:
             created[status]["links"] = links
 
 
-def complete(document: dict, keys: bool = True, hosts_checked: bool = False) -> dict:
+def complete(document: dict, keys: bool = True, hosts_checked: bool = False,
+             caps: tuple[int, int] | None = None) -> dict:
     """Adds the layers' statuses to each operation, makes every error response problem+json, and links each
-    created resource to the operations on it. `keys`: whether the server has API keys; without them the document
+    created resource to the operations on it, and states what the server enforces that FastAPI's schemas leave
+    out (service.api.schema_rules). `keys`: whether the server has API keys; without them the document
     declares no security, so that a client made from it sends no credentials. `hosts_checked`: whether the Host
-    guard refuses other names (421)."""
+    guard refuses other names (421). `caps`: the server's max_images_per_request and max_augment_images."""
     document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     schemas = document["components"]["schemas"]
     for name in ("HTTPValidationError", "ValidationError"):  # FastAPI's own 422 format, which no route sends
@@ -106,6 +111,12 @@ def complete(document: dict, keys: bool = True, hosts_checked: bool = False) -> 
     if not keys:
         document["components"].pop("securitySchemes", None)
     _link_created(document.get("paths", {}))
+    plain_form_fields(document.get("paths", {}))
+    family_rules(schemas)
+    evaluation_rules(schemas)
+    if caps is not None:
+        server_caps(document, *caps)
+    integer_bounds(document)
     return document
 
 
@@ -117,7 +128,8 @@ def install(app: FastAPI, settings: Settings) -> None:
         if app.openapi_schema is None:
             app.openapi_schema = complete(get_openapi(
                 title=app.title, version=app.version, summary=app.summary, description=app.description,
-                routes=app.routes), keys, hosts_checked)
+                routes=app.routes), keys, hosts_checked,
+                (settings.max_images_per_request, settings.max_augment_images))
         return app.openapi_schema
 
     app.openapi = openapi

@@ -100,16 +100,16 @@ AfterEvent = Annotated[str, Query(pattern=r"^(-|\$|[0-9]{1,19}-[0-9]{1,19})$",
                                               "those still to come)")]
 
 Label = int | str
-Labels = Label | list[Label]
+Labels = Label | Annotated[list[Label], Field(min_length=1)]
 Seed = Annotated[int, Field(ge=0, lt=2**63)]
 Truncation = Annotated[float, Field(gt=0, le=10, description="Seeded latents only: every component with |z| "
                                     "above it is drawn again (the truncation trick); about 0.5-1 trades variety "
                                     "for fidelity")]
 Psi = Annotated[float, Field(ge=-1, le=2, allow_inf_nan=False)]
-PsiIn = Annotated[Psi | list[Psi], Field(description="Style-based models: truncation towards the mean w, w_avg + "
-                                         "psi (w - w_avg); 1 leaves w as it is, 0 gives the mean image, about "
-                                         "0.5-0.7 trades variety for fidelity. One value for all images or one per "
-                                         "image")]
+PsiIn = Annotated[Psi | Annotated[list[Psi], Field(min_length=1)], Field(
+    description="Style-based models: truncation towards the mean w, w_avg + psi (w - w_avg); 1 leaves w as it is, "
+                "0 gives the mean image, about 0.5-0.7 trades variety for fidelity. One value for all images, or a "
+                "list of one per image: as many as the images asked for (else 422)")]
 PsiCutoff = Annotated[int, Field(ge=1, le=64, description="Style-based models: truncate only the first this many "
                                                           "ws (the coarse layers first); default: all")]
 # One image's ws: a single w for every layer, or one w per layer (the card's inputs.styles.num_ws of them).
@@ -245,7 +245,8 @@ class TraverseRequest(_Exploration):
                                                                                   "rows": {"not": {"const": 1}}}}})
     seed: Seed | None = Field(None, description="Seed of the base latents, one per row; random when left out")
     latent: list[FiniteFloat] | None = Field(None, description="An explicit base latent (one row)")
-    rows: int = Field(1, ge=1, description="Base latents drawn from `seed`, one row of the grid each")
+    rows: int = Field(1, ge=1, description="Base latents drawn from `seed`, one row of the grid each; rows x steps "
+                                           "images in all, at most the server's max_images_per_request")
     dimension: int | None = Field(None, ge=0, description="The latent dimension to sweep")
     code: str | None = Field(None, pattern=r"^(categorical|continuous:[0-9]{1,4})$",
                              description="InfoGAN: `continuous:<i>` sweeps continuous code i; `categorical` steps "
@@ -277,7 +278,8 @@ class AugmentRequest(StrictModel):
         "plus what the recommended row adds; counts and total left out), with the report and its measured gain "
         "in the manifest and headers (409 without a report)")
     counts: dict[str, Annotated[int, Field(ge=0)]] | None = Field(
-        None, description="Conditional models: images per class, by class name or index")
+        None, min_length=1, description="Conditional models: images per class, by class name or index; at least "
+                                        "one image in all, and in all at most the server's max_augment_images")
     total: int | None = Field(None, ge=1, description="Images in all, balanced across the classes if any")
     seed: Seed | None = Field(None, description="Random when left out; the response's manifest records it")
     truncation: Truncation | None = None

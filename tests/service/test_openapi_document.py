@@ -1,6 +1,7 @@
 """The OpenAPI document tells a client every status and media type it can meet (the fuzzing in
 tests/e2e/test_openapi_fuzz.py holds the server to it)."""
 
+import json
 import re
 
 import jsonschema_rs
@@ -8,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from core.settings import ApiKeyConfig, Settings
+from core.spec import EvaluationRequest, JobSpec, compatibility_errors
 from service.api.app import create_app
 from service.api.problems import PROBLEM_JSON, Problem
 from service.api.schemas import AugmentRequest, GenerateRequest, InterpolateRequest, TraverseRequest
@@ -105,3 +107,102 @@ def test_the_documented_body_rules_accept_exactly_what_the_validators_do(model, 
     except ValidationError:
         accepted = False
     assert jsonschema_rs.Draft202012Validator(model.model_json_schema()).is_valid(body) == accepted
+
+
+def test_integer_bounds_are_inclusive_integers(document):
+    # FastAPI's OpenAPI models write bounds as floats: lt=2**63 came out as exclusiveMaximum 9.223372036854776e+18.
+    integers = [node for node in nodes(document) if node.get("type") == "integer"]
+    assert not [node for node in integers if {"exclusiveMinimum", "exclusiveMaximum"} & set(node)]
+    assert not [node for node in integers for bound in ("minimum", "maximum")
+                if bound in node and not isinstance(node[bound], int)]
+    seed = document["components"]["schemas"]["GenerateRequest"]["properties"]["seed"]["anyOf"][0]
+    assert (seed["minimum"], seed["maximum"]) == (0, 2**63 - 1)
+
+
+def nodes(value):
+    if isinstance(value, dict):
+        yield value
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            yield from nodes(item)
+
+
+def test_multipart_fields_are_never_null_and_the_file_is_binary_and_required(document):
+    forms = [operation["requestBody"]["content"]["multipart/form-data"]["schema"]
+             for _, _, operation in operations(document)
+             if "multipart/form-data" in operation.get("requestBody", {}).get("content", {})]
+    assert len(forms) == 4  # datasets, import, translate, variations
+    for form in forms:
+        assert form["required"] == ["file"] and form["properties"]["file"] == {**form["properties"]["file"],
+                                                                                "type": "string", "format": "binary"}
+        assert not [name for name, field in form["properties"].items() if "null" in json.dumps(field)]
+
+
+def test_readiness_declares_its_503(keyless_document):
+    assert "503" in keyless_document["paths"]["/readyz"]["get"]["responses"]
+
+
+def test_the_server_caps_on_one_request_are_stated(tmp_path):
+    settings = Settings(redis_url="redis://127.0.0.1:1/0", data_dir=tmp_path, max_images_per_request=64,
+                        max_augment_images=256)
+    document = create_app(settings).openapi()
+    schemas = document["components"]["schemas"]
+    generate = schemas["GenerateRequest"]["properties"]
+    assert generate["n"]["anyOf"][0]["maximum"] == 64 and generate["latents"]["anyOf"][0]["maxItems"] == 64
+    assert schemas["AugmentRequest"]["properties"]["total"]["anyOf"][0]["maximum"] == 256
+    n = next(p for p in document["paths"]["/v1/models/{model_id}/images"]["get"]["parameters"] if p["name"] == "n")
+    assert n["schema"]["maximum"] == 64
+
+
+JOBS = [
+    {"model": {"blocks": 3}}, {"model": {"arch": "dcgan", "blocks": 3}}, {"model": {"arch": "cyclegan", "blocks": 3}},
+    {"model": {"arch": "srgan", "scale": 4}}, {"model": {"arch": "cyclegan", "scale": 4}},
+    {"model": {"arch": "stylegan2", "mapping_layers": 4}}, {"model": {"mapping_layers": 4}},
+    {"model": {"arch": "cgan", "conditional": False}}, {"model": {"arch": "sngan", "conditional": True}},
+    {"model": {"conditional": True}}, {"model": {"arch": "infogan", "codes": {"categorical": 0, "continuous": 0}}},
+    {"model": {"arch": "infogan", "codes": {"categorical": 0}}}, {"model": {"codes": {}}},
+    {"model": {"arch": "wgan-gp", "loss": "hinge"}}, {"model": {"arch": "mlp", "loss": "wasserstein-gp"}},
+    {"model": {"arch": "progan", "image_size": 128}}, {"model": {"image_size": 128}},
+    {"model": {"arch": "pix2pix", "latent_dim": 8}}, {"model": {"arch": "pix2pix", "pack": 1}},
+    {"model": {"arch": "pix2pix", "pack": 2}}, {"model": {"arch": "dagan", "latent_dim": 8}},
+    {"train": {"r1_gamma": 10}}, {"model": {"arch": "stylegan2"}, "train": {"r1_gamma": 10}},
+    {"train": {"r1_every": 16}}, {"model": {"arch": "pix2pix"}, "train": {"augment": ["translation"]}},
+    {"model": {"arch": "pix2pix"}, "train": {"keep_best": False}},
+    {"model": {"arch": "dagan"}, "train": {"unroll_steps": 2}},
+    {"train": {"ada_target": 0.6}}, {"train": {"ada_target": 0.6, "augment": ["translation"]}},
+    {"model": {"arch": "stylegan2"}, "train": {"ada_target": 0.6, "augment": ["translation"]}},
+    {"train": {"keep_best": True}}, {"train": {"keep_best": True, "eval_every_epochs": 2}},
+    {"resources": {"gpu_memory_gb": 16}}, {"resources": {"device": "gpu", "gpu_memory_gb": 16}},
+]
+
+
+@pytest.mark.parametrize("job", JOBS, ids=json.dumps)
+def test_the_documented_family_rules_accept_exactly_what_the_server_does(document, job):
+    body = {"dataset": "digits", **job}
+    try:
+        spec = JobSpec.model_validate(body)
+        # The training options a family takes are checked at submit, with the data set (core.spec): a labelled one.
+        errors = compatibility_errors(spec, "images", [1, 28, 28], ["0", "1"])
+        accepted = not [error for error in errors if error.startswith("train.")]
+    except ValidationError:
+        accepted = False
+    schema = {"$ref": "#/components/schemas/JobSpec", "components": document["components"]}
+    assert jsonschema_rs.Draft202012Validator(schema).is_valid(body) == accepted
+
+
+EVALUATIONS = [{}, {"metrics": ["fid", "kid"]}, {"metrics": ["augmentation_gain"]},
+               {"metrics": ["augmentation_gain", "fid"]}, {"metrics": ["augmentation_gain"], "seeds": 5},
+               {"seeds": 5}, {"seeds": 3}, {"metrics": ["fid"], "dataset": "digits"}, {"rare_classes": ["0"]},
+               {"metrics": ["augmentation_gain"], "dataset": "digits", "rare_classes": ["0"]}]
+
+
+@pytest.mark.parametrize("body", EVALUATIONS, ids=json.dumps)
+def test_the_documented_evaluation_rules_accept_exactly_what_the_validator_does(document, body):
+    try:
+        EvaluationRequest.model_validate(body)
+        accepted = True
+    except ValidationError:
+        accepted = False
+    schema = {"$ref": "#/components/schemas/EvaluationRequest", "components": document["components"]}
+    assert jsonschema_rs.Draft202012Validator(schema).is_valid(body) == accepted

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from core.card import ModelCard
 from service.api.deps import CacheDep, CatalogDep, ExportsDep, RegistryDep, SettingsDep, StoreDep, require_scope
-from service.api.model_import import EXAMPLE, ImportOptions, import_model, parse_options
+from service.api.model_import import EXAMPLE, form_fields, import_model, parse_options
 from service.api.openapi import RATE_LIMITED
 from service.api.routers.loading import GENERATE_LIMITED, loaded_model, model_router
 from service.api.uploads import FILE_FIELD, receive_upload
@@ -26,8 +26,7 @@ _IMPORT_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
         FILE_FIELD: {"type": "string", "format": "binary",
                      "description": "The generator's weights: safetensors, or a PyTorch state dict (read with "
                                     "weights_only: a pickle of anything else is refused)"},
-        **{name: {"type": "string", "description": field.description}
-           for name, field in ImportOptions.model_fields.items()},
+        **form_fields(),
     }}}}}}
 
 
