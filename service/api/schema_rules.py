@@ -58,6 +58,9 @@ def plain_form_fields(paths: dict) -> None:
                     field.update(branches[0])
 
 
+_ABSENT = {"const": None}  # left out, or null
+
+
 def _arch_is(arch: str) -> dict:
     """Matches a model spec of this family; the default family also when `arch` is left out."""
     return {"properties": {"arch": {"const": arch}}, **({} if arch == DEFAULT_ARCH else {"required": ["arch"]})}
@@ -67,10 +70,12 @@ def _model_branch(arch: str) -> dict:
     """The model options `arch` takes, as ModelSpec's model_validator checks them."""
     family, kind = FAMILIES[arch], family_kind(arch)
     family_options = {name for f in FAMILIES.values() for name in f.model_options}
-    rules: dict[str, dict] = {name: {"type": "null"} for name in sorted(family_options - set(family.model_options))}
+    # `const: null`, not `type: null`: a type that differs from the base property's makes ReDoc warn of
+    # incompatible types when it merges the branch, though a validator reads the two the same.
+    rules: dict[str, dict] = {name: _ABSENT for name in sorted(family_options - set(family.model_options))}
     for name in KIND_MODEL_OPTIONS:
         if name not in kind.options:
-            rules[name] = {"enum": [None, _OFF[name]]} if name in _OFF else {"type": "null"}
+            rules[name] = {"enum": [None, _OFF[name]]} if name in _OFF else _ABSENT
     rules["loss"] = {"enum": [None, *family.losses]}
     rules["image_size"] = {"enum": [None, *family.image_sizes]}
     if family.conditional != "optional":
@@ -79,7 +84,7 @@ def _model_branch(arch: str) -> dict:
         rules["codes"] = {"not": {"required": ["categorical", "continuous"],
                                   "properties": {"categorical": {"const": 0}, "continuous": {"const": 0}}}}
     else:
-        rules["codes"] = {"type": "null"}
+        rules["codes"] = _ABSENT
     branch = _arch_is(arch)
     return {**branch, "properties": {**branch["properties"], **rules}}
 
@@ -124,7 +129,7 @@ def family_rules(schemas: dict) -> None:
     job.setdefault("allOf", []).extend([*_JOB_RULES, *(rule for arch in FAMILIES if (rule := _train_rules(arch)))])
     job["description"] = (f"{job.get('description', '')} train.batch_size must be a multiple of train.devices x "
                           "model.pack (every device trains an equal share of whole packs).").strip()
-    schemas["Resources"]["anyOf"] = [{"properties": {"gpu_memory_gb": {"type": "null"}}},
+    schemas["Resources"]["anyOf"] = [{"properties": {"gpu_memory_gb": _ABSENT}},
                                      {"required": ["device"], "properties": {"device": {"const": "gpu"}}}]
 
 
