@@ -24,7 +24,11 @@ import argparse
 import asyncio
 import itertools
 import os
+import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -277,7 +281,26 @@ async def alternate(client: httpx.AsyncClient, api: Api, forward: Callable[[], t
         print(f"   (load average {load_average()})", flush=True)
     results.raw.append(raw(args.seconds))
     print(f"raw once more, after the last round: {results.raw[-1].images_per_s:.0f} images/s", flush=True)
+    if args.profile:  # a round of its own: the sampler's own cost stays out of the measured rounds
+        with flame_graph(api.pid, args.profile):
+            await http_round(client, api, send, max(args.clients), args.seconds, route)
+        print(f"flame graph of the API at N={max(args.clients)}: {args.profile}", flush=True)
     return results
+
+
+@contextmanager
+def flame_graph(pid: int, path: Path):
+    """py-spy samples the API process (all its threads, idle ones left out) while the block runs."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen([spy, "record", "--pid", str(pid), "--output", str(path), "--rate", "250"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # attached before the load starts
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)  # py-spy writes the SVG on SIGINT
+        process.wait(60)
 
 
 # -- the report -----------------------------------------------------------------------------------
@@ -374,6 +397,8 @@ def add_round_options(parser: argparse.ArgumentParser, net: str) -> None:
     parser.add_argument("--api-env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for the API process, e.g. GANFORGE_BATCH_WAIT_MS=0 (repeatable)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: one short round")
+    parser.add_argument("--profile", type=Path, metavar="SVG",
+                        help="after the rounds, one more round at the most clients under py-spy: its flame graph")
 
 
 def round_options(args: argparse.Namespace) -> argparse.Namespace:

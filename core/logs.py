@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import json
 import logging
+import queue
 import sys
 from datetime import UTC, datetime
+from logging.handlers import QueueHandler, QueueListener
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", default=None)
@@ -30,14 +33,39 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # formatted by _Handoff in the thread that logged
+            entry["exception"] = record.exc_text
         return json.dumps(entry, default=str)
 
 
-def configure(log_format: str = "json", level: int = logging.INFO) -> None:
-    """Root logging for a GANForge process: JSON lines (or plain text) on stderr."""
+class _Handoff(QueueHandler):
+    """Hands a record to the writing thread with only what cannot wait: the message, the context's ids and the
+    exception's text. QueueHandler's own prepare formats the whole entry here, in the thread that logs."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record.msg, record.args = record.getMessage(), None
+        for name, var in (("request_id", request_id), ("job_id", job_id)):
+            if (value := var.get()) is not None:
+                setattr(record, name, value)
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        return record
+
+
+def configure(log_format: str = "json", level: int = logging.INFO, background: bool = False) -> None:
+    """Root logging for a GANForge process: JSON lines (or plain text) on stderr. `background`: formatted and
+    written by a thread of their own (the API's event loop: a write to stderr per request, an access log line, was
+    a fifth of its time under load: docs/benchmarks.md, issue 33); entries logged just before a hard kill are lost."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
+    if background:
+        records: queue.SimpleQueue = queue.SimpleQueue()
+        listener = QueueListener(records, handler)
+        listener.start()
+        atexit.register(listener.stop)  # writes what is queued before the process ends
+        handler = _Handoff(records)
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -72,7 +72,7 @@ class _Collector:
     def add(self, image: Image.Image, where: str) -> None:
         if len(self.arrays) >= self.limits.max_images:
             raise UploadTooLarge(f"the upload holds more than {self.limits.max_images:,} images (the server's "
-                                 "max_dataset_images); split it into smaller data sets")
+                                 f"{self.limits.images_setting}); {self.limits.split_advice}")
         rgb = to_rgb(image, self.fill)
         if self.options.image_size is None:
             self._check_native_size(rgb, where)

@@ -99,7 +99,7 @@ def check_images(header: ArrayHeader, options: UploadOptions, limits: UploadLimi
                              f"{limits.max_image_pixels:,}")
     if n > limits.max_images:
         raise UploadTooLarge(f"`images` holds {n:,} images, more than {limits.max_images:,} (the server's "
-                             "max_dataset_images); split it into smaller data sets")
+                             f"{limits.images_setting}); {limits.split_advice}")
     side = options.image_size or (height if height == width else 0)
     least = n * (3 if options.channels == "rgb" else 1) * side * side  # what the data set will hold, at least
     if least > limits.max_dataset_bytes:

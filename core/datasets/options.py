@@ -45,6 +45,10 @@ class UploadLimits:
     max_image_pixels: int
     max_images: int
     max_dataset_bytes: int
+    # What a refusal over max_images names: the setting that set it, and what to do instead (a data set upload's,
+    # unless a route that decodes images per request says its own).
+    images_setting: str = "max_dataset_images"
+    split_advice: str = "split it into smaller data sets"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> UploadLimits:

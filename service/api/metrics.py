@@ -29,6 +29,9 @@ class Metrics:
                               registry=self.registry)
         self.batch_images = Histogram("ganforge_generation_batch_images", "Images per batched generator forward",
                                       registry=self.registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+        self.route_batch_images = Histogram("ganforge_batch_images", "Images per batched forward, by serving route "
+                                            "(generate, styles, translate, variations)", ["route"],
+                                            registry=self.registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 
     def watch(self, registry: Registry, cache: GeneratorCache, streams: StreamHub) -> None:
         self.registry.register(_StateCollector(registry, cache, streams))
@@ -36,6 +39,11 @@ class Metrics:
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
+
+    def observe_batch(self, route: str, images: int) -> None:
+        """One batched forward (called from the batch's thread: prometheus_client's metrics are thread-safe)."""
+        self.batch_images.observe(images)
+        self.route_batch_images.labels(route).observe(images)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -65,7 +73,11 @@ class _StateCollector:
         readers = GaugeMetricFamily("ganforge_event_stream_readers", "Redis readers behind them (one per followed "
                                     "key, each holding a connection)")
         readers.add_metric([], self.streams.keys)
-        yield from (hits, misses, loaded, held, evictions, streams, readers)
+        queued = GaugeMetricFamily("ganforge_batch_queue_depth", "Requests waiting for the next batched forward, by "
+                                   "serving route", labels=["route"])
+        for route, depth in self.cache.queued().items():
+            queued.add_metric([route], depth)
+        yield from (hits, misses, loaded, held, evictions, streams, readers, queued)
         up = GaugeMetricFamily("ganforge_redis_up", "1 when the API reaches Redis")
         try:
             counts = self.jobs.count_by_status()

@@ -1,4 +1,6 @@
-"""Streams a multipart upload to a file on disk, chunk by chunk, refusing it once it passes the size cap.
+"""Streams a multipart upload to a file on disk, chunk by chunk, refusing it once it passes the size cap; or, for a
+body capped at max_body_bytes (the images sent to /translate and /variations), keeps it in memory, where the
+route would hold it anyway: no file writes on the event loop.
 
 Starlette's own form parsing spools files to the system temp directory and caps only non-file fields;
 this parser writes beside the data sets and counts every byte of the body as it arrives.
@@ -6,6 +8,7 @@ this parser writes beside the data sets and counts every byte of the body as it 
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -25,15 +28,16 @@ EXAMPLE = "curl -F file=@cats_dogs.zip -F image_size=64 .../v1/datasets"
 
 @dataclass
 class ReceivedUpload:
-    path: Path
+    path: Path | None  # the file part on disk (receive_upload)
     filename: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
+    content: bytes | None = None  # the file part in memory (receive_form)
 
 
 class _Parts:
     """python-multipart callbacks: the `file` part goes to disk, small text fields to memory."""
 
-    def __init__(self, target, path: Path):
+    def __init__(self, target, path: Path | None):
         self.target, self.upload = target, ReceivedUpload(path)
         self.headers: dict[bytes, bytes] = {}
         self.header_name = self.header_value = b""
@@ -92,6 +96,28 @@ async def receive_upload(request: Request, directory: Path, max_bytes: int, exam
                          what: str = "the data set") -> ReceivedUpload:
     """Writes the multipart body's `file` part under `directory`; the caller deletes `path` when done. `what` and
     `example` name the upload in the refusals' words."""
+    boundary = await _checked_boundary(request, max_bytes, example, what)
+    fd, name = tempfile.mkstemp(dir=directory, prefix=".upload-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as target:
+            return await _parse(request, boundary, _Parts(target, Path(name)), max_bytes, example, what)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+
+
+async def receive_form(request: Request, max_bytes: int, example: str = EXAMPLE, what: str = "the images"
+                       ) -> ReceivedUpload:
+    """The multipart body's `file` part in `content`, for bodies small enough to hold (max_body_bytes)."""
+    boundary = await _checked_boundary(request, max_bytes, example, what)
+    target = io.BytesIO()
+    upload = await _parse(request, boundary, _Parts(target, None), max_bytes, example, what)
+    upload.content = target.getvalue()
+    return upload
+
+
+async def _checked_boundary(request: Request, max_bytes: int, example: str, what: str) -> bytes:
+    """The multipart boundary, after refusing a body that is not multipart or says it is over the cap."""
     kind, params = parse_options_header(request.headers.get("content-type", ""))
     if kind != b"multipart/form-data" or not params.get(b"boundary"):
         raise Problem(415, f"send {what} as multipart/form-data with a `{FILE_FIELD}` field, e.g. {example}")
@@ -100,31 +126,29 @@ async def receive_upload(request: Request, directory: Path, max_bytes: int, exam
         if int(declared) <= max_bytes + _DRAIN_BYTES:
             await _drain(request.stream())
         raise Problem(413, _too_large(max_bytes, what), headers={"Connection": "close"})
-    fd, name = tempfile.mkstemp(dir=directory, prefix=".upload-", suffix=".part")
+    return params[b"boundary"]
+
+
+async def _parse(request: Request, boundary: bytes, parts: _Parts, max_bytes: int, example: str,
+                 what: str) -> ReceivedUpload:
     try:
-        with os.fdopen(fd, "wb") as target:
-            parts = _Parts(target, Path(name))
-            parser = MultipartParser(params[b"boundary"], parts.callbacks())
-            received = 0
-            stream = request.stream()
-            async for chunk in stream:
-                received += len(chunk)
-                if received > max_bytes:
-                    await _drain(stream)
-                    raise Problem(413, _too_large(max_bytes, what), headers={"Connection": "close"})
-                parser.write(chunk)
-            parser.finalize()
+        parser = MultipartParser(boundary, parts.callbacks())
+        received = 0
+        stream = request.stream()
+        async for chunk in stream:
+            received += len(chunk)
+            if received > max_bytes:
+                await _drain(stream)
+                raise Problem(413, _too_large(max_bytes, what), headers={"Connection": "close"})
+            parser.write(chunk)
+        parser.finalize()
     except Problem:
-        Path(name).unlink(missing_ok=True)
         raise
     except HTTPException as exc:  # BodySizeLimit's cap, tripped while a body without Content-Length streamed in
-        Path(name).unlink(missing_ok=True)
         raise Problem(exc.status_code, str(exc.detail), headers={"Connection": "close"}) from None
     except Exception as exc:  # python-multipart's parse errors, a client that went away
-        Path(name).unlink(missing_ok=True)
         raise Problem(400, f"the multipart body could not be read ({exc}); send it as {example}") from None
     if parts.files == 0:
-        Path(name).unlink(missing_ok=True)
         raise Problem(422, f"no `{FILE_FIELD}` field in the form; send {what} as {example}")
     return parts.upload
 

@@ -116,7 +116,7 @@ def run_api() -> None:
     settings = get_settings()
     settings.require_redis_url()
     auth_mode = refuse_unsafe_bind(settings)  # before the slow imports: a refusal comes at once
-    logs.configure(settings.log_format)
+    logs.configure(settings.log_format, background=True)
     import uvicorn
 
     from service.api.app import create_app

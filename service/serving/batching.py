@@ -5,6 +5,12 @@ A request joins its model's queue; a collector takes the queued requests in orde
 loop, and hands each caller its own rows. While one batch runs, the next fills up, so under load the
 batches grow by themselves and throughput approaches the generator's raw batched speed (the shape of
 Triton's `max_queue_delay` and Ray Serve's `batch_wait_timeout_s`).
+
+A request may bring its own `prepare` (decode an upload into inputs) and `finish` (encode its outputs): both run
+in the batch's worker thread, so a request costs no thread hop of its own, only its share of one hop per batch.
+Under load that is what keeps the batches growing: with a hop per request, 32 clients put 32 decodes and encodes
+in the thread pool beside the forward, which then waits for the GIL behind them while the batches shrink
+(docs/benchmarks.md, issue 33). A failure in one request's prepare or finish fails that request only.
 """
 
 from __future__ import annotations
@@ -13,25 +19,24 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from starlette.concurrency import run_in_threadpool
 
 from models.sampling import Conditioning
 
+Prepare = Callable[[], tuple[torch.Tensor, Conditioning]]
+Finish = Callable[[torch.Tensor], Any]
+Forward = Callable[[torch.Tensor, Conditioning], torch.Tensor]
+
 
 @dataclass
 class _Waiting:
-    latents: torch.Tensor
-    conditioning: Conditioning
+    prepare: Prepare
+    finish: Finish | None
+    size: int  # images it asks for, as far as is known before `prepare` (an upload counts as one)
     future: asyncio.Future
-
-    @property
-    def size(self) -> int:
-        return self.latents.shape[0]
-
-
-Forward = Callable[[torch.Tensor, Conditioning], torch.Tensor]
 
 
 class Batcher:
@@ -43,12 +48,21 @@ class Batcher:
 
     async def __call__(self, latents: torch.Tensor, conditioning: Conditioning) -> torch.Tensor:
         """This request's outputs, computed together with whatever else is queued for the model."""
-        waiting = _Waiting(latents, conditioning, asyncio.get_running_loop().create_future())
+        return await self.submit(lambda: (latents, conditioning), None, latents.shape[0])
+
+    async def submit(self, prepare: Prepare, finish: Finish | None = None, size: int = 1) -> Any:
+        """`finish(outputs)` (or the outputs) of the inputs `prepare()` makes; both run in the batch's thread."""
+        waiting = _Waiting(prepare, finish, size, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
         self._arrived.set()
         if self._collector is None or self._collector.done():
             self._collector = asyncio.create_task(self._collect())
         return await waiting.future
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a batch (not those in the batch that runs)."""
+        return len(self._queue)
 
     async def _collect(self) -> None:
         while self._queue:
@@ -80,23 +94,49 @@ class Batcher:
 
     async def _run(self, batch: list[_Waiting]) -> None:
         try:
-            outputs = await run_in_threadpool(self._forward_together, batch)
-        except Exception as exc:  # every caller of the batch learns what went wrong
-            for waiting in batch:
-                if not waiting.future.done():
-                    waiting.future.set_exception(exc)
-            return
-        for waiting, output in zip(batch, outputs, strict=True):
-            if not waiting.future.done():
-                waiting.future.set_result(output)
+            outcomes = await run_in_threadpool(self._run_together, batch)
+        except Exception as exc:
+            outcomes = [(None, exc)] * len(batch)
+        for waiting, (result, error) in zip(batch, outcomes, strict=True):
+            if waiting.future.done():
+                continue
+            if error is not None:
+                waiting.future.set_exception(error)
+            else:
+                waiting.future.set_result(result)
 
-    def _forward_together(self, batch: list[_Waiting]) -> list[torch.Tensor]:
-        self.on_batch(sum(w.size for w in batch))
-        if len(batch) == 1:  # served alone: exactly the computation of an unbatched request
-            return [self.forward(batch[0].latents, batch[0].conditioning)]
-        latents = torch.cat([w.latents for w in batch])
-        conditioning = {name: torch.cat([w.conditioning[name] for w in batch]) for name in batch[0].conditioning}
-        return list(self.forward(latents, conditioning).split([w.size for w in batch]))
+    def _run_together(self, batch: list[_Waiting]) -> list[tuple[Any, BaseException | None]]:
+        """Each request's (result, None) or (None, its error): prepare each, one forward, finish each."""
+        outcomes: list[tuple[Any, BaseException | None]] = [(None, None)] * len(batch)
+        prepared: list[tuple[int, torch.Tensor, Conditioning]] = []
+        for i, waiting in enumerate(batch):
+            try:
+                prepared.append((i, *waiting.prepare()))
+            except Exception as exc:
+                outcomes[i] = (None, exc)
+        if not prepared:
+            return outcomes
+        try:
+            outputs = self._forward_together([(inputs, conditioning) for _, inputs, conditioning in prepared])
+        except Exception as exc:  # every request of the batch learns what went wrong
+            for i, _, _ in prepared:
+                outcomes[i] = (None, exc)
+            return outcomes
+        for (i, _, _), output in zip(prepared, outputs, strict=True):
+            finish = batch[i].finish
+            try:
+                outcomes[i] = (finish(output) if finish else output, None)
+            except Exception as exc:
+                outcomes[i] = (None, exc)
+        return outcomes
+
+    def _forward_together(self, requests: list[tuple[torch.Tensor, Conditioning]]) -> list[torch.Tensor]:
+        self.on_batch(sum(inputs.shape[0] for inputs, _ in requests))
+        if len(requests) == 1:  # served alone: exactly the computation of an unbatched request
+            return [self.forward(*requests[0])]
+        together = torch.cat([inputs for inputs, _ in requests])
+        conditioning = {name: torch.cat([c[name] for _, c in requests]) for name in requests[0][1]}
+        return list(self.forward(together, conditioning).split([inputs.shape[0] for inputs, _ in requests]))
 
     def _queued_images(self) -> int:
         return sum(w.size for w in self._queue)

@@ -6,11 +6,13 @@ import secrets
 from collections.abc import Callable
 
 import torch
+from fastapi import Response
 
 from core.card import CodeSizes, ModelCard, StyleInputs
 from models.sampling import Conditioning, interpolate, latents_for_seed
 from service.api.problems import Problem
 from service.api.schemas import CodesIn, GenerateRequest, InterpolateRequest, LatentPoint, TraverseRequest
+from service.serving.formats import check_format, default_format, respond
 from service.serving.inputs import GeneratorInputs
 
 # A style-based generator's mapping network: latents (and labels) in, ws (N x num_ws x w_dim) out.
@@ -45,6 +47,27 @@ def resolve_inputs(card: ModelCard, request: GenerateRequest, cap: int) -> Gener
     inputs.conditioning = conditioning(card, request.labels, request.codes, inputs.count) | \
         style_conditioning(card, request.psi, request.psi_cutoff, inputs.count)
     return inputs
+
+
+class Generation:
+    """A generate request's work in its batch's thread (service.serving.batching): `prepare` draws its latents and
+    checks them against the card, `finish` encodes its images. Not for ws requests (they batch apart)."""
+
+    def __init__(self, card: ModelCard, request: GenerateRequest, cap: int):
+        self.card, self.request, self.cap = card, request, cap
+        # Images it asks for, to size the batch before its inputs exist.
+        self.size = len(request.latents) if request.latents is not None else request.n or 1
+        self.inputs: GeneratorInputs | None = None
+        self.format = request.format
+
+    def prepare(self) -> tuple[torch.Tensor, Conditioning]:
+        self.inputs = resolve_inputs(self.card, self.request, self.cap)
+        self.format = self.request.format or default_format(self.inputs.count)
+        check_format(self.card, self.format, self.inputs.count)
+        return self.inputs.latents, self.inputs.conditioning
+
+    def finish(self, samples: torch.Tensor) -> Response:
+        return respond(samples, self.inputs, self.card, self.format, self.request.nrow)
 
 
 def interpolation_inputs(card: ModelCard, request: InterpolateRequest, cap: int,

@@ -15,7 +15,7 @@ from core.artifacts import load_published_generator
 from core.card import ModelCard
 from core.store import ArtifactStore
 from models.sampling import Conditioning, generate, generate_from_ws, mapped_ws, translate, vary
-from service.serving.batching import Batcher
+from service.serving.batching import Batcher, Finish, Prepare
 
 log = logging.getLogger("ganforge.api")
 
@@ -37,7 +37,7 @@ class LoadedGenerator:
     # One forward at a time per generator: batches already run one after another, and an augment
     # stream takes its turn between them instead of fighting them for the CPU threads.
     lock: threading.Lock = field(default_factory=threading.Lock)
-    _batchers: dict[str, Batcher] = field(default_factory=dict)
+    _batchers: dict[str, tuple[str, Batcher]] = field(default_factory=dict)  # key: (route, batcher)
 
     def images(self, latents: torch.Tensor, conditioning: Conditioning | None = None) -> torch.Tensor:
         """uint8 NCHW images, or float N x 2 points for a 2-D model, computed now in this thread."""
@@ -66,28 +66,45 @@ class LoadedGenerator:
         with self.lock:
             return vary(self.net, images, latents, batch_size=self.policy.max_images)
 
-    async def batched(self, latents: torch.Tensor, conditioning: Conditioning, on_batch) -> torch.Tensor:
-        """The same as `images`, awaited: computed together with concurrent requests for this model."""
-        return await self._batcher("", self.images, on_batch)(latents, conditioning)
+    async def batched(self, latents: torch.Tensor, conditioning: Conditioning, on_batch,
+                      finish: Finish | None = None):
+        """The same as `images`, awaited: computed together with concurrent requests for this model; `finish`
+        (the encoding of the response) runs in the batch's thread."""
+        return await self._batcher("", "generate", self.images, on_batch).submit(lambda: (latents, conditioning),
+                                                                                 finish, latents.shape[0])
+
+    async def batched_work(self, prepare: Prepare, finish: Finish, size: int, on_batch):
+        """`finish(images)` for the inputs `prepare()` makes, batched as `batched` is; both run in the batch's
+        thread."""
+        return await self._batcher("", "generate", self.images, on_batch).submit(prepare, finish, size)
 
     async def batched_styles(self, ws: torch.Tensor, conditioning: Conditioning, on_batch) -> torch.Tensor:
         """The same as `styled`, awaited: batched with concurrent ws requests for this model."""
-        return await self._batcher("ws", self.styled, on_batch)(ws, conditioning)
+        return await self._batcher("ws", "styles", self.styled, on_batch)(ws, conditioning)
 
-    async def batched_translation(self, images: torch.Tensor, direction: str, on_batch) -> torch.Tensor:
-        """The same as `translated`, awaited: batched with concurrent requests in the same direction."""
+    async def batched_translation(self, direction: str, prepare: Prepare, finish: Finish, on_batch):
+        """`finish(outputs)` for the inputs `prepare()` decodes, translated together with concurrent requests in
+        the same direction; both run in the batch's thread."""
         forward = lambda inputs, _conditioning: self.translated(inputs, direction)  # noqa: E731
-        return await self._batcher(direction, forward, on_batch)(images, {})
+        return await self._batcher(direction, "translate", forward, on_batch).submit(prepare, finish)
 
     async def batched_variations(self, images: torch.Tensor, latents: torch.Tensor, on_batch) -> torch.Tensor:
         """The same as `varied`, awaited: batched with concurrent variation requests."""
         forward = lambda inputs, extra: self.varied(inputs, extra["latents"])  # noqa: E731
-        return await self._batcher("variations", forward, on_batch)(images, {"latents": latents})
+        return await self._batcher("variations", "variations", forward, on_batch)(images, {"latents": latents})
 
-    def _batcher(self, key: str, forward, on_batch) -> Batcher:
+    def queued(self) -> dict[str, int]:
+        """Requests waiting for a batch, by route."""
+        depths: dict[str, int] = {}
+        for route, batcher in list(self._batchers.values()):
+            depths[route] = depths.get(route, 0) + batcher.queued
+        return depths
+
+    def _batcher(self, key: str, route: str, forward, on_batch) -> Batcher:
         if key not in self._batchers:  # made on first use, inside the event loop it belongs to
-            self._batchers[key] = Batcher(forward, self.policy.max_images, self.policy.max_wait_s, on_batch)
-        return self._batchers[key]
+            batcher = Batcher(forward, self.policy.max_images, self.policy.max_wait_s, lambda n: on_batch(route, n))
+            self._batchers[key] = (route, batcher)
+        return self._batchers[key][1]
 
 
 def module_bytes(net: nn.Module) -> int:
@@ -149,6 +166,16 @@ class GeneratorCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def queued(self) -> dict[str, int]:
+        """Requests waiting for a batch, by route, all loaded generators together."""
+        with self._lock:
+            loaded = list(self._items.values())
+        depths: dict[str, int] = {}
+        for item in loaded:
+            for route, depth in item.queued().items():
+                depths[route] = depths.get(route, 0) + depth
+        return depths
 
     def _hit(self, model_id: str, max_age_s: float | None = None) -> LoadedGenerator | None:
         with self._lock:

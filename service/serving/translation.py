@@ -12,6 +12,7 @@ import base64
 import binascii
 import io
 import json
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Annotated, Literal
@@ -24,14 +25,14 @@ from starlette.concurrency import run_in_threadpool
 
 from core.card import ModelCard
 from core.datasets import InvalidUpload, UploadLimits, UploadOptions, UploadTooLarge
-from core.datasets.decode import Decoded, decode_image_list, decode_images
+from core.datasets.decode import NPY_MAGIC, ZIP_MAGIC, Decoded, decode_image_list, decode_images
 from core.settings import Settings
 from core.spec import StrictModel
 from models.plots import picture
 from models.sampling import as_shown, png_bytes
 from service.api.problems import Problem
 from service.api.schemas import exactly_one, json_rules
-from service.api.uploads import receive_upload
+from service.api.uploads import receive_form
 from service.serving.formats import FORMATS, default_format, describe, either, formats_for, media_types, names
 
 TranslateFormat = Literal[names("translate")]  # type: ignore[valid-type]
@@ -44,8 +45,9 @@ EXAMPLE = "curl -F file=@horse.png -F direction=a2b .../v1/models/{id}/translate
 # What /translate and /variations share: how an input is made square, and the JSON body's images.
 Resize = Annotated[Literal["crop", "pad"], Field(description="How a non-square input becomes square: crop: "
                                                             "center-crop; pad: fit inside and pad with black")]
-OneImage = Annotated[str | None, Field(description="One base64-encoded image")]
-SeveralImages = Annotated[list[str] | None, Field(min_length=1, description="Several base64-encoded images")]
+Base64Image = Annotated[str, Field(min_length=1)]
+OneImage = Annotated[Base64Image | None, Field(description="One base64-encoded image")]
+SeveralImages = Annotated[list[Base64Image] | None, Field(min_length=1, description="Several base64-encoded images")]
 
 
 def request_body(options_model: type[StrictModel], json_model: type[StrictModel], file_doc: str) -> dict:
@@ -82,31 +84,28 @@ REQUEST_BODY = request_body(TranslateOptions, TranslateRequest, "One image (PNG,
 
 def translate_limits(settings: Settings) -> UploadLimits:
     return UploadLimits(settings.max_uncompressed_bytes, settings.max_entry_bytes, settings.max_zip_entries,
-                        settings.max_image_pixels, settings.max_images_per_request, settings.max_dataset_bytes)
+                        settings.max_image_pixels, settings.max_images_per_request, settings.max_dataset_bytes,
+                        "max_images_per_request", "send them in several requests")
 
 
-async def read_request(request: Request, settings: Settings, incoming: Path, options_model=TranslateOptions,
+async def read_request(request: Request, settings: Settings, options_model=TranslateOptions,
                        json_model=TranslateRequest, example: str = EXAMPLE):
-    """(options, what holds the images: a file on disk to delete afterwards or a list of bytes, the JSON body's
-    other fields)."""
+    """(options, what holds the images: one uploaded file's bytes or a list of encoded images, the JSON body's
+    other fields). Both bodies are capped at max_body_bytes and held in memory; decoding them is decode's work."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         # Parsing and base64-decoding up to max_body_bytes is CPU work: off the event loop.
         return await run_in_threadpool(_from_json, await request.body(), settings.max_images_per_request,
                                        options_model, json_model)
     if content_type == "multipart/form-data":
-        upload = await receive_upload(request, incoming, settings.max_body_bytes)
+        upload = await receive_form(request, settings.max_body_bytes, example)
+        fields = {k: v for k, v in upload.fields.items() if v != ""}
         try:
-            fields = {k: v for k, v in upload.fields.items() if v != ""}
             # Form fields are text: lax validation reads "5" as 5 and "true" as True, as JSON would have them.
             options = options_model.model_validate(fields, strict=False)
         except ValidationError as exc:
-            upload.path.unlink(missing_ok=True)
             raise Problem(422, _errors(exc) + f" (form fields: {', '.join(options_model.model_fields)})") from None
-        except Problem:
-            upload.path.unlink(missing_ok=True)
-            raise
-        return options, upload.path, {}
+        return options, upload.content, {}
     raise Problem(415, f"send the images as multipart/form-data with a `file` field ({example}), or as JSON "
                        "with base64 `image` / `images`")
 
@@ -127,36 +126,64 @@ def _from_json(raw: bytes, cap: int, options_model, json_model):
     return options, [image_bytes(text, i) for i, text in enumerate(texts)], rest
 
 
-def decode(source, options: TranslateOptions, card: ModelCard, limits: UploadLimits) -> torch.Tensor:
+class Translation:
+    """One request's work in its batch's thread (service.serving.batching): `prepare` decodes its images, `finish`
+    encodes the outputs."""
+
+    def __init__(self, source: bytes | list[bytes], options: TranslateOptions, card: ModelCard,
+                 limits: UploadLimits):
+        self.source, self.options, self.card, self.limits = source, options, card, limits
+        self.inputs: torch.Tensor | None = None
+
+    def prepare(self) -> tuple[torch.Tensor, dict]:
+        self.inputs = decode(self.source, self.options, self.card, self.limits)
+        check_format(self.options.format or "grid", self.inputs.shape[0])
+        return self.inputs, {}
+
+    def finish(self, outputs: torch.Tensor) -> Response:
+        return respond(self.inputs, outputs, self.options, self.card)
+
+
+def decode(source: bytes | list[bytes], options: TranslateOptions, card: ModelCard,
+           limits: UploadLimits) -> torch.Tensor:
     """uint8 N x C x H x W in the shape the model's direction takes. Runs in a worker thread."""
     shapes = card.inputs.images or {}
     if options.direction not in shapes:
-        if isinstance(source, Path):
-            source.unlink(missing_ok=True)
         raise Problem(422, f"direction: model {card.id} translates {either(list(shapes))} only; got "
                            f"{options.direction}")
     return torch.from_numpy(decode_inputs(source, shapes[options.direction], options.resize, limits).images)
 
 
-def decode_inputs(source, shape: list[int], resize: str, limits: UploadLimits) -> Decoded:
-    """Images (one file, a ZIP or NPZ on disk, or a list of encoded images) brought to `shape` (C, H, W) as an
-    upload's are, with the labels a ZIP's class folders or an NPZ's `labels` give (-1: none). Deletes the
-    file. Runs in a worker thread."""
+def decode_inputs(source: bytes | list[bytes], shape: list[int], resize: str, limits: UploadLimits) -> Decoded:
+    """Images (one uploaded file: an image, a ZIP or an NPZ; or a list of encoded images) brought to `shape`
+    (C, H, W) as an upload's are, with the labels a ZIP's class folders or an NPZ's `labels` give (-1: none). Runs
+    in a worker thread."""
     channels, size, _ = shape
     upload = UploadOptions(image_size=size, channels="gray" if channels == 1 else "rgb", resize=resize)
     try:
-        decoded = decode_image_list(source, upload, limits) if isinstance(source, list) else \
-            decode_images(source, upload, limits)
+        if isinstance(source, list):
+            decoded = decode_image_list(source, upload, limits)
+        elif source.startswith(NPY_MAGIC) or source[:4] in ZIP_MAGIC:
+            decoded = _decode_archive(source, upload, limits)
+        elif len(source) > limits.max_entry_bytes:
+            raise UploadTooLarge(f"the image is over {limits.max_entry_bytes:,} bytes (the server's max_entry_bytes)")
+        else:
+            decoded = decode_image_list([source], upload, limits)
     except UploadTooLarge as exc:
         raise Problem(413, str(exc)) from None
     except InvalidUpload as exc:
         raise Problem(422, str(exc)) from None
-    finally:
-        if isinstance(source, Path):
-            source.unlink(missing_ok=True)
     if len(decoded.images) > limits.max_images:
         raise Problem(422, f"at most {limits.max_images} images per request; got {len(decoded.images)}")
     return decoded
+
+
+def _decode_archive(content: bytes, upload: UploadOptions, limits: UploadLimits) -> Decoded:
+    """A ZIP or NPZ: the decoder reads those from a file (in this worker thread, never on the event loop)."""
+    with tempfile.NamedTemporaryFile(prefix="ganforge-translate-", suffix=".upload") as spooled:
+        spooled.write(content)
+        spooled.flush()
+        return decode_images(Path(spooled.name), upload, limits)
 
 
 def check_format(fmt: str, count: int) -> None:

@@ -353,6 +353,7 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_images(client, cg
     alone = [npz(client.post(url, json=body))["images"] for body in bodies]
     batches_before = _metric(client, "ganforge_generation_batch_images_count")
     singles_before = _metric(client, 'ganforge_generation_batch_images_bucket{le="3.0"}')
+    route_before = _metric(client, 'ganforge_batch_images_count{route="generate"}')
     start = threading.Barrier(len(bodies))
 
     def concurrently(body):
@@ -366,6 +367,8 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_images(client, cg
     batches = _metric(client, "ganforge_generation_batch_images_count") - batches_before
     small = _metric(client, 'ganforge_generation_batch_images_bucket{le="3.0"}') - singles_before
     assert batches < len(bodies) and small < batches, "no two requests shared a forward pass"
+    assert _metric(client, 'ganforge_batch_images_count{route="generate"}') - route_before == batches
+    assert 'ganforge_batch_queue_depth{route="generate"} 0.0' in client.get("/metrics").text  # all answered
 
 
 def test_deleting_a_model_under_load_gives_200s_then_404s_never_500(client, worker_process):

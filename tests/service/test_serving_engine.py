@@ -1,6 +1,7 @@
 """The API's serving engine without HTTP: the generator cache's bounds and the request batcher."""
 
 import asyncio
+import threading
 
 import pytest
 import torch
@@ -122,3 +123,67 @@ def test_a_caller_that_went_away_is_skipped():
         return await batcher(torch.ones(2, 2), {})
 
     assert asyncio.run(run()).shape == (2, 2) and seen == [2]
+
+
+def test_requests_that_arrive_while_a_batch_runs_join_the_next_one():
+    running, release, batches = threading.Event(), threading.Event(), []
+
+    def forward(latents, conditioning):
+        running.set()
+        release.wait(10)
+        return latents
+
+    async def run():
+        batcher = Batcher(forward, 8, 0.0, batches.append)
+        first = asyncio.ensure_future(batcher(torch.ones(1, 2), {}))
+        await asyncio.to_thread(running.wait, 10)
+        later = [asyncio.ensure_future(batcher(torch.ones(1, 2), {})) for _ in range(5)]
+        await asyncio.sleep(0)
+        queued = batcher.queued
+        release.set()
+        await asyncio.gather(first, *later)
+        return queued
+
+    assert asyncio.run(run()) == 5 and batches == [1, 5]
+
+
+def test_prepare_and_finish_run_per_request_and_a_bad_input_fails_only_its_request():
+    forwards = []
+
+    def forward(inputs, conditioning):
+        forwards.append(inputs.shape[0])
+        return inputs * 10
+
+    def bad_input():
+        raise ValueError("not an image")
+
+    async def run():
+        batcher = Batcher(forward, 8, 0.05, lambda n: None)
+        return await asyncio.gather(
+            batcher.submit(lambda: (torch.ones(2, 1), {}), lambda out: f"encoded {out.sum().item():g}"),
+            batcher.submit(bad_input, str),
+            batcher.submit(lambda: (torch.full((1, 1), 2.0), {}), lambda out: f"encoded {out.sum().item():g}"),
+            return_exceptions=True)
+
+    first, bad, third = asyncio.run(run())
+    assert (first, third) == ("encoded 20", "encoded 20")
+    assert isinstance(bad, ValueError) and forwards == [3]
+
+
+def test_the_cache_reports_each_routes_waiting_requests(store):
+    cache = GeneratorCache(store, 1, 2**30)
+    loaded = cache.get(model(0))
+
+    async def run():
+        with loaded.lock:  # the forward waits for the generator: the first batch runs, the next ones wait
+            first = asyncio.ensure_future(loaded.batched(latents_for_seed(1, 8, 0), {}, lambda route, n: None))
+            while loaded.queued() != {"generate": 0}:  # taken by the collector
+                await asyncio.sleep(0.01)
+            waiting = [asyncio.ensure_future(loaded.batched(latents_for_seed(1, 8, s), {}, lambda route, n: None))
+                       for s in range(3)]
+            await asyncio.sleep(0.05)
+            depths = cache.queued()
+        await asyncio.gather(first, *waiting)
+        return depths, cache.queued()
+
+    assert asyncio.run(run()) == ({"generate": 3}, {"generate": 0})

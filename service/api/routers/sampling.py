@@ -29,6 +29,7 @@ from service.api.schemas import (
 from service.serving import augment, mixes, styles
 from service.serving.formats import FORMATS, check_format, default_format, either, names, respond, responses
 from service.serving.generation import (
+    Generation,
     GeneratorInputs,
     interpolation_inputs,
     resolve_inputs,
@@ -102,7 +103,7 @@ async def mix_styles(
     if request.format != "grid":
         inputs = styles.only(inputs, mix.cells())
     check_format(loaded.card, request.format, inputs.count)
-    images = await loaded.batched_styles(inputs.ws, inputs.conditioning, metrics.batch_images.observe)
+    images = await loaded.batched_styles(inputs.ws, inputs.conditioning, metrics.observe_batch)
     metrics.images.inc(inputs.count)
     if request.format == "grid":
         images = styles.figure(images)
@@ -153,6 +154,11 @@ async def augment_dataset(
 async def _generate(model_id: str, request: GenerateRequest, registry, cache: GeneratorCache, cap: int,
                     metrics: Metrics) -> Response:
     loaded = await _sampler(model_id, registry, cache)
+    if request.ws is None:  # latents drawn and images encoded in the batch's thread: no thread hop of its own
+        work = Generation(loaded.card, request, cap)
+        response = await loaded.batched_work(work.prepare, work.finish, work.size, metrics.observe_batch)
+        metrics.images.inc(work.inputs.count)
+        return response
     # Drawing latents is CPU work: never on the event loop, so /healthz and other requests keep answering.
     inputs = await run_in_threadpool(resolve_inputs, loaded.card, request, cap)
     return await _serve(loaded, inputs, request.format or default_format(inputs.count), request.nrow, metrics)
@@ -161,12 +167,14 @@ async def _generate(model_id: str, request: GenerateRequest, registry, cache: Ge
 async def _serve(loaded: LoadedGenerator, inputs: GeneratorInputs, fmt: str, nrow: int | None,
                  metrics: Metrics) -> Response:
     check_format(loaded.card, fmt, inputs.count)
+    encode = lambda samples: respond(samples, inputs, loaded.card, fmt, nrow)  # noqa: E731
     if inputs.ws is not None:
-        samples = await loaded.batched_styles(inputs.ws, inputs.conditioning, metrics.batch_images.observe)
-    else:
-        samples = await loaded.batched(inputs.latents, inputs.conditioning, metrics.batch_images.observe)
+        samples = await loaded.batched_styles(inputs.ws, inputs.conditioning, metrics.observe_batch)
+        response = await run_in_threadpool(encode, samples)
+    else:  # encoded in the batch's thread: no thread hop of its own
+        response = await loaded.batched(inputs.latents, inputs.conditioning, metrics.observe_batch, encode)
     metrics.images.inc(inputs.count)
-    return await run_in_threadpool(respond, samples, inputs, loaded.card, fmt, nrow)
+    return response
 
 
 async def _sampler(model_id: str, registry: Registry, cache: GeneratorCache) -> LoadedGenerator:

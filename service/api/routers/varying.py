@@ -7,7 +7,7 @@ from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import CacheDep, CatalogDep, MetricsDep, RegistryDep, SettingsDep
+from service.api.deps import CacheDep, MetricsDep, RegistryDep, SettingsDep
 from service.api.openapi import RATE_LIMITED
 from service.api.routers.loading import GENERATE_LIMITED, loaded_of_kind, model_router
 from service.serving import translation, variations
@@ -22,7 +22,7 @@ router = model_router()
                         **RATE_LIMITED})
 async def vary_images(
     model_id: str, request: Request, registry: RegistryDep, cache: CacheDep, settings: SettingsDep,
-    metrics: MetricsDep, catalog: CatalogDep,
+    metrics: MetricsDep,
 ) -> Response:
     """Augmenters (DAGAN): `n` seeded variations of each image sent, in its class. Send one image, a ZIP (a
     folder per class makes a labelled set) or an NPZ (`images`, optional `labels`) as multipart `file` with the
@@ -30,9 +30,8 @@ async def vary_images(
     card's `inputs.images.variations` shape as /translate's are. As zip or npz the variations stream out as a
     labelled data set (augment's layouts), up to the server's max_augment_images."""
     loaded = await loaded_of_kind("augmenter", model_id, registry, cache)
-    options, source, rest = await translation.read_request(request, settings, catalog.incoming_dir(),
-                                                           variations.VariationOptions, variations.VariationRequest,
-                                                           variations.EXAMPLE)
+    options, source, rest = await translation.read_request(request, settings, variations.VariationOptions,
+                                                           variations.VariationRequest, variations.EXAMPLE)
     shape = loaded.card.inputs.images["variations"]
     decoded = await run_in_threadpool(translation.decode_inputs, source, shape, options.resize,
                                       translation.translate_limits(settings))
@@ -45,7 +44,7 @@ async def vary_images(
         return StreamingResponse(body, media_type=variations.MEDIA_TYPES[plan.format], headers=headers)
     latents = await run_in_threadpool(lambda: torch.cat([inputs.latents for _, inputs in plan.chunks()]))
     out = await loaded.batched_variations(plan.inputs.repeat_interleave(plan.n, dim=0), latents,
-                                          metrics.batch_images.observe)
+                                          metrics.observe_batch)
     metrics.images.inc(plan.total)
     body, media_type = await run_in_threadpool(variations.respond, plan, out)
     return Response(body, media_type=media_type, headers=headers)
