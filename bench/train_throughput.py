@@ -1,11 +1,22 @@
-"""Training throughput: the GANForge trainer vs a plain PyTorch loop of the same DCGAN and batch.
+"""Training throughput: the GANForge trainer vs a plain PyTorch loop of the same nets and batch.
 
-Both run in this process on the same MNIST images, alternating rounds so that machine noise hits
-both alike; the figure is the median images/s over the rounds, and their ratio.
+Both run in this process on the same images, in rounds that alternate which goes first, so that machine noise hits
+both alike; the figures are the median images/s over the rounds, and the ratio is the median of each round's
+ratio (on a shared machine the load changes between rounds more than within one).
 
-    .venv/bin/python bench/train_throughput.py                      # CPU
-    .venv/bin/python bench/train_throughput.py --amp off            # CPU, the trainer in float32 like the loop
+    .venv/bin/python bench/train_throughput.py                      # DCGAN, 28 px MNIST, widths 64, batch 64
+    .venv/bin/python bench/train_throughput.py --amp off            # the trainer in float32 like the loop
+    .venv/bin/python bench/train_throughput.py --net tiny           # widths 8: bookkeeping dominates the step
+    .venv/bin/python bench/train_throughput.py --size 64            # DCGAN at 64 px (`shapes`, RGB), widths 64
+    .venv/bin/python bench/train_throughput.py --arch stylegan2     # StyleGAN2 at 64 px
     .venv/bin/python bench/train_throughput.py --device cuda        # GPU: the trainer with AMP etc.
+
+The plain loop is the pytorch/examples DCGAN step (D on real and on detached fakes, G on the same fakes; BCE,
+Adam 2e-4, betas 0.5/0.999), in float32, with its data converted and on the device up front. GANForge's step draws
+fresh noise for G's update, one more forward pass of G; `--plain fresh` gives the plain loop that pass too, so that
+the ratio then measures the trainer's bookkeeping alone. For stylegan2 the
+trainer runs without R1 and style mixing (`r1_gamma 0`, `style_mixing 0`), so both do the same adversarial
+step on the same nets.
 """
 
 from __future__ import annotations
@@ -20,11 +31,16 @@ import torch.nn.functional as F
 
 from models.data import load_builtin, to_model_range
 from models.gan import GANConfig, build_discriminator, build_generator
-from models.trainer import TrainConfig, Trainer
+from models.trainer import TrainConfig, make_trainer
+
+WIDTHS = {"tiny": 8, "dcgan": 64}  # --net: the nets' widths (ngf = ndf)
+DATA = {28: "mnist", 64: "shapes"}  # --size: the built-in data set at that size
 
 
-def plain_loop(images: torch.Tensor, gan: GANConfig, steps: int, batch_size: int, device: torch.device) -> float:
-    """The pytorch/examples DCGAN step, nothing else; returns images/s."""
+def plain_loop(images: torch.Tensor, gan: GANConfig, steps: int, batch_size: int, device: torch.device,
+               fresh: bool = False) -> float:
+    """The pytorch/examples DCGAN step, nothing else; returns images/s. `fresh`: G's step on fakes from fresh
+    noise, as GANForge's step does (D's fakes then need no graph through G), so the two do the same work."""
     torch.manual_seed(0)
     netG, netD = build_generator(gan).to(device), build_discriminator(gan).to(device)
     optG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -34,13 +50,16 @@ def plain_loop(images: torch.Tensor, gan: GANConfig, steps: int, batch_size: int
 
     def step(i: int) -> None:
         real = data[order[(i * batch_size) % (len(data) - batch_size):][:batch_size]]
-        fake = netG(torch.randn(batch_size, gan.latent_dim, device=device))
+        with torch.set_grad_enabled(not fresh):
+            fake = netG(torch.randn(batch_size, gan.latent_dim, device=device))
         real_logits, fake_logits = netD(real).logit, netD(fake.detach()).logit
         loss_d = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) + \
             F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
         optD.zero_grad()
         loss_d.backward()
         optD.step()
+        if fresh:
+            fake = netG(torch.randn(batch_size, gan.latent_dim, device=device))
         out = netD(fake).logit
         loss_g = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
         optG.zero_grad()
@@ -57,12 +76,12 @@ def plain_loop(images: torch.Tensor, gan: GANConfig, steps: int, batch_size: int
 
 
 def ganforge(images: torch.Tensor, gan: GANConfig, steps: int, batch_size: int, device: torch.device,
-             options: dict) -> float:
-    config = TrainConfig(epochs=10_000, batch_size=batch_size, max_steps=1, progress_every_steps=50,
+             options: dict, warmup: int) -> float:
+    config = TrainConfig(epochs=10_000, batch_size=batch_size, max_steps=warmup, progress_every_steps=50,
                          sample_every_epochs=10_000, checkpoint_every_steps=10**9, **options)
-    trainer = Trainer(gan, config, device)
-    trainer.fit(images)  # warm-up step (and compilation, if on)
-    trainer.config = replace(trainer.config, max_steps=steps + 1)
+    trainer = make_trainer(gan, config, device)
+    trainer.fit(images)  # warm-up steps (and compilation, if on)
+    trainer.config = replace(trainer.config, max_steps=steps + warmup)
     _sync(device)
     started = time.perf_counter()
     trainer.fit(images)
@@ -78,30 +97,50 @@ def _sync(device: torch.device) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--arch", default="dcgan", choices=["dcgan", "stylegan2"])
+    parser.add_argument("--net", default="dcgan", choices=sorted(WIDTHS), help="widths: tiny 8, dcgan 64")
+    parser.add_argument("--size", type=int, default=None, choices=sorted(DATA),
+                        help="image size (default: 28 for dcgan, 64 for stylegan2)")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--compile", action="store_true", help="torch.compile in the trainer (CUDA)")
+    parser.add_argument("--plain", default="examples", choices=["examples", "fresh"],
+                        help="the plain loop's G step: on D's fakes (pytorch/examples) or on fresh noise (as ours)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch's intra-op threads")
+    parser.add_argument("--compile", action="store_true", help="torch.compile in the trainer")
     parser.add_argument("--amp", default="auto", choices=["auto", "off", "bf16", "fp16"],
                         help="the trainer's train.amp (the plain loop is always float32)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    images = load_builtin("mnist").images
-    gan = GANConfig(arch="dcgan", latent_dim=100, data_shape=(1, 28, 28), g_width=64, d_width=64)
+    size = args.size or (64 if args.arch == "stylegan2" else 28)
+    images = load_builtin(DATA[size]).images
+    width = WIDTHS[args.net]
+    gan = GANConfig(arch=args.arch, latent_dim=100, data_shape=tuple(images.shape[1:]), g_width=width,
+                    d_width=width)
     # The trainer's defaults for the device: on CUDA that means bf16 autocast and channels_last, on a CPU with
     # AMX bf16 autocast.
     options = {"compile": args.compile, "amp": args.amp}
-    precision = Trainer(gan, TrainConfig(**options), device).precision
+    if args.arch == "stylegan2":
+        options |= {"r1_gamma": 0.0, "style_mixing": 0.0}
+    precision = make_trainer(gan, TrainConfig(**options), device).precision
+    # A compiled trainer needs a few steps before its graphs settle (D with and without grad, G's step).
+    warmup = 3 if args.compile else 1
     plain, ours = [], []
-    for _ in range(args.rounds):
-        plain.append(plain_loop(images, gan, args.steps, args.batch_size, device))
-        ours.append(ganforge(images, gan, args.steps, args.batch_size, device, options))
+    for i in range(args.rounds):
+        if i % 2:
+            ours.append(ganforge(images, gan, args.steps, args.batch_size, device, options, warmup))
+        plain.append(plain_loop(images, gan, args.steps, args.batch_size, device, args.plain == "fresh"))
+        if not i % 2:
+            ours.append(ganforge(images, gan, args.steps, args.batch_size, device, options, warmup))
     p, o = statistics.median(plain), statistics.median(ours)
-    print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} "
-          f"batch={args.batch_size} steps/round={args.steps} rounds={args.rounds} trainer precision={precision}")
+    ratio = statistics.median(x / y for x, y in zip(ours, plain, strict=True))
+    print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} arch={args.arch} "
+          f"size={size} widths={width} batch={args.batch_size} steps/round={args.steps} rounds={args.rounds} "
+          f"trainer precision={precision} compile={args.compile} plain={args.plain}")
     print(f"plain PyTorch loop : {p:8.1f} images/s  (rounds: {', '.join(f'{x:.0f}' for x in plain)})")
     print(f"GANForge trainer   : {o:8.1f} images/s  (rounds: {', '.join(f'{x:.0f}' for x in ours)})")
-    print(f"ratio trainer/plain: {o / p:.3f}")
+    print(f"ratio trainer/plain: {ratio:.3f}")
 
 
 if __name__ == "__main__":

@@ -100,7 +100,8 @@ class StyleGAN2Trainer(Trainer):
     def _d_r1(self, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """gamma / 2 |grad_x D(x)|^2 on reals, in float32; through the augmentation, as D sees them."""
         x = real.detach().float().requires_grad_(True)
-        scores = self.d(self._augment(x), labels).logit
+        # The plain D (Trainer.d's note): a double backward, outside the autocast of D's other calls.
+        scores = self.discriminator(self._augment(x), labels).logit
         (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
         r1 = grad.square().sum(dim=(1, 2, 3)).mean()
         self._update(self.opt_d, self.scaler_d, r1 * (self.config.r1_gamma / 2 * self.config.r1_every))
@@ -119,7 +120,8 @@ class StyleGAN2Trainer(Trainer):
         directions y ~ N(0, I) / sqrt(pixels); in float32."""
         inputs = self._sample_inputs(n, self.noise_rng)
         ws = self._mixed_ws(inputs)
-        images = self.synthesis(ws, self.generator.draw_noise(n, self.noise_rng))
+        # The plain synthesis (Trainer.d's note): a double backward, outside autocast.
+        images = self.generator.synthesis(ws, self.generator.draw_noise(n, self.noise_rng))
         directions = torch.randn(images.shape, generator=self.noise_rng, device=self.device)
         directions = directions / math.sqrt(images.shape[2] * images.shape[3])
         (grad,) = torch.autograd.grad((images * directions).sum(), ws, create_graph=True)
@@ -157,10 +159,8 @@ class StyleGAN2Trainer(Trainer):
 
     # -- reporting and state ----------------------------------------------------------------------
 
-    def _progress(self, means, schedule, meter):
-        progress = super()._progress(means, schedule, meter)
-        progress.gradient_penalty = float(means[4]) if self.config.r1_gamma else None  # the R1 term
-        return progress
+    def _reports_penalty(self) -> bool:
+        return bool(self.config.r1_gamma)  # the R1 term
 
     def _reports_aux(self) -> bool:
         return bool(self.config.pl_weight)  # aux: the mean path length

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
+from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
 from models import losses
 from models.augment import AdaptiveAugment, diff_augment
@@ -17,6 +18,7 @@ from models.config import TrainConfig
 from models.data import to_model_range
 from models.distributed import Ranks, SyncedGradScaler, on_cpu
 from models.family import STANDARD_LOOP, GANConfig, build_discriminator, build_generator
+from models.host_reads import to_host
 from models.inputs import Inputs, draw_inputs
 from models.nets.conditional import DOutput
 from models.sampling import to_uint8
@@ -72,8 +74,11 @@ class _Schedule:
     """Which examples each step trains on. Each epoch has its own order, derived from (seed, epoch), so
     resuming mid-epoch needs no saved state; a step takes `d_steps` consecutive batches of it."""
 
-    def __init__(self, config: TrainConfig, n: int, multiple_of: int = 1, weights: torch.Tensor | None = None):
+    def __init__(self, config: TrainConfig, n: int, multiple_of: int = 1, weights: torch.Tensor | None = None,
+                 device: torch.device | None = None):
         self.n, self.seed, self.d_steps = n, config.seed, config.d_steps
+        # The epoch's order moves to the data's device once, so that no step copies indices over (a wait each).
+        self.device = device
         self.weights = weights  # None: each epoch is a permutation; else n draws with these odds, with replacement
         # A packing D judges whole packs: a batch holds a whole number of them.
         self.batch_size = max(multiple_of, min(config.batch_size, n) // multiple_of * multiple_of)
@@ -100,7 +105,7 @@ class _Schedule:
             rng = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             order = torch.randperm(self.n, generator=rng) if self.weights is None else \
                 torch.multinomial(self.weights, self.n, replacement=True, generator=rng)
-            self._order = epoch, order
+            self._order = epoch, order.to(self.device, non_blocking=True) if self.device is not None else order
         order, size = self._order[1], self.batch_size
         return [order[j * size : (j + 1) * size] for j in range(i * self.d_steps, (i + 1) * self.d_steps)]
 
@@ -154,7 +159,9 @@ class Trainer:
         if self.memory_format:
             self.generator.to(memory_format=self.memory_format)
             self.discriminator.to(memory_format=self.memory_format)
-        # Forward passes go through these; state dicts come from the plain modules above.
+        # Forward passes go through these, always inside the step's one autocast context so that a compiled D
+        # is compiled once for it; the penalties' double backward goes through the plain modules, and so do
+        # state dicts.
         self.g = torch.compile(self.generator) if config.compile else self.generator
         self.d = torch.compile(self.discriminator) if config.compile else self.discriminator
 
@@ -181,9 +188,12 @@ class Trainer:
         return self._sample_inputs(n_fixed, torch.Generator().manual_seed(self.config.seed + 1), fixed=True)
 
     def _optimizer(self, params, lr: float) -> torch.optim.Optimizer:
+        # Fused: one kernel per step for all the parameters instead of several per parameter, which on small
+        # nets costs more than the step's maths; with fp16 it also checks for inf without waiting on the device.
+        fused = self.device.type in _get_fused_kernels_supported_devices()
         if self.config.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=lr, momentum=self.config.momentum)
-        return torch.optim.Adam(params, lr=lr, betas=(self.config.beta1, self.config.beta2))
+            return torch.optim.SGD(params, lr=lr, momentum=self.config.momentum, fused=fused)
+        return torch.optim.Adam(params, lr=lr, betas=(self.config.beta1, self.config.beta2), fused=fused)
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -192,8 +202,9 @@ class Trainer:
         TwoDomainDataset) from the current step to the end of the schedule. `labels` are needed by the
         conditional families."""
         callbacks = callbacks or Callbacks()
-        schedule = _Schedule(self.config, len(data), self.gan.pack, self.class_balance_weights(labels))
         data, labels = self._resident(data), self._resident(labels)
+        schedule = _Schedule(self.config, len(data), self.gan.pack, self.class_balance_weights(labels),
+                             data.device if isinstance(data, torch.Tensor) else None)
         if self.ranks:
             self.ranks.same_start(self.step, self.device)
             if schedule.batch_size % (self.ranks.world * self.gan.pack):
@@ -302,7 +313,8 @@ class Trainer:
     def _discriminator_step(self, real, labels):
         inputs = self._sample_inputs(real.shape[0], self.noise_rng)
         with self._autocast():
-            fake = self.g(inputs.z, **inputs.as_kwargs()).detach()
+            with torch.no_grad():  # D's step needs no graph through G (the same values, without recording one)
+                fake = self.g(inputs.z, **inputs.as_kwargs())
             real_out = self.d(self._augment(real), labels)
             fake_out = self.d(self._augment(fake), inputs.labels)
             if self.ada:
@@ -313,7 +325,10 @@ class Trainer:
                     + F.cross_entropy(fake_out.class_logits.float(), inputs.labels)
         penalty = torch.zeros((), device=self.device)
         if self.config.loss == "wasserstein-gp":  # in float32: the penalty differentiates a gradient
-            penalty = losses.gradient_penalty(self.d, real, fake.float(), labels, self.noise_rng, self.gan.pack)
+            # Through the plain D: compiled graphs take no double backward, and a compiled D called outside the
+            # step's autocast would be compiled again for it (dynamo guards on the autocast state).
+            penalty = losses.gradient_penalty(self.discriminator, real, fake.float(), labels, self.noise_rng,
+                                              self.gan.pack)
             loss = loss + self.config.gp_weight * penalty
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(loss).backward()
@@ -382,23 +397,26 @@ class Trainer:
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        for ema_p, p in zip(self.ema.parameters(), self.generator.parameters(), strict=True):
-            ema_p.lerp_(p, 1 - self.config.ema)
-        for ema_b, b in zip(self.ema.buffers(), self.generator.buffers(), strict=True):
-            ema_b.copy_(b)
+        # foreach: a few kernels for all the tensors instead of one per tensor (the same maths).
+        torch._foreach_lerp_(list(self.ema.parameters()), list(self.generator.parameters()), 1 - self.config.ema)
+        buffers = list(self.ema.buffers())
+        if buffers:  # foreach ops refuse empty lists (G without BatchNorm)
+            torch._foreach_copy_(buffers, list(self.generator.buffers()))
 
     def _progress(self, means: torch.Tensor, schedule: _Schedule, meter: _Meter) -> Progress:
-        loss_d, loss_g, d_real, d_fake, penalty, aux = means.tolist()
+        # One read for the means and ADA's p together: the report's only wait on the device.
+        values = to_host(torch.cat([means, self.ada.p.reshape(1)]) if self.ada else means)
+        loss_d, loss_g, d_real, d_fake, penalty, aux = values[:6]
         elapsed = time.perf_counter() - meter.started
         rate = (self.step - meter.start_step) / elapsed if elapsed > 0 else 0.0
         return Progress(
             step=self.step, total_steps=schedule.total, epoch=schedule.epoch(self.step), epochs=schedule.epochs,
             loss_d=loss_d, loss_g=loss_g, d_real=d_real, d_fake=d_fake,
-            gradient_penalty=penalty if self.config.loss == "wasserstein-gp" else None,
+            gradient_penalty=penalty if self._reports_penalty() else None,
             aux_loss=aux if self._reports_aux() else None,
             images_per_s=rate * schedule.images_per_step, elapsed_s=elapsed,
             eta_s=(schedule.total - self.step) / rate if rate > 0 else 0.0,
-            augment_p=round(self.ada.p.item(), 4) if self.ada else None,
+            augment_p=round(values[6], 4) if self.ada else None,
         )
 
     @property
@@ -413,6 +431,9 @@ class Trainer:
 
     def _reports_aux(self) -> bool:
         return self.gan.conditioning == "auxiliary" or bool(self.gan.cat_codes)
+
+    def _reports_penalty(self) -> bool:
+        return self.config.loss == "wasserstein-gp"
 
     # -- outputs ----------------------------------------------------------------------------------
 
