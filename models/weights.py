@@ -9,9 +9,9 @@ object before anything of it runs.
 from __future__ import annotations
 
 import json
-import pickle
 import re
 from pathlib import Path
+from pickle import UnpicklingError  # the error torch.load(weights_only=True) raises; nothing here unpickles
 
 import torch
 from safetensors import SafetensorError
@@ -47,7 +47,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             raise RefusedWeights(f"the safetensors file could not be read ({exc})") from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
+    except UnpicklingError as exc:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
         if found is None:  # not a pickle of anything: bytes of some other file
             raise RefusedWeights("not a safetensors file nor a PyTorch state dict (its bytes do not unpickle)") \

@@ -40,7 +40,12 @@ def test_configured_origins_may_call_from_a_browser(tmp_path):
 
 def test_no_pickle_from_disk_or_network():
     assert create_celery(Settings(redis_url="redis://127.0.0.1:1/0")).conf.accept_content == ["json"]
-    unsafe = re.compile(r"\bimport pickle\b|\bpickle\.loads?\(|torch\.load\(|weights_only\s*=\s*False")
+    unsafe = re.compile(r"\bimport pickle\b|\bpickle\.loads?\(|weights_only\s*=\s*False")
+    # torch.load only as the import of state dicts does it: weights_only=True, whose unpickler builds tensors and
+    # plain containers and refuses anything else (models/weights.py).
+    loads = re.compile(r"torch\.load\(([^)]*)\)")
     offenders = [str(p.relative_to(ROOT)) for package in ("models", "worker", "service")
-                 for p in (ROOT / package).rglob("*.py") if unsafe.search(p.read_text())]
+                 for p in (ROOT / package).rglob("*.py")
+                 if unsafe.search(text := p.read_text())
+                 or any("weights_only=True" not in call for call in loads.findall(text))]
     assert offenders == []

@@ -171,7 +171,9 @@ async function jobPage(id) {
   const epochs = [];
   const showEpoch = (epoch) => { grid.src = `/v1/jobs/${id}/samples/${epoch}`; epochLabel.textContent = ` epoch ${epoch}`; };
   slider.addEventListener("input", () => showEpoch(epochs[slider.value - 1]));
-  if (job.status === "queued" && job.waiting) progress.textContent = waitingWords(job.waiting);
+  // The server keeps `waiting` only while the job is queued, and each status change ends what it said.
+  let waitShown = Boolean(job.waiting);
+  if (waitShown) progress.textContent = waitingWords(job.waiting);
   show(`Job ${id}`, status, progress, h("div", { class: "row" }, cancel, again),
     h("div", { class: "grid2" },
       h("div", { class: "card" }, h("h2", {}, "Training curves"), canvas),
@@ -181,15 +183,16 @@ async function jobPage(id) {
   follow(`/v1/jobs/${id}/events`, {
     status: (data, _, source) => {
       status.textContent = data.status; status.className = `status-${data.status}`; note("status", data);
+      if (waitShown) { progress.textContent = ""; waitShown = false; }
       if (data.model_id) status.append(" — ", h("a", { href: `#/models/${data.model_id}` }, "open the model"));
       if (terminal.includes(data.status)) { source.close(); cancel.disabled = true; }
     },
     progress: (data) => {
-      points.push(data); drawCurves(canvas, points);
+      waitShown = false; points.push(data); drawCurves(canvas, points);
       progress.textContent = `epoch ${data.epoch}/${data.epochs} · step ${data.step}/${data.total_steps} · ` +
         `${Math.round(data.images_per_s)} images/s · ETA ${Math.round(data.eta_s)} s`;
     },
-    waiting: (data) => { if (status.textContent === "queued") progress.textContent = waitingWords(data); },
+    waiting: (data) => { progress.textContent = waitingWords(data); waitShown = true; },
     samples: (data) => { epochs.push(data.epoch); slider.max = epochs.length; slider.value = epochs.length; showEpoch(data.epoch); },
     evaluation: (data) => { if (data.phase === "done") note("evaluation", data.scores || data); },
     checkpoint: (data) => note("checkpoint", data),
