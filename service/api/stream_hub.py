@@ -53,12 +53,10 @@ def stream_id(raw: bytes | str) -> tuple[int, int]:
 @dataclass(eq=False)
 class Listener:
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
-    dropped: bool = False
 
     def offer(self, entry) -> bool:
         """Queues an entry; False when the listener fell too far behind and must go."""
         if self.queue.qsize() >= MAX_QUEUED:
-            self.dropped = True
             self.queue.put_nowait(ENDED)
             return False
         self.queue.put_nowait(entry)
