@@ -2,10 +2,11 @@
 
 The raw figure is the same generator in this process: batched forward passes plus one PNG encode per
 image, nothing else. The HTTP figure runs a real API process (uvicorn, `python -m service.cli api`)
-against a real Redis, and N asyncio clients on one httpx.AsyncClient each POST `{"n": 1, "seed": k}`
-with a fresh k in a loop for a fixed time. Raw and HTTP rounds alternate so machine noise hits both;
-figures are medians over rounds, latencies are pooled over rounds, and the ratio compares each HTTP
-round with the raw rounds either side of it. The clients and the server share this machine's CPU
+against a real Redis (with --api-workers 1,2: an API for each number of processes, all measured in each
+round), and N asyncio clients on one httpx.AsyncClient each POST `{"n": 1, "seed": k}` with a fresh k
+in a loop for a fixed time. Raw and HTTP rounds alternate so machine noise hits both; figures are
+medians over rounds, latencies are pooled over rounds, and the ratio compares each HTTP round with the
+raw rounds either side of it. The clients and the server share this machine's CPU
 cores, so the HTTP figure pays for the clients too; the CPU time each process spends per request
 (against the raw loop's per image) says where the cores went.
 
@@ -16,6 +17,7 @@ From the repository root, as a module (so that it finds the process helpers in s
     .venv/bin/python -m bench.serve_throughput                          # 64x64x3 DCGAN
     .venv/bin/python -m bench.serve_throughput --size 28 --channels 1   # the MNIST one
     .venv/bin/python -m bench.serve_throughput --quick                  # smoke run
+    .venv/bin/python -m bench.serve_throughput --clients 32 --threads 1 --api-workers 1,2   # 1 vs 2 API processes
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import ExitStack, asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,19 +92,23 @@ def redis_server(directory: Path):
 @dataclass(frozen=True)
 class Api:
     url: str
-    pid: int
+    pid: int  # with several workers, uvicorn's supervisor: the workers are its children
+    workers: int = 1
 
 
 @contextmanager
-def api_server(redis_url: str, data_dir: Path, threads: int, device: str, extra_env: dict[str, str], log: Path):
-    """`python -m service.cli api` in its own process group."""
+def api_server(redis_url: str, data_dir: Path, threads: int, device: str, extra_env: dict[str, str], log: Path,
+               workers: int = 1):
+    """`python -m service.cli api --workers <workers>` in its own process group, `threads` torch threads in each
+    of its processes."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GANFORGE_")}
     env.update(GANFORGE_REDIS_URL=redis_url, GANFORGE_DATA_DIR=str(data_dir), GANFORGE_RATE_LIMIT_GENERATE_PER_MIN="0",
-               GANFORGE_DEVICE=device, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+               GANFORGE_DEVICE=device, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1",
+               GANFORGE_API_WORKERS=str(workers))
     env.update(extra_env)
     process, url = start_api(env, log)
     try:
-        yield Api(url, process.pid)
+        yield Api(url, process.pid, workers)
     finally:
         stop(process)
 
@@ -144,7 +150,9 @@ class HttpRound:
     latencies: list[float]
     server: dict[str, float | None]  # what the API's /metrics counted during the round
     api_cpu_seconds: float | None
+    api_loop_cpu_seconds: float | None  # the API processes' main threads: their event loops
     client_cpu_seconds: float
+    api_cpu_by_process: dict[int, float] = field(default_factory=dict)  # pid: its share of api_cpu_seconds
 
     @property
     def images_per_s(self) -> float:
@@ -170,23 +178,57 @@ async def http_round(client: httpx.AsyncClient, api: Api, send: Send, clients: i
             _check(response)
 
     before = await server_counters(client, route)
-    api_cpu, client_cpu, started = process_cpu_seconds(api.pid), time.process_time(), time.perf_counter()
+    loop_cpu = process_cpu_seconds(api.pid, main_threads=True)
+    api_before, client_cpu, started = cpu_by_process(api.pid), time.process_time(), time.perf_counter()
     await asyncio.gather(*(one_client() for _ in range(clients)))
     elapsed, client_cpu = time.perf_counter() - started, time.process_time() - client_cpu
-    api_cpu = _minus(process_cpu_seconds(api.pid), api_cpu)
+    api_after = cpu_by_process(api.pid)
+    loop_cpu = _minus(process_cpu_seconds(api.pid, main_threads=True), loop_cpu)
     after = await server_counters(client, route)
     server = {k: _minus(after[k], before[k]) for k in before}
-    return HttpRound(len(latencies), elapsed, latencies, server, api_cpu, client_cpu)
+    if api_before is None or api_after is None:
+        return HttpRound(len(latencies), elapsed, latencies, server, None, loop_cpu, client_cpu)
+    by_process = {pid: api_after[pid] - seconds for pid, seconds in api_before.items() if pid in api_after}
+    return HttpRound(len(latencies), elapsed, latencies, server, sum(by_process.values()), loop_cpu, client_cpu,
+                     by_process)
 
 
-def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process, all its threads (Linux /proc; None elsewhere). Per
-    request, it says where the cores went: the generator's share is the raw loop's CPU per image."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+def process_cpu_seconds(pid: int, main_threads: bool = False) -> float | None:
+    """User + system CPU time of a process and of its live descendants (an API's worker processes), all their
+    threads (Linux /proc; None elsewhere). Per request, it says where the cores went: the generator's share is
+    the raw loop's CPU per image. `main_threads`: only each process's main thread, an API process's event loop,
+    which runs the HTTP work holding the GIL: one process can give it one core at most."""
+    tree = cpu_by_process(pid, main_threads)
+    return None if tree is None else sum(tree.values())
+
+
+def cpu_by_process(pid: int, main_threads: bool = False) -> dict[int, float] | None:
+    """process_cpu_seconds for the process and each live descendant apart, by pid."""
+    stats = _proc_stats(main_threads)
+    if pid not in stats:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    family, seconds = {pid}, {}
+    while family:
+        member = family.pop()
+        seconds[member] = stats[member][1]
+        family |= {child for child, (parent, _) in stats.items() if parent == member}
+    return seconds
+
+
+def _proc_stats(main_threads: bool) -> dict[int, tuple[int, float]]:
+    """Every process's (parent pid, user + system CPU seconds: all its threads', or its main thread's), from
+    /proc."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = entry / "task" / entry.name / "stat" if main_threads else entry / "stat"
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # not a process, or gone
+            continue
+        stats[int(entry.name)] = int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return stats
 
 
 def wait_until_idle(pid: int, timeout_s: float = 30) -> None:
@@ -235,14 +277,21 @@ class Results:
     http: dict[int, list[HttpRound]] = field(default_factory=dict)
 
 
-async def measure(api: Api, model_id: str, store: ArtifactStore, gan: GANConfig, args: argparse.Namespace) -> Results:
+async def measure(apis: list[Api], model_id: str, store: ArtifactStore, gan: GANConfig,
+                  args: argparse.Namespace) -> list[Results]:
+    """Results for each API, measured in the same rounds."""
     generator, _ = load_published_generator(store, model_id, args.device)
     path = f"/v1/models/{model_id}/generate"
     seeds = itertools.count(1)  # every request and raw batch its own seed, as distinct users would send
     forward = generate_batch(generator, gan.latent_dim, args.batch, seeds)
-    async with http_client(api, args.clients) as client:
-        return await alternate(client, api, forward, lambda: client.post(path, json={"n": 1, "seed": next(seeds)}),
-                               args, ROUTE)
+
+    def sender(client: httpx.AsyncClient) -> Send:
+        return lambda: client.post(path, json={"n": 1, "seed": next(seeds)})
+
+    async with AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(http_client(api, args.clients)) for api in apis]
+        targets = [Target(api, client, sender(client)) for api, client in zip(apis, clients, strict=True)]
+        return await alternate_apis(targets, forward, args, ROUTE)
 
 
 @asynccontextmanager
@@ -253,47 +302,73 @@ async def http_client(api: Api, clients: list[int]):
         yield client
 
 
+@dataclass(frozen=True)
+class Target:
+    """An API under test, the client that reaches it, and how to send it one single-image request."""
+    api: Api
+    client: httpx.AsyncClient
+    send: Send
+
+
 async def alternate(client: httpx.AsyncClient, api: Api, forward: Callable[[], torch.Tensor], send: Send,
                     args: argparse.Namespace, route: str) -> Results:
+    """alternate_apis for one API."""
+    return (await alternate_apis([Target(api, client, send)], forward, args, route))[0]
+
+
+async def alternate_apis(targets: list[Target], forward: Callable[[], torch.Tensor], args: argparse.Namespace,
+                         route: str) -> list[Results]:
     """Warm-up, then `args.rounds` rounds of a raw round (`forward` in this process) followed by an HTTP round
-    (`send`) for each number of clients in `args.clients`, and one raw round more at the end, so that every
-    HTTP round has a raw round on either side."""
-    results = Results(http={n: [] for n in args.clients})
+    (each target's `send`) for each target and each number of clients in `args.clients`, and one raw round more
+    at the end, so that every HTTP round has a raw round on either side. The targets' results share the raw
+    rounds."""
+    raw_rounds: list[RawRound] = []
+    results = [Results(raw_rounds, {n: [] for n in args.clients}) for _ in targets]
+    several = len(targets) > 1
 
     def raw(seconds: float) -> RawRound:
         return raw_round(forward, seconds)
 
-    # Warm-up: the first request loads the model into the API's cache; then each N once, which opens
-    # every connection and lets the CPU kernels meet the batch sizes each N makes (the first forward
-    # of a new shape pays a one-off setup).
+    # Warm-up: the first request loads the model into the API's cache (each process's); then each N once, which
+    # opens every connection and lets the CPU kernels meet the batch sizes each N makes (the first forward of a
+    # new shape pays a one-off setup).
     warm_up_s = max(0.5, args.seconds / 4)
-    wait_until_idle(api.pid)
+    for target in targets:
+        wait_until_idle(target.api.pid)
     raw(warm_up_s)
-    _check(await send())
-    for n in args.clients:
-        await http_round(client, api, send, n, warm_up_s, route)
-    for r in range(args.rounds):
-        results.raw.append(raw(args.seconds))
-        print(f"round {r + 1}/{args.rounds}: raw {results.raw[-1].images_per_s:.0f} images/s", end="", flush=True)
+    for target in targets:
+        _check(await target.send())
         for n in args.clients:
-            results.http[n].append(await http_round(client, api, send, n, args.seconds, route))
-            print(f", N={n} {results.http[n][-1].images_per_s:.0f}", end="", flush=True)
+            await http_round(target.client, target.api, target.send, n, warm_up_s, route)
+    for r in range(args.rounds):
+        raw_rounds.append(raw(args.seconds))
+        print(f"round {r + 1}/{args.rounds}: raw {raw_rounds[-1].images_per_s:.0f} images/s", end="", flush=True)
+        for target, result in zip(targets, results, strict=True):
+            for n in args.clients:
+                result.http[n].append(await http_round(target.client, target.api, target.send, n, args.seconds,
+                                                       route))
+                label = f"{target.api.workers} API process(es) " if several else ""
+                print(f", {label}N={n} {result.http[n][-1].images_per_s:.0f}", end="", flush=True)
         print(f"   (load average {load_average()})", flush=True)
-    results.raw.append(raw(args.seconds))
-    print(f"raw once more, after the last round: {results.raw[-1].images_per_s:.0f} images/s", flush=True)
+    raw_rounds.append(raw(args.seconds))
+    print(f"raw once more, after the last round: {raw_rounds[-1].images_per_s:.0f} images/s", flush=True)
     if args.profile:  # a round of its own: the sampler's own cost stays out of the measured rounds
-        with flame_graph(api.pid, args.profile):
-            await http_round(client, api, send, max(args.clients), args.seconds, route)
-        print(f"flame graph of the API at N={max(args.clients)}: {args.profile}", flush=True)
+        target = targets[-1]
+        with flame_graph(target.api.pid, args.profile):
+            await http_round(target.client, target.api, target.send, max(args.clients), args.seconds, route)
+        print(f"flame graph of the API ({target.api.workers} process(es)) at N={max(args.clients)}: "
+              f"{args.profile}", flush=True)
     return results
 
 
 @contextmanager
 def flame_graph(pid: int, path: Path):
-    """py-spy samples the API process (all its threads, idle ones left out) while the block runs."""
+    """py-spy samples the API process and its worker processes (all their threads, idle ones left out) while the
+    block runs."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen([spy, "record", "--pid", str(pid), "--output", str(path), "--rate", "250"],
+    process = subprocess.Popen([spy, "record", "--pid", str(pid), "--subprocesses", "--output", str(path),
+                                "--rate", "250"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)  # attached before the load starts
     try:
@@ -310,25 +385,52 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def report(results: Results, args: argparse.Namespace, png_size: int) -> None:
-    raw = statistics.median(r.images_per_s for r in results.raw)
-    raw_cpu_ms = 1000 * sum(r.cpu_seconds for r in results.raw) / sum(r.images for r in results.raw)
+def report(apis: list[Api], results: list[Results], args: argparse.Namespace, png_size: int) -> None:
+    raw_rounds = results[0].raw
+    raw = statistics.median(r.images_per_s for r in raw_rounds)
+    raw_cpu_ms = 1000 * sum(r.cpu_seconds for r in raw_rounds) / sum(r.images for r in raw_rounds)
     print()
     print(f"generator: dcgan {args.channels}x{args.size}x{args.size}, nz 100, g_width {args.g_width}, on "
           f"{args.device}; PNG about {png_size} bytes; torch {torch.__version__}; {args.threads} torch thread(s) "
-          f"in the API (OMP_NUM_THREADS) and in the raw loop; {os.cpu_count()} CPU cores, shared by the API, "
-          f"the clients and the raw loop" + "".join(f"; {k}={v}" for k, v in args.api_env.items()))
+          f"in each API process (OMP_NUM_THREADS) and in the raw loop; {os.cpu_count()} CPU cores, shared by the "
+          f"API, the clients and the raw loop" + "".join(f"; {k}={v}" for k, v in args.api_env.items()))
     print(f"raw: batch {args.batch}, {raw:.0f} images/s, {raw_cpu_ms:.2f} CPU ms per image (rounds: "
-          f"{', '.join(f'{r.images_per_s:.0f}' for r in results.raw)})")
+          f"{', '.join(f'{r.images_per_s:.0f}' for r in raw_rounds)})")
     print(f"HTTP: POST {{\"n\": 1, \"seed\": k}}, {args.seconds:g} s per round, {args.rounds} round(s)")
-    table(results)
+    for api, result in zip(apis, results, strict=True):
+        if len(apis) > 1:
+            print(f"\nthe API with {api.workers} process(es) (`ganforge api --workers {api.workers}`; API cpu: all "
+                  f"its processes together)")
+        table(result)
+    if len(apis) > 1:
+        print()
+        scaling(apis, results)
+
+
+def scaling(apis: list[Api], results: list[Results]) -> None:
+    """Each API's images/s over the first one's, round by round: rounds run back to back, so that what else the
+    machine does weighs on both alike. And how its busiest processes (its workers) shared its CPU in each round:
+    they race to accept each new connection, and a connection stays with the process that took it."""
+    for api, result in zip(apis[1:], results[1:], strict=True):
+        for n, rounds in result.http.items():
+            ratios = [mine.images_per_s / base.images_per_s
+                      for mine, base in zip(rounds, results[0].http[n], strict=True)]
+            print(f"{api.workers} API processes over {apis[0].workers}, N={n}: images/s x"
+                  f"{statistics.median(ratios):.2f} (rounds: {', '.join(f'{x:.2f}' for x in ratios)}); "
+                  f"CPU % of each of its {api.workers} busiest processes: "
+                  f"{', '.join(_shares(r.api_cpu_by_process, api.workers) for r in rounds)}")
+
+
+def _shares(cpu: dict[int, float], processes: int) -> str:
+    busiest = sorted(cpu.values(), reverse=True)[:processes]
+    return "/".join(f"{100 * x / sum(cpu.values()):.0f}" for x in busiest) if sum(cpu.values()) else "n/a"
 
 
 def table(results: Results, tails: tuple[int, ...] = (99,)) -> None:
     """A row per number of clients, the ratio at the most clients, and what the columns mean. `tails`: the
     latency percentiles shown beside the median."""
     print(f"{'clients':>7} {'images/s':>9} {'x raw':>6} {'p50 ms':>7} " + "".join(f"{f'p{q} ms':>7} " for q in tails)
-          + f"{'server ms':>9} {'batch':>5} {'API cpu':>7} {'client cpu':>10}  rounds")
+          + f"{'server ms':>9} {'batch':>5} {'API cpu':>7} {'loop cpu':>8} {'API cores':>9} {'client cpu':>10}  rounds")
     for n, rounds in results.http.items():
         rate = statistics.median(r.images_per_s for r in rounds)
         ratio = statistics.median(round_ratios(results, n))
@@ -336,10 +438,12 @@ def table(results: Results, tails: tuple[int, ...] = (99,)) -> None:
         server_ms = _per(rounds, lambda r: r.server["route_seconds"], lambda r: r.images / 1000)
         batch = _per(rounds, lambda r: r.server["batched_images"], lambda r: r.server["batches"])
         api_cpu = _per(rounds, lambda r: r.api_cpu_seconds, lambda r: r.images / 1000)
+        loop_cpu = _per(rounds, lambda r: r.api_loop_cpu_seconds, lambda r: r.images / 1000)
+        api_cores = _per(rounds, lambda r: r.api_cpu_seconds, lambda r: r.seconds)
         client_cpu = _per(rounds, lambda r: r.client_cpu_seconds, lambda r: r.images / 1000)
         print(f"{n:>7} {rate:>9.0f} {ratio:>6.2f} {percentile(latencies, 50) * 1000:>7.1f} "
               + "".join(f"{percentile(latencies, q) * 1000:>7.1f} " for q in tails)
-              + f"{server_ms:>9} {batch:>5} {api_cpu:>7} {client_cpu:>10}  "
+              + f"{server_ms:>9} {batch:>5} {api_cpu:>7} {loop_cpu:>8} {api_cores:>9} {client_cpu:>10}  "
               f"{', '.join(f'{r.images_per_s:.0f}' for r in rounds)}")
     top = max(results.http)
     ratios = round_ratios(results, top)
@@ -348,8 +452,9 @@ def table(results: Results, tails: tuple[int, ...] = (99,)) -> None:
     print("x raw: each HTTP round over the raw rounds either side of it, median of rounds. server ms: the API's "
           "own mean duration per request (its /metrics histogram), waits inside it included; the rest of the "
           "latency is the client, the loopback and uvicorn before the app. batch: mean images per generator "
-          "forward in the API. API cpu, client cpu: CPU ms per request of the API process and of this one; "
-          "compare with the raw loop's CPU ms per image.")
+          "forward in the API. API cpu, client cpu: CPU ms per request of the API process (all its processes) and of "
+          "this one; compare with the raw loop's CPU ms per image. loop cpu: the part of API cpu in the API "
+          "processes' main threads (event loops; one core per process at most). API cores: API cpu per second.")
 
 
 def round_ratios(results: Results, clients: int) -> list[float]:
@@ -381,7 +486,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--channels", type=int, default=3, choices=(1, 3))
     parser.add_argument("--g-width", type=int, default=64, help="channels of G's last hidden layer (ngf)")
     add_round_options(parser, "generator")
-    return round_options(parser.parse_args())
+    parser.add_argument("--api-workers", default="1", help="comma-separated numbers of API processes (`ganforge api "
+                        "--workers`): one API for each, all measured in every round, e.g. 1,2")
+    args = round_options(parser.parse_args())
+    args.api_workers = sorted({int(n) for n in args.api_workers.split(",")})
+    return args
 
 
 def add_round_options(parser: argparse.ArgumentParser, net: str) -> None:
@@ -422,12 +531,13 @@ def main() -> None:
         store = LocalStore(root / "data")
         redis = stack.enter_context(Redis.from_url(redis_url))
         model_id = publish_model(gan, store, Registry(redis), args.seed)
-        api = stack.enter_context(api_server(redis_url, store.root, args.threads, args.device, args.api_env,
-                                             root / "api.log"))
-        results = asyncio.run(measure(api, model_id, store, gan, args))
+        apis = [stack.enter_context(api_server(redis_url, store.root, args.threads, args.device, args.api_env,
+                                               root / f"api-{workers}.log", workers))
+                for workers in args.api_workers]
+        results = asyncio.run(measure(apis, model_id, store, gan, args))
         png_size = len(png_bytes(generate(load_published_generator(store, model_id)[0],
                                           latents_for_seed(1, gan.latent_dim, 1))[0]))
-    report(results, args, png_size)
+    report(apis, results, args, png_size)
     print(f"load average at the end {load_average()}")
 
 

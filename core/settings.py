@@ -88,6 +88,9 @@ class Settings(BaseSettings):
                                                                   "its last heartbeat")
 
     # -- the HTTP API --
+    api_workers: int = Field(1, ge=1, description="API processes serving the one port (`ganforge api --workers`), "
+                             "each with its own generator cache and batchers (so the cache's bounds hold per "
+                             "process); /metrics answers for all of them")
     api_keys: list[ApiKeyConfig] = Field(default_factory=list, description="JSON list of {name, sha256, "
                                          "scope}; empty: no auth, and the API binds loopback only")
     cors_origins: list[str] = Field(default_factory=list, description="JSON list; empty: CORS off")

@@ -9,14 +9,22 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from core.gpus import gpus_here
 from core.settings import SCOPES, get_settings
 from service.cli import user_commands
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, help="the API's port (default: GANFORGE_PORT or 8000)")
     up.add_argument("--data-dir", help="models, data sets and the embedded Redis (default: GANFORGE_DATA_DIR or "
                                        "./ganforge-data)")
-    command("api", "Run the HTTP API against GANFORGE_REDIS_URL.")
+    api = command("api", "Run the HTTP API against GANFORGE_REDIS_URL.")
+    api.add_argument("--workers", type=_at_least_one, help="API processes serving the port, each with its own "
+                                                           "generator cache and batchers; /metrics answers for all "
+                                                           "(default: GANFORGE_API_WORKERS or 1)")
     worker = command("worker", "Run a Celery training worker against GANFORGE_REDIS_URL: on the CPU (GPUs hidden), "
                                "or with --gpus one worker process per GPU (or group of GPUs), each seeing its own.")
     worker.add_argument("--name", default=None, help="worker node name (default: cpu@host; with --gpus gpu<i>@host, "
@@ -82,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
 def _run(argv: list[str] | None) -> int | None:
     args = build_parser().parse_args(argv)
     _apply_overrides({"GANFORGE_HOST": getattr(args, "host", None), "GANFORGE_PORT": getattr(args, "port", None),
-                      "GANFORGE_DATA_DIR": getattr(args, "data_dir", None)})
+                      "GANFORGE_DATA_DIR": getattr(args, "data_dir", None),
+                      "GANFORGE_API_WORKERS": getattr(args, "workers", None)})
     commands = {
         "up": run_up,
         "api": run_api,
@@ -103,6 +115,12 @@ def _worker_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
+def _at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of processes, 1 or more; got {text!r}")
+    return int(text)
+
+
 def _apply_overrides(flags: dict[str, object]) -> None:
     """Command-line flags win over the environment, for this process and the ones it starts."""
     os.environ.update({name: str(value) for name, value in flags.items() if value is not None})
@@ -119,15 +137,57 @@ def run_api() -> None:
     logs.configure(settings.log_format, background=True)
     import uvicorn
 
-    from service.api.app import create_app
-
     log = logging.getLogger("ganforge.api")
     (log.info if settings.api_keys else log.warning)(auth_mode)
     # An open event stream (a dashboard tab) never ends by itself: on SIGTERM, give requests 5 s, then stop.
     # Keep-alive outlasts a load balancer's idle timeout (60 s is common; uvicorn's default is 5 s), so the server
     # is never the side that closes an idle connection just as a client sends on it: that request gets no answer.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=5, timeout_keep_alive=75)
+    options = dict(host=settings.host, port=settings.port, log_config=None, access_log=False,
+                   timeout_graceful_shutdown=5, timeout_keep_alive=75)
+    if settings.api_workers == 1:
+        from service.api.app import create_app
+
+        uvicorn.run(create_app(settings), **options)
+        return
+    # Each process's torch would take a thread per core, and N processes' OpenMP threads spinning on the same
+    # cores slow every forward (docs/benchmarks.md): the processes share the cores, unless OMP_NUM_THREADS is set.
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _cores() // settings.api_workers)))
+    # uvicorn binds the port here and hands the socket to N processes it starts afresh (spawn) and restarts when
+    # one dies; each builds its app by calling api_process_app. On SIGTERM it stops them all, then returns.
+    with _shared_metrics_dir():
+        uvicorn.run("service.cli.main:api_process_app", factory=True, workers=settings.api_workers, **options)
+
+
+def api_process_app() -> FastAPI:
+    """The app of one of `ganforge api --workers N`'s processes: a fresh interpreter, so logging and settings are
+    made again, from the environment the parent set."""
+    from core import logs
+    from service.api.app import create_app
+
+    settings = get_settings()
+    logs.configure(settings.log_format, background=True)
+    return create_app(settings)
+
+
+def _cores() -> int:
+    """The CPU cores this process may run on (a container's cpuset, where there is one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@contextmanager
+def _shared_metrics_dir() -> Iterator[None]:
+    """Where the API processes keep their metrics for each other (prometheus_client's multiprocess mode, which a
+    process enters when PROMETHEUS_MULTIPROC_DIR is set as it starts): the operator's, else a fresh directory for
+    this run, removed when it ends (files left by an earlier run would count again)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+        yield
+        return
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ganforge-api-metrics-")
+    try:
+        yield
+    finally:
+        shutil.rmtree(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"), ignore_errors=True)
 
 
 def run_keys_new(scope: str, name: str | None) -> None:
