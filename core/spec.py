@@ -79,6 +79,10 @@ class ModelSpec(StrictModel):
                                        "network from z to w (the paper's 8); default: the recipe's, else 8")
     blocks: int | None = Field(None, ge=1, le=32, description="Residual blocks of CycleGAN's generators (default 6 "
                                "below 256 px) and SRGAN's (default 16)")
+    recipe: Literal["measured", "paper"] = Field(
+        "measured", description="measured: what the job leaves out comes from the family's recipe for the data, "
+        "measured on it (docs/models.md, Recipes); paper: from the family's row alone, the paper's optimiser, loss "
+        "and critic steps, with the general defaults (widths 64, batch 16, 5 epochs) for the rest")
     scale: Literal[2, 4] | None = Field(None, description="srgan on a plain image set: the upscaling factor; its "
                                         "inputs are the images shrunk by it (antialiased bilinear). Default 2; on a "
                                         "paired set the factor is the sizes' ratio")
@@ -239,7 +243,7 @@ def gan_config(spec: JobSpec, shape: tuple[int, ...], classes: tuple[str, ...] |
 def model_gan_config(model: ModelSpec, shape: tuple[int, ...], classes: tuple[str, ...] | list[str],
                      source_shape: tuple[int, ...] = ()) -> GANConfig:
     """gan_config for a model spec alone: what an imported generator's config is read with."""
-    probe = GANConfig(arch=model.arch, data_shape=shape)
+    probe = GANConfig(arch=model.arch, data_shape=shape, recipe=model.recipe)
     defaults = {**dataclasses.asdict(probe), "latent_dim": 100 if probe.is_image else 2,
                 **model.family.net_defaults(probe.recipe_key)}
     chosen = {name: getattr(model, name) if getattr(model, name) is not None else defaults[name]
@@ -250,7 +254,7 @@ def model_gan_config(model: ModelSpec, shape: tuple[int, ...], classes: tuple[st
         source_shape = (shape[0], shape[1] // scale, shape[2] // scale)
     return GANConfig(arch=model.arch, data_shape=shape, num_classes=len(classes) if model.is_conditional else 0,
                      cat_codes=codes.categorical, cont_codes=codes.continuous, source_shape=tuple(source_shape),
-                     **chosen)
+                     recipe=model.recipe, **chosen)
 
 
 def compatibility_errors(spec: JobSpec, kind: str, shape: tuple[int, ...] | list[int], classes: list[str],

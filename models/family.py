@@ -154,6 +154,9 @@ class GANConfig:
     source_shape: tuple[int, ...] = ()  # translators: (C, H, W) of an input image (domain A)
     blocks: int = 0  # residual blocks (CycleGAN's and SRGAN's generators); 0: the family's default
     mapping_layers: int = 8  # stylegan2: fully connected layers of the mapping network z -> w
+    # measured: the family's recipe for the data (below) fills what a job leaves out; paper: the row alone (the
+    # paper's optimiser, loss and critic steps), with the general defaults for the rest.
+    recipe: str = "measured"
 
     def __post_init__(self) -> None:
         if self.arch not in FAMILIES:
@@ -198,7 +201,10 @@ class GANConfig:
 
     @property
     def recipe_key(self) -> str:
-        """Which of a family's recipes fits this data: `points`, or `images@<size>` (else `images`)."""
+        """Which of a family's recipes fits this data: `points`, or `images@<size>` (else `images`); `paper`, which
+        no family has, for none."""
+        if self.recipe == "paper":
+            return "paper"
         return f"images@{self.data_shape[-1]}" if self.is_image else "points"
 
     def to_dict(self) -> dict:

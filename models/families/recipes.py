@@ -9,8 +9,7 @@ POINTS = {"loss": "least-squares", "lr_g": 1e-3, "lr_d": 1e-3, "batch_size": 128
 # 5,000 MNIST digits: 83 s on 2 cores in float32, 46 s in bf16 on a CPU with AMX). On 1,000 samples read by the
 # reference classifier (float32, seed 0; bench/family_scores.py, docs/models.md): cgan confidence 0.91, feature
 # FID 7.3; acgan 0.92, 12.6; dcgan 0.79, 31.9 (its paper defaults: 0.72, 65.5); sngan 0.74, 42.1 (0.69, 72.3).
-# wgan-gp keeps its paper's settings: at this budget (620 G steps with n_critic 5) the recipe made it worse
-# (FID 166 -> 207).
+# wgan-gp has a recipe of its own (models/families/wgan_gp.py): this one, at n_critic 5, made it worse (FID 166 -> 207).
 DIGITS = {"g_width": 32, "d_width": 32, "batch_size": 64, "lr_g": 5e-4, "lr_d": 5e-4, "ema": 0.99, "epochs": 20}
 # Translators on 28 px digits (bench/translation_quality.py, docs/models.md): narrower nets and a few epochs, so a
 # job with the defaults trains in about a minute on 2 CPU cores and beats its baselines on held-out digits: the

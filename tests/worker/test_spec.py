@@ -86,3 +86,17 @@ def test_an_ema_of_zero_turns_off_the_recipes_ema():
         return trainer.serving_generator() is not trainer.generator
 
     assert serves_an_ema({}) and not serves_an_ema({"ema": 0})  # the points recipe keeps an EMA of 0.99
+
+
+def test_the_papers_settings_stay_one_field_away():
+    digits = [str(i) for i in range(10)]
+    for arch in ("dcgan", "wgan-gp", "infogan"):
+        family = FAMILIES[arch]
+        measured = JobSpec(dataset="mnist", model={"arch": arch})
+        paper = JobSpec(dataset="mnist", model={"arch": arch, "recipe": "paper"})
+        gan = gan_config(paper, (1, 28, 28), digits)
+        train = train_config(paper).for_family(gan)
+        assert (train.lr_g, train.lr_d, (train.beta1, train.beta2), train.d_steps) == \
+            (family.lr_g, family.lr_d, family.betas, family.d_steps)
+        assert (gan.g_width, train.batch_size, train.epochs, train.ema) == (64, 16, 5, None)
+        assert gan_config(measured, (1, 28, 28), digits).g_width == family.recipes["images@28"]["g_width"]
