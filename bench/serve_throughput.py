@@ -3,7 +3,7 @@
 The raw figure is the same generator in this process: batched forward passes plus one PNG encode per
 image, nothing else. The HTTP figure runs a real API process (uvicorn, `python -m service.cli api`)
 against a real Redis (with --api-workers 1,2: an API for each number of processes, all measured in each
-round), and N asyncio clients on one httpx.AsyncClient each POST `{"n": 1, "seed": k}` with a fresh k
+round), and N asyncio clients, each with an httpx.AsyncClient of its own, POST `{"n": 1, "seed": k}` with a fresh k
 in a loop for a fixed time. Raw and HTTP rounds alternate so machine noise hits both; figures are
 medians over rounds, latencies are pooled over rounds, and the ratio compares each HTTP round with the
 raw rounds either side of it. The clients and the server share this machine's CPU
@@ -162,7 +162,7 @@ class HttpRound:
 Send = Callable[[], Awaitable[httpx.Response]]  # makes one single-image request
 
 
-async def http_round(client: httpx.AsyncClient, api: Api, send: Send, clients: int, seconds: float,
+async def http_round(client: Users, api: Api, send: Send, clients: int, seconds: float,
                      route: str = ROUTE) -> HttpRound:
     """`clients` tasks, each sending one single-image request (`send()`) after another until the time is
     up. The round ends when the last answer arrives, so requests still in flight at the deadline count.
@@ -254,7 +254,7 @@ def _check(response: httpx.Response) -> None:
                            f"{response.headers.get('content-type')}: {response.text[:500]}")
 
 
-async def server_counters(client: httpx.AsyncClient, route: str = ROUTE) -> dict[str, float | None]:
+async def server_counters(client: Users, route: str = ROUTE) -> dict[str, float | None]:
     """The API's own running totals. Seconds spent in the route (its duration histogram's sum): what the
     client's latency adds to it is the client, the loopback and uvicorn before the app. Images and
     forwards of its batchers (absent before dynamic batching): their ratio is the batch size."""
@@ -285,7 +285,7 @@ async def measure(apis: list[Api], model_id: str, store: ArtifactStore, gan: GAN
     seeds = itertools.count(1)  # every request and raw batch its own seed, as distinct users would send
     forward = generate_batch(generator, gan.latent_dim, args.batch, seeds)
 
-    def sender(client: httpx.AsyncClient) -> Send:
+    def sender(client: Users) -> Send:
         return lambda: client.post(path, json={"n": 1, "seed": next(seeds)})
 
     async with AsyncExitStack() as stack:
@@ -294,23 +294,55 @@ async def measure(apis: list[Api], model_id: str, store: ArtifactStore, gan: GAN
         return await alternate_apis(targets, forward, args, ROUTE)
 
 
+class Users:
+    """N independent users, each an httpx.AsyncClient with one connection, lent to whichever task sends next; the
+    same few serve a round with fewer tasks, so their connections stay open. One AsyncClient with N connections would
+    be cheaper to write and dearer to run: httpcore's pool rescans every connection for every request (in
+    `_assign_requests_to_connections`, a scan per connection), so the bench's own CPU per request grew with N
+    (1.5 ms at 8, 3.5 ms at 32 on two cores) and took the cores the API was being measured on."""
+
+    def __init__(self, base_url: str, users: int):
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        self._all = [httpx.AsyncClient(base_url=base_url, limits=limits, timeout=120) for _ in range(users)]
+        self._free = list(self._all)
+
+    async def post(self, *args, **kwargs) -> httpx.Response:
+        return await self._send("POST", *args, **kwargs)
+
+    async def get(self, *args, **kwargs) -> httpx.Response:
+        return await self._send("GET", *args, **kwargs)
+
+    async def _send(self, method: str, *args, **kwargs) -> httpx.Response:
+        client = self._free.pop()
+        try:
+            return await client.request(method, *args, **kwargs)
+        finally:
+            self._free.append(client)
+
+    async def aclose(self) -> None:
+        for client in self._all:
+            await client.aclose()
+
+
 @asynccontextmanager
 async def http_client(api: Api, clients: list[int]):
-    """One client for all the tasks of a round, with a connection for each of the most tasks."""
-    limits = httpx.Limits(max_connections=max(clients), max_keepalive_connections=max(clients))
-    async with httpx.AsyncClient(base_url=api.url, limits=limits, timeout=120) as client:
-        yield client
+    """Users enough for the most tasks of any round (and one more for /metrics)."""
+    users = Users(api.url, max(clients) + 1)
+    try:
+        yield users
+    finally:
+        await users.aclose()
 
 
 @dataclass(frozen=True)
 class Target:
     """An API under test, the client that reaches it, and how to send it one single-image request."""
     api: Api
-    client: httpx.AsyncClient
+    client: Users
     send: Send
 
 
-async def alternate(client: httpx.AsyncClient, api: Api, forward: Callable[[], torch.Tensor], send: Send,
+async def alternate(client: Users, api: Api, forward: Callable[[], torch.Tensor], send: Send,
                     args: argparse.Namespace, route: str) -> Results:
     """alternate_apis for one API."""
     return (await alternate_apis([Target(api, client, send)], forward, args, route))[0]
@@ -364,11 +396,13 @@ async def alternate_apis(targets: list[Target], forward: Callable[[], torch.Tens
 @contextmanager
 def flame_graph(pid: int, path: Path):
     """py-spy samples the API process and its worker processes (all their threads, idle ones left out) while the
-    block runs."""
+    block runs. A `.txt` path gets the collapsed stacks, each under its thread, to count a thread's samples by
+    function (the event loop's, say); any other path an SVG."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     path.parent.mkdir(parents=True, exist_ok=True)
+    collapsed = ["--format", "raw", "--threads"] if path.suffix == ".txt" else []
     process = subprocess.Popen([spy, "record", "--pid", str(pid), "--subprocesses", "--output", str(path),
-                                "--rate", "250"],
+                                "--rate", "250", *collapsed],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)  # attached before the load starts
     try:
@@ -506,8 +540,9 @@ def add_round_options(parser: argparse.ArgumentParser, net: str) -> None:
     parser.add_argument("--api-env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for the API process, e.g. GANFORGE_BATCH_WAIT_MS=0 (repeatable)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: one short round")
-    parser.add_argument("--profile", type=Path, metavar="SVG",
-                        help="after the rounds, one more round at the most clients under py-spy: its flame graph")
+    parser.add_argument("--profile", type=Path, metavar="PATH",
+                        help="after the rounds, one more round at the most clients under py-spy: its flame graph "
+                             "(SVG), or for a .txt path its collapsed stacks by thread")
 
 
 def round_options(args: argparse.Namespace) -> argparse.Namespace:

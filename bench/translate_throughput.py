@@ -3,11 +3,11 @@
 bench/serve_throughput.py's measurement for the image-to-image route, with its rounds, processes and
 table. The raw figure is the same translator in this process: models.sampling.translate over batches of
 the inputs plus one PNG encode per output, nothing else. The HTTP figure runs a real API process (uvicorn,
-`python -m service.cli api`) against a real Redis, and N asyncio clients on one httpx.AsyncClient each POST
-one input image in a loop for a fixed time: a multipart `file` (a PNG, encoded once before the rounds, a
+`python -m service.cli api`) against a real Redis, and N asyncio clients, each with an httpx.AsyncClient of its
+own, POST one input image in a loop for a fixed time: a multipart `file` (a PNG, encoded once before the rounds, a
 different input each request), `format=png`, the answer one PNG. On top of the raw work the API receives the
-upload (spooled to disk), decodes the PNG and brings it to the model's input shape, and batches concurrent
-requests into one forward. Raw and HTTP rounds alternate so machine noise hits both; figures are medians
+upload (held in memory), parses the form, decodes the PNG and brings it to the model's input shape, and batches
+concurrent requests into one forward. Raw and HTTP rounds alternate so machine noise hits both; figures are medians
 over rounds, latencies are pooled over rounds, and the ratio compares each HTTP round with the raw rounds
 either side of it. The clients and the server share this machine's CPU cores, so the HTTP figure pays for
 the clients too; the CPU time each process spends per request (against the raw loop's per image) says

@@ -1,6 +1,7 @@
 """Streams a multipart upload to a file on disk, chunk by chunk, refusing it once it passes the size cap; or, for a
-body capped at max_body_bytes (the images sent to /translate and /variations), keeps it in memory, where the
-route would hold it anyway: no file writes on the event loop.
+body capped at max_body_bytes (the images sent to /translate and /variations), receives it whole into memory, where
+the route would hold it anyway (no file writes on the event loop), and leaves its parts to be read where the route
+chooses: /translate reads them in its batch's thread, so that the event loop spends nothing on python-multipart.
 
 Starlette's own form parsing spools files to the system temp directory and caps only non-file fields;
 this parser writes beside the data sets and counts every byte of the body as it arrives.
@@ -11,6 +12,8 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +34,7 @@ class ReceivedUpload:
     path: Path | None  # the file part on disk (receive_upload)
     filename: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
-    content: bytes | None = None  # the file part in memory (receive_form)
+    content: bytes | None = None  # the file part in memory (UnparsedForm.parse)
 
 
 class _Parts:
@@ -106,14 +109,43 @@ async def receive_upload(request: Request, directory: Path, max_bytes: int, exam
         raise
 
 
-async def receive_form(request: Request, max_bytes: int, example: str = EXAMPLE, what: str = "the images"
-                       ) -> ReceivedUpload:
-    """The multipart body's `file` part in `content`, for bodies small enough to hold (max_body_bytes)."""
+@dataclass(frozen=True)
+class UnparsedForm:
+    """A multipart body held in memory, its parts not read yet: `parse()` reads them (CPU work, for a worker thread)
+    into an upload whose `file` part is in `content`."""
+
+    boundary: bytes
+    body: bytes
+    example: str
+    what: str
+
+    def parse(self) -> ReceivedUpload:
+        target = io.BytesIO()
+        parts = _Parts(target, None)
+        with _refusing_unreadable(self.example):
+            parser = MultipartParser(self.boundary, parts.callbacks())
+            parser.write(self.body)
+            parser.finalize()
+        upload = _with_file(parts, self.example, self.what)
+        upload.content = target.getvalue()
+        return upload
+
+
+async def receive_unparsed(request: Request, max_bytes: int, example: str = EXAMPLE, what: str = "the images"
+                           ) -> UnparsedForm:
+    """The whole multipart body, for bodies small enough to hold (max_body_bytes), refused at once when it is not
+    multipart or is over `max_bytes`."""
     boundary = await _checked_boundary(request, max_bytes, example, what)
-    target = io.BytesIO()
-    upload = await _parse(request, boundary, _Parts(target, None), max_bytes, example, what)
-    upload.content = target.getvalue()
-    return upload
+    chunks, received = [], 0
+    with _refusing_unreadable(example):
+        stream = request.stream()
+        async for chunk in stream:
+            received += len(chunk)
+            if received > max_bytes:
+                await _drain(stream)
+                raise Problem(413, _too_large(max_bytes, what), headers={"Connection": "close"})
+            chunks.append(chunk)
+    return UnparsedForm(boundary, b"".join(chunks), example, what)
 
 
 async def _checked_boundary(request: Request, max_bytes: int, example: str, what: str) -> bytes:
@@ -131,7 +163,7 @@ async def _checked_boundary(request: Request, max_bytes: int, example: str, what
 
 async def _parse(request: Request, boundary: bytes, parts: _Parts, max_bytes: int, example: str,
                  what: str) -> ReceivedUpload:
-    try:
+    with _refusing_unreadable(example):
         parser = MultipartParser(boundary, parts.callbacks())
         received = 0
         stream = request.stream()
@@ -142,12 +174,23 @@ async def _parse(request: Request, boundary: bytes, parts: _Parts, max_bytes: in
                 raise Problem(413, _too_large(max_bytes, what), headers={"Connection": "close"})
             parser.write(chunk)
         parser.finalize()
+    return _with_file(parts, example, what)
+
+
+@contextmanager
+def _refusing_unreadable(example: str) -> Iterator[None]:
+    """What goes wrong while a body is received or parsed, as the Problem the caller gets."""
+    try:
+        yield
     except Problem:
         raise
     except HTTPException as exc:  # BodySizeLimit's cap, tripped while a body without Content-Length streamed in
         raise Problem(exc.status_code, str(exc.detail), headers={"Connection": "close"}) from None
     except Exception as exc:  # python-multipart's parse errors, a client that went away
         raise Problem(400, f"the multipart body could not be read ({exc}); send it as {example}") from None
+
+
+def _with_file(parts: _Parts, example: str, what: str) -> ReceivedUpload:
     if parts.files == 0:
         raise Problem(422, f"no `{FILE_FIELD}` field in the form; send {what} as {example}")
     return parts.upload

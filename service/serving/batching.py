@@ -11,6 +11,10 @@ in the batch's worker thread, so a request costs no thread hop of its own, only 
 Under load that is what keeps the batches growing: with a hop per request, 32 clients put 32 decodes and encodes
 in the thread pool beside the forward, which then waits for the GIL behind them while the batches shrink
 (docs/benchmarks.md, issue 33). A failure in one request's prepare or finish fails that request only.
+
+Conditioning values that are not tensors (a translation's direction) hold for a whole forward: requests that differ
+in them, or in their inputs' shape, share the batch's thread but run as separate forwards. So what selects the
+forward can be learnt in `prepare`, from the parsed request, in the batch's thread.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from models.sampling import Conditioning
 Prepare = Callable[[], tuple[torch.Tensor, Conditioning]]
 Finish = Callable[[torch.Tensor], Any]
 Forward = Callable[[torch.Tensor, Conditioning], torch.Tensor]
+_Prepared = tuple[int, torch.Tensor, Conditioning]  # (the request's place in its batch, its inputs, its conditioning)
 
 
 @dataclass
@@ -106,28 +111,28 @@ class Batcher:
                 waiting.future.set_result(result)
 
     def _run_together(self, batch: list[_Waiting]) -> list[tuple[Any, BaseException | None]]:
-        """Each request's (result, None) or (None, its error): prepare each, one forward, finish each."""
+        """Each request's (result, None) or (None, its error): prepare each, one forward per group of them that can
+        share one (usually all), finish each."""
         outcomes: list[tuple[Any, BaseException | None]] = [(None, None)] * len(batch)
-        prepared: list[tuple[int, torch.Tensor, Conditioning]] = []
+        prepared: list[_Prepared] = []
         for i, waiting in enumerate(batch):
             try:
                 prepared.append((i, *waiting.prepare()))
             except Exception as exc:
                 outcomes[i] = (None, exc)
-        if not prepared:
-            return outcomes
-        try:
-            outputs = self._forward_together([(inputs, conditioning) for _, inputs, conditioning in prepared])
-        except Exception as exc:  # every request of the batch learns what went wrong
-            for i, _, _ in prepared:
-                outcomes[i] = (None, exc)
-            return outcomes
-        for (i, _, _), output in zip(prepared, outputs, strict=True):
-            finish = batch[i].finish
+        for group in _groups(prepared):
             try:
-                outcomes[i] = (finish(output) if finish else output, None)
-            except Exception as exc:
-                outcomes[i] = (None, exc)
+                outputs = self._forward_together([(inputs, conditioning) for _, inputs, conditioning in group])
+            except Exception as exc:  # every request of the forward learns what went wrong
+                for i, _, _ in group:
+                    outcomes[i] = (None, exc)
+                continue
+            for (i, _, _), output in zip(group, outputs, strict=True):
+                finish = batch[i].finish
+                try:
+                    outcomes[i] = (finish(output) if finish else output, None)
+                except Exception as exc:
+                    outcomes[i] = (None, exc)
         return outcomes
 
     def _forward_together(self, requests: list[tuple[torch.Tensor, Conditioning]]) -> list[torch.Tensor]:
@@ -135,8 +140,21 @@ class Batcher:
         if len(requests) == 1:  # served alone: exactly the computation of an unbatched request
             return [self.forward(*requests[0])]
         together = torch.cat([inputs for inputs, _ in requests])
-        conditioning = {name: torch.cat([c[name] for _, c in requests]) for name in requests[0][1]}
+        first = requests[0][1]
+        conditioning = {name: torch.cat([c[name] for _, c in requests]) if isinstance(value, torch.Tensor) else value
+                        for name, value in first.items()}
         return list(self.forward(together, conditioning).split([inputs.shape[0] for inputs, _ in requests]))
 
     def _queued_images(self) -> int:
         return sum(w.size for w in self._queue)
+
+
+def _groups(prepared: list[_Prepared]) -> list[list[_Prepared]]:
+    """The prepared requests by what one forward needs them to share, in order of arrival."""
+    groups: dict[tuple, list[_Prepared]] = {}
+    for request in prepared:
+        _, inputs, conditioning = request
+        shared = tuple(sorted((name, value if not isinstance(value, torch.Tensor) else None)
+                              for name, value in conditioning.items()))
+        groups.setdefault((tuple(inputs.shape[1:]), shared), []).append(request)
+    return list(groups.values())

@@ -82,11 +82,11 @@ class LoadedGenerator:
         """The same as `styled`, awaited: batched with concurrent ws requests for this model."""
         return await self._batcher("ws", "styles", self.styled, on_batch)(ws, conditioning)
 
-    async def batched_translation(self, direction: str, prepare: Prepare, finish: Finish, on_batch):
-        """`finish(outputs)` for the inputs `prepare()` decodes, translated together with concurrent requests in
-        the same direction; both run in the batch's thread."""
-        forward = lambda inputs, _conditioning: self.translated(inputs, direction)  # noqa: E731
-        return await self._batcher(direction, "translate", forward, on_batch).submit(prepare, finish)
+    async def batched_translation(self, prepare: Prepare, finish: Finish, on_batch):
+        """`finish(outputs)` for the inputs `prepare()` decodes (with their direction, {"direction": "a2b"}),
+        translated together with concurrent requests in the same direction; both run in the batch's thread."""
+        forward = lambda inputs, conditioning: self.translated(inputs, conditioning["direction"])  # noqa: E731
+        return await self._batcher("translate", "translate", forward, on_batch).submit(prepare, finish)
 
     async def batched_variations(self, images: torch.Tensor, latents: torch.Tensor, on_batch) -> torch.Tensor:
         """The same as `varied`, awaited: batched with concurrent variation requests."""

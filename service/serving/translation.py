@@ -32,7 +32,7 @@ from models.plots import picture
 from models.sampling import as_shown, png_bytes
 from service.api.problems import Problem
 from service.api.schemas import exactly_one, json_rules
-from service.api.uploads import receive_form
+from service.api.uploads import UnparsedForm, receive_unparsed
 from service.serving.formats import FORMATS, default_format, describe, either, formats_for, media_types, names
 
 TranslateFormat = Literal[names("translate")]  # type: ignore[valid-type]
@@ -92,22 +92,41 @@ async def read_request(request: Request, settings: Settings, options_model=Trans
                        json_model=TranslateRequest, example: str = EXAMPLE):
     """(options, what holds the images: one uploaded file's bytes or a list of encoded images, the JSON body's
     other fields). Both bodies are capped at max_body_bytes and held in memory; decoding them is decode's work."""
+    body = await receive(request, settings, example)
+    if isinstance(body, UnparsedForm):
+        return _from_form(body, options_model)
+    # Parsing and base64-decoding up to max_body_bytes is CPU work: off the event loop.
+    return await run_in_threadpool(_from_json, body, settings.max_images_per_request, options_model, json_model)
+
+
+async def receive(request: Request, settings: Settings, example: str = EXAMPLE) -> bytes | UnparsedForm:
+    """The body, a JSON document's bytes or a multipart form held unparsed, for `parse` to read: the event loop
+    looks at its media type only."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        # Parsing and base64-decoding up to max_body_bytes is CPU work: off the event loop.
-        return await run_in_threadpool(_from_json, await request.body(), settings.max_images_per_request,
-                                       options_model, json_model)
+        return await request.body()
     if content_type == "multipart/form-data":
-        upload = await receive_form(request, settings.max_body_bytes, example)
-        fields = {k: v for k, v in upload.fields.items() if v != ""}
-        try:
-            # Form fields are text: lax validation reads "5" as 5 and "true" as True, as JSON would have them.
-            options = options_model.model_validate(fields, strict=False)
-        except ValidationError as exc:
-            raise Problem(422, _errors(exc) + f" (form fields: {', '.join(options_model.model_fields)})") from None
-        return options, upload.content, {}
+        return await receive_unparsed(request, settings.max_body_bytes, example)
     raise Problem(415, f"send the images as multipart/form-data with a `file` field ({example}), or as JSON "
                        "with base64 `image` / `images`")
+
+
+def parse(body: bytes | UnparsedForm, cap: int, options_model=TranslateOptions, json_model=TranslateRequest):
+    """read_request's answer for a body `receive` held: CPU work, for a worker thread."""
+    if isinstance(body, UnparsedForm):
+        return _from_form(body, options_model)
+    return _from_json(body, cap, options_model, json_model)
+
+
+def _from_form(body: UnparsedForm, options_model):
+    upload = body.parse()
+    fields = {k: v for k, v in upload.fields.items() if v != ""}
+    try:
+        # Form fields are text: lax validation reads "5" as 5 and "true" as True, as JSON would have them.
+        options = options_model.model_validate(fields, strict=False)
+    except ValidationError as exc:
+        raise Problem(422, _errors(exc) + f" (form fields: {', '.join(options_model.model_fields)})") from None
+    return options, upload.content, {}
 
 
 def _from_json(raw: bytes, cap: int, options_model, json_model):
@@ -127,18 +146,22 @@ def _from_json(raw: bytes, cap: int, options_model, json_model):
 
 
 class Translation:
-    """One request's work in its batch's thread (service.serving.batching): `prepare` decodes its images, `finish`
-    encodes the outputs."""
+    """One request's work in its batch's thread (service.serving.batching): `prepare` reads its body (the form or
+    the JSON document `receive` held) and decodes its images, `finish` encodes the outputs. The direction, a form
+    field, is learnt there too: it goes with the inputs, and the batcher runs each direction's requests as one
+    forward."""
 
-    def __init__(self, source: bytes | list[bytes], options: TranslateOptions, card: ModelCard,
-                 limits: UploadLimits):
-        self.source, self.options, self.card, self.limits = source, options, card, limits
+    def __init__(self, body: bytes | UnparsedForm, card: ModelCard, settings: Settings):
+        self.body, self.card = body, card
+        self.cap, self.limits = settings.max_images_per_request, translate_limits(settings)
+        self.options: TranslateOptions | None = None
         self.inputs: torch.Tensor | None = None
 
     def prepare(self) -> tuple[torch.Tensor, dict]:
-        self.inputs = decode(self.source, self.options, self.card, self.limits)
+        self.options, source, _ = parse(self.body, self.cap)
+        self.inputs = decode(source, self.options, self.card, self.limits)
         check_format(self.options.format or "grid", self.inputs.shape[0])
-        return self.inputs, {}
+        return self.inputs, {"direction": self.options.direction}
 
     def finish(self, outputs: torch.Tensor) -> Response:
         return respond(self.inputs, outputs, self.options, self.card)

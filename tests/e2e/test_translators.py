@@ -7,6 +7,7 @@ import io
 import json
 import zipfile
 
+import httpx
 import numpy as np
 import pytest
 from ganforge_client import AsyncClient, Client
@@ -14,6 +15,7 @@ from PIL import Image
 
 from models.data import load_builtin, outlines
 from tests.datasets_builders import image_bytes, npz_of, zip_of
+from tests.e2e.test_generation_api import within_one
 from tests.e2e.test_train_and_generate import assert_problem, png
 from tests.helpers import train_model
 
@@ -149,6 +151,26 @@ def test_cyclegan_serves_both_directions_from_one_model(client, cyclegan):
     job = client.get(f"/v1/jobs/{cyclegan['job_id']}").json()
     samples = png(client.get(f"/v1/jobs/{job['id']}/samples/1"))
     assert samples.size == (4 * 30 + 2, 4 * 30 + 2), "4 a2b and 4 b2a inputs, each beside its output"
+
+
+def test_concurrent_requests_in_both_directions_each_get_their_own_directions_output(client, api_url, cyclegan):
+    url = f"/v1/models/{cyclegan['id']}/translate"
+    digits = [image_bytes(image) for image in digit_edges(4)]
+    asked = [(digit, direction) for digit in digits for direction in ("a2b", "b2a")]
+    alone = [np.asarray(png(client.post(url, files={"file": ("d.png", digit, "image/png")},
+                                        data={"direction": direction}))) for digit, direction in asked]
+
+    async def together() -> list[httpx.Response]:  # arriving together, they share a batch of the model's
+        async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+            return await asyncio.gather(*(http.post(url, files={"file": ("d.png", digit, "image/png")},
+                                                    data={"direction": direction}) for digit, direction in asked))
+
+    answers = asyncio.run(together())
+    assert [r.status_code for r in answers] == [200] * len(asked)
+    assert [r.headers["x-direction"] for r in answers] == [direction for _, direction in asked]
+    for answer, sequential in zip(answers, alone, strict=True):  # a batch's float sums may round a pixel apart
+        assert within_one(np.asarray(png(answer)), sequential)
+    assert not np.array_equal(alone[0], alone[1]), "both directions answered alike: this test cannot tell them apart"
 
 
 def test_srgan_on_plain_images_upscales_by_its_scale(client, worker_process):

@@ -170,6 +170,39 @@ def test_prepare_and_finish_run_per_request_and_a_bad_input_fails_only_its_reque
     assert isinstance(bad, ValueError) and forwards == [3]
 
 
+def test_requests_that_differ_in_what_selects_the_forward_share_a_batch_but_not_a_forward():
+    forwards = []
+
+    def forward(inputs, conditioning):
+        forwards.append((conditioning["direction"], inputs.shape[0]))
+        return inputs + (1 if conditioning["direction"] == "a2b" else -1)
+
+    async def run():
+        batcher = Batcher(forward, 8, 0.05, lambda n: None)
+        asked = [("a2b", 0.0), ("b2a", 10.0), ("a2b", 20.0), ("b2a", 30.0)]
+        return await asyncio.gather(*(batcher.submit(lambda d=d, x=x: (torch.full((1, 1), x), {"direction": d}),
+                                                     lambda out: out.item()) for d, x in asked))
+
+    assert asyncio.run(run()) == [1.0, 9.0, 21.0, 29.0]
+    assert forwards == [("a2b", 2), ("b2a", 2)]
+
+
+def test_inputs_of_another_shape_run_as_a_forward_of_their_own():
+    shapes = []
+
+    def forward(inputs, conditioning):
+        shapes.append(tuple(inputs.shape))
+        return inputs
+
+    async def run():
+        batcher = Batcher(forward, 8, 0.05, lambda n: None)
+        return await asyncio.gather(batcher(torch.ones(1, 2), {}), batcher(torch.ones(2, 3), {}),
+                                    batcher(torch.ones(1, 2), {}))
+
+    assert [tuple(out.shape) for out in asyncio.run(run())] == [(1, 2), (2, 3), (1, 2)]
+    assert shapes == [(2, 2), (2, 3)]
+
+
 def test_the_cache_reports_each_routes_waiting_requests(store):
     cache = GeneratorCache(store, 1, 2**30)
     loaded = cache.get(model(0))

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from core.registry import Registry
-from service.api.deps import CacheDep, MetricsDep, RegistryDep, SettingsDep, StoreDep
+from service.api.deps import CacheDep, MetricsDep, RegistryDep, ServingDep, SettingsDep, StoreDep
 from service.api.metrics import Metrics
 from service.api.openapi import RATE_LIMITED
 from service.api.problems import Problem
@@ -49,10 +49,7 @@ DATASET = {**responses("dataset", "A labelled synthetic data set, streamed"), **
 @router.get("/{model_id}/images", response_class=Response, responses=IMAGES, dependencies=GENERATE_LIMITED)
 async def get_images(
     model_id: str,
-    registry: RegistryDep,
-    cache: CacheDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
+    serving: ServingDep,
     n: Annotated[int, Query(ge=1)] = 16,
     seed: Annotated[Seed | None, Query()] = None,
     nrow: Annotated[int | None, Query(ge=1)] = None,
@@ -62,17 +59,16 @@ async def get_images(
 ) -> Response:
     """`n` images drawn from `seed`: the same as POST generate, for a plain HTTP GET."""
     request = GenerateRequest(n=n, seed=seed, nrow=nrow, labels=label, truncation=truncation, format=format)
-    return await _generate(model_id, request, registry, cache, settings.max_images_per_request, metrics)
+    return await _generate(model_id, request, serving.registry, serving.cache, serving.settings.max_images_per_request,
+                           serving.metrics)
 
 
 @router.post("/{model_id}/generate", response_class=Response, responses=IMAGES, dependencies=GENERATE_LIMITED)
-async def generate_images(
-    model_id: str, request: GenerateRequest, registry: RegistryDep, cache: CacheDep, settings: SettingsDep,
-    metrics: MetricsDep,
-) -> Response:
+async def generate_images(model_id: str, request: GenerateRequest, serving: ServingDep) -> Response:
     """Images for explicit latents, or for `n` + `seed` (plus labels, codes, truncation), in any format.
     Concurrent requests for one model run as one batch."""
-    return await _generate(model_id, request, registry, cache, settings.max_images_per_request, metrics)
+    return await _generate(model_id, request, serving.registry, serving.cache, serving.settings.max_images_per_request,
+                           serving.metrics)
 
 
 @router.post("/{model_id}/interpolate", response_class=Response, responses=FRAMES, dependencies=GENERATE_LIMITED)
