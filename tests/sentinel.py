@@ -37,8 +37,11 @@ class SentinelSet:
         for name in ("s1", "s2", "s3"):
             self._sentinel(name)
         self._wait(lambda: self.node("b").info("replication")["master_link_status"] == "up", "the replica")
+        # Each sentinel must also know the replica: it learns of replicas from the master's INFO, every 10 s, and a
+        # master killed before then leaves it nothing to promote ("No master found" in a loaded suite).
         self._wait(lambda: all(self.sentinel(name).sentinel_master(MASTER_NAME)["num-other-sentinels"] == 2
-                               for name in ("s1", "s2", "s3")), "the sentinels")
+                               and self.sentinel(name).sentinel_master(MASTER_NAME)["num-slaves"] == 1
+                               for name in ("s1", "s2", "s3")), "the sentinels", timeout_s=30)
         return self
 
     def master_port(self) -> int:
