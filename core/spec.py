@@ -248,13 +248,15 @@ def model_gan_config(model: ModelSpec, shape: tuple[int, ...], classes: tuple[st
                 **model.family.net_defaults(probe.recipe_key)}
     chosen = {name: getattr(model, name) if getattr(model, name) is not None else defaults[name]
               for name in _NET_CHOICES}
+    fixed = {name: value for name, value in model.family.net_defaults(probe.recipe_key).items()
+             if name not in _NET_CHOICES}  # a recipe's net shape that a job does not choose (infogan's fc_stem)
     codes = model.resolved_codes
     if model.family.upscales and not source_shape:  # srgan on plain images
         scale = model.scale or 2
         source_shape = (shape[0], shape[1] // scale, shape[2] // scale)
     return GANConfig(arch=model.arch, data_shape=shape, num_classes=len(classes) if model.is_conditional else 0,
                      cat_codes=codes.categorical, cont_codes=codes.continuous, source_shape=tuple(source_shape),
-                     recipe=model.recipe, **chosen)
+                     recipe=model.recipe, **chosen, **fixed)
 
 
 def compatibility_errors(spec: JobSpec, kind: str, shape: tuple[int, ...] | list[int], classes: list[str],

@@ -39,6 +39,9 @@ class TrainConfig:
     momentum: float = field(default=0.9, metadata=_api("sgd only", ge=0, lt=1))
     gp_weight: float = field(default=10.0, metadata=_api("lambda of the gradient penalty (wasserstein-gp)", ge=0))
     info_weight: float = field(default=1.0, metadata=_api("lambda of InfoGAN's mutual-information term", ge=0))
+    info_cont_weight: float | None = field(default=None, metadata=_api(
+        "InfoGAN: weight of the continuous codes' Gaussian NLL beside the categorical code's cross-entropy in the "
+        "information term; default: the recipe's (1 on 28 px images, as the paper's code), else 0.1", ge=0))
     lr_decay: bool | None = field(default=None, metadata=_api("Decay learning rates linearly to 0 over the "
                                                               "schedule; default: the recipe's, else off"))
     recon_weight: float | None = field(default=None, metadata=_api(
@@ -116,5 +119,5 @@ class TrainConfig:
 
 # What a setting is when neither the job nor the family's recipe says. Small data sets need many updates
 # per epoch: with batch 16, one MNIST epoch is 312 steps.
-GENERAL_DEFAULTS = {"epochs": 5, "batch_size": 16, "lr_decay": False, "recon_weight": 0.0, "identity_weight": 0.0,
-                    "partner_warp": 0.0}
+GENERAL_DEFAULTS = {"epochs": 5, "batch_size": 16, "lr_decay": False, "info_cont_weight": 0.1,
+                    "recon_weight": 0.0, "identity_weight": 0.0, "partner_warp": 0.0}

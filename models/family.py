@@ -157,6 +157,9 @@ class GANConfig:
     # measured: the family's recipe for the data (below) fills what a job leaves out; paper: the row alone (the
     # paper's optimiser, loss and critic steps), with the general defaults for the rest.
     recipe: str = "measured"
+    # infogan's MNIST nets: fully connected units between the latents and G's convs and after D's, shared by D's heads
+    # and Q; 0: none (cards made before it existed, too, so their generators still load).
+    fc_stem: int = 0
 
     def __post_init__(self) -> None:
         if self.arch not in FAMILIES:

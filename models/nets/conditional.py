@@ -4,7 +4,9 @@
 - acgan (Odena et al. 2017): labels to G; D sees no labels but predicts them with an auxiliary head.
 - sngan with classes (Miyato & Koyama 2018): a projection term <embed(y), features> in D.
 - infogan (Chen et al. 2016): categorical and continuous codes concatenated to z; a Q head on D's
-  features recovers them.
+  features recovers them. On images, GANConfig.fc_stem adds the paper's fully connected layer (1024 units
+  with BatchNorm) between the latents and G's convolutions and after D's, and Q's hidden layer gets BatchNorm
+  (the paper's table for MNIST).
 """
 
 from __future__ import annotations
@@ -35,8 +37,13 @@ class Generator(nn.Module):
         self.label_classes = config.num_classes if config.conditions_generator else 0
         self.cat_codes, self.cont_codes = config.cat_codes, config.cont_codes
         in_dim = self.latent_dim + self.label_classes + self.cat_codes + self.cont_codes
+        self.stem = None
         if config.backbone == "conv":
             c, size, _ = config.data_shape
+            if config.fc_stem:  # the paper's MNIST G: FC units, BatchNorm and ReLU before the convs
+                self.stem = nn.Sequential(nn.Linear(in_dim, config.fc_stem), nn.BatchNorm1d(config.fc_stem),
+                                          nn.ReLU(True))
+                in_dim = config.fc_stem
             self.backbone = ConvGenerator(in_dim, c, size, config.g_width)
             self.backbone.apply(init_weights)
         else:
@@ -51,7 +58,8 @@ class Generator(nn.Module):
             parts.append(F.one_hot(categorical, self.cat_codes).to(z.dtype))
         if self.cont_codes:
             parts.append(continuous.to(z.dtype))
-        return self.backbone(torch.cat(parts, dim=1))
+        x = torch.cat(parts, dim=1)
+        return self.backbone(self.stem(x) if self.stem is not None else x)
 
 
 class Discriminator(nn.Module):
@@ -68,6 +76,11 @@ class Discriminator(nn.Module):
             self.body = MLPBody(pack * (config.data_dim + self.input_classes), config.hidden, config.depth,
                                 config.d_norm, config.mbstd)
         features = self.body.features
+        self.stem = None
+        if config.fc_stem and config.backbone == "conv":  # the paper's MNIST D: FC units that D's heads and Q share
+            self.stem = nn.Sequential(nn.Linear(features, config.fc_stem), nn.BatchNorm1d(config.fc_stem),
+                                      nn.LeakyReLU(0.2, True))
+            features = config.fc_stem
         self.adversarial = wrap(nn.Linear(features, 1))
         self.projection = (wrap(nn.Embedding(config.num_classes, features))
                            if config.conditioning == "projection" else None)
@@ -75,7 +88,8 @@ class Discriminator(nn.Module):
         self.classifier = (nn.Linear(features, pack * config.num_classes) if config.conditioning == "auxiliary"
                            else None)
         self.cat_codes, self.cont_codes = config.cat_codes, config.cont_codes
-        self.q = (nn.Sequential(nn.Linear(features, 128), nn.LeakyReLU(0.2, True),
+        q_norm = [nn.BatchNorm1d(128)] if self.stem is not None else []
+        self.q = (nn.Sequential(nn.Linear(features, 128), *q_norm, nn.LeakyReLU(0.2, True),
                                 nn.Linear(128, pack * (self.cat_codes + self.cont_codes)))
                   if self.cat_codes + self.cont_codes else None)
 
@@ -87,6 +101,8 @@ class Discriminator(nn.Module):
             x = x.reshape(n // self.pack, self.pack * x.shape[1], *x.shape[2:]) if x.dim() == 4 \
                 else x.reshape(n // self.pack, -1)
         features = self.body(x)
+        if self.stem is not None:
+            features = self.stem(features)
         logit = self.adversarial(features).view(-1)  # one score per pack
         out = DOutput(logit)
         if self.projection is not None:

@@ -1,0 +1,89 @@
+"""InfoGAN's settings by name (the 28 px default, the paper's) and its information term, on tiny nets."""
+
+import copy
+
+import torch
+import torch.nn.functional as F
+
+from core.spec import JobSpec, gan_config, train_config
+from models.data import load_builtin
+from models.families.infogan import INFOGAN_DIGITS, PAPER_MNIST
+from models.family import GANConfig
+from models.inputs import draw_inputs
+from models.trainer import TrainConfig, make_trainer
+
+MNIST_CLASSES = [str(i) for i in range(10)]
+
+
+def resolved(model: dict | None = None, train: dict | None = None) -> tuple[GANConfig, TrainConfig]:
+    """The nets and training settings an infogan job on 28 px digits gets."""
+    spec = JobSpec(dataset="mnist", model={"arch": "infogan", **(model or {})}, train=train or {})
+    gan = gan_config(spec, (1, 28, 28), MNIST_CLASSES)
+    return gan, train_config(spec).for_family(gan)
+
+
+def test_an_infogan_job_on_28px_digits_gets_the_infogan_recipe():
+    gan, config = resolved()
+    chosen = {**{name: getattr(gan, name) for name in ("latent_dim", "g_width", "d_width")},
+              **{name: getattr(config, name) for name in ("batch_size", "lr_g", "lr_d", "ema", "epochs")}}
+    assert chosen == {name: INFOGAN_DIGITS[name] for name in chosen}
+    assert (gan.cat_codes, gan.cont_codes, config.loss) == (10, 2, "non-saturating")
+
+
+def test_the_paper_recipe_gives_the_papers_nets_and_optimiser():
+    gan, config = resolved({"recipe": "paper"})
+    trainer = make_trainer(gan, TrainConfig(max_steps=1, batch_size=4))
+    assert trainer.generator.stem is not None and trainer.discriminator.stem is not None
+    assert (config.lr_g, config.lr_d, config.ema) == (1e-3, 2e-4, None)
+
+
+def test_the_papers_full_mnist_settings_are_one_spec_away():
+    model = {k: v for k, v in PAPER_MNIST.items() if k in ("latent_dim", "g_width", "d_width")}
+    train = {k: v for k, v in PAPER_MNIST.items() if k not in model}
+    gan, config = resolved(model, train)
+    assert (gan.latent_dim, gan.g_width, config.lr_g, config.lr_d, config.batch_size, config.ema, config.epochs) == \
+        (62, 64, 1e-3, 2e-4, 64, 0, 64)
+
+
+def test_a_jobs_own_settings_beat_the_recipe():
+    gan, config = resolved({"latent_dim": 100}, {"lr_g": 5e-4, "ema": 0.99})
+    assert (gan.latent_dim, config.lr_g, config.ema) == (100, 5e-4, 0.99)
+
+
+def categorical_loss(trainer, n: int = 256) -> float:
+    """Q's cross-entropy on the categorical code of fresh samples, on copies (BatchNorm's statistics stay put)."""
+    generator, discriminator = copy.deepcopy(trainer.generator), copy.deepcopy(trainer.discriminator)
+    inputs = draw_inputs(trainer.gan, n, torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        out = discriminator(generator(inputs.z, **inputs.as_kwargs()))
+    return F.cross_entropy(out.q_categorical, inputs.categorical).item()
+
+
+def test_the_information_term_teaches_q_to_read_the_categorical_code():
+    gan = GANConfig(arch="infogan", latent_dim=8, data_shape=(1, 28, 28), g_width=4, d_width=4, cat_codes=4,
+                    cont_codes=1)
+    trainer = make_trainer(gan, TrainConfig(max_steps=20, batch_size=16, seed=0, lr_g=2e-3, lr_d=2e-4, amp="off"))
+    before = categorical_loss(trainer)
+    trainer.fit(load_builtin("digits").images[:320])
+    after = categorical_loss(trainer)
+    assert before > 1.2  # about log(4): Q guesses
+    assert after < 0.5 * before
+
+
+def test_the_paper_nets_on_28px_digits_share_an_fc_layer_between_d_and_q():
+    gan, _ = resolved()
+    trainer = make_trainer(gan, TrainConfig(max_steps=1, batch_size=4))
+    generator, discriminator = trainer.generator, trainer.discriminator
+    assert generator.stem[0].out_features == discriminator.stem[0].out_features == 1024
+    assert discriminator.q[0].in_features == 1024 and isinstance(discriminator.q[1], torch.nn.BatchNorm1d)
+    assert trainer.config.info_cont_weight == 1.0 and gan.fc_stem == 1024
+    points = make_trainer(GANConfig(arch="infogan", latent_dim=2, data_shape=(2,), cat_codes=3, cont_codes=1),
+                          TrainConfig(max_steps=1))
+    assert points.discriminator.stem is None and points.config.info_cont_weight == 0.1
+
+
+def test_a_card_made_before_the_paper_nets_still_rebuilds_its_generator():
+    gan, _ = resolved()
+    old_card_config = {k: v for k, v in gan.to_dict().items() if k not in ("fc_stem", "recipe")}
+    old = GANConfig.from_dict({**old_card_config, "latent_dim": 100})
+    assert old.fc_stem == 0 and make_trainer(old, TrainConfig(max_steps=1)).generator.stem is None
