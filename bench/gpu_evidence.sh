@@ -7,14 +7,18 @@
 #          trainer's bookkeeping alone); the tiny net (widths 8), where bookkeeping dominates
 #   more   torch.compile (float32) at 64 px; stylegan2 at 64 px; generate on the GPU vs the raw generator; one
 #          trainer joined over NCCL
+#   record the trainer alone in float32 / bf16, each contiguous and channels_last, for DCGAN at 28 and 64 px and
+#          stylegan2 at 64 px: the rows of models/speed_table.json that `amp: auto` reads on CUDA (copy the file
+#          back from the machine and commit it)
 # PY names the Python that has torch with CUDA.
 #
 #     bash bench/gpu_evidence.sh tests 2>&1 | tee gpu-evidence-tests.log    # each part in its own call
 #     bash bench/gpu_evidence.sh train 2>&1 | tee gpu-evidence-train.log
 #     bash bench/gpu_evidence.sh more 2>&1 | tee gpu-evidence-more.log
+#     bash bench/gpu_evidence.sh record 2>&1 | tee gpu-evidence-record.log
 set -u
 PY=${PY:-.venv/bin/python}
-PARTS=${*:-tests train more}
+PARTS=${*:-tests train more record}
 export PYTHONUNBUFFERED=1
 nvidia-smi -L
 $PY -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
@@ -67,4 +71,11 @@ print(f"nccl rank 0 of 1: {result.steps} steps, loss_d {result.history[-1]['loss
       f"{50 * 256 / (time.perf_counter() - started):.0f} images/s, backend {torch.distributed.get_backend()}")
 leave()
 PY
+fi
+
+if [[ " $PARTS " == *" record "* ]]; then
+  for size in 28 64; do
+    timeout 150 $PY bench/train_throughput.py --device cuda --record --size "$size" --rounds 3 --steps 60 | tail -1
+  done
+  timeout 150 $PY bench/train_throughput.py --device cuda --record --arch stylegan2 --rounds 3 --steps 20 | tail -1
 fi

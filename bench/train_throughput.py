@@ -10,6 +10,8 @@ ratio (on a shared machine the load changes between rounds more than within one)
     .venv/bin/python bench/train_throughput.py --size 64            # DCGAN at 64 px (`shapes`, RGB), widths 64
     .venv/bin/python bench/train_throughput.py --arch stylegan2     # StyleGAN2 at 64 px
     .venv/bin/python bench/train_throughput.py --device cuda        # GPU: the trainer with AMP etc.
+    .venv/bin/python bench/train_throughput.py --record             # the trainer alone in each precision and
+                                                                    # layout: the row `amp: auto` then reads
 
 The plain loop is the pytorch/examples DCGAN step (D on real and on detached fakes, G on the same fakes; BCE,
 Adam 2e-4, betas 0.5/0.999), in float32, with its data converted and on the device up front. GANForge's step draws
@@ -22,13 +24,18 @@ step on the same nets.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import statistics
+import sys
 import time
 from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 
+from models import speed_table
 from models.data import load_builtin, to_model_range
 from models.gan import GANConfig, build_discriminator, build_generator
 from models.trainer import TrainConfig, make_trainer
@@ -89,6 +96,35 @@ def ganforge(images: torch.Tensor, gan: GANConfig, steps: int, batch_size: int, 
     return steps * batch_size / (time.perf_counter() - started)
 
 
+def record(images: torch.Tensor, gan: GANConfig, args: argparse.Namespace, device: torch.device) -> None:
+    """Times the trainer alone in float32 and bf16 (and on CUDA each in channels_last too), rounds alternating the
+    order, and writes the fastest into models/speed_table.json for this device class, net and size."""
+    layouts = (False, True) if device.type == "cuda" else (False,)
+    settings = [(amp, layout) for amp in ("off", "bf16") for layout in layouts]
+    speeds = {setting: [] for setting in settings}
+    for i in range(args.rounds):
+        for amp, layout in settings[::-1] if i % 2 else settings:
+            options = {"amp": amp, "channels_last": layout, "compile": args.compile}
+            speeds[amp, layout].append(ganforge(images, gan, args.steps, args.batch_size, device, options, 1))
+    medians = {setting: statistics.median(values) for setting, values in speeds.items()}
+    amp, layout = max(medians, key=medians.get)
+    command = " ".join(["bench/train_throughput.py", *sys.argv[1:]])
+    row = {"device": speed_table.device_class(device), "net": speed_table.net_key(gan), "size": gan.data_shape[-1],
+           "batch": args.batch_size, "amp": amp, "channels_last": layout,
+           "images_per_s": {speed_table.setting_name(*setting): round(speed) for setting, speed in medians.items()},
+           "machine": _machine(device), "date": time.strftime("%Y-%m-%d"), "command": command}
+    speed_table.record(row)
+    print(json.dumps(row))
+
+
+def _machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"one {torch.cuda.get_device_name(device)}, torch {torch.__version__}"
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                 platform.processor())
+    return f"{torch.get_num_threads()} threads of {os.cpu_count()} cores, {model}, torch {torch.__version__}"
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -110,6 +146,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile in the trainer")
     parser.add_argument("--amp", default="auto", choices=["auto", "off", "bf16", "fp16"],
                         help="the trainer's train.amp (the plain loop is always float32)")
+    parser.add_argument("--record", action="store_true", help="time the trainer in each precision (and layout, on "
+                        "CUDA) and write the fastest to models/speed_table.json, which amp: auto reads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -120,6 +158,8 @@ def main() -> None:
                     d_width=width)
     # The trainer's defaults for the device: on CUDA that means bf16 autocast and channels_last, on a CPU with
     # AMX bf16 autocast.
+    if args.record:
+        return record(images, gan, args, device)
     options = {"compile": args.compile, "amp": args.amp}
     if args.arch == "stylegan2":
         options |= {"r1_gamma": 0.0, "style_mixing": 0.0}

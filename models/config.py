@@ -66,6 +66,10 @@ class TrainConfig:
     pl_weight: float = field(default=0.0, metadata=_api(
         "StyleGAN2: weight of the path-length regulariser (the paper's 2), every 4 G steps; 0: off", ge=0,
         le=100))
+    reuse_fakes: bool | None = field(default=None, metadata=_api(
+        "G's step judges the fakes (and their labels and codes) of the step's last D update instead of drawing fresh "
+        "noise and running G again, as the DCGAN reference code does: one G forward pass less per step; default: the "
+        "recipe's (dcgan on 28 px), else off"))
     unroll_steps: int = field(default=0, metadata=_api("Unrolled GAN (Metz et al. 2016): G steps against D as it "
                                                        "will be after this many more updates; 0: off", ge=0,
                                                        le=20))
@@ -89,10 +93,10 @@ class TrainConfig:
         "that adapts while training, rising while E[sign D(real)] is above this target (the paper: 0.6) and "
         "falling below it; needs train.augment; default off (the policies apply to every image)", gt=0, lt=1))
     amp: Literal["auto", "off", "bf16", "fp16"] = field(
-        default="auto", metadata=_api("Mixed precision; auto: bf16 on CUDA, and on CPUs with AMX for the "
-                                       "convolutional noise-to-image families; else off"))
-    channels_last: bool | None = field(default=None, metadata=_api("default: on for conv nets on CUDA, unless "
-                                                                               "compile is on"))
+        default="auto", metadata=_api("Mixed precision; auto: the fastest measured for this device class and net "
+                                       "(models/speed_table.json; float32 where nothing was measured)"))
+    channels_last: bool | None = field(default=None, metadata=_api(
+        "NHWC layout for conv nets; default: the fastest measured, as amp: auto (off with compile)"))
     compile: bool = field(default=False, metadata=_api("torch.compile the nets (CUDA; slower start, faster steps)"))
     devices: int = field(default=1, metadata=_api(
         "Train one model on this many devices of one worker (data parallel over torch.distributed: NCCL on GPUs, "
@@ -119,5 +123,5 @@ class TrainConfig:
 
 # What a setting is when neither the job nor the family's recipe says. Small data sets need many updates
 # per epoch: with batch 16, one MNIST epoch is 312 steps.
-GENERAL_DEFAULTS = {"epochs": 5, "batch_size": 16, "lr_decay": False, "info_cont_weight": 0.1,
+GENERAL_DEFAULTS = {"epochs": 5, "batch_size": 16, "lr_decay": False, "reuse_fakes": False, "info_cont_weight": 0.1,
                     "recon_weight": 0.0, "identity_weight": 0.0, "partner_warp": 0.0}

@@ -27,6 +27,7 @@ Conditional = Literal["never", "always", "optional"]
 LOSSES = ("non-saturating", "minimax", "least-squares", "hinge", "wasserstein-gp")
 BCE_LIKE = ("non-saturating", "minimax", "least-squares", "hinge")
 STANDARD_LOOP = "models.trainer:Trainer"
+STANDARD_LOOP_OPTIONS = ("reuse_fakes",)  # train options that only the standard loop's D and G steps honour
 
 FAMILIES: dict[str, Family] = {}
 
@@ -80,6 +81,8 @@ class Family:
     def __post_init__(self) -> None:
         if self.build_generator is None or self.build_discriminator is None:
             raise ValueError("a family names its nets: build_generator and build_discriminator")
+        if self.trainer == STANDARD_LOOP:
+            object.__setattr__(self, "train_options", (*self.train_options, *STANDARD_LOOP_OPTIONS))
 
     def trainer_class(self) -> type:
         module, _, name = self.trainer.partition(":")
@@ -154,12 +157,12 @@ class GANConfig:
     source_shape: tuple[int, ...] = ()  # translators: (C, H, W) of an input image (domain A)
     blocks: int = 0  # residual blocks (CycleGAN's and SRGAN's generators); 0: the family's default
     mapping_layers: int = 8  # stylegan2: fully connected layers of the mapping network z -> w
-    # measured: the family's recipe for the data (below) fills what a job leaves out; paper: the row alone (the
-    # paper's optimiser, loss and critic steps), with the general defaults for the rest.
-    recipe: str = "measured"
     # infogan's MNIST nets: fully connected units between the latents and G's convs and after D's, shared by D's heads
     # and Q; 0: none (cards made before it existed, too, so their generators still load).
     fc_stem: int = 0
+    # measured: the family's recipe for the data (below) fills what a job leaves out; paper: the row alone (the
+    # paper's optimiser, loss and critic steps), with the general defaults for the rest.
+    recipe: str = "measured"
 
     def __post_init__(self) -> None:
         if self.arch not in FAMILIES:

@@ -11,13 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
-from models import losses
+from models import losses, speed_table
 from models.augment import AdaptiveAugment, diff_augment
 from models.checkpoint import load_state, save_state
 from models.config import TrainConfig
 from models.data import to_model_range
 from models.distributed import Ranks, SyncedGradScaler, on_cpu
-from models.family import STANDARD_LOOP, GANConfig, build_discriminator, build_generator
+from models.family import GANConfig, build_discriminator, build_generator
 from models.host_reads import to_host
 from models.inputs import Inputs, draw_inputs
 from models.nets.conditional import DOutput
@@ -150,12 +150,9 @@ class Trainer:
         torch.manual_seed(config.seed)  # network initialisation
         self.generator = build_generator(gan).to(self.device)
         self.discriminator = build_discriminator(gan).to(self.device)
-        self.amp = _amp_dtype(config.amp, self.device, gan)
-        # Not under torch.compile by default: on an H200 (torch 2.11) compiled conv backward in channels_last
-        # failed its own stride check (docs/benchmarks.md, "On a GPU").
-        channels_last = config.channels_last if config.channels_last is not None else \
-            self.device.type == "cuda" and not config.compile
-        self.memory_format = torch.channels_last if channels_last and gan.backbone == "conv" else None
+        speed = speed_table.choose(self.device, gan, config.amp, config.channels_last, config.compile)
+        self.amp, self.precision_reason = speed.amp, speed.reason
+        self.memory_format = torch.channels_last if speed.channels_last else None
         if self.memory_format:
             self.generator.to(memory_format=self.memory_format)
             self.discriminator.to(memory_format=self.memory_format)
@@ -181,6 +178,9 @@ class Trainer:
         self.ada = AdaptiveAugment(config.ada_target, self.device) if config.ada_target and config.augment else None
         self.fixed_inputs = self._fixed_inputs()
         self.step = 0
+        # train.reuse_fakes: the last D update of a step hands its inputs and fakes (with G's graph) to G's update.
+        self._keep_fakes = False
+        self._kept_fakes: tuple[Inputs, torch.Tensor] | None = None
 
     def _fixed_inputs(self) -> Inputs | None:
         """What the per-epoch samples are made from: the same every epoch, so they show progress."""
@@ -295,10 +295,13 @@ class Trainer:
 
     def train_step(self, batches: list[tuple[torch.Tensor, torch.Tensor | None]]) -> torch.Tensor:
         """`d_steps` D updates, each on its own real batch, then one G update (pytorch/examples dcgan:
-        D on real, D on detached fakes, step D; G on fakes with real labels, step G). Returns
+        D on real, D on detached fakes, step D; G on fakes with real labels, step G), on fresh fakes or, with
+        `reuse_fakes`, on the last D update's as pytorch/examples does. Returns
         [loss_d, loss_g, D(x), D(G(z)), gradient penalty, aux loss] so the caller syncs only to report."""
-        for real, labels in batches:
+        for i, (real, labels) in enumerate(batches):
+            self._keep_fakes = self.config.reuse_fakes and not self.config.unroll_steps and i == len(batches) - 1
             loss_d, real_out, fake_out, penalty = self._discriminator_step(real, labels)
+        self._keep_fakes = False
         if self.config.unroll_steps:
             loss_g, aux = self._unrolled_generator_step(batches)
         else:
@@ -313,8 +316,13 @@ class Trainer:
     def _discriminator_step(self, real, labels):
         inputs = self._sample_inputs(real.shape[0], self.noise_rng)
         with self._autocast():
-            with torch.no_grad():  # D's step needs no graph through G (the same values, without recording one)
+            # D's step alone needs no graph through G (the same values, without recording one); G's step keeps
+            # one when it is to judge these same fakes.
+            with torch.set_grad_enabled(self._keep_fakes):
                 fake = self.g(inputs.z, **inputs.as_kwargs())
+            if self._keep_fakes:
+                self._kept_fakes = (inputs, fake)
+                fake = fake.detach()
             real_out = self.d(self._augment(real), labels)
             fake_out = self.d(self._augment(fake), inputs.labels)
             if self.ada:
@@ -351,9 +359,11 @@ class Trainer:
         return result
 
     def _generator_step(self, n: int):
-        inputs = self._sample_inputs(n, self.noise_rng)
+        kept, self._kept_fakes = self._kept_fakes, None
+        inputs = kept[0] if kept else self._sample_inputs(n, self.noise_rng)
         with self._autocast():
-            out: DOutput = self.d(self._augment(self.g(inputs.z, **inputs.as_kwargs())), inputs.labels)
+            fake = kept[1] if kept else self.g(inputs.z, **inputs.as_kwargs())
+            out: DOutput = self.d(self._augment(fake), inputs.labels)
             loss = losses.generator_loss(self.config.loss, out.logit.float())
             aux = torch.zeros((), device=self.device)
             if out.class_logits is not None:
@@ -379,7 +389,8 @@ class Trainer:
         # where 0.1 left the codes barely used (bench/infogan_codes.py).
         loss = F.cross_entropy(out.q_categorical.float(), inputs.categorical) if inputs.categorical is not None else 0
         if inputs.continuous is not None:
-            loss = loss + 0.1 * 0.5 * (out.q_continuous.float() - inputs.continuous).pow(2).sum(dim=1).mean()
+            nll = 0.5 * (out.q_continuous.float() - inputs.continuous).pow(2).sum(dim=1).mean()
+            loss = loss + continuous_weight * nll
         return loss
 
     def _sample_inputs(self, n: int, generator: torch.Generator, fixed: bool = False) -> Inputs:
@@ -540,23 +551,6 @@ class Trainer:
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         optimizers = {"g": self.opt_g, "d": self.opt_d}
         return optimizers | ({"q": self.opt_q} if self.opt_q is not None else {})
-
-
-def _amp_dtype(setting: str, device: torch.device, gan: GANConfig) -> torch.dtype | None:
-    if setting == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-        return torch.bfloat16 if device.type == "cpu" and bf16_pays_on_cpu(gan) else None
-    return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[setting]
-
-
-def bf16_pays_on_cpu(gan: GANConfig) -> bool:
-    """Whether `amp: auto` trains this model in bf16 on a CPU. Only with AMX (Intel's bf16 matrix units; elsewhere
-    bf16 is emulated and slower than float32), and only for the convolutional noise-to-image nets, where it was
-    measured: cgan on MNIST, the same scores at 1.5x the speed (docs/benchmarks.md). 2-D points need more than
-    bf16's 8 bits of mantissa; the translators' and DAGAN's figures were measured in float32."""
-    has_amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    return has_amx and gan.backbone == "conv" and gan.family.trainer == STANDARD_LOOP
 
 
 def make_trainer(gan: GANConfig, config: TrainConfig, device: str | torch.device = "cpu") -> Trainer:

@@ -187,6 +187,7 @@ def model_card(job_id: str, spec: JobSpec, dataset: TrainData, store: ArtifactSt
         dataset=DatasetRef(id=spec.dataset, checksum=spec.dataset_checksum or dataset_checksum(spec.dataset, store),
                            count=len(dataset.data), held_out=spec.hold_out),
         training={**spec.model.model_dump(), "resolved": asdict(trainer.config), "precision": trainer.precision,
+                  "precision_reason": trainer.precision_reason, "channels_last": trainer.memory_format is not None,
                   "device": str(trainer.device), "devices": trainer.ranks.world if trainer.ranks else 1},
         metrics={"steps": result.steps, "seconds": round(seconds, 3),
                  "final": result.history[-1] if result.history else None,

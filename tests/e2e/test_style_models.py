@@ -168,6 +168,8 @@ def test_progan_trains_over_http_and_serves_full_size_images(client, worker_proc
 def test_family_options_of_another_loop_are_refused_at_post(client):
     for model, train, fragment in [({"arch": "dcgan"}, {"r1_gamma": 1.0}, "train.r1_gamma applies to stylegan2"),
                                    ({"arch": "stylegan2"}, {"phase_images": 100}, "applies to progan"),
+                                   ({"arch": "progan"}, {"reuse_fakes": True}, "train.reuse_fakes applies to "
+                                    "acgan, cgan, dcgan"),
                                    ({"arch": "dcgan", "mapping_layers": 2}, {}, "mapping_layers applies")]:
         response = client.post("/v1/jobs", json={"dataset": "shapes", "model": {**model, "image_size": 32},
                                                  "train": {"max_steps": 1, **train}})

@@ -145,7 +145,8 @@ def test_cuda_mixed_precision_and_compile(amp, digits):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_trains_conv_nets_in_channels_last_with_the_data_on_the_gpu(digits):
     images, labels = digits
-    trainer = Trainer(config_for("cgan", (1, 28, 28)), TrainConfig(max_steps=4, batch_size=32), device="cuda")
+    trainer = Trainer(config_for("cgan", (1, 28, 28)), TrainConfig(max_steps=4, batch_size=32, channels_last=True),
+                      device="cuda")
     assert trainer.memory_format == torch.channels_last
     result = trainer.fit(images, labels)
     assert result.steps == 4 and all(map(lambda h: h["loss_d"] == h["loss_d"], result.history))

@@ -1,0 +1,99 @@
+"""What `train.amp: auto` and an unset `train.channels_last` choose: the fastest setting measured for this class of
+device and this kind of net, read from models/speed_table.json, which `bench/train_throughput.py --record` writes.
+
+A row holds one measurement: a device class (cuda, cpu-amx, cpu), a net (the standard loop's conv nets, or a
+family with a loop of its own), an image size, the images/s of each setting tried, and the winner. A net with no
+row of its own on this device takes the row of the nearest size for the same net; with none at all it trains in
+float32 and the default memory layout, the exact choice, until someone measures. The card's `training` says what
+was used and why (`precision_reason`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import torch
+
+from models.family import STANDARD_LOOP, GANConfig
+
+TABLE = Path(__file__).with_name("speed_table.json")
+DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Choice:
+    amp: torch.dtype | None
+    channels_last: bool
+    reason: str
+
+
+def device_class(device: torch.device) -> str:
+    if device.type == "cuda":
+        return "cuda"
+    # bf16 without AMX (Intel's bf16 matrix units) is emulated on a CPU: a device class of its own.
+    has_amx = device.type == "cpu" and getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    return "cpu-amx" if has_amx else device.type
+
+
+def net_key(gan: GANConfig) -> str:
+    """The kind of net a row was measured on: the standard loop's conv nets share rows; other loops, conv nets with
+    fully connected layers, and 2-D points (which need more than bf16's 8-bit mantissa) get rows of their own."""
+    if gan.family.trainer == STANDARD_LOOP:
+        # InfoGAN's FC layers ran slower in bf16 than in float32 on an AMX CPU (196 against 170 ms a G step), where
+        # the conv nets ran 1.5x faster: a net of its own.
+        return f"standard-{gan.backbone}" + ("-fc" if gan.fc_stem else "")
+    return gan.arch
+
+
+def choose(device: torch.device, gan: GANConfig, amp: str = "auto", channels_last: bool | None = None,
+           compile: bool = False) -> Choice:
+    """The precision and layout to train in: the job's own settings where it gives them, else the table's."""
+    conv = gan.backbone == "conv"
+    row = measured(device_class(device), net_key(gan), gan.data_shape[-1]) if gan.is_image else None
+    if amp != "auto":
+        picked_amp, why = DTYPES[amp], f"train.amp: {amp}"
+    elif row is None:
+        picked_amp, why = None, "float32: nothing measured for this net on this device class"
+    else:
+        picked_amp, why = DTYPES[row["amp"]], describe(row, gan.data_shape[-1])
+    if channels_last is not None:
+        layout = channels_last and conv
+    else:
+        # Compiled conv backward in channels_last failed torch's stride check (torch 2.11, H200; docs/benchmarks.md).
+        layout = conv and not compile and row is not None and row["channels_last"]
+    return Choice(picked_amp, layout, why)
+
+
+def measured(device: str, net: str, size: int) -> dict | None:
+    """The row for this device class and net at the nearest measured size, if any."""
+    rows = [row for row in load() if row["device"] == device and row["net"] == net]
+    return min(rows, key=lambda row: (abs(row["size"] - size), row["size"]), default=None)
+
+
+def describe(row: dict, size: int) -> str:
+    settings = ", ".join(f"{name} {speed:,.0f}" for name, speed in row["images_per_s"].items())
+    nearest = "" if row["size"] == size else f" (the nearest size measured to {size} px)"
+    return (f"{setting_name(row['amp'], row['channels_last'])}: fastest measured for {row['net']} at "
+            f"{row['size']} px{nearest} on {row['machine']} ({row['date']}; images/s, batch {row['batch']}: "
+            f"{settings})")
+
+
+def setting_name(amp: str, channels_last: bool) -> str:
+    return ("float32" if amp == "off" else amp) + (" + channels_last" if channels_last else "")
+
+
+@cache
+def load() -> tuple[dict, ...]:
+    return tuple(json.loads(TABLE.read_text())) if TABLE.exists() else ()
+
+
+def record(row: dict, table: Path = TABLE) -> None:
+    """Adds a measurement, replacing the row of the same device class, net and size."""
+    rows = json.loads(table.read_text()) if table.exists() else []
+    key = (row["device"], row["net"], row["size"])
+    rows = [r for r in rows if (r["device"], r["net"], r["size"]) != key] + [row]
+    rows.sort(key=lambda r: (r["device"], r["net"], r["size"]))
+    table.write_text(json.dumps(rows, indent=1) + "\n")
+    load.cache_clear()
