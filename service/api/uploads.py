@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,16 +136,9 @@ async def receive_unparsed(request: Request, max_bytes: int, example: str = EXAM
     """The whole multipart body, for bodies small enough to hold (max_body_bytes), refused at once when it is not
     multipart or is over `max_bytes`."""
     boundary = await _checked_boundary(request, max_bytes, example, what)
-    chunks, received = [], 0
     with _refusing_unreadable(example):
-        stream = request.stream()
-        async for chunk in stream:
-            received += len(chunk)
-            if received > max_bytes:
-                await _drain(stream)
-                raise Problem(413, _too_large(max_bytes, what), headers={"Connection": "close"})
-            chunks.append(chunk)
-    return UnparsedForm(boundary, b"".join(chunks), example, what)
+        body = b"".join([chunk async for chunk in _capped(request, max_bytes, what)])
+    return UnparsedForm(boundary, body, example, what)
 
 
 async def _checked_boundary(request: Request, max_bytes: int, example: str, what: str) -> bytes:
@@ -165,16 +158,22 @@ async def _parse(request: Request, boundary: bytes, parts: _Parts, max_bytes: in
                  what: str) -> ReceivedUpload:
     with _refusing_unreadable(example):
         parser = MultipartParser(boundary, parts.callbacks())
-        received = 0
-        stream = request.stream()
-        async for chunk in stream:
-            received += len(chunk)
-            if received > max_bytes:
-                await _drain(stream)
-                raise Problem(413, _too_large(max_bytes, what), headers={"Connection": "close"})
+        async for chunk in _capped(request, max_bytes, what):
             parser.write(chunk)
         parser.finalize()
     return _with_file(parts, example, what)
+
+
+async def _capped(request: Request, max_bytes: int, what: str) -> AsyncIterator[bytes]:
+    """The body's chunks, refused with a 413 (the rest drained, the connection then closed) once past `max_bytes`."""
+    received = 0
+    stream = request.stream()
+    async for chunk in stream:
+        received += len(chunk)
+        if received > max_bytes:
+            await _drain(stream)
+            raise Problem(413, _too_large(max_bytes, what), headers={"Connection": "close"})
+        yield chunk
 
 
 @contextmanager
