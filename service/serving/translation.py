@@ -93,10 +93,8 @@ async def read_request(request: Request, settings: Settings, options_model=Trans
     """(options, what holds the images: one uploaded file's bytes or a list of encoded images, the JSON body's
     other fields). Both bodies are capped at max_body_bytes and held in memory; decoding them is decode's work."""
     body = await receive(request, settings, example)
-    if isinstance(body, UnparsedForm):
-        return _from_form(body, options_model)
-    # Parsing and base64-decoding up to max_body_bytes is CPU work: off the event loop.
-    return await run_in_threadpool(_from_json, body, settings.max_images_per_request, options_model, json_model)
+    # Parsing a form or a JSON document of up to max_body_bytes (and base64-decoding it) is CPU work: off the loop.
+    return await run_in_threadpool(parse, body, settings.max_images_per_request, options_model, json_model)
 
 
 async def receive(request: Request, settings: Settings, example: str = EXAMPLE) -> bytes | UnparsedForm:
