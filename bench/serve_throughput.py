@@ -18,6 +18,7 @@ From the repository root, as a module (so that it finds the process helpers in s
     .venv/bin/python -m bench.serve_throughput --size 28 --channels 1   # the MNIST one
     .venv/bin/python -m bench.serve_throughput --quick                  # smoke run
     .venv/bin/python -m bench.serve_throughput --clients 32 --threads 1 --api-workers 1,2   # 1 vs 2 API processes
+    .venv/bin/python -m bench.serve_throughput --clients 1,32 --threads 1 --litserve   # beside LitServe (installed)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 
 import httpx
@@ -44,6 +46,7 @@ import torch
 from redis import Redis
 
 from core.artifacts import load_published_generator, publish_generator
+from core.card import ModelCard
 from core.kinds import card_for
 from core.registry import Registry
 from core.store import ArtifactStore, LocalStore
@@ -51,6 +54,8 @@ from models.gan import GANConfig, build_generator
 from models.sampling import generate, latents_for_seed, png_bytes
 from service.cli.embedded_redis import start_redis
 from service.cli.processes import start_api, stop
+from service.serving.precision import ServingPrecision
+from service.serving.precision import choose as choose_precision
 
 ROUTE = "/v1/models/{model_id}/generate"  # the route template the API's metrics are labelled with
 
@@ -94,6 +99,12 @@ class Api:
     url: str
     pid: int  # with several workers, uvicorn's supervisor: the workers are its children
     workers: int = 1
+    name: str = "GANForge"
+    path: str | None = None  # where a single-image request goes (None: the model's generate route)
+
+    @property
+    def label(self) -> str:
+        return self.name if self.name != "GANForge" else f"GANForge, {self.workers} API process(es)"
 
 
 @contextmanager
@@ -138,9 +149,16 @@ def raw_round(forward: Callable[[], torch.Tensor], seconds: float) -> RawRound:
     return RawRound(images, time.perf_counter() - started, time.process_time() - cpu)
 
 
-def generate_batch(generator: torch.nn.Module, latent_dim: int, batch: int, seeds) -> Callable[[], torch.Tensor]:
-    """The raw loop's forward for a sampler: `batch` images from latents of a fresh seed each time."""
-    return lambda: generate(generator, latents_for_seed(batch, latent_dim, next(seeds)))
+def generate_batch(generator: torch.nn.Module, latent_dim: int, batch: int, seeds,
+                   precision: ServingPrecision) -> Callable[[], torch.Tensor]:
+    """The raw loop's forward for a sampler: `batch` images from latents of a fresh seed each time, in the
+    precision the API serves the model in."""
+    device = next(generator.parameters()).device
+
+    def forward() -> torch.Tensor:
+        with precision.autocast(device):
+            return generate(generator, latents_for_seed(batch, latent_dim, next(seeds)))
+    return forward
 
 
 @dataclass
@@ -280,17 +298,20 @@ class Results:
 async def measure(apis: list[Api], model_id: str, store: ArtifactStore, gan: GANConfig,
                   args: argparse.Namespace) -> list[Results]:
     """Results for each API, measured in the same rounds."""
-    generator, _ = load_published_generator(store, model_id, args.device)
+    generator, card = load_published_generator(store, model_id, args.device)
     path = f"/v1/models/{model_id}/generate"
     seeds = itertools.count(1)  # every request and raw batch its own seed, as distinct users would send
-    forward = generate_batch(generator, gan.latent_dim, args.batch, seeds)
+    precision = choose_precision(generator, ModelCard.model_validate(card), torch.device(args.device),
+                                 args.api_env.get("GANFORGE_SERVE_PRECISION", "auto"))
+    print(f"the raw loop and GANForge's API serve in {precision.name} ({precision.reason})", flush=True)
+    forward = generate_batch(generator, gan.latent_dim, args.batch, seeds, precision)
 
-    def sender(client: Users) -> Send:
-        return lambda: client.post(path, json={"n": 1, "seed": next(seeds)})
+    def sender(api: Api, client: Users) -> Send:
+        return lambda: client.post(api.path or path, json={"n": 1, "seed": next(seeds)})
 
     async with AsyncExitStack() as stack:
         clients = [await stack.enter_async_context(http_client(api, args.clients)) for api in apis]
-        targets = [Target(api, client, sender(client)) for api, client in zip(apis, clients, strict=True)]
+        targets = [Target(api, client, sender(api, client)) for api, client in zip(apis, clients, strict=True)]
         return await alternate_apis(targets, forward, args, ROUTE)
 
 
@@ -372,25 +393,42 @@ async def alternate_apis(targets: list[Target], forward: Callable[[], torch.Tens
         _check(await target.send())
         for n in args.clients:
             await http_round(target.client, target.api, target.send, n, warm_up_s, route)
+    servers = [target.api.pid for target in targets]
     for r in range(args.rounds):
-        raw_rounds.append(raw(args.seconds))
+        with paused(servers):
+            raw_rounds.append(raw(args.seconds))
         print(f"round {r + 1}/{args.rounds}: raw {raw_rounds[-1].images_per_s:.0f} images/s", end="", flush=True)
         for target, result in zip(targets, results, strict=True):
-            for n in args.clients:
-                result.http[n].append(await http_round(target.client, target.api, target.send, n, args.seconds,
-                                                       route))
-                label = f"{target.api.workers} API process(es) " if several else ""
-                print(f", {label}N={n} {result.http[n][-1].images_per_s:.0f}", end="", flush=True)
+            with paused([pid for pid in servers if pid != target.api.pid]):
+                for n in args.clients:
+                    result.http[n].append(await http_round(target.client, target.api, target.send, n,
+                                                           args.seconds, route))
+                    label = f"{target.api.label}: " if several else ""
+                    print(f", {label}N={n} {result.http[n][-1].images_per_s:.0f}", end="", flush=True)
         print(f"   (load average {load_average()})", flush=True)
-    raw_rounds.append(raw(args.seconds))
+    with paused(servers):
+        raw_rounds.append(raw(args.seconds))
     print(f"raw once more, after the last round: {raw_rounds[-1].images_per_s:.0f} images/s", flush=True)
     if args.profile:  # a round of its own: the sampler's own cost stays out of the measured rounds
         target = targets[-1]
         with flame_graph(target.api.pid, args.profile):
             await http_round(target.client, target.api, target.send, max(args.clients), args.seconds, route)
-        print(f"flame graph of the API ({target.api.workers} process(es)) at N={max(args.clients)}: "
+        print(f"flame graph of the API ({target.api.label}) at N={max(args.clients)}: "
               f"{args.profile}", flush=True)
     return results
+
+
+@contextmanager
+def paused(servers: list[int]):
+    """The servers' process groups stopped (SIGSTOP) while the block runs: a server waiting for its turn takes no
+    CPU from the one measured (LitServe's workers poll their queues, about a sixth of a core when idle)."""
+    for pid in servers:
+        os.killpg(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in servers:
+            os.killpg(pid, signal.SIGCONT)
 
 
 @contextmanager
@@ -433,12 +471,27 @@ def report(apis: list[Api], results: list[Results], args: argparse.Namespace, pn
     print(f"HTTP: POST {{\"n\": 1, \"seed\": k}}, {args.seconds:g} s per round, {args.rounds} round(s)")
     for api, result in zip(apis, results, strict=True):
         if len(apis) > 1:
-            print(f"\nthe API with {api.workers} process(es) (`ganforge api --workers {api.workers}`; API cpu: all "
-                  f"its processes together)")
+            print(f"\n{api.label} (API cpu: all its processes together)")
         table(result)
-    if len(apis) > 1:
+    ours = [(api, result) for api, result in zip(apis, results, strict=True) if api.name == "GANForge"]
+    if len(ours) > 1:
         print()
-        scaling(apis, results)
+        scaling(*map(list, zip(*ours, strict=True)))
+    for peer, result in zip(apis, results, strict=True):
+        if peer.name != "GANForge":
+            print()
+            side_by_side(ours[0], (peer, result))
+
+
+def side_by_side(ours: tuple[Api, Results], peer: tuple[Api, Results]) -> None:
+    """GANForge's images/s over the peer's, round by round (they ran back to back), and the CPU each spent per
+    image."""
+    (api, mine), (other, theirs) = ours, peer
+    for n, rounds in mine.http.items():
+        ratios = [a.images_per_s / b.images_per_s for a, b in zip(rounds, theirs.http[n], strict=True)]
+        cpu = [_per(r, lambda x: x.api_cpu_seconds, lambda x: x.images / 1000) for r in (rounds, theirs.http[n])]
+        print(f"{api.label} over {other.label}, N={n}: images/s x{statistics.median(ratios):.2f} (rounds: "
+              f"{', '.join(f'{x:.2f}' for x in ratios)}); server CPU ms per image {cpu[0]} against {cpu[1]}")
 
 
 def scaling(apis: list[Api], results: list[Results]) -> None:
@@ -522,6 +575,12 @@ def parse_args() -> argparse.Namespace:
     add_round_options(parser, "generator")
     parser.add_argument("--api-workers", default="1", help="comma-separated numbers of API processes (`ganforge api "
                         "--workers`): one API for each, all measured in every round, e.g. 1,2")
+    parser.add_argument("--litserve", action="store_true",
+                        help="also serve the generator with LitServe (bench/litserve_peer.py; install it first) and "
+                             "measure both in every round")
+    parser.add_argument("--litserve-batch-timeout", type=float, default=0.005, metavar="SECONDS",
+                        help="LitServe's batch_timeout: how long its worker waits to fill a batch (at 0 it polls "
+                             "its queue without pause and spins a core)")
     args = round_options(parser.parse_args())
     args.api_workers = sorted({int(n) for n in args.api_workers.split(",")})
     return args
@@ -569,6 +628,13 @@ def main() -> None:
         apis = [stack.enter_context(api_server(redis_url, store.root, args.threads, args.device, args.api_env,
                                                root / f"api-{workers}.log", workers))
                 for workers in args.api_workers]
+        if args.litserve:  # imported here: LitServe is installed for this bench only
+            from bench.litserve_peer import PATH as LITSERVE_PATH
+            from bench.litserve_peer import litserve_server
+            url, pid = stack.enter_context(litserve_server(store.root, model_id, gan.latent_dim, args.threads,
+                                                           args.batch, args.litserve_batch_timeout,
+                                                           root / "litserve.log"))
+            apis.append(Api(url, pid, name=f"LitServe {version('litserve')}", path=LITSERVE_PATH))
         results = asyncio.run(measure(apis, model_id, store, gan, args))
         png_size = len(png_bytes(generate(load_published_generator(store, model_id)[0],
                                           latents_for_seed(1, gan.latent_dim, 1))[0]))

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     # (bench/serve_throughput.py: N=1 p50 12.0 ms at 0 vs 15.8 ms at 2, the same images/s at N=32).
     batch_wait_ms: float = Field(0.0, ge=0, description="Longest a request waits for others to share its batch; "
                                  "0: a batch takes what queued while the previous one ran")
+    serve_precision: Literal["auto", "float32"] = Field(
+        "auto", description="auto: an image sampler serves in the precision and layout measured fastest for its net "
+                            "on this kind of machine (models/speed_table.json), if its own images barely change with "
+                            "it (docs/serving.md); float32: every model exactly as trained")
     family_modules: list[str] = Field(default_factory=list, description="JSON list of Python modules that "
                                       "register extra GAN families (models.gan.register_family); API and "
                                       "workers import them at start")

@@ -20,6 +20,9 @@ from models.family import STANDARD_LOOP, GANConfig
 
 TABLE = Path(__file__).with_name("speed_table.json")
 DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# A serving row names a setting that changes the images (bf16, or channels_last) only where it was at least this
+# much faster than float32: a few per cent is not worth images that differ from the trained model's.
+SERVE_MARGIN = 1.2
 
 
 @dataclass(frozen=True)
@@ -66,16 +69,20 @@ def choose(device: torch.device, gan: GANConfig, amp: str = "auto", channels_las
     return Choice(picked_amp, layout, why)
 
 
-def measured(device: str, net: str, size: int) -> dict | None:
-    """The row for this device class and net at the nearest measured size, if any."""
-    rows = [row for row in load() if row["device"] == device and row["net"] == net]
+def measured(device: str, net: str, size: int, task: str = "train") -> dict | None:
+    """The row for this device class and net at the nearest measured size, if any. `task`: rows measured training
+    (a row without a task) or serving ("serve": bench/serve_precision.py)."""
+    rows = [row for row in load() if row["device"] == device and row["net"] == net and _task(row) == task]
     return min(rows, key=lambda row: (abs(row["size"] - size), row["size"]), default=None)
 
 
 def describe(row: dict, size: int) -> str:
     settings = ", ".join(f"{name} {speed:,.0f}" for name, speed in row["images_per_s"].items())
     nearest = "" if row["size"] == size else f" (the nearest size measured to {size} px)"
-    return (f"{setting_name(row['amp'], row['channels_last'])}: fastest measured for {row['net']} at "
+    name = setting_name(row["amp"], row["channels_last"])
+    fastest = max(row["images_per_s"], key=row["images_per_s"].get)
+    verdict = "fastest measured" if name == fastest else f"no setting measured {SERVE_MARGIN - 1:.0%} faster"
+    return (f"{name}: {verdict} for {row['net']} at "
             f"{row['size']} px{nearest} on {row['machine']} ({row['date']}; images/s, batch {row['batch']}: "
             f"{settings})")
 
@@ -84,16 +91,23 @@ def setting_name(amp: str, channels_last: bool) -> str:
     return ("float32" if amp == "off" else amp) + (" + channels_last" if channels_last else "")
 
 
+def _task(row: dict) -> str:
+    return row.get("task", "train")
+
+
+def _key(row: dict) -> tuple:
+    return _task(row), row["device"], row["net"], row["size"]
+
+
 @cache
 def load() -> tuple[dict, ...]:
     return tuple(json.loads(TABLE.read_text())) if TABLE.exists() else ()
 
 
 def record(row: dict, table: Path = TABLE) -> None:
-    """Adds a measurement, replacing the row of the same device class, net and size."""
+    """Adds a measurement, replacing the row of the same task, device class, net and size."""
     rows = json.loads(table.read_text()) if table.exists() else []
-    key = (row["device"], row["net"], row["size"])
-    rows = [r for r in rows if (r["device"], r["net"], r["size"]) != key] + [row]
-    rows.sort(key=lambda r: (r["device"], r["net"], r["size"]))
+    rows = [r for r in rows if _key(r) != _key(row)] + [row]
+    rows.sort(key=_key)
     table.write_text(json.dumps(rows, indent=1) + "\n")
     load.cache_clear()

@@ -75,7 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         warm_builtins(app.state.store)
         policy = BatchPolicy(settings.batch_max_images, settings.batch_wait_ms / 1000)
         app.state.generators = GeneratorCache(app.state.store, settings.generator_cache_size,
-                                              settings.generator_cache_bytes, resolve_device(settings.device), policy)
+                                              settings.generator_cache_bytes, resolve_device(settings.device), policy,
+                                              settings.serve_precision)
         app.state.exports = ExportCache()
         app.state.celery = create_celery(settings)
         metrics.watch(app.state.registry, app.state.generators, app.state.stream_hub)

@@ -16,6 +16,7 @@ from core.card import ModelCard
 from core.store import ArtifactStore
 from models.sampling import Conditioning, generate, generate_from_ws, mapped_ws, translate, vary
 from service.serving.batching import Batcher, Finish, Prepare
+from service.serving.precision import ServingPrecision, choose
 
 log = logging.getLogger("ganforge.api")
 
@@ -33,6 +34,7 @@ class LoadedGenerator:
     card: ModelCard
     nbytes: int
     policy: BatchPolicy = field(default_factory=BatchPolicy)
+    precision: ServingPrecision = field(default_factory=ServingPrecision)  # of `images`: the other paths run float32
     checked_at: float = 0.0  # when the registry last confirmed the model exists (time.monotonic)
     # One forward at a time per generator: batches already run one after another, and an augment
     # stream takes its turn between them instead of fighting them for the CPU threads.
@@ -41,8 +43,12 @@ class LoadedGenerator:
 
     def images(self, latents: torch.Tensor, conditioning: Conditioning | None = None) -> torch.Tensor:
         """uint8 NCHW images, or float N x 2 points for a 2-D model, computed now in this thread."""
-        with self.lock:
+        with self.lock, self.precision.autocast(self.device):
             return generate(self.net, latents, batch_size=self.policy.max_images, **(conditioning or {}))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
 
     def styled(self, ws: torch.Tensor, conditioning: Conditioning | None = None) -> torch.Tensor:
         """A style-based generator's uint8 images for explicit ws (truncated by the conditioning's psi), now."""
@@ -116,9 +122,10 @@ class GeneratorCache:
     `max_bytes` of their weights (one larger than that is still served, alone)."""
 
     def __init__(self, store: ArtifactStore, capacity: int, max_bytes: int, device: str | torch.device = "cpu",
-                 policy: BatchPolicy | None = None):
+                 policy: BatchPolicy | None = None, precision: str = "float32"):
         self.store, self.capacity, self.max_bytes, self.device = store, capacity, max_bytes, device
         self.policy = policy or BatchPolicy()
+        self.precision = precision  # "auto" or "float32": see service.serving.precision
         self._items: OrderedDict[str, LoadedGenerator] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
@@ -136,7 +143,10 @@ class GeneratorCache:
                 return loaded
             try:
                 net, card = load_published_generator(self.store, model_id, self.device)
-                loaded = LoadedGenerator(model_id, net, ModelCard.model_validate(card), module_bytes(net), self.policy)
+                card = ModelCard.model_validate(card)
+                precision = choose(net, card, torch.device(self.device), self.precision)
+                log.info("generator %s serves in %s: %s", model_id, precision.name, precision.reason)
+                loaded = LoadedGenerator(model_id, net, card, module_bytes(net), self.policy, precision)
                 with self._lock:
                     self.misses += 1
                     self._items[model_id] = loaded

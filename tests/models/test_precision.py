@@ -25,9 +25,12 @@ def amx(request, monkeypatch) -> bool:
 
 def test_every_row_names_the_fastest_setting_it_measured():
     rows = json.loads(speed_table.TABLE.read_text())
-    assert rows and len({(r["device"], r["net"], r["size"]) for r in rows}) == len(rows)
+    assert rows and len({(r.get("task"), r["device"], r["net"], r["size"]) for r in rows}) == len(rows)
     for row in rows:
-        fastest = max(row["images_per_s"], key=row["images_per_s"].get)
+        speeds = row["images_per_s"]
+        fastest = max(speeds, key=speeds.get)
+        if row.get("task") == "serve" and speeds[fastest] < speed_table.SERVE_MARGIN * speeds["float32"]:
+            fastest = "float32"  # serving keeps the exact images unless another setting is clearly faster
         assert speed_table.setting_name(row["amp"], row["channels_last"]) == fastest, row
         assert row["machine"] and row["date"] and row["command"]
 

@@ -1,0 +1,81 @@
+"""The precision and memory layout a sampler's generator serves in.
+
+`serve_precision: auto` (the default) takes the serving row of models/speed_table.json for this class of device,
+this kind of net and the nearest size (bench/serve_precision.py measures and records them; a setting other than
+float32 is recorded only where it was at least 20 % faster). Where the row says bf16, the model must also pass a
+check of its own at load: PROBE_IMAGES images from a fixed seed, made both ways, may differ from float32's by at
+most MAX_MEAN_LEVELS on average and MAX_LEVELS anywhere (of 255), or the model serves in float32. So a model
+serves the same bytes for the same request whenever the API runs on the same kind of machine, and what it serves
+in, and why, is logged at load. `serve_precision: float32` serves every model exactly as it was trained.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from core.card import ModelCard
+from models.sampling import generate
+from models.speed_table import DTYPES, describe, device_class, measured, net_key, setting_name
+from service.api.schemas import GenerateRequest
+from service.serving.generation import resolve_inputs
+
+log = logging.getLogger("ganforge.api")
+PROBE_IMAGES = 16
+MAX_MEAN_LEVELS = 1.0
+MAX_LEVELS = 16
+
+
+@dataclass(frozen=True)
+class ServingPrecision:
+    amp: torch.dtype | None = None
+    channels_last: bool = False
+    reason: str = "float32"
+
+    @property
+    def name(self) -> str:
+        return setting_name("off" if self.amp is None else "bf16", self.channels_last)
+
+    def autocast(self, device: torch.device) -> AbstractContextManager:
+        return nullcontext() if self.amp is None else torch.autocast(device.type, dtype=self.amp)
+
+
+def choose(net: nn.Module, card: ModelCard, device: torch.device, setting: str) -> ServingPrecision:
+    """What `net` serves in; puts it in channels_last when that is chosen."""
+    if setting == "float32":
+        return ServingPrecision(reason="serve_precision: float32")
+    if card.kind != "sampler" or card.data_kind != "images":
+        return ServingPrecision(reason="float32: only image samplers have serving measurements")
+    size = card.image_shape[-1]
+    row = measured(device_class(device), net_key(card.gan), size, task="serve")
+    if row is None:
+        return ServingPrecision(reason="float32: nothing measured for serving this net on this device class")
+    if row["amp"] == "off" and not row["channels_last"]:
+        return ServingPrecision(reason=describe(row, size))
+    candidate = ServingPrecision(DTYPES[row["amp"]], row["channels_last"], describe(row, size))
+    return _checked(net, card, device, candidate)
+
+
+def _checked(net: nn.Module, card: ModelCard, device: torch.device,
+             candidate: ServingPrecision) -> ServingPrecision:
+    """The candidate if this model's probe images stay within the bounds of float32's, else float32."""
+    inputs = resolve_inputs(card, GenerateRequest(n=PROBE_IMAGES, seed=0), PROBE_IMAGES)
+    exact = generate(net, inputs.latents, **inputs.conditioning)
+    if candidate.channels_last:
+        net.to(memory_format=torch.channels_last)
+    with candidate.autocast(device):
+        served = generate(net, inputs.latents, **inputs.conditioning)
+    moved = (served.int() - exact.int()).abs().float()
+    mean, largest = moved.mean().item(), int(moved.max().item())
+    if mean > MAX_MEAN_LEVELS or largest > MAX_LEVELS:
+        net.to(memory_format=torch.contiguous_format)
+        return ServingPrecision(reason=f"float32: {candidate.name} moved this model's probe images by {mean:.2f} "
+                                       f"levels on average, {largest} at most (allowed: {MAX_MEAN_LEVELS:g}, "
+                                       f"{MAX_LEVELS})")
+    return ServingPrecision(candidate.amp, candidate.channels_last,
+                            f"{candidate.reason}; this model's probe images move {mean:.2f} levels on average, "
+                            f"{largest} at most")
