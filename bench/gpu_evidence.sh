@@ -9,7 +9,8 @@
 #          trainer joined over NCCL
 #   record the trainer alone in float32 / bf16, each contiguous and channels_last, for DCGAN at 28 and 64 px and
 #          stylegan2 at 64 px: the rows of models/speed_table.json that `amp: auto` reads on CUDA (copy the file
-#          back from the machine and commit it)
+#          back from the machine and commit it), and the serving rows (bench/serve_precision.py) that the API's
+#          `serve_precision: auto` reads
 # PY names the Python that has torch with CUDA.
 #
 #     bash bench/gpu_evidence.sh tests 2>&1 | tee gpu-evidence-tests.log    # each part in its own call
@@ -78,4 +79,5 @@ if [[ " $PARTS " == *" record "* ]]; then
     timeout 150 $PY bench/train_throughput.py --device cuda --record --size "$size" --rounds 3 --steps 60 | tail -1
   done
   timeout 150 $PY bench/train_throughput.py --device cuda --record --arch stylegan2 --rounds 3 --steps 20 | tail -1
+  timeout 120 $PY -m bench.serve_precision --device cuda --sizes 28,64 --batch 64 --record 2>&1 | tail -14
 fi

@@ -2,11 +2,11 @@
 
 For DCGAN generators (seeded random weights, scaled as bench/serve_throughput.py scales them) at each --sizes:
 the serving work per image (a batched forward of --batch images, then one PNG each) in float32, float32 +
-channels_last, bfloat16 autocast and bfloat16 autocast + channels_last, rounds alternating, CPU time of this
-process. Beside each setting, how far its uint8 images lie from float32's (mean and largest difference, in 0-255
-levels). `--record` writes the fastest setting per size into models/speed_table.json as a serving row ("task":
-"serve"), which the API's `serve_precision: auto` reads; a setting that changes the images must be 20 % faster than
-float32 to be chosen.
+channels_last, bfloat16 autocast and bfloat16 autocast + channels_last, rounds alternating: this process's CPU
+time on a CPU, wall time on a GPU (--device cuda). Beside each setting, how far its uint8 images lie from
+float32's (mean and largest difference, in 0-255 levels). `--record` writes the fastest setting per size into
+models/speed_table.json as a serving row ("task": "serve"), which the API's `serve_precision: auto` reads; a
+setting that changes the images must be 20 % faster than float32 to be chosen.
 
     .venv/bin/python -m bench.serve_precision --threads 1
     .venv/bin/python -m bench.serve_precision --threads 1 --record
@@ -34,25 +34,27 @@ SETTINGS = (("off", False), ("off", True), ("bf16", False), ("bf16", True))
 
 
 def images(net: torch.nn.Module, latents: torch.Tensor, amp: str) -> torch.Tensor:
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if amp == "bf16" else nullcontext()
+    autocast = torch.autocast(latents.device.type, dtype=torch.bfloat16) if amp == "bf16" else nullcontext()
     with torch.inference_mode(), autocast:
-        return to_uint8(net(latents).float())
+        return to_uint8(net(latents).float()).cpu()
 
 
 def ms_per_image(net: torch.nn.Module, latents: torch.Tensor, amp: str, seconds: float) -> float:
-    count, started = 0, time.process_time()
-    while count == 0 or time.process_time() - started < seconds:
+    """On a CPU, this process's CPU time per image; on a GPU, wall time (the copy back waits for the forward)."""
+    clock = time.process_time if latents.device.type == "cpu" else time.perf_counter
+    count, started = 0, clock()
+    while count == 0 or clock() - started < seconds:
         for image in images(net, latents, amp):
             png_bytes(image)
         count += len(latents)
-    return 1000 * (time.process_time() - started) / count
+    return 1000 * (clock() - started) / count
 
 
 def measure(size: int, channels: int, args: argparse.Namespace) -> dict:
     gan = GANConfig(arch="dcgan", latent_dim=100, data_shape=(channels, size, size), g_width=args.g_width)
-    plain = random_generator(gan, 0)
+    plain = random_generator(gan, 0).to(args.device)
     nets = {False: plain, True: copy.deepcopy(plain).to(memory_format=torch.channels_last)}
-    latents = latents_for_seed(args.batch, gan.latent_dim, 1)
+    latents = latents_for_seed(args.batch, gan.latent_dim, 1).to(args.device)
     reference = images(plain, latents, "off")
     timings: dict[str, list[float]] = {setting_name(*s): [] for s in SETTINGS}
     for amp, layout in SETTINGS:  # warm-up: each shape's first forward sets up its kernels
@@ -60,7 +62,7 @@ def measure(size: int, channels: int, args: argparse.Namespace) -> dict:
     for _ in range(args.rounds):
         for amp, layout in SETTINGS:
             timings[setting_name(amp, layout)].append(ms_per_image(nets[layout], latents, amp, args.seconds))
-    print(f"\ndcgan {channels}x{size}x{size}, g_width {args.g_width}, batch {args.batch}: CPU ms per image "
+    print(f"\ndcgan {channels}x{size}x{size}, g_width {args.g_width}, batch {args.batch}, {args.device}: ms per image "
           f"(forward + PNG), median of {args.rounds} rounds; difference from float32 in 0-255 levels")
     medians = {name: statistics.median(values) for name, values in timings.items()}
     for amp, layout in SETTINGS:
@@ -72,14 +74,15 @@ def measure(size: int, channels: int, args: argparse.Namespace) -> dict:
     amp, layout = min(SETTINGS, key=lambda s: medians[setting_name(*s)])
     if medians["float32"] / medians[setting_name(amp, layout)] < SERVE_MARGIN:
         amp, layout = "off", False
-    return {"device": device_class(torch.device("cpu")), "task": "serve", "net": net_key(gan), "size": size,
+    return {"device": device_class(args.device), "task": "serve", "net": net_key(gan), "size": size,
             "batch": args.batch, "amp": amp, "channels_last": layout,
             "images_per_s": {name: round(1000 / ms) for name, ms in medians.items()},
-            "machine": f"{args.threads} thread(s) of {os.cpu_count()} cores, "
-                       f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
+            "machine": (torch.cuda.get_device_name(args.device) if args.device.type == "cuda" else
+                        f"{args.threads} thread(s) of {os.cpu_count()} cores, "
+                        f"{platform.processor() or platform.machine()}") + f", torch {torch.__version__}",
             "date": f"{datetime.now(UTC):%Y-%m-%d}",
-            "command": f"bench/serve_precision.py --threads {args.threads} --sizes {size} --g-width {args.g_width} "
-                       f"--batch {args.batch} --rounds {args.rounds} --record"}
+            "command": f"bench/serve_precision.py --device {args.device} --threads {args.threads} --sizes {size} "
+                       f"--g-width {args.g_width} --batch {args.batch} --rounds {args.rounds} --record"}
 
 
 def main() -> None:
@@ -91,12 +94,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.5, help="length of each setting's turn in a round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", type=torch.device, default=torch.device("cpu"), help="cpu or cuda")
     parser.add_argument("--record", action="store_true", help="write the winners into models/speed_table.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     for size in (int(s) for s in args.sizes.split(",")):
         row = measure(size, 1 if size == 28 else 3, args)
-        print(f"  fastest: {setting_name(row['amp'], row['channels_last'])}")
+        print(f"  serve in: {setting_name(row['amp'], row['channels_last'])}")
         if args.record:
             record(row)
 
