@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 
 import torch
@@ -12,6 +11,7 @@ from torch import nn
 
 from models.inputs import Conditioning as Conditioning  # re-exported: the service's name for it
 from models.inputs import Inputs
+from models.png import png_bytes as png_bytes  # re-exported: where the service and the benches import it from
 
 # Redraw rounds before the rest is drawn by inverse CDF: with t = 0.5 (38 % inside) under 1e-4 of the
 # components are left after 20 rounds; with t = 1e-9, redrawing alone would take billions of rounds.
@@ -170,8 +170,3 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
 
 
-def png_bytes(image: torch.Tensor) -> bytes:
-    """Encodes one uint8 CHW image (1 or 3 channels) as PNG."""
-    buffer = io.BytesIO()
-    to_pil(image).save(buffer, format="PNG")
-    return buffer.getvalue()
