@@ -47,7 +47,7 @@ class TrainConfig:
     recon_weight: float | None = field(default=None, metadata=_api(
         "Translators: lambda of the reconstruction term beside the adversarial one: pix2pix's L1 to the target "
         "(100), CycleGAN's cycle L1 (10), SRGAN's pixel MSE (1000, i.e. 1e-3 on the adversarial term); DAGAN: L1 "
-        "of a variation to its input (0); default: the family's", ge=0, le=1e6))
+        "of a variation to its input (0; the 28 px recipe's 10); default: the family's", ge=0, le=1e6))
     identity_weight: float | None = field(default=None, metadata=_api(
         "CycleGAN: weight of the identity L1 as a fraction of recon_weight (0.5); default: the family's", ge=0,
         le=100))
@@ -55,6 +55,10 @@ class TrainConfig:
         "DAGAN: the share of the critic's real pairs whose partner is a randomly deformed copy of the image (a "
         "small rotation, scaling, shear and shift) rather than another image of its class; default: the family's",
         ge=0, le=1))
+    diversity_weight: float | None = field(default=None, metadata=_api(
+        "DAGAN: weight of a diversity floor: G's step varies each input twice, with two noises, and pays for "
+        "every bit by which the two lie less than 12.75 apart (mean L1, 0-255), so that a pull towards the input "
+        "(recon_weight) cannot make it ignore the noise; 0: off; default: the recipe's, else 0", ge=0, le=1000))
     r1_gamma: float | None = field(default=None, metadata=_api(
         "StyleGAN2: gamma of the R1 penalty on real images (gamma / 2 x the squared gradient norm of D); default: "
         "the recipe's (1), else stylegan2-ada's heuristic 0.0002 x image_size^2 / batch_size", ge=0, le=1000))
@@ -124,4 +128,5 @@ class TrainConfig:
 # What a setting is when neither the job nor the family's recipe says. Small data sets need many updates
 # per epoch: with batch 16, one MNIST epoch is 312 steps.
 GENERAL_DEFAULTS = {"epochs": 5, "batch_size": 16, "lr_decay": False, "reuse_fakes": False, "info_cont_weight": 0.1,
-                    "recon_weight": 0.0, "identity_weight": 0.0, "partner_warp": 0.0}
+                    "recon_weight": 0.0, "identity_weight": 0.0, "partner_warp": 0.0,
+                    "diversity_weight": 0.0}

@@ -2,7 +2,8 @@
 same class; the critic learns to tell (x, another real image of x's class) from (x, G(x, z)) and, being
 matching-aware (Reed et al. 2016), from (x, a real image of another class): it must judge the pair, not
 only the partner, which is what makes G keep the class. Options: `partner_warp` mixes randomly deformed copies
-of x into the right partners; `recon_weight` adds an L1 pull of the variation towards x.
+of x into the right partners; `recon_weight` adds an L1 pull of the variation towards x, which keeps the class
+of unseen classes but, alone, makes G ignore z; `diversity_weight` keeps two variations of x apart.
 
 It trains on labelled images and never sees a label as input: what it learns is how images of one class
 vary, which carries over to classes it was not trained on. An unlabelled set is one class. The per-epoch
@@ -18,6 +19,11 @@ from models.augment import deformed
 from models.inputs import Inputs
 from models.sampling import to_uint8
 from models.trainer import Trainer
+
+# diversity_weight's floor: two variations of one input should differ by this mean L1 ([-1, 1] units; 12.75 in
+# 0-255): under a one-pixel shift of a digit (17.1), well over the 1.5-2.5 that recon_weight 10-50 leaves without
+# it. A floor, not a reward (MSGAN's 1 / distance at weight 0.05-1 kept 30-58 % of unseen digits, docs/models.md).
+DIVERSITY_FLOOR = 0.1
 
 
 class DAGANTrainer(Trainer):
@@ -66,9 +72,14 @@ class DAGANTrainer(Trainer):
                 loss_d = loss_d + self.config.gp_weight * penalty
             self._update(self.opt_d, self.scaler_d, loss_d)
         z = self._noise(source.shape[0])
+        if self.config.diversity_weight:  # each input of the batch's first half twice, with two noises
+            source = torch.cat([source[: source.shape[0] // 2]] * 2)
+            z = z[: source.shape[0]]
         with self._autocast():
             varied = self.g(source, z)
             loss_g = losses.generator_loss(self.config.loss, self.d(source, varied).logit.float())
+            if self.config.diversity_weight:
+                loss_g = loss_g + self.config.diversity_weight * _too_alike(varied.float())
             if self.config.recon_weight:
                 loss_g = loss_g + self.config.recon_weight * (varied.float() - source.float()).abs().mean()
         self._update(self.opt_g, self.scaler_g, loss_g)
@@ -102,6 +113,13 @@ class DAGANTrainer(Trainer):
         rows = torch.cat([self.shown[:: self.VARIATIONS].unsqueeze(1),
                           out.view(self.SHOWN, self.VARIATIONS, *out.shape[1:])], dim=1)
         return to_uint8(rows.flatten(0, 1).cpu())
+
+
+def _too_alike(varied: torch.Tensor) -> torch.Tensor:
+    """How far two variations of one input (first half against second) fall short of DIVERSITY_FLOOR apart,
+    by mean L1: zero once they differ enough, so this only keeps G from ignoring z."""
+    first, second = varied.chunk(2)
+    return (DIVERSITY_FLOOR - (first - second).abs().mean(dim=(1, 2, 3))).clamp(min=0).mean()
 
 
 def same_class_partners(labels: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
