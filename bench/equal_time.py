@@ -3,7 +3,8 @@
 Each arch trains what a job with its defaults trains on the built-in shapes (64 px RGB unless --size), given
 the same budget of seconds on this machine. A schedule that depends on the job's length (progan grows through
 its resolutions over the whole job) must fit the budget, so each arch first times 10 steps and is then given
-as many steps as fit in the budget at that pace; training also stops at the budget, whichever comes first.
+as many steps as fit in the budget at that pace (timed after two warm-up steps); training also stops at the
+budget, whichever comes first.
 Every arch is then scored as an evaluation job scores a labelled image set: FID and KID in the feature space of
 the data set's reference classifier (trained once, the service's default features), precision / recall /
 density / coverage, and the classifier's reading of the samples (confidence, share of each shape).
@@ -11,6 +12,10 @@ A last row scores real shapes the classifier did not train on: what a perfect ge
 
     .venv/bin/python -m bench.equal_time --budget 300                       # 64 px, 5 minutes each
     .venv/bin/python -m bench.equal_time --budget 60 --size 32 --archs dcgan stylegan2
+    .venv/bin/python -m bench.equal_time --threads 1 --size 32 --budget 600 --archs dcgan --train '{"epochs": 999}'
+
+--train settings apply to every arch (epochs above the budget make the budget the stop, where a default job
+would end at its recipe's epochs); --store keeps the reference classifier across invocations.
 """
 
 from __future__ import annotations
@@ -34,6 +39,20 @@ from worker.references import reference_classifier
 COLUMNS = ("fid_classifier", "kid_classifier", "precision_classifier", "recall_classifier", "density_classifier",
            "coverage_classifier", "confidence", "min_class_share")
 CALIBRATION_STEPS = 10
+# Steps run before the timed ones: first calls allocate and pick kernels. Timed from the fit's start, 10 dcgan
+# steps at 32 px planned 6,627 steps for an 840 s budget, which then trained in 509 s.
+WARMUP_STEPS = 2
+
+
+class _Clock(Callbacks):
+    """Notes the time after every step but the last (the loop asks should_stop after each step before it)."""
+
+    def __init__(self):
+        self.times: list[float] = []
+
+    def should_stop(self) -> bool:
+        self.times.append(time.perf_counter())
+        return False
 
 
 class _Budget(Callbacks):
@@ -44,19 +63,20 @@ class _Budget(Callbacks):
         return time.perf_counter() > self.deadline
 
 
-def run(arch: str, size: int, budget: float, seed: int, model: dict, store: ArtifactStore, samples: int) -> dict:
+def run(arch: str, size: int, budget: float, seed: int, model: dict, store: ArtifactStore, samples: int,
+        train_settings: dict | None = None) -> dict:
     dataset = load_builtin("shapes", size)
 
     def trainer_for(train: dict):
-        spec = JobSpec(dataset="shapes", model={"arch": arch, "image_size": size, **model}, train={"seed": seed,
-                                                                                                   **train})
+        spec = JobSpec(dataset="shapes", model={"arch": arch, "image_size": size, **model},
+                       train={"seed": seed, **(train_settings or {}), **train})
         gan = gan_config(spec, tuple(dataset.shape), dataset.classes)
         return make_trainer(gan, train_config(spec)), gan
 
-    probe, _ = trainer_for({"max_steps": CALIBRATION_STEPS})
-    started = time.perf_counter()
-    probe.fit(dataset.data, dataset.labels if probe.needs_labels else None)
-    pace = (time.perf_counter() - started) / CALIBRATION_STEPS
+    probe, _ = trainer_for({"max_steps": WARMUP_STEPS + CALIBRATION_STEPS})
+    clock = _Clock()
+    probe.fit(dataset.data, dataset.labels if probe.needs_labels else None, clock)
+    pace = (clock.times[-1] - clock.times[WARMUP_STEPS - 1]) / (len(clock.times) - WARMUP_STEPS)
     trainer, gan = trainer_for({"max_steps": max(CALIBRATION_STEPS, int(budget / pace))})
     started = time.perf_counter()
     result = trainer.fit(dataset.data, dataset.labels if trainer.needs_labels else None, _Budget(budget))
@@ -99,11 +119,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--model", type=json.loads, default={}, help="model settings for every arch (JSON)")
+    parser.add_argument("--train", type=json.loads, default={}, help="train settings for every arch (JSON)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--store", type=Path, help="keep the reference classifier here across runs (default: a "
+                                                   "temporary store, trained again each run)")
     parser.add_argument("--out", type=Path, help="append each row as JSON to this file")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        store = LocalStore(Path(tmp))
-        rows = [run(arch, args.size, args.budget, seed, args.model, store, args.samples)
+        store = LocalStore(args.store or Path(tmp))
+        rows = [run(arch, args.size, args.budget, seed, args.model, store, args.samples, args.train)
                 for seed in args.seeds for arch in args.archs]
         rows.append(real_row(args.size, store, args.samples))
     print(f"shapes at {args.size} px, {args.budget:g} s of training per arch, torch {torch.__version__}, "

@@ -10,6 +10,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from sklearn.datasets import load_digits
 
+from models.data import load_builtin
 from models.metrics import (
     EvalOptions,
     FeatureStats,
@@ -28,6 +29,7 @@ from models.metrics import inception as inception_module
 from models.metrics.classifier import (
     ClassifierConfig,
     ReferenceCNN,
+    config_for,
     fit,
     logits,
     penultimate_features,
@@ -171,6 +173,23 @@ def test_prdc_refuses_fewer_points_than_k():
 def test_reference_classifier_beats_90_percent_on_held_out_digits(trained, digits):
     assert trained.held_out_accuracy > 0.9
     assert len(trained.held_out_indices) + len(trained.train_indices) == len(digits[0])
+
+
+def test_shapes_reference_classifier_reads_95_percent_of_held_out_shapes_at_16_px():
+    # The MNIST depth (one conv block at 16 px) read 52.9 %: a shape's outline needs a wider receptive field.
+    shapes = load_builtin("shapes", 16)
+    reference = train_classifier(shapes.images, shapes.labels, len(shapes.classes))
+    assert reference.net.config.blocks == 3
+    assert reference.held_out_accuracy >= 0.95
+
+
+def test_a_classifier_config_stored_before_min_blocks_rebuilds_its_trained_depth():
+    stored = {"channels": 3, "image_size": 16, "num_classes": 4, "width": 32, "features": 128}
+    legacy = ReferenceCNN(ClassifierConfig.from_json(stored))
+    assert sum(isinstance(layer, torch.nn.Conv2d) for layer in legacy.body) == 1
+    colour = config_for(torch.zeros(2, 3, 16, 16, dtype=torch.uint8), 4)
+    gray = config_for(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), 10)
+    assert (colour.blocks, gray.blocks) == (3, 2)
 
 
 def test_held_out_split_is_stratified_seeded_and_disjoint(digits):
