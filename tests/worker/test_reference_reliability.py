@@ -12,7 +12,9 @@ from core.registry import Registry
 from core.states import JobStatus
 from core.store import LocalStore
 from core.store.keys import reference_key
+from models.checkpoint import tensors_from_bytes, tensors_to_bytes
 from models.data import ImageDataset
+from models.metrics.classifier import ClassifierConfig, ReferenceCNN, classifier_state
 from tests.helpers import TINY_JOB
 from worker.evaluation import card_with
 from worker.references import (
@@ -65,6 +67,23 @@ def test_the_trained_classifier_is_flagged_by_its_held_out_accuracy_also_when_re
     assert trained.reliability()["held_out_images"] == 8  # a fifth of each class
     assert ("why" in trained.reliability()) is not separable
     assert reference_classifier(dataset, store).reliability() == trained.reliability()  # from the store
+
+
+def test_a_stored_classifier_built_by_an_older_depth_rule_is_trained_again(tmp_path):
+    store = LocalStore(tmp_path)
+    colour = ImageDataset("colour", torch.randint(0, 256, (40, 3, 16, 16), dtype=torch.uint8), torch.arange(40) % 2,
+                          ("a", "b"))
+    current = reference_classifier(colour, store)
+    assert current.net.config.blocks == 3
+    tensors, meta = tensors_from_bytes(store.get_bytes(reference_key(colour.checksum(), colour.shape)))
+    old_config = {k: v for k, v in meta["config"].items() if k != "min_blocks"}  # as stored before the field
+    old_net = ReferenceCNN(ClassifierConfig.from_json(old_config))
+    old_tensors, _ = classifier_state(old_net)
+    store.put_bytes(reference_key(colour.checksum(), colour.shape), tensors_to_bytes(
+        {**old_tensors, "held_out": tensors["held_out"]}, {**meta, "config": old_config, "fingerprint": "old"}))
+    again = reference_classifier(colour, store)
+    assert again.net.config.blocks == 3 and again.fingerprint not in ("old", None)
+    assert reference_classifier(colour, store).fingerprint == again.fingerprint  # and stored for the next job
 
 
 def test_the_card_carries_the_reliability_of_the_figures_it_shows():
