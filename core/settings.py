@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     serve_precision: Literal["auto", "float32"] = Field(
         "auto", description="auto: an image sampler serves in the precision and layout measured fastest for its net "
                             "on this kind of machine (models/speed_table.json), if its own images barely change with "
-                            "it (docs/serving.md); float32: every model exactly as trained")
+                            "it (docs/generation.md); float32: every model exactly as trained")
     family_modules: list[str] = Field(default_factory=list, description="JSON list of Python modules that "
                                       "register extra GAN families (models.gan.register_family); API and "
                                       "workers import them at start")

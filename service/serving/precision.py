@@ -11,7 +11,6 @@ in, and why, is logged at load. `serve_precision: float32` serves every model ex
 
 from __future__ import annotations
 
-import logging
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
@@ -24,7 +23,6 @@ from models.speed_table import DTYPES, describe, device_class, measured, net_key
 from service.api.schemas import GenerateRequest
 from service.serving.generation import resolve_inputs
 
-log = logging.getLogger("ganforge.api")
 PROBE_IMAGES = 16
 MAX_MEAN_LEVELS = 1.0
 MAX_LEVELS = 16
@@ -38,7 +36,8 @@ class ServingPrecision:
 
     @property
     def name(self) -> str:
-        return setting_name("off" if self.amp is None else "bf16", self.channels_last)
+        amp = next(name for name, dtype in DTYPES.items() if dtype == self.amp)
+        return setting_name(amp, self.channels_last)
 
     def autocast(self, device: torch.device) -> AbstractContextManager:
         return nullcontext() if self.amp is None else torch.autocast(device.type, dtype=self.amp)

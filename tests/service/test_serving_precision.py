@@ -13,6 +13,7 @@ from service.serving.generators import GeneratorCache
 
 CPU = torch.device("cpu")
 DCGAN_64 = GANConfig(arch="dcgan", data_shape=(3, 64, 64), g_width=8, latent_dim=16)
+CGAN_64 = GANConfig(arch="cgan", data_shape=(3, 64, 64), num_classes=3, g_width=8, latent_dim=16)
 DCGAN_28 = GANConfig(arch="dcgan", data_shape=(1, 28, 28), g_width=8, latent_dim=16)
 POINTS = GANConfig(arch="mlp", data_shape=(2,), latent_dim=2, hidden=16)
 
@@ -24,7 +25,7 @@ def amx(monkeypatch):
 
 def model(gan: GANConfig):
     torch.manual_seed(0)
-    return build_generator(gan).eval(), card_for(gan, [], note="test")
+    return build_generator(gan).eval(), card_for(gan, [str(i) for i in range(gan.num_classes)], note="test")
 
 
 def test_a_64px_conv_sampler_serves_in_the_measured_setting_with_its_images_close_to_float32():
@@ -39,6 +40,12 @@ def test_a_64px_conv_sampler_serves_in_the_measured_setting_with_its_images_clos
         served = generate(net, latents)
     assert not torch.equal(served, exact)  # bf16 arithmetic, not float32 under another name
     assert (served.int() - exact.int()).abs().float().mean() <= precision.MAX_MEAN_LEVELS
+
+
+def test_a_conditional_sampler_is_probed_with_its_labels():
+    net, card = model(CGAN_64)
+    chosen = precision.choose(net, card, CPU, "auto")
+    assert chosen.amp == torch.bfloat16 and "probe images move" in chosen.reason
 
 
 def test_a_model_whose_images_move_too_far_serves_in_float32(monkeypatch):
