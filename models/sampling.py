@@ -168,5 +168,3 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     """One uint8 CHW image (1 or 3 channels) as a Pillow image (mode L or RGB)."""
     array = image.permute(1, 2, 0).numpy()
     return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
-
-
