@@ -85,3 +85,14 @@ def test_the_cache_serves_a_loaded_model_in_its_chosen_precision(tmp_path):
     served = loaded.images(latents_for_seed(2, 16, 3))
     assert not torch.equal(served, exact) and (served.int() - exact.int()).abs().max() <= precision.MAX_LEVELS
     assert torch.equal(GeneratorCache(store, 1, 2**30).get(card.id).images(latents_for_seed(2, 16, 3)), exact)
+
+
+def test_in_bf16_a_batched_image_is_the_one_served_alone():
+    net, card = model(DCGAN_64)
+    chosen = precision.choose(net, card, CPU, "auto")
+    latents = latents_for_seed(8, 16, 4)
+    with chosen.autocast(CPU):
+        together = generate(net, latents)
+        alone = torch.cat([generate(net, latents[i:i + 1]) for i in range(8)])
+    assert chosen.amp == torch.bfloat16
+    assert (together.int() - alone.int()).abs().max() <= 1  # the promise of docs/generation.md, as in float32
