@@ -4,6 +4,8 @@ refused with a 422 when the route does not serve its kind (the kind's row says w
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
@@ -13,6 +15,7 @@ from core.ids import is_valid
 from core.kinds import kind_of
 from core.registry import Registry
 from service.api.deps import rate_limit, require_scope
+from service.api.direct_route import DirectRoute
 from service.api.problems import Problem
 from service.serving.generators import GeneratorCache, LoadedGenerator
 
@@ -27,6 +30,15 @@ GENERATE_LIMITED = [Depends(rate_limit("generate"))]
 def model_router() -> APIRouter:
     """A router for routes on /v1/models/{id}, which need the generate scope: each kind's, a plugin's too."""
     return APIRouter(prefix="/v1/models", tags=["models"], dependencies=[Depends(require_scope("generate"))])
+
+
+def serving_post(router: APIRouter, path: str, **options: Any) -> Callable[[Callable], Callable]:
+    """`router.post` for a route that serves images by the thousand: a DirectRoute, which skips FastAPI's general
+    request handler (service.api.direct_route)."""
+    def register(endpoint: Callable) -> Callable:
+        router.add_api_route(path, endpoint, methods=["POST"], route_class_override=DirectRoute, **options)
+        return endpoint
+    return register
 
 
 async def loaded_model(model_id: str, registry: Registry, cache: GeneratorCache) -> LoadedGenerator:

@@ -15,7 +15,7 @@ from service.api.deps import CacheDep, MetricsDep, RegistryDep, ServingDep, Sett
 from service.api.metrics import Metrics
 from service.api.openapi import RATE_LIMITED
 from service.api.problems import Problem
-from service.api.routers.loading import GENERATE_LIMITED, loaded_of_kind, model_router
+from service.api.routers.loading import GENERATE_LIMITED, loaded_of_kind, model_router, serving_post
 from service.api.schemas import (
     AugmentRequest,
     GenerateRequest,
@@ -63,7 +63,7 @@ async def get_images(
                            serving.metrics)
 
 
-@router.post("/{model_id}/generate", response_class=Response, responses=IMAGES, dependencies=GENERATE_LIMITED)
+@serving_post(router, "/{model_id}/generate", response_class=Response, responses=IMAGES, dependencies=GENERATE_LIMITED)
 async def generate_images(model_id: str, request: GenerateRequest, serving: ServingDep) -> Response:
     """Images for explicit latents, or for `n` + `seed` (plus labels, codes, truncation), in any format.
     Concurrent requests for one model run as one batch."""

@@ -6,13 +6,13 @@ from fastapi import Request, Response
 
 from service.api.deps import ServingDep
 from service.api.openapi import RATE_LIMITED
-from service.api.routers.loading import GENERATE_LIMITED, loaded_of_kind, model_router
+from service.api.routers.loading import GENERATE_LIMITED, loaded_of_kind, model_router, serving_post
 from service.serving import translation
 
 router = model_router()
 
 
-@router.post("/{model_id}/translate", response_class=Response, dependencies=GENERATE_LIMITED,
+@serving_post(router, "/{model_id}/translate", response_class=Response, dependencies=GENERATE_LIMITED,
              openapi_extra=translation.REQUEST_BODY,
              responses={200: {"content": {media: {} for media in set(translation.MEDIA_TYPES.values())},
                               "description": f"The outputs, per `format`: {translation.FORMAT_DOC}"}, **RATE_LIMITED})

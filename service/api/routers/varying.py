@@ -9,13 +9,13 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CacheDep, MetricsDep, RegistryDep, SettingsDep
 from service.api.openapi import RATE_LIMITED
-from service.api.routers.loading import GENERATE_LIMITED, loaded_of_kind, model_router
+from service.api.routers.loading import GENERATE_LIMITED, loaded_of_kind, model_router, serving_post
 from service.serving import translation, variations
 
 router = model_router()
 
 
-@router.post("/{model_id}/variations", response_class=Response, dependencies=GENERATE_LIMITED,
+@serving_post(router, "/{model_id}/variations", response_class=Response, dependencies=GENERATE_LIMITED,
              openapi_extra=variations.REQUEST_BODY,
              responses={200: {"content": {media: {} for media in set(variations.MEDIA_TYPES.values())},
                               "description": f"The variations, per `format`: {variations.FORMAT_DOC}"},
