@@ -129,6 +129,9 @@ class GeneratorCache:
         self._items: OrderedDict[str, LoadedGenerator] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
+        # Models whose card a request is confirming with the registry now (service.api.routers.loading): the event
+        # loop's, read and written there only.
+        self.rechecking: set[str] = set()
         self.hits = self.misses = self.evictions = 0
 
     def get(self, model_id: str) -> LoadedGenerator:

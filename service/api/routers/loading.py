@@ -3,6 +3,7 @@ refused with a 422 when the route does not serve its kind (the kind's row says w
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -42,8 +43,21 @@ def serving_post(router: APIRouter, path: str, **options: Any) -> Callable[[Call
 
 
 async def loaded_model(model_id: str, registry: Registry, cache: GeneratorCache) -> LoadedGenerator:
-    """The model's generator with its card; 404 when the registry no longer has it."""
-    return cache.fresh(model_id, CARD_RECHECK_S) or await run_in_threadpool(_load_checked, model_id, registry, cache)
+    """The model's generator with its card; 404 when the registry no longer has it.
+
+    One request at a time confirms a loaded model's card: those that arrive meanwhile are served the loaded one, as
+    they were a moment before. Each of them used to make its own check, a thread hop and a Redis read, and under load
+    (32 clients) the check took long enough that one request in twelve did."""
+    loaded = cache.fresh(model_id, CARD_RECHECK_S)
+    if loaded is not None:
+        return loaded
+    if model_id in cache.rechecking and (loaded := cache.fresh(model_id, math.inf)) is not None:
+        return loaded
+    cache.rechecking.add(model_id)
+    try:
+        return await run_in_threadpool(_load_checked, model_id, registry, cache)
+    finally:
+        cache.rechecking.discard(model_id)
 
 
 async def loaded_of_kind(kind: str, model_id: str, registry: Registry, cache: GeneratorCache) -> LoadedGenerator:
