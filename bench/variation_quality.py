@@ -7,7 +7,8 @@ all ten classes (real images) reads them. Printed beside the figures that give t
   inputs themselves (class_read_on_inputs);
 - to_input_l1: how far a variation lies from its input (mean L1, 0-255), beside the input moved by one pixel
   (one_pixel_shift_l1: a copy, barely moved) and another real digit of the same class (same_class_real_l1);
-- between_variations_l1: how far two variations of one input lie from each other (0: z is ignored).
+- between_variations_l1: how far two variations of one input lie from each other (0: z is ignored);
+- unseen_class_kept_by_class: class_kept for each unseen class alone.
 
     .venv/bin/python -m bench.variation_quality --seeds 0
     .venv/bin/python -m bench.variation_quality --model '{"g_width": 16}' --train '{"epochs": 4}'
@@ -49,6 +50,11 @@ def run(seed: int, model: dict, train: dict, train_classes: list[str], count: in
     net = trainer.serving_generator().eval()
     pick = torch.linspace(0, unseen.images.shape[0] - 1, min(count, unseen.images.shape[0])).round().long()
     scores = variation_scores(net, unseen.images[pick], unseen.labels[pick], gan.latent_dim, judge, variations, seed)
+    by_class = {}  # class kept for each unseen class alone (its own seeded noises: near, not equal to, the total)
+    for label in unseen.labels[pick].unique().tolist():
+        mine = pick[unseen.labels[pick] == label]
+        by_class[mnist.classes[label]] = round(variation_scores(
+            net, unseen.images[mine], unseen.labels[mine], gan.latent_dim, judge, variations, seed)["class_kept"], 4)
     trained = only_classes(mnist, train_classes, relabel=False)  # the same figure on classes it trained on
     also = torch.linspace(0, trained.images.shape[0] - 1, min(count, trained.images.shape[0])).round().long()
     scores["seen_class_kept"] = variation_scores(net, trained.images[also], trained.labels[also], gan.latent_dim,
@@ -60,7 +66,7 @@ def run(seed: int, model: dict, train: dict, train_classes: list[str], count: in
         pictures.mkdir(parents=True, exist_ok=True)
         (pictures / "dagan.png").write_bytes(png_bytes(picture(rows, 8)))
     return {"seed": seed, "steps": result.steps, "train_seconds": round(seconds, 1), "train_images": len(seen.images),
-            **{k: round(v, 4) for k, v in scores.items()}}
+            **{k: round(v, 4) for k, v in scores.items()}, "unseen_class_kept_by_class": by_class}
 
 
 def main() -> None:

@@ -57,8 +57,12 @@ class TrainConfig:
         ge=0, le=1))
     diversity_weight: float | None = field(default=None, metadata=_api(
         "DAGAN: weight of a diversity floor: G's step varies each input twice, with two noises, and pays for "
-        "every bit by which the two lie less than 12.75 apart (mean L1, 0-255), so that a pull towards the input "
+        "every bit by which the two lie less than 20.4 apart (mean L1, 0-255), so that a pull towards the input "
         "(recon_weight) cannot make it ignore the noise; 0: off; default: the recipe's, else 0", ge=0, le=1000))
+    dihedral_pairs: float | None = field(default=None, metadata=_api(
+        "DAGAN: the share of training pairs turned or mirrored (one of the 7 other symmetries of the square, the "
+        "same for the image, its partner and its wrong partner), so that each turned class is one more class to "
+        "learn from; default: the recipe's, else 0", ge=0, le=1))
     r1_gamma: float | None = field(default=None, metadata=_api(
         "StyleGAN2: gamma of the R1 penalty on real images (gamma / 2 x the squared gradient norm of D); default: "
         "the recipe's (1), else stylegan2-ada's heuristic 0.0002 x image_size^2 / batch_size", ge=0, le=1000))
@@ -129,4 +133,4 @@ class TrainConfig:
 # per epoch: with batch 16, one MNIST epoch is 312 steps.
 GENERAL_DEFAULTS = {"epochs": 5, "batch_size": 16, "lr_decay": False, "reuse_fakes": False, "info_cont_weight": 0.1,
                     "recon_weight": 0.0, "identity_weight": 0.0, "partner_warp": 0.0,
-                    "diversity_weight": 0.0}
+                    "diversity_weight": 0.0, "dihedral_pairs": 0.0}
