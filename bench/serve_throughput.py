@@ -373,13 +373,17 @@ class LeanUsers:
     async def post(self, path: str, json: dict) -> Answer:
         connection = self._free.pop()
         try:
-            if connection is None:
-                connection = await asyncio.open_connection(self._address.host, self._address.port)
-                self._open.append(connection[1])
-            answer = await self._exchange(*connection, path, _json_bytes(json))
+            for fresh in (connection is None, True):  # a kept-alive connection the server has closed: once more
+                if fresh:
+                    connection = await asyncio.open_connection(self._address.host, self._address.port)
+                    self._open.append(connection[1])
+                try:
+                    return await self._exchange(*connection, path, _json_bytes(json))
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    if fresh:
+                        raise
         finally:
             self._free.append(connection)
-        return answer
 
     async def get(self, *args, **kwargs) -> httpx.Response:
         return await self._httpx.get(*args, **kwargs)
@@ -596,6 +600,11 @@ def table(results: Results, tails: tuple[int, ...] = (99,)) -> None:
     ratios = round_ratios(results, top)
     print(f"ratio HTTP(N={top}) / raw: {statistics.median(ratios):.3f} "
           f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
+    api_cpu = _per(results.http[top], lambda r: r.api_cpu_seconds, lambda r: r.images / 1000)  # ms per image
+    raw_cpu = 1000 * sum(r.cpu_seconds for r in results.raw) / sum(r.images for r in results.raw)
+    if api_cpu != "n/a":
+        print(f"API CPU per image at N={top} over the raw loop's: {float(api_cpu) / raw_cpu:.2f} "
+              f"({api_cpu} against {raw_cpu:.2f} ms)")
     print("x raw: each HTTP round over the raw rounds either side of it, median of rounds. server ms: the API's "
           "own mean duration per request (its /metrics histogram), waits inside it included; the rest of the "
           "latency is the client, the loopback and uvicorn before the app. batch: mean images per generator "
@@ -618,7 +627,7 @@ def _per(rounds: list[HttpRound], numerator, denominator) -> str:
     above, below = [numerator(r) for r in rounds], [denominator(r) for r in rounds]
     if any(x is None for x in above + below) or not sum(below):
         return "n/a"
-    return f"{sum(above) / sum(below):.1f}"
+    return f"{sum(above) / sum(below):.2f}"
 
 
 def load_average() -> str:
