@@ -140,6 +140,8 @@ def _dependency(sub: Dependant, refuse: Callable[[str], TypeError]) -> _Dependen
         raise refuse(f"dependency {name} reads more than the Request")
     if not sub.request_param_name:
         raise refuse(f"dependency {name} does not take the Request")
+    if not sub.use_cache:
+        raise refuse(f"dependency {name} asks to run each time it is declared (use_cache=False)")
     _check_special(sub, refuse)
     arguments = {}
     for scheme in sub.dependencies:

@@ -120,10 +120,15 @@ async def _sync_dependant(model_id: str, _: Annotated[None, Depends(_sync_depend
     return Response()
 
 
+async def _uncached_dependant(model_id: str, _: Annotated[str, Depends(state, use_cache=False)]) -> Response:
+    return Response()
+
+
 @pytest.mark.parametrize("endpoint, why", [
     (_query_endpoint, "query"),
     (_int_path, "not a str"),
     (_sync_dependant, "not an async function"),
+    (_uncached_dependant, "use_cache"),
 ])
 def test_routes_it_cannot_run_as_fastapi_would_are_refused_at_start_up(endpoint, why):
     router = APIRouter()

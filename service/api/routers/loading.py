@@ -21,7 +21,8 @@ from service.api.problems import Problem
 from service.serving.generators import GeneratorCache, LoadedGenerator
 
 # How long a loaded model is served without asking the registry whether it still exists: a delete
-# through another API process reaches this one's cache within this long (through this one, at once).
+# through another API process reaches this one's cache within this long and one Redis read (through this one, at
+# once).
 CARD_RECHECK_S = 1.0
 # What every serving route depends on for the generate rate limit (a kind's router adds it route by route, as its
 # card and listing routes need no limit).
@@ -46,8 +47,8 @@ async def loaded_model(model_id: str, registry: Registry, cache: GeneratorCache)
     """The model's generator with its card; 404 when the registry no longer has it.
 
     One request at a time confirms a loaded model's card: those that arrive meanwhile are served the loaded one, as
-    they were a moment before. Each of them used to make its own check, a thread hop and a Redis read, and under load
-    (32 clients) the check took long enough that one request in twelve did."""
+    they were a moment before, rather than each making a check (a thread hop and a Redis read) of its own, which
+    under load (32 clients) one request in twelve did."""
     loaded = cache.fresh(model_id, CARD_RECHECK_S)
     if loaded is not None:
         return loaded
