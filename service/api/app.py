@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                          settings.sse_heartbeat_s, timeout, BACKLOG_READERS)
         app.state.redis_outage = RedisOutage(async_redis)
         app.state.redis_outage.start()
-        app.state.rate_limiter = RateLimiter(redis)
+        app.state.rate_limiter = RateLimiter(redis, processes=settings.api_workers)
         app.state.store = open_store(settings)
         app.state.catalog = DatasetCatalog(app.state.registry, app.state.store, UploadLimits.from_settings(settings))
         warm_builtins(app.state.store)

@@ -128,7 +128,8 @@ def rate_limit(bucket: Literal["generate", "jobs"]):
             return
         key = _principal(request)
         limiter: RateLimiter = request.app.state.rate_limiter
-        allowed, retry_after = await run_in_threadpool(limiter.hit, bucket, key.name, limit)  # Redis: off the loop
+        allowed, retry_after = limiter.local(bucket, key.name) or await run_in_threadpool(  # Redis: off the loop
+            limiter.hit, bucket, key.name, limit)
         if not allowed:
             raise Problem(429, f"rate limit: key {key.name!r} may make {limit} {bucket} requests per minute; "
                                f"retry in {retry_after} s", {"Retry-After": str(retry_after)})
