@@ -61,8 +61,13 @@ class RateLimiter:
         count, ttl_ms = self._hit(keys=[f"{self.prefix}:{bucket}:{key_name}"], args=[window_s * 1000, size])
         ttl_s = max(ttl_ms, 0) / 1000
         granted = max(0, min(count, limit) - (count - size))  # the lease's hits that lie within the limit
+        now = time.monotonic()
         with self._lock:
-            self._leases[f"{bucket}:{key_name}"] = _Lease(max(0, granted - 1), time.monotonic() + ttl_s, granted > 0)
+            # Requests that found no hits left took leases side by side: what is left of the others stays usable.
+            old = self._leases.get(f"{bucket}:{key_name}")
+            spare = old.hits if old is not None and old.allowed and now < old.until else 0
+            hits = spare + max(0, granted - 1)
+            self._leases[f"{bucket}:{key_name}"] = _Lease(hits, now + ttl_s, granted > 0 or hits > 0)
         return granted > 0, max(1, math.ceil(ttl_s))
 
 

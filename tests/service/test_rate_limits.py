@@ -44,6 +44,13 @@ def test_a_large_limit_is_taken_in_leases_and_never_exceeded(redis):
     assert allowed == limit  # one process uses every hit it leased
 
 
+def test_leases_taken_side_by_side_are_all_used(redis):
+    limiter, key, limit = RateLimiter(redis), uuid.uuid4().hex, 1000
+    racing = sum(limiter.hit("generate", key, limit)[0] for _ in range(5))  # five requests that found no hits left
+    assert racing == 5 and counted(redis, key) == 5 * int(limit * LEASE_SHARE)
+    assert racing + sum(ask(limiter, key, limit) for _ in range(limit)) == limit  # none of the leased hits is lost
+
+
 def test_processes_share_one_limit(redis):
     key, limit, processes = uuid.uuid4().hex, 1000, 2
     limiters = [RateLimiter(redis, processes=processes) for _ in range(processes)]
