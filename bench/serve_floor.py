@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import statistics
 import subprocess
 import sys
@@ -28,13 +27,13 @@ from pathlib import Path
 
 import torch
 
-from bench.serve_throughput import LeanUsers, generate_batch, random_generator
+from bench.serve_throughput import LeanUsers, generate_batch, process_cpu_seconds, random_generator
 from core.kinds import card_for
 from models.gan import GANConfig
 from models.sampling import png_bytes
 from service.api.schemas import GenerateRequest
 from service.cli.embedded_redis import free_port
-from service.cli.processes import wait_for
+from service.cli.processes import answers_ok, wait_for
 from service.serving.batching import Batcher, _Waiting
 from service.serving.generation import Generation
 from service.serving.generators import BatchPolicy, LoadedGenerator, module_bytes
@@ -101,7 +100,7 @@ def http_floor(args: argparse.Namespace) -> None:
                                        "--loop", "uvloop", "--http", "httptools", "--no-access-log",
                                        "--log-level", "warning"], cwd=directory, stdout=out, stderr=subprocess.STDOUT)
         try:
-            wait_for(lambda: _listening(port), 30, "bare ASGI app", server, log)
+            wait_for(lambda: answers_ok(f"http://127.0.0.1:{port}/"), 30, "bare ASGI app", server, log)
             for clients in args.clients:
                 per_request = [asyncio.run(_round(port, server.pid, clients, args.seconds))
                                for _ in range(args.rounds)]
@@ -111,12 +110,6 @@ def http_floor(args: argparse.Namespace) -> None:
         finally:
             server.terminate()
             server.wait()
-
-
-def _listening(port: int) -> bool:
-    import socket
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 async def _round(port: int, pid: int, clients: int, seconds: float) -> float:
@@ -130,16 +123,11 @@ async def _round(port: int, pid: int, clients: int, seconds: float) -> float:
             assert answer.status_code == 200
             count += 1
 
-    before = _cpu(pid)
+    before = process_cpu_seconds(pid)
     await asyncio.gather(*(user() for _ in range(clients)))
-    spent = _cpu(pid) - before
+    spent = process_cpu_seconds(pid) - before
     await users.aclose()
     return 1000 * spent / count
-
-
-def _cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
