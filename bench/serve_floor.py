@@ -55,8 +55,10 @@ def batch_thread(args: argparse.Namespace) -> None:
         outcomes = batcher._run_together([_Waiting(w.prepare, w.finish, 1, None) for w in works])
         assert all(error is None for _, error in outcomes)
 
+    forwards = {n: generate_batch(net, gan.latent_dim, n, seeds, precision) for n in args.sizes}
+
     def raw(n: int) -> None:
-        for image in generate_batch(net, gan.latent_dim, n, seeds, precision)():
+        for image in forwards[n]():
             png_bytes(image)
 
     times: dict[tuple[str, int], list[float]] = {}

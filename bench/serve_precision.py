@@ -2,7 +2,8 @@
 
 For DCGAN generators (seeded random weights, scaled as bench/serve_throughput.py scales them) at each --sizes:
 the serving work per image (a batched forward of --batch images, then one PNG each) in float32, float32 +
-channels_last, bfloat16 autocast and bfloat16 autocast + channels_last, rounds alternating: this process's CPU
+channels_last, bfloat16 autocast and bfloat16 autocast + channels_last (the conv weights cast to bf16 once, as the
+API serves them), rounds alternating: this process's CPU
 time on a CPU, wall time on a GPU (--device cuda). Beside each setting, how far its uint8 images lie from
 float32's (mean and largest difference, in 0-255 levels). `--record` writes the fastest setting per size into
 models/speed_table.json as a serving row ("task": "serve"), which the API's `serve_precision: auto` reads; a
@@ -28,7 +29,8 @@ import torch
 from bench.serve_throughput import random_generator
 from models.gan import GANConfig
 from models.sampling import latents_for_seed, png_bytes, to_uint8
-from models.speed_table import SERVE_MARGIN, device_class, net_key, record, setting_name
+from models.speed_table import DTYPES, SERVE_MARGIN, device_class, net_key, record, setting_name
+from service.serving.precision import ServingPrecision
 
 SETTINGS = (("off", False), ("off", True), ("bf16", False), ("bf16", True))
 
@@ -53,21 +55,23 @@ def ms_per_image(net: torch.nn.Module, latents: torch.Tensor, amp: str, seconds:
 def measure(size: int, channels: int, args: argparse.Namespace) -> dict:
     gan = GANConfig(arch="dcgan", latent_dim=100, data_shape=(channels, size, size), g_width=args.g_width)
     plain = random_generator(gan, 0).to(args.device)
-    nets = {False: plain, True: copy.deepcopy(plain).to(memory_format=torch.channels_last)}
+    layouts = {False: plain, True: copy.deepcopy(plain).to(memory_format=torch.channels_last)}
+    nets = {(amp, layout): ServingPrecision(DTYPES[amp], layout, cast_once=True).served_net(layouts[layout])
+            for amp, layout in SETTINGS}
     latents = latents_for_seed(args.batch, gan.latent_dim, 1).to(args.device)
     reference = images(plain, latents, "off")
     timings: dict[str, list[float]] = {setting_name(*s): [] for s in SETTINGS}
     for amp, layout in SETTINGS:  # warm-up: each shape's first forward sets up its kernels
-        ms_per_image(nets[layout], latents, amp, 0.2)
+        ms_per_image(nets[amp, layout], latents, amp, 0.2)
     for _ in range(args.rounds):
         for amp, layout in SETTINGS:
-            timings[setting_name(amp, layout)].append(ms_per_image(nets[layout], latents, amp, args.seconds))
+            timings[setting_name(amp, layout)].append(ms_per_image(nets[amp, layout], latents, amp, args.seconds))
     print(f"\ndcgan {channels}x{size}x{size}, g_width {args.g_width}, batch {args.batch}, {args.device}: ms per image "
           f"(forward + PNG), median of {args.rounds} rounds; difference from float32 in 0-255 levels")
     medians = {name: statistics.median(values) for name, values in timings.items()}
     for amp, layout in SETTINGS:
         name = setting_name(amp, layout)
-        moved = (images(nets[layout], latents, amp).int() - reference.int()).abs().float()
+        moved = (images(nets[amp, layout], latents, amp).int() - reference.int()).abs().float()
         print(f"  {name:<24} {medians[name]:6.2f} ms  x{medians['float32'] / medians[name]:.2f}   "
               f"mean {moved.mean():.2f}, largest {moved.max():.0f}   (rounds: "
               f"{', '.join(f'{x:.2f}' for x in timings[name])})")

@@ -153,12 +153,13 @@ def raw_round(forward: Callable[[], torch.Tensor], seconds: float) -> RawRound:
 def generate_batch(generator: torch.nn.Module, latent_dim: int, batch: int, seeds,
                    precision: ServingPrecision) -> Callable[[], torch.Tensor]:
     """The raw loop's forward for a sampler: `batch` images from latents of a fresh seed each time, in the
-    precision the API serves the model in."""
+    precision the API serves the model in (its weights cast once where the API casts them once)."""
     device = next(generator.parameters()).device
+    served = precision.served_net(generator)
 
     def forward() -> torch.Tensor:
         with precision.autocast(device):
-            return generate(generator, latents_for_seed(batch, latent_dim, next(seeds)))
+            return generate(served, latents_for_seed(batch, latent_dim, next(seeds)))
     return forward
 
 

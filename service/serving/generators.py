@@ -41,10 +41,15 @@ class LoadedGenerator:
     lock: threading.Lock = field(default_factory=threading.Lock)
     _batchers: dict[str, tuple[str, Batcher]] = field(default_factory=dict)  # key: (route, batcher)
 
+    def __post_init__(self) -> None:
+        self.served = self.precision.served_net(self.net)  # what `images` runs (service.serving.precision)
+        if self.served is not self.net:
+            self.nbytes += module_bytes(self.served)
+
     def images(self, latents: torch.Tensor, conditioning: Conditioning | None = None) -> torch.Tensor:
         """uint8 NCHW images, or float N x 2 points for a 2-D model, computed now in this thread."""
         with self.lock, self.precision.autocast(self.device):
-            return generate(self.net, latents, batch_size=self.policy.max_images, **(conditioning or {}))
+            return generate(self.served, latents, batch_size=self.policy.max_images, **(conditioning or {}))
 
     @property
     def device(self) -> torch.device:

@@ -7,10 +7,18 @@ check of its own at load: PROBE_IMAGES images from a fixed seed, made both ways,
 most MAX_MEAN_LEVELS on average and MAX_LEVELS anywhere (of 255), or the model serves in float32. So a model
 serves the same bytes for the same request whenever the API runs on the same kind of machine, and what it serves
 in, and why, is logged at load. `serve_precision: float32` serves every model exactly as it was trained.
+
+Autocast casts a conv's or linear layer's float32 weights to bf16 on every forward it runs: at 64 px (a DCGAN of
+widths 64, 3.6 M weights) that is a fixed cost per forward which a batch of 15 shares over fewer images than a batch
+of 32. So where autocast serves, `images` runs a copy of the generator whose conv and linear layers hold their
+weights in bf16 already, made once at load, under the same autocast: the same bytes (the probe checks that they are,
+or the copy is not used), less CPU per image (docs/benchmarks.md). The float32 generator stays for the other paths
+(exports, style-based routes), which run without autocast.
 """
 
 from __future__ import annotations
 
+import copy
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
@@ -26,6 +34,8 @@ from service.serving.generation import resolve_inputs
 PROBE_IMAGES = 16
 MAX_MEAN_LEVELS = 1.0
 MAX_LEVELS = 16
+# The layers whose weights and bias autocast casts to its dtype on every call (on CPU and CUDA alike).
+CAST_ONCE = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,7 @@ class ServingPrecision:
     amp: torch.dtype | None = None
     channels_last: bool = False
     reason: str = "float32"
+    cast_once: bool = False  # `images` runs a copy with CAST_ONCE layers in `amp` (see the module's doc)
 
     @property
     def name(self) -> str:
@@ -41,6 +52,18 @@ class ServingPrecision:
 
     def autocast(self, device: torch.device) -> AbstractContextManager:
         return nullcontext() if self.amp is None else torch.autocast(device.type, dtype=self.amp)
+
+    def served_net(self, net: nn.Module) -> nn.Module:
+        """The module that `images` runs under `autocast`: `net` itself, or its copy with weights cast once."""
+        return _cast_copy(net, self.amp) if self.cast_once and self.amp is not None else net
+
+
+def _cast_copy(net: nn.Module, dtype: torch.dtype) -> nn.Module:
+    served = copy.deepcopy(net)
+    for module in served.modules():
+        if isinstance(module, CAST_ONCE):
+            module.to(dtype)
+    return served
 
 
 def choose(net: nn.Module, card: ModelCard, device: torch.device, setting: str) -> ServingPrecision:
@@ -68,6 +91,7 @@ def _checked(net: nn.Module, card: ModelCard, device: torch.device,
         net.to(memory_format=torch.channels_last)
     with candidate.autocast(device):
         served = generate(net, inputs.latents, **inputs.conditioning)
+        cast_once = _same_when_cast_once(net, candidate.amp, inputs, served)
     moved = (served.int() - exact.int()).abs().float()
     mean, largest = moved.mean().item(), int(moved.max().item())
     if mean > MAX_MEAN_LEVELS or largest > MAX_LEVELS:
@@ -77,4 +101,14 @@ def _checked(net: nn.Module, card: ModelCard, device: torch.device,
                                        f"{MAX_LEVELS})")
     return ServingPrecision(candidate.amp, candidate.channels_last,
                             f"{candidate.reason}; this model's probe images move {mean:.2f} levels on average, "
-                            f"{largest} at most")
+                            f"{largest} at most" + ("; weights cast once at load" if cast_once else ""), cast_once)
+
+
+def _same_when_cast_once(net: nn.Module, dtype: torch.dtype, inputs, served: torch.Tensor) -> bool:
+    """Whether the cast-once copy makes exactly the images that autocast makes of `net` (inside its autocast). A
+    layer that reads its own weights outside autocast's casts would change them, or fail on the dtype: then no."""
+    try:
+        once = generate(_cast_copy(net, dtype), inputs.latents, **inputs.conditioning)
+    except (RuntimeError, TypeError):
+        return False
+    return torch.equal(once, served)

@@ -96,3 +96,29 @@ def test_in_bf16_a_batched_image_is_the_one_served_alone():
         alone = torch.cat([generate(net, latents[i:i + 1]) for i in range(8)])
     assert chosen.amp == torch.bfloat16
     assert (together.int() - alone.int()).abs().max() <= 1  # the promise of docs/generation.md, as in float32
+
+
+def test_in_bf16_the_cache_serves_a_copy_with_its_weights_cast_once_and_the_same_bytes(tmp_path):
+    from core.store import LocalStore
+
+    store = LocalStore(tmp_path)
+    net, card = model(DCGAN_64)
+    publish_generator(store, net, card.to_json())
+    loaded = GeneratorCache(store, 1, 2**30, precision="auto").get(card.id)
+    assert loaded.precision.cast_once and "cast once" in loaded.precision.reason
+    assert loaded.served is not loaded.net
+    assert {p.dtype for p in loaded.served.backbone.net[0].parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in loaded.net.parameters()} == {torch.float32}  # exports and float32 paths keep it
+    latents = latents_for_seed(5, 16, 6)
+    with loaded.precision.autocast(CPU):
+        per_forward_cast = generate(loaded.net, latents)
+    assert torch.equal(loaded.images(latents), per_forward_cast)
+
+
+def test_a_net_that_reads_its_weights_outside_autocast_keeps_the_per_forward_cast():
+    net, card = model(DCGAN_64)
+    first = net.backbone.net[0]
+    first.register_forward_hook(lambda module, inputs, out: out + (module.weight.dtype == torch.bfloat16))
+    chosen = precision.choose(net, card, CPU, "auto")
+    assert chosen.amp == torch.bfloat16 and not chosen.cast_once and "cast once" not in chosen.reason
+    assert chosen.served_net(net) is net
