@@ -17,6 +17,7 @@ reference classifier:
 
     .venv/bin/python -m bench.infogan_codes --seeds 0 1 2
     .venv/bin/python -m bench.infogan_codes --seeds 0 --train '{"ema": 0}' --out /tmp/infogan.jsonl
+    .venv/bin/python -m bench.infogan_codes --seeds 0 --threads 1 --train '{"epochs": 40, "amp": "off"}' --each-epoch
 """
 
 from __future__ import annotations
@@ -40,23 +41,25 @@ from models.trainer import Callbacks, Trainer, make_trainer
 from worker.references import reference_classifier
 
 
-def train(seed: int, model: dict, train_settings: dict) -> tuple[Trainer, dict]:
+def train(seed: int, model: dict, train_settings: dict, each_epoch=None) -> tuple[Trainer, dict]:
     """The trainer of an infogan job on MNIST, trained (the job's resolution of settings, as bench/family_scores),
-    and its last epoch's row (the information loss among it)."""
+    and its last epoch's row (the information loss among it). `each_epoch(trainer, epoch)` runs after every epoch."""
     spec = JobSpec(dataset="mnist", model={"arch": "infogan", **model}, train={"seed": seed, **train_settings})
     dataset = load_builtin("mnist")
     trainer = make_trainer(gan_config(spec, tuple(dataset.shape), dataset.classes), train_config(spec))
     last = {}
-    trainer.fit(dataset.data, callbacks=_LastEpoch(last))
+    trainer.fit(dataset.data, callbacks=_LastEpoch(last, lambda epoch: each_epoch and each_epoch(trainer, epoch)))
     return trainer, last
 
 
 class _LastEpoch(Callbacks):
-    def __init__(self, row: dict):
-        self.row = row
+    def __init__(self, row: dict, after):
+        self.row, self.after, self.epoch = row, after, 0
 
     def on_epoch_end(self, metrics) -> None:
         self.row.update(metrics.to_dict())
+        self.epoch += 1
+        self.after(self.epoch)
 
 
 @torch.inference_mode()
@@ -148,6 +151,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--store", type=Path, help="a folder to keep the reference classifier in between runs")
     parser.add_argument("--out", type=Path, help="also append each run as a JSON line here")
+    parser.add_argument("--each-epoch", action="store_true", help="also read the categorical code after every "
+                        "epoch (100 samples per value, from a seed of its own: the training is not changed by it)")
     parser.add_argument("--grids", type=Path, help="a folder for each seed's picture: a row per categorical value, "
                                                    "a column per z (continuous codes 0)")
     args = parser.parse_args()
@@ -158,9 +163,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         net = reference_classifier(load_builtin("mnist"), LocalStore(args.store or Path(root))).net
         accuracies = []
+
+        def each_epoch(trainer: Trainer, epoch: int) -> None:
+            generator = trainer.serving_generator()
+            generator.eval()
+            cat = categorical_reading(generator, trainer.gan, net, 100, torch.Generator().manual_seed(7))
+            generator.train()
+            print(f"  seed {trainer.config.seed}, epoch {epoch}: {trainer.step} G steps, values -> digits "
+                  f"{cat['majority']}, {cat['distinct']} distinct, Hungarian {100 * cat['hungarian']:.1f} %",
+                  flush=True)
+
+        each_epoch = each_epoch if args.each_epoch else None
         for seed in args.seeds:
             started = time.perf_counter()
-            trainer, last = train(seed, args.model, args.train)
+            trainer, last = train(seed, args.model, args.train, each_epoch)
             seconds = time.perf_counter() - started
             generator, gan = trainer.serving_generator().eval(), trainer.gan
             rng = torch.Generator().manual_seed(1_000 + seed)
