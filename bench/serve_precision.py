@@ -2,8 +2,8 @@
 
 For DCGAN generators (seeded random weights, scaled as bench/serve_throughput.py scales them) at each --sizes: the
 serving work per image (a batched forward of --batch images, then one PNG each) in float32, float32 + channels_last,
-bfloat16 autocast and bfloat16 autocast + channels_last (the conv weights cast to bf16 once, as the API serves
-them), rounds alternating: this process's CPU time on a CPU, wall time on a GPU (--device cuda). Beside each
+bfloat16 autocast and bfloat16 autocast + channels_last (the conv weights cast to bf16 once and, on a CPU, the
+transposed convolutions' weights prepacked for oneDNN, as the API serves them), rounds alternating: this process's CPU time on a CPU, wall time on a GPU (--device cuda). Beside each
 setting, how far its uint8 images lie from float32's (mean and largest difference, in 0-255 levels). `--record`
 writes the fastest setting per size into models/speed_table.json as a serving row ("task": "serve"), which the API's
 `serve_precision: auto` reads; a setting that changes the images must be 20 % faster than float32 to be chosen.
@@ -55,8 +55,9 @@ def measure(size: int, channels: int, args: argparse.Namespace) -> dict:
     gan = GANConfig(arch="dcgan", latent_dim=100, data_shape=(channels, size, size), g_width=args.g_width)
     plain = random_generator(gan, 0).to(args.device)
     layouts = {False: plain, True: copy.deepcopy(plain).to(memory_format=torch.channels_last)}
-    nets = {(amp, layout): ServingPrecision(DTYPES[amp], layout, cast_once=True).served_net(layouts[layout])
-            for amp, layout in SETTINGS}
+    prepacked = torch.device(args.device).type == "cpu"  # as the API serves where its probe allows
+    nets = {(amp, layout): ServingPrecision(DTYPES[amp], layout, cast_once=True, prepacked=prepacked).served_net(
+        layouts[layout]) for amp, layout in SETTINGS}
     latents = latents_for_seed(args.batch, gan.latent_dim, 1).to(args.device)
     reference = images(plain, latents, "off")
     timings: dict[str, list[float]] = {setting_name(*s): [] for s in SETTINGS}

@@ -12,8 +12,9 @@ Autocast casts a conv's or linear layer's float32 weights to bf16 on every forwa
 widths 64, 3.6 M weights) that is a fixed cost per forward which a batch of 15 shares over fewer images than a batch
 of 32. So where autocast serves, `images` runs a copy of the generator whose conv and linear layers hold their
 weights in bf16 already, made once at load, under the same autocast: the same bytes (the probe checks that they are,
-or the copy is not used), less CPU per image (docs/benchmarks.md). The float32 generator stays for the other paths
-(exports, style-based routes), which run without autocast.
+or the copy is not used), less CPU per image (docs/benchmarks.md). On CPU its transposed convolutions also hold their
+weights in oneDNN's layout (`prepacked`), where the probe finds the same bytes again. The float32 generator stays for
+the other paths (exports, style-based routes), which run without autocast.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from models.sampling import generate
 from models.speed_table import DTYPES, describe, device_class, measured, net_key, setting_name
 from service.api.schemas import GenerateRequest
 from service.serving.generation import resolve_inputs
+from service.serving.prepacked import prepack
 
 PROBE_IMAGES = 16
 MAX_MEAN_LEVELS = 1.0
@@ -44,6 +46,7 @@ class ServingPrecision:
     channels_last: bool = False
     reason: str = "float32"
     cast_once: bool = False  # `images` runs a copy with CAST_ONCE layers in `amp` (see the module's doc)
+    prepacked: bool = False  # and that copy's transposed convolutions hold oneDNN's layout (service.serving.prepacked)
 
     @property
     def name(self) -> str:
@@ -55,7 +58,10 @@ class ServingPrecision:
 
     def served_net(self, net: nn.Module) -> nn.Module:
         """The module that `images` runs under `autocast`: `net` itself, or its copy with weights cast once."""
-        return _cast_copy(net, self.amp) if self.cast_once and self.amp is not None else net
+        if not self.cast_once or self.amp is None:
+            return net
+        served = _cast_copy(net, self.amp)
+        return prepack(served) if self.prepacked else served
 
 
 def _cast_copy(net: nn.Module, dtype: torch.dtype) -> nn.Module:
@@ -91,7 +97,9 @@ def _checked(net: nn.Module, card: ModelCard, device: torch.device,
         net.to(memory_format=torch.channels_last)
     with candidate.autocast(device):
         served = generate(net, inputs.latents, **inputs.conditioning)
-        cast_once = _same_when_cast_once(net, candidate.amp, inputs, served)
+        cast_once = _same_images(lambda: _cast_copy(net, candidate.amp), inputs, served)
+        prepacked = cast_once and device.type == "cpu" and _same_images(
+            lambda: prepack(_cast_copy(net, candidate.amp)), inputs, served)
     moved = (served.int() - exact.int()).abs().float()
     mean, largest = moved.mean().item(), int(moved.max().item())
     if mean > MAX_MEAN_LEVELS or largest > MAX_LEVELS:
@@ -101,14 +109,17 @@ def _checked(net: nn.Module, card: ModelCard, device: torch.device,
                                        f"{MAX_LEVELS})")
     return ServingPrecision(candidate.amp, candidate.channels_last,
                             f"{candidate.reason}; this model's probe images move {mean:.2f} levels on average, "
-                            f"{largest} at most" + ("; weights cast once at load" if cast_once else ""), cast_once)
+                            f"{largest} at most" + ("; weights cast once at load" if cast_once else "")
+                            + (", transposed convolutions prepacked for oneDNN" if prepacked else ""),
+                            cast_once, prepacked)
 
 
-def _same_when_cast_once(net: nn.Module, dtype: torch.dtype, inputs, served: torch.Tensor) -> bool:
-    """Whether the cast-once copy makes exactly the images that autocast makes of `net` (inside its autocast). A
-    layer that reads its own weights outside autocast's casts would change them, or fail on the dtype: then no."""
+def _same_images(copy_of_net, inputs, served: torch.Tensor) -> bool:
+    """Whether the copy that `copy_of_net()` makes draws exactly the images that autocast makes of the net (inside
+    its autocast). A layer that reads its own weights outside autocast's casts would change them, or fail on the
+    dtype; a PyTorch without the oneDNN ops fails to prepack: then no."""
     try:
-        once = generate(_cast_copy(net, dtype), inputs.latents, **inputs.conditioning)
-    except (RuntimeError, TypeError):
+        once = generate(copy_of_net(), inputs.latents, **inputs.conditioning)
+    except (RuntimeError, TypeError, AttributeError):
         return False
     return torch.equal(once, served)

@@ -1,15 +1,19 @@
 """`serve_precision: auto` serves an image sampler in the setting its serving row measured fastest, only if the
 model's own probe images stay close to float32's; float32 everywhere else, and always under `float32`."""
 
+import copy
+
 import pytest
 import torch
+from torch import nn
 
 from core.artifacts import publish_generator
 from core.kinds import card_for
 from models.gan import GANConfig, build_generator
 from models.sampling import generate, latents_for_seed
 from service.serving import precision
-from service.serving.generators import GeneratorCache
+from service.serving.generators import GeneratorCache, module_bytes
+from service.serving.prepacked import PrepackedConvTranspose2d, prepack
 
 CPU = torch.device("cpu")
 DCGAN_64 = GANConfig(arch="dcgan", data_shape=(3, 64, 64), g_width=8, latent_dim=16)
@@ -98,7 +102,7 @@ def test_in_bf16_a_batched_image_is_the_one_served_alone():
     assert (together.int() - alone.int()).abs().max() <= 1  # the promise of docs/generation.md, as in float32
 
 
-def test_in_bf16_the_cache_serves_a_copy_with_its_weights_cast_once_and_the_same_bytes(tmp_path):
+def test_in_bf16_the_cache_serves_a_copy_with_its_weights_cast_once_and_prepacked_and_the_same_bytes(tmp_path):
     from core.store import LocalStore
 
     store = LocalStore(tmp_path)
@@ -106,8 +110,13 @@ def test_in_bf16_the_cache_serves_a_copy_with_its_weights_cast_once_and_the_same
     publish_generator(store, net, card.to_json())
     loaded = GeneratorCache(store, 1, 2**30, precision="auto").get(card.id)
     assert loaded.precision.cast_once and "cast once" in loaded.precision.reason
+    assert loaded.precision.prepacked and "prepacked" in loaded.precision.reason
     assert loaded.served is not loaded.net
-    assert {p.dtype for p in loaded.served.backbone.net[0].parameters()} == {torch.bfloat16}
+    layers = list(loaded.served.backbone.net)
+    assert not any(type(layer) is nn.ConvTranspose2d for layer in layers)
+    packed = [layer for layer in layers if isinstance(layer, PrepackedConvTranspose2d)]
+    assert len(packed) == 5 and {layer.packed_weight.dtype for layer in packed} == {torch.bfloat16}
+    assert loaded.nbytes > 1.5 * module_bytes(loaded.net)  # the copy's weights count against the cache's limit
     assert {p.dtype for p in loaded.net.parameters()} == {torch.float32}  # exports and float32 paths keep it
     latents = latents_for_seed(5, 16, 6)
     with loaded.precision.autocast(CPU):
@@ -122,3 +131,22 @@ def test_a_net_that_reads_its_weights_outside_autocast_keeps_the_per_forward_cas
     chosen = precision.choose(net, card, CPU, "auto")
     assert chosen.amp == torch.bfloat16 and not chosen.cast_once and "cast once" not in chosen.reason
     assert chosen.served_net(net) is net
+
+
+def test_a_transposed_convolution_that_the_prepacked_op_would_draw_differently_is_not_prepacked(monkeypatch):
+    net, card = model(DCGAN_64)
+    drawn_by_onednn = PrepackedConvTranspose2d.forward
+    monkeypatch.setattr(PrepackedConvTranspose2d, "forward", lambda self, x: drawn_by_onednn(self, x) * 1.01)
+    chosen = precision.choose(net, card, CPU, "auto")
+    assert chosen.cast_once and not chosen.prepacked and "prepacked" not in chosen.reason
+    assert not any(isinstance(layer, PrepackedConvTranspose2d) for layer in chosen.served_net(net).modules())
+
+
+def test_prepacking_replaces_plain_transposed_convolutions_only_and_draws_what_they_draw():
+    plain = nn.ConvTranspose2d(4, 4, 3, stride=2, padding=1, output_padding=1)
+    subclass = type("Custom", (nn.ConvTranspose2d,), {})(4, 4, 3)
+    net = prepack(nn.Sequential(nn.Sequential(copy.deepcopy(plain)), subclass, nn.Conv2d(4, 4, 1)))
+    assert isinstance(net[0][0], PrepackedConvTranspose2d) and net[1] is subclass and type(net[2]) is nn.Conv2d
+    x = torch.randn(2, 4, 5, 5)
+    with torch.inference_mode():  # in float32 oneDNN's kernel sums in another order: close, not always equal
+        torch.testing.assert_close(net[0][0](x), plain(x), rtol=1e-5, atol=1e-6)
