@@ -112,14 +112,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)  # outside the guards, so that their refusals carry the headers too
     app.add_middleware(RequestContext, metrics=metrics)
     problems.install(app)
-    openapi.install(app, settings)
-    docs_pages.install(app)
-    dashboard.install(app)
     # Each kind of model brings its routes (plugins' kinds too: loaded above, before this reads the table). They come
-    # first: a request is matched against the routes in this order, every route before its own costing it a regex
-    # (and no path of one router can match a route of another, so the order decides nothing else).
+    # first, before the API's own pages, the docs and the dashboard: a request is matched against the routes in this
+    # order, every route before its own costing it a regex (and no path of one router can match a route of another,
+    # so the order decides nothing else).
     serving = [load(path) for path in dict.fromkeys(kind.router for kind in KINDS.values())]
     for router in (*serving, health.router, jobs.router, events.router, model_files.router, models.router, kinds.router,
                    projections.router, datasets.router, sessions.router, workers.router):
         app.include_router(router)
+    openapi.install(app, settings)
+    docs_pages.install(app)
+    dashboard.install(app)
     return app
