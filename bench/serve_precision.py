@@ -3,10 +3,11 @@
 For DCGAN generators (seeded random weights, scaled as bench/serve_throughput.py scales them) at each --sizes: the
 serving work per image (a batched forward of --batch images, then one PNG each) in float32, float32 + channels_last,
 bfloat16 autocast and bfloat16 autocast + channels_last (the conv weights cast to bf16 once and, on a CPU, the
-transposed convolutions' weights prepacked for oneDNN, as the API serves them), rounds alternating: this process's CPU time on a CPU, wall time on a GPU (--device cuda). Beside each
-setting, how far its uint8 images lie from float32's (mean and largest difference, in 0-255 levels). `--record`
-writes the fastest setting per size into models/speed_table.json as a serving row ("task": "serve"), which the API's
-`serve_precision: auto` reads; a setting that changes the images must be 20 % faster than float32 to be chosen.
+transposed convolutions' weights prepacked for oneDNN, as the API serves them), rounds alternating: this process's
+CPU time on a CPU, wall time on a GPU (--device cuda). Beside each setting, how far its uint8 images lie from
+float32's (mean and largest difference, in 0-255 levels). `--record` writes the fastest setting per size into
+models/speed_table.json as a serving row ("task": "serve"), which the API's `serve_precision: auto` reads; a setting
+that changes the images must be 20 % faster than float32 to be chosen.
 
     .venv/bin/python -m bench.serve_precision --threads 1
     .venv/bin/python -m bench.serve_precision --threads 1 --record
