@@ -18,14 +18,21 @@ class CountingStream(io.StringIO):
         return super().write(text)
 
 
-def test_a_burst_of_entries_is_written_whole_in_order_in_few_writes():
-    stream, records = CountingStream(), queue.SimpleQueue()
+def started_writer(stream: io.StringIO) -> tuple[logs._BatchWriter, logging.Logger, queue.SimpleQueue]:
+    """A background writer onto `stream`, and a logger that hands it entries as the API's loggers do."""
+    records: queue.SimpleQueue = queue.SimpleQueue()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logs.JsonFormatter())
     writer = logs._BatchWriter(records, handler)
-    log = logging.Logger("burst")
+    log = logging.Logger("test")
     log.addHandler(logs._Handoff(records))
     writer.start()
+    return writer, log, records
+
+
+def test_a_burst_of_entries_is_written_whole_in_order_in_few_writes():
+    stream = CountingStream()
+    writer, log, _ = started_writer(stream)
     token = logs.request_id.set("req-1")
     try:
         for i in range(300):
@@ -45,13 +52,8 @@ def test_a_burst_of_entries_is_written_whole_in_order_in_few_writes():
 
 
 def test_an_entry_that_cannot_be_formatted_is_reported_and_the_others_written(capsys):
-    stream, records = io.StringIO(), queue.SimpleQueue()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logs.JsonFormatter())
-    writer = logs._BatchWriter(records, handler)
-    log = logging.Logger("bad")
-    log.addHandler(logs._Handoff(records))
-    writer.start()
+    stream = io.StringIO()
+    writer, log, records = started_writer(stream)
     log.info("before")
     records.put(logging.makeLogRecord({"msg": "%d", "args": ("not a number",)}))  # fails in getMessage
     log.info("after")
