@@ -39,9 +39,10 @@ class PrepackedConvTranspose2d(nn.Module):
 
 
 def prepack(net: nn.Module) -> nn.Module:
-    """`net` (changed in place) with each plain transposed convolution replaced by its prepacked twin."""
+    """`net` (changed in place) with each plain, unhooked transposed convolution replaced by its prepacked twin."""
     for parent in list(net.modules()):
         for name, child in list(parent.named_children()):
-            if type(child) is nn.ConvTranspose2d:  # a subclass may do more in its forward
+            # A subclass may do more in its forward, and a hook would be lost with the module it is on.
+            if type(child) is nn.ConvTranspose2d and not (child._forward_hooks or child._forward_pre_hooks):
                 setattr(parent, name, PrepackedConvTranspose2d(child))
     return net

@@ -142,11 +142,14 @@ def test_a_transposed_convolution_that_the_prepacked_op_would_draw_differently_i
     assert not any(isinstance(layer, PrepackedConvTranspose2d) for layer in chosen.served_net(net).modules())
 
 
-def test_prepacking_replaces_plain_transposed_convolutions_only_and_draws_what_they_draw():
+def test_prepacking_replaces_plain_unhooked_transposed_convolutions_only_and_draws_what_they_draw():
     plain = nn.ConvTranspose2d(4, 4, 3, stride=2, padding=1, output_padding=1)
     subclass = type("Custom", (nn.ConvTranspose2d,), {})(4, 4, 3)
-    net = prepack(nn.Sequential(nn.Sequential(copy.deepcopy(plain)), subclass, nn.Conv2d(4, 4, 1)))
+    hooked = nn.ConvTranspose2d(4, 4, 3)
+    hooked.register_forward_hook(lambda module, inputs, out: out * 2)
+    net = prepack(nn.Sequential(nn.Sequential(copy.deepcopy(plain)), subclass, nn.Conv2d(4, 4, 1), hooked))
     assert isinstance(net[0][0], PrepackedConvTranspose2d) and net[1] is subclass and type(net[2]) is nn.Conv2d
+    assert net[3] is hooked
     x = torch.randn(2, 4, 5, 5)
     with torch.inference_mode():  # in float32 oneDNN's kernel sums in another order: close, not always equal
         torch.testing.assert_close(net[0][0](x), plain(x), rtol=1e-5, atol=1e-6)
