@@ -40,7 +40,7 @@ class LoadedGenerator:
     # stream takes its turn between them instead of fighting them for the CPU threads.
     lock: threading.Lock = field(default_factory=threading.Lock)
     _batchers: dict[str, tuple[str, Batcher]] = field(default_factory=dict)  # key: (route, batcher)
-    served: nn.Module = field(init=False)  # what `images` runs: `net`, or its copy cast once (serving.precision)
+    served: nn.Module = field(init=False)  # what `images` runs: `net`, or its cast (and prepacked) copy: precision
 
     def __post_init__(self) -> None:
         self.served = self.precision.served_net(self.net)
