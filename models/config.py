@@ -42,6 +42,10 @@ class TrainConfig:
     info_cont_weight: float | None = field(default=None, metadata=_api(
         "InfoGAN: weight of the continuous codes' Gaussian NLL beside the categorical code's cross-entropy in the "
         "information term; default: the recipe's (1 on 28 px images, as the paper's code), else 0.1", ge=0))
+    info_invariance: float | None = field(default=None, metadata=_api(
+        "InfoGAN: weight of a second categorical term, read by Q from a randomly deformed copy of each generated "
+        "image (a small rotation, scaling, shear and shift), so that the categorical code cannot stand for slant "
+        "or width (images only: 2-D points have no such copy); default: the recipe's, else 0", ge=0, le=100))
     lr_decay: bool | None = field(default=None, metadata=_api("Decay learning rates linearly to 0 over the "
                                                               "schedule; default: the recipe's, else off"))
     recon_weight: float | None = field(default=None, metadata=_api(
@@ -132,5 +136,6 @@ class TrainConfig:
 # What a setting is when neither the job nor the family's recipe says. Small data sets need many updates
 # per epoch: with batch 16, one MNIST epoch is 312 steps.
 GENERAL_DEFAULTS = {"epochs": 5, "batch_size": 16, "lr_decay": False, "reuse_fakes": False, "info_cont_weight": 0.1,
+                    "info_invariance": 0.0,
                     "recon_weight": 0.0, "identity_weight": 0.0, "partner_warp": 0.0,
                     "diversity_weight": 0.0, "dihedral_pairs": 0.0}

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
 from models import losses, speed_table
-from models.augment import AdaptiveAugment, diff_augment
+from models.augment import AdaptiveAugment, deformed, diff_augment
 from models.checkpoint import load_state, save_state
 from models.config import TrainConfig
 from models.data import to_model_range
@@ -371,6 +371,9 @@ class Trainer:
                 loss = loss + aux
             if out.q_categorical is not None:
                 aux = self._information_loss(out, inputs, self.config.info_cont_weight)
+                if self.config.info_invariance and inputs.categorical is not None and fake.dim() == 4:
+                    warped = self.d(deformed(fake, self.noise_rng), inputs.labels).q_categorical
+                    aux = aux + self.config.info_invariance * F.cross_entropy(warped.float(), inputs.categorical)
                 loss = loss + self.config.info_weight * aux
         self.opt_g.zero_grad(set_to_none=True)
         if self.opt_q is not None:

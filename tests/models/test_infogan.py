@@ -87,3 +87,21 @@ def test_a_card_made_before_the_paper_nets_still_rebuilds_its_generator():
     old_card_config = {k: v for k, v in gan.to_dict().items() if k not in ("fc_stem", "recipe")}
     old = GANConfig.from_dict({**old_card_config, "latent_dim": 100})
     assert old.fc_stem == 0 and make_trainer(old, TrainConfig(max_steps=1)).generator.stem is None
+
+
+def test_the_invariance_term_asks_q_for_the_code_of_a_deformed_copy():
+    """With `info_invariance`, G's step adds Q's cross-entropy on a deformed copy of each fake: from the same state,
+    the information term it reports grows by that weight times the copy's cross-entropy, and the nets move
+    differently."""
+    gan = GANConfig(arch="infogan", latent_dim=8, data_shape=(1, 28, 28), g_width=4, d_width=4, cat_codes=4,
+                    cont_codes=1)
+    steps = {}
+    for weight in (0.0, 2.0):
+        torch.manual_seed(0)
+        trainer = make_trainer(gan, TrainConfig(max_steps=1, batch_size=16, seed=0, amp="off",
+                                                info_invariance=weight))
+        _, steps[weight] = trainer._generator_step(16)
+        steps[weight] = (steps[weight].item(), [p.detach().clone() for p in trainer.generator.parameters()])
+    (plain, plain_g), (invariant, invariant_g) = steps[0.0], steps[2.0]
+    assert invariant > plain + 2.0  # a 4-way cross-entropy on an untrained Q is about log(4) = 1.39
+    assert any(not torch.equal(a, b) for a, b in zip(plain_g, invariant_g, strict=True))
