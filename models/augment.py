@@ -4,8 +4,9 @@ The same random transforms go on real and generated images before D sees them, a
 differentiable, so G still gets gradients; D cannot memorise a small data set as easily.
 All randomness comes from the caller's generator, so training stays reproducible.
 
-`deformed` is the other kind, a small random affine map of real images only: DAGAN's `partner_warp`, and
-classic augmentation in bench/augment_gain.py.
+`deformed` is the other kind, a small random affine map of one set of images, not a transform shared by real and
+fake: DAGAN's `partner_warp` and classic augmentation in bench/augment_gain.py on real images, and InfoGAN's
+`info_invariance` on G's fakes (differentiable, so G learns through it).
 """
 
 from __future__ import annotations

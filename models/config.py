@@ -45,7 +45,7 @@ class TrainConfig:
     info_invariance: float | None = field(default=None, metadata=_api(
         "InfoGAN: weight of a second categorical term, read by Q from a randomly deformed copy of each generated "
         "image (a small rotation, scaling, shear and shift), so that the categorical code cannot stand for slant "
-        "or width (images only: 2-D points have no such copy); default: the recipe's, else 0", ge=0, le=100))
+        "or width (images only: 2-D points have no such copy); default 0, as no recipe sets it", ge=0, le=100))
     lr_decay: bool | None = field(default=None, metadata=_api("Decay learning rates linearly to 0 over the "
                                                               "schedule; default: the recipe's, else off"))
     recon_weight: float | None = field(default=None, metadata=_api(
