@@ -23,6 +23,9 @@ NPY_MAGIC = b"\x93NUMPY"
 # np.load's own default cap on a header's length; a real header is ~128 bytes. Version 2 allows a 4 GiB header,
 # which numpy would read into memory before checking it.
 MAX_HEADER_BYTES = 10_000
+# A plain array's header nests two deep ("{... 'shape': (2, 4, 4)}"), a structured dtype's a few more; numpy's
+# literal_eval spends a CPU-second on 3,000 open parentheses before it fails.
+MAX_HEADER_NESTING = 8
 _LENGTH_FORMATS = {(1, 0): "<H", (2, 0): "<I"}
 _READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 _CHUNK = 1 << 16  # zipfile builds each read by concatenation: a large chunk costs a few copies of itself
@@ -60,12 +63,29 @@ def read_header(stream, what: str) -> ArrayHeader:
     text = stream.read(length)
     if len(text) < length:
         raise InvalidUpload(f"{what} is truncated inside its .npy header; {SAVE_AGAIN}")
+    nesting = _nesting(text)
+    if nesting > MAX_HEADER_NESTING:
+        raise InvalidUpload(f"{what} has a malformed .npy header (brackets nested {nesting:,} deep, at most "
+                            f"{MAX_HEADER_NESTING} are parsed); {SAVE_AGAIN}")
     try:
         shape, fortran, dtype = _READERS[version](io.BytesIO(length_bytes + text), max_header_size=MAX_HEADER_BYTES)
     except Exception as exc:  # numpy's parser (literal_eval, tokenize, a dtype from the descr) on hostile text
         raise InvalidUpload(f"{what} has a malformed .npy header ({_first_line(exc)}); {SAVE_AGAIN}") from None
     _check(shape, dtype, what)
     return ArrayHeader(tuple(shape), dtype, fortran)
+
+
+def _nesting(text: bytes) -> int:
+    """How deep the header's brackets nest, counted without parsing it (quotes are not honoured: an over-count
+    only refuses a header that no numpy writes)."""
+    depth = deepest = 0
+    for byte in text:
+        if byte in b"([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in b")]}":
+            depth -= 1
+    return deepest
 
 
 def _check(shape: tuple[int, ...], dtype: np.dtype, what: str) -> None:

@@ -106,7 +106,7 @@ MALFORMED = {
     "unknown dtype": (raw_header("{'descr': 'zz9', 'fortran_order': False, 'shape': (1,)}\n"), "not a valid dtype"),
     "a 5000-digit dimension": (raw_header("{'descr': '|u1', 'fortran_order': False, 'shape': (" + "9" * 5000 + ",)}"),
                                "malformed .npy header"),
-    "deep nesting": (raw_header("{'descr': " + "(" * 3000 + ")" * 3000 + "}"), "malformed .npy header"),
+    "deep nesting": (raw_header("{'descr': " + "(" * 3000 + ")" * 3000 + "}"), "brackets nested 3,001 deep"),
 }
 
 
