@@ -95,12 +95,15 @@ def test_the_invariance_term_asks_q_for_the_code_of_a_deformed_copy():
     differently."""
     gan = GANConfig(arch="infogan", latent_dim=8, data_shape=(1, 28, 28), g_width=4, d_width=4, cat_codes=4,
                     cont_codes=1)
-    steps = {}
-    for weight in (0.0, 2.0):  # the same seed: the same initial nets and the same first noise
+
+    def step(weight: float) -> tuple[float, list[torch.Tensor]]:
+        """The information term G's first step reports, and G's weights after it (the same seed: the same initial
+        nets and the same first noise)."""
         trainer = make_trainer(gan, TrainConfig(max_steps=1, batch_size=16, seed=0, amp="off",
                                                 info_invariance=weight))
-        _, steps[weight] = trainer._generator_step(16)
-        steps[weight] = (steps[weight].item(), [p.detach().clone() for p in trainer.generator.parameters()])
-    (plain, plain_g), (invariant, invariant_g) = steps[0.0], steps[2.0]
+        _, information = trainer._generator_step(16)
+        return information.item(), [p.detach().clone() for p in trainer.generator.parameters()]
+
+    (plain, plain_g), (invariant, invariant_g) = step(0.0), step(2.0)
     assert invariant > plain + 2.0  # a 4-way cross-entropy on an untrained Q is about log(4) = 1.39
     assert any(not torch.equal(a, b) for a, b in zip(plain_g, invariant_g, strict=True))
