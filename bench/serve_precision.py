@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
-import platform
 import statistics
 import time
 from contextlib import nullcontext
@@ -29,7 +27,7 @@ import torch
 from bench.serve_throughput import random_generator
 from models.gan import GANConfig
 from models.sampling import latents_for_seed, png_bytes, to_uint8
-from models.speed_table import DTYPES, SERVE_MARGIN, device_class, net_key, record, setting_name
+from models.speed_table import DTYPES, SERVE_MARGIN, describe_machine, device_class, net_key, record, setting_name
 from service.serving.precision import ServingPrecision
 
 SETTINGS = (("off", False), ("off", True), ("bf16", False), ("bf16", True))
@@ -82,9 +80,7 @@ def measure(size: int, channels: int, args: argparse.Namespace) -> dict:
     return {"device": device_class(args.device), "task": "serve", "net": net_key(gan), "size": size,
             "batch": args.batch, "amp": amp, "channels_last": layout,
             "images_per_s": {name: round(1000 / ms) for name, ms in medians.items()},
-            "machine": (torch.cuda.get_device_name(args.device) if args.device.type == "cuda" else
-                        f"{args.threads} thread(s) of {os.cpu_count()} cores, "
-                        f"{platform.processor() or platform.machine()}") + f", torch {torch.__version__}",
+            "machine": describe_machine(args.device, args.threads),
             "date": f"{datetime.now(UTC):%Y-%m-%d}",
             "command": f"bench/serve_precision.py --device {args.device} --threads {args.threads} --sizes {size} "
                        f"--g-width {args.g_width} --batch {args.batch} --rounds {args.rounds} --record"}

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -112,17 +110,10 @@ def record(images: torch.Tensor, gan: GANConfig, args: argparse.Namespace, devic
     row = {"device": speed_table.device_class(device), "net": speed_table.net_key(gan), "size": gan.data_shape[-1],
            "batch": args.batch_size, "amp": amp, "channels_last": layout,
            "images_per_s": {speed_table.setting_name(*setting): round(speed) for setting, speed in medians.items()},
-           "machine": _machine(device), "date": time.strftime("%Y-%m-%d"), "command": command}
+           "machine": speed_table.describe_machine(device, torch.get_num_threads()), "date": time.strftime("%Y-%m-%d"),
+           "command": command}
     speed_table.record(row)
     print(json.dumps(row))
-
-
-def _machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"one {torch.cuda.get_device_name(device)}, torch {torch.__version__}"
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                 platform.processor())
-    return f"{torch.get_num_threads()} threads of {os.cpu_count()} cores, {model}, torch {torch.__version__}"
 
 
 def _sync(device: torch.device) -> None:

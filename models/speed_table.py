@@ -1,7 +1,7 @@
 """What `train.amp: auto` and an unset `train.channels_last` choose: the fastest setting measured for this class of
 device and this kind of net, read from models/speed_table.json, which `bench/train_throughput.py --record` writes.
 
-A row holds one measurement: a device class (cuda, cpu-amx, cpu), a net (the standard loop's conv nets, or a
+A row holds one measurement: a device class (cuda, cpu-amx, cpu-bf16, cpu), a net (the standard loop's conv nets, or a
 family with a loop of its own), an image size, the images/s of each setting tried, and the winner. A net with no
 row of its own on this device takes the row of the nearest size for the same net; with none at all it trains in
 float32 and the default memory layout, the exact choice, until someone measures. The card's `training` says what
@@ -10,6 +10,8 @@ was used and why (`precision_reason`)."""
 from __future__ import annotations
 
 import json
+import os
+import platform
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -33,11 +35,30 @@ class Choice:
 
 
 def device_class(device: torch.device) -> str:
+    """cuda; cpu-amx (Intel's bf16 matrix units); cpu-bf16 (bf16 dot products in AVX-512, as on AMD's Zen 4, without
+    AMX); or cpu, where bf16 is emulated. Each measures differently: on two cores bf16 served the 64 px DCGAN 1.8x
+    faster than float32 with AMX and 1.96x with AVX-512 BF16 (docs/benchmarks.md)."""
+    if device.type != "cpu":
+        return device.type
+    if _cpu_has("_is_amx_tile_supported"):
+        return "cpu-amx"
+    return "cpu-bf16" if _cpu_has("_is_avx512_bf16_supported") else "cpu"
+
+
+def _cpu_has(probe: str) -> bool:
+    return bool(getattr(torch.cpu, probe, lambda: False)())
+
+
+def describe_machine(device: torch.device, threads: int) -> str:
+    """A row's `machine`: the GPU, or the threads, cores and CPU model (which the device class alone does not name)."""
     if device.type == "cuda":
-        return "cuda"
-    # bf16 without AMX (Intel's bf16 matrix units) is emulated on a CPU: a device class of its own.
-    has_amx = device.type == "cpu" and getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    return "cpu-amx" if has_amx else device.type
+        return f"one {torch.cuda.get_device_name(device)}, torch {torch.__version__}"
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or platform.machine()
+    return f"{threads} thread(s) of {os.cpu_count()} cores, {model}, torch {torch.__version__}"
 
 
 def net_key(gan: GANConfig) -> str:

@@ -19,7 +19,9 @@ CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
 @pytest.fixture(params=[True, False], ids=["amx", "no-amx"])
 def amx(request, monkeypatch) -> bool:
+    """A CPU with AMX, or one with neither AMX nor AVX-512 BF16 (bf16 emulated)."""
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: request.param)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: request.param)
     return request.param
 
 
@@ -39,6 +41,16 @@ def test_auto_follows_the_table_on_a_cpu(amx):
     assert Trainer(CGAN, TrainConfig()).precision == ("bf16" if amx else "float32")
     assert Trainer(POINTS, TrainConfig()).precision == "float32"  # no row: nothing measured
     assert speed_table.choose(CPU, PIX2PIX).amp is None
+
+
+def test_a_cpu_with_avx512_bf16_but_no_amx_reads_rows_of_its_own(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert speed_table.device_class(CPU) == "cpu-bf16"
+    choice = speed_table.choose(CPU, CGAN)
+    assert choice.amp == torch.bfloat16 and "AMD EPYC" in choice.reason  # the row measured on such a CPU
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    assert speed_table.device_class(CPU) == "cpu" and speed_table.choose(CPU, CGAN).amp is None
 
 
 def test_a_size_without_a_row_takes_the_nearest_measured_one_and_says_so(monkeypatch):

@@ -71,10 +71,19 @@ def test_float32_where_asked_measured_or_not_measurable(gan, setting, why):
     assert chosen.amp is None and not chosen.channels_last and chosen.reason.startswith(why)
 
 
-def test_without_amx_nothing_is_measured_for_serving(monkeypatch):
+def test_where_bf16_is_emulated_nothing_is_measured_for_serving(monkeypatch):
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     net, card = model(DCGAN_64)
     assert precision.choose(net, card, CPU, "auto").reason.startswith("float32: nothing measured")
+
+
+def test_avx512_bf16_without_amx_serves_from_its_own_row(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    net, card = model(DCGAN_64)
+    chosen = precision.choose(net, card, CPU, "auto")
+    assert chosen.amp == torch.bfloat16 and "AMD EPYC" in chosen.reason
 
 
 def test_the_cache_serves_a_loaded_model_in_its_chosen_precision(tmp_path):
