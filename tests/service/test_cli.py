@@ -117,3 +117,23 @@ def test_train_help_names_every_built_in_data_set():
     from service.cli.user_commands import BUILTINS
 
     assert BUILTINS == tuple(BUILTIN_DATASETS)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_api_hides_what_startup_made_from_the_collector_before_it_serves(workers, settings):
+    # uvicorn.run stands in for serving: it reports what the process froze and whether its app was made by then.
+    script = f"""
+import gc, sys, uvicorn
+import service.cli.main as main
+def run(app, **options):
+    if options.get("factory"):
+        app = main.api_process_app()
+    print(gc.get_freeze_count(), type(app).__name__)
+uvicorn.run = run
+main.run_api()
+"""
+    env = env_for(settings.redis_url, settings.data_dir, GANFORGE_API_WORKERS=str(workers))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    frozen, app = result.stdout.split()
+    assert int(frozen) > 100_000 and app == "FastAPI"  # the imports and the app, not a handful
