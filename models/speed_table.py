@@ -36,8 +36,9 @@ class Choice:
 
 def device_class(device: torch.device) -> str:
     """cuda; cpu-amx (Intel's bf16 matrix units); cpu-bf16 (bf16 dot products in AVX-512, as on AMD's Zen 4, without
-    AMX); or cpu, where bf16 is emulated. Each measures differently: on two cores bf16 served the 64 px DCGAN 1.8x
-    faster than float32 with AMX and 1.96x with AVX-512 BF16 (docs/benchmarks.md)."""
+    AMX); or cpu, where bf16 is emulated and slow. The two with bf16 in hardware differ in how far it pays, and by
+    net and size (at 28 px it served digits 1.25x faster than float32 with AVX-512 BF16, under 1.2x with AMX;
+    docs/benchmarks.md), so each has rows of its own."""
     if device.type != "cpu":
         return device.type
     if _cpu_has("_is_amx_tile_supported"):
