@@ -12,6 +12,7 @@ ratio (on a shared machine the load changes between rounds more than within one)
     .venv/bin/python bench/train_throughput.py --device cuda        # GPU: the trainer with AMP etc.
     .venv/bin/python bench/train_throughput.py --record             # the trainer alone in each precision and
                                                                     # layout: the row `amp: auto` then reads
+    .venv/bin/python bench/train_throughput.py --arch infogan --record   # InfoGAN's FC nets, as its job builds them
 
 The plain loop is the pytorch/examples DCGAN step (D on real and on detached fakes, G on the same fakes; BCE,
 Adam 2e-4, betas 0.5/0.999), in float32, with its data converted and on the device up front. GANForge's step draws
@@ -33,6 +34,7 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 
+from core.spec import JobSpec, gan_config
 from models import speed_table
 from models.data import load_builtin, to_model_range
 from models.gan import GANConfig, build_discriminator, build_generator
@@ -124,7 +126,9 @@ def _sync(device: torch.device) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--arch", default="dcgan", choices=["dcgan", "stylegan2"])
+    parser.add_argument("--arch", default="dcgan", choices=["dcgan", "stylegan2", "infogan"],
+                        help="infogan: its job's nets on MNIST (FC layers: a speed table row of their own), "
+                             "--record only")
     parser.add_argument("--net", default="dcgan", choices=sorted(WIDTHS), help="widths: tiny 8, dcgan 64")
     parser.add_argument("--size", type=int, default=None, choices=sorted(DATA),
                         help="image size (default: 28 for dcgan, 64 for stylegan2)")
@@ -147,6 +151,10 @@ def main() -> None:
     width = WIDTHS[args.net]
     gan = GANConfig(arch=args.arch, latent_dim=100, data_shape=tuple(images.shape[1:]), g_width=width,
                     d_width=width)
+    if args.arch == "infogan":  # the plain loop is DCGAN's step, so only the trainer's precisions compare
+        if not args.record or size != 28:
+            parser.error("--arch infogan times its MNIST job's nets: with --record, at 28 px")
+        gan = gan_config(JobSpec(dataset="mnist", model={"arch": "infogan"}), tuple(images.shape[1:]), 10)
     # The trainer's defaults for the device: on CUDA that means bf16 autocast and channels_last, on a CPU with
     # AMX bf16 autocast.
     if args.record:

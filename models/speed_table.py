@@ -59,7 +59,8 @@ def describe_machine(device: torch.device, threads: int) -> str:
             model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
     except (OSError, StopIteration):
         model = platform.processor() or platform.machine()
-    return f"{threads} thread(s) of {os.cpu_count()} cores, {model}, torch {torch.__version__}"
+    bf16 = {"cpu-amx": "AMX", "cpu-bf16": "AVX-512 BF16, no AMX"}.get(device_class(device), "no bf16 in hardware")
+    return f"{threads} thread(s) of {os.cpu_count()} cores, {model} ({bf16}), torch {torch.__version__}"
 
 
 def net_key(gan: GANConfig) -> str:

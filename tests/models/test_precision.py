@@ -49,6 +49,8 @@ def test_a_cpu_with_avx512_bf16_but_no_amx_reads_rows_of_its_own(monkeypatch):
     assert speed_table.device_class(CPU) == "cpu-bf16"
     choice = speed_table.choose(CPU, CGAN)
     assert choice.amp == torch.bfloat16 and "AMD EPYC" in choice.reason  # the row measured on such a CPU
+    infogan = GANConfig(arch="infogan", data_shape=(1, 28, 28), cat_codes=10, cont_codes=2, fc_stem=1024)
+    assert "standard-conv-fc at 28 px" in speed_table.choose(CPU, infogan).reason  # its FC nets' own row
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     assert speed_table.device_class(CPU) == "cpu" and speed_table.choose(CPU, CGAN).amp is None
 
