@@ -104,7 +104,12 @@ def describe(row: dict, size: int) -> str:
     nearest = "" if row["size"] == size else f" (the nearest size measured to {size} px)"
     name = setting_name(row["amp"], row["channels_last"])
     fastest = max(row["images_per_s"], key=row["images_per_s"].get)
-    verdict = "fastest measured" if name == fastest else f"no setting measured {SERVE_MARGIN - 1:.0%} faster"
+    if row.get("kept"):
+        verdict = f"kept over the faster {fastest} ({row['kept']})"
+    elif name == fastest:
+        verdict = "fastest measured"
+    else:
+        verdict = f"no setting measured {SERVE_MARGIN - 1:.0%} faster"
     return (f"{name}: {verdict} for {row['net']} at "
             f"{row['size']} px{nearest} on {row['machine']} ({row['date']}; images/s, batch {row['batch']}: "
             f"{settings})")
@@ -128,8 +133,13 @@ def load() -> tuple[dict, ...]:
 
 
 def record(row: dict, table: Path = TABLE) -> None:
-    """Adds a measurement, replacing the row of the same task, device class, net and size."""
+    """Adds a measurement, replacing the row of the same task, device class, net and size. Where that row `kept`
+    float32 over a faster setting, for what the faster one did to a model (its reason, measured), the new row keeps
+    it too: a speed measurement alone does not undo a quality one."""
     rows = json.loads(table.read_text()) if table.exists() else []
+    old = next((r for r in rows if _key(r) == _key(row)), {})
+    if old.get("kept"):
+        row = {**row, "amp": "off", "channels_last": False, "kept": old["kept"]}
     rows = [r for r in rows if _key(r) != _key(row)] + [row]
     rows.sort(key=_key)
     table.write_text(json.dumps(rows, indent=1) + "\n")

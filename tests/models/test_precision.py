@@ -33,6 +33,8 @@ def test_every_row_names_the_fastest_setting_it_measured():
         fastest = max(speeds, key=speeds.get)
         if row.get("task") == "serve" and speeds[fastest] < speed_table.SERVE_MARGIN * speeds["float32"]:
             fastest = "float32"  # serving keeps the exact images unless another setting is clearly faster
+        if row.get("kept"):
+            fastest = "float32"  # kept over a faster setting for what that one did to the model, measured
         assert speed_table.setting_name(row["amp"], row["channels_last"]) == fastest, row
         assert row["machine"] and row["date"] and row["command"]
 
@@ -50,7 +52,8 @@ def test_a_cpu_with_avx512_bf16_but_no_amx_reads_rows_of_its_own(monkeypatch):
     choice = speed_table.choose(CPU, CGAN)
     assert choice.amp == torch.bfloat16 and "AMD EPYC" in choice.reason  # the row measured on such a CPU
     infogan = GANConfig(arch="infogan", data_shape=(1, 28, 28), cat_codes=10, cont_codes=2, fc_stem=1024)
-    assert "standard-conv-fc at 28 px" in speed_table.choose(CPU, infogan).reason  # its FC nets' own row
+    kept = speed_table.choose(CPU, infogan)  # its FC nets' own row: bf16 was faster, float32 kept for the codes
+    assert kept.amp is None and "kept over the faster bf16" in kept.reason and "standard-conv-fc" in kept.reason
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     assert speed_table.device_class(CPU) == "cpu" and speed_table.choose(CPU, CGAN).amp is None
 
@@ -83,6 +86,18 @@ def test_the_bench_replaces_a_row_of_the_same_device_net_and_size(tmp_path):
     speed_table.record({**row, "size": 64}, table)
     rows = json.loads(table.read_text())
     assert [(r["size"], r["amp"]) for r in rows] == [(28, "bf16"), (64, "off")]
+
+
+def test_float32_kept_for_quality_survives_a_new_speed_measurement(tmp_path):
+    table = tmp_path / "table.json"
+    row = {"device": "cpu-bf16", "net": "standard-conv-fc", "size": 28, "batch": 64, "amp": "off",
+           "channels_last": False, "images_per_s": {"float32": 7.0, "bf16": 10.0}, "machine": "m", "date": "d",
+           "command": "c", "kept": "bf16 read worse"}
+    speed_table.record(row, table)
+    speed_table.record({k: v for k, v in row.items() if k != "kept"} | {"amp": "bf16"}, table)
+    [kept] = json.loads(table.read_text())
+    assert kept["amp"] == "off" and kept["kept"] == "bf16 read worse"
+    assert speed_table.describe(kept, 28).startswith("float32: kept over the faster bf16 (bf16 read worse)")
 
 
 def test_bf16_training_on_a_cpu_changes_g_keeps_float32_weights_and_finite_losses():

@@ -122,7 +122,7 @@ def test_train_help_names_every_built_in_data_set():
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_api_hides_what_startup_made_from_the_collector_before_it_serves(workers, settings):
     # uvicorn.run stands in for serving: it reports what the process froze and whether its app was made by then.
-    script = f"""
+    script = """
 import gc, sys, uvicorn
 import service.cli.main as main
 def run(app, **options):
