@@ -4,8 +4,9 @@ device and this kind of net, read from models/speed_table.json, which `bench/tra
 A row holds one measurement: a device class (cuda, cpu-amx, cpu-bf16, cpu), a net (the standard loop's conv nets, or a
 family with a loop of its own), an image size, the images/s of each setting tried, and the winner. A net with no
 row of its own on this device takes the row of the nearest size for the same net; with none at all it trains in
-float32 and the default memory layout, the exact choice, until someone measures. The card's `training` says what
-was used and why (`precision_reason`)."""
+float32 and the default memory layout, the exact choice, until someone measures. A row may keep float32 over a
+faster setting, with a `kept` note saying what the faster one did to a model, measured. The card's `training` says
+what was used and why (`precision_reason`)."""
 
 from __future__ import annotations
 
