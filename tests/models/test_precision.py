@@ -17,7 +17,7 @@ PIX2PIX = GANConfig(arch="pix2pix", data_shape=(1, 28, 28), source_shape=(1, 28,
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
 
-@pytest.fixture(params=[True, False], ids=["amx", "no-amx"])
+@pytest.fixture(params=[True, False], ids=["amx", "bf16-emulated"])
 def amx(request, monkeypatch) -> bool:
     """A CPU with AMX, or one with neither AMX nor AVX-512 BF16 (bf16 emulated)."""
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: request.param)
