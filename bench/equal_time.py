@@ -15,7 +15,8 @@ A last row scores real shapes the classifier did not train on: what a perfect ge
     .venv/bin/python -m bench.equal_time --threads 1 --size 32 --budget 600 --archs dcgan --train '{"epochs": 999}'
 
 --train settings apply to every arch (epochs above the budget make the budget the stop, where a default job
-would end at its recipe's epochs); --store keeps the reference classifier across invocations.
+would end at its recipe's epochs); --store keeps the reference classifier across invocations; --grids DIR saves
+64 samples of each trained arch as a picture.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ import time
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from core.spec import EvaluationSpec, JobSpec, gan_config, train_config
 from core.store import ArtifactStore, LocalStore
 from models.data import load_builtin
 from models.metrics import EvalOptions, evaluate_images
+from models.sampling import generate, grid, latents_for_seed, to_pil
 from models.trainer import Callbacks, make_trainer
 from worker.evaluation import evaluate, scores
 from worker.references import reference_classifier
@@ -64,7 +67,7 @@ class _Budget(Callbacks):
 
 
 def run(arch: str, size: int, budget: float, seed: int, model: dict, store: ArtifactStore, samples: int,
-        train_settings: dict | None = None) -> dict:
+        train_settings: dict | None = None, grids: Path | None = None) -> dict:
     dataset = load_builtin("shapes", size)
 
     def trainer_for(train: dict):
@@ -84,11 +87,24 @@ def run(arch: str, size: int, budget: float, seed: int, model: dict, store: Arti
     scored = evaluate(trainer.serving_generator().eval(), gan, dataset.classes, dataset, store,
                       EvaluationSpec(metrics=["domain", "fid", "kid", "prdc"], samples=samples, seed=0))
     shares = [row["value"] for row in scored["rows"] if row["metric"] == "class_share"]
+    if grids is not None:
+        save_grid(trainer.serving_generator().eval(), gan, grids / f"{arch}-{size}px-seed{seed}.png")
     return {"arch": arch, "seed": seed, "size": size, "steps": result.steps,
             "planned_steps": trainer.config.max_steps, "stopped_by_budget": result.stopped,
             "train_s": round(seconds, 1), "score_s": scored["seconds"],
             "images_per_s": round(result.steps * trainer.config.batch_size * trainer.config.d_steps / seconds, 1),
-            **scored["scores"], "min_class_share": min(shares) if shares else None}
+            **scored["scores"], "min_class_share": min(shares) if shares else None,
+            "class_shares": dict(zip(dataset.classes, shares, strict=True))}
+
+
+def save_grid(generator: torch.nn.Module, gan, path: Path) -> None:
+    """64 samples (latents of seed 1, and the classes in turn for a conditional G), 8 to a row, at 4x."""
+    labels = torch.arange(64) % gan.num_classes if gan.conditions_generator else None
+    images = generate(generator, latents_for_seed(64, gan.latent_dim, 1),
+                      **({"labels": labels} if labels is not None else {}))
+    picture = to_pil(grid(images, nrow=8))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picture.resize((picture.width * 4, picture.height * 4), Image.NEAREST).save(path)
 
 
 def real_row(size: int, store: ArtifactStore, samples: int) -> dict:
@@ -124,12 +140,13 @@ def main() -> None:
     parser.add_argument("--store", type=Path, help="keep the reference classifier here across runs (default: a "
                                                    "temporary store, trained again each run)")
     parser.add_argument("--out", type=Path, help="append each row as JSON to this file")
+    parser.add_argument("--grids", type=Path, help="save 64 samples of each trained arch here as a PNG grid")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         store = LocalStore(args.store or Path(tmp))
-        rows = [run(arch, args.size, args.budget, seed, args.model, store, args.samples, args.train)
+        rows = [run(arch, args.size, args.budget, seed, args.model, store, args.samples, args.train, args.grids)
                 for seed in args.seeds for arch in args.archs]
         rows.append(real_row(args.size, store, args.samples))
     print(f"shapes at {args.size} px, {args.budget:g} s of training per arch, torch {torch.__version__}, "
@@ -139,6 +156,8 @@ def main() -> None:
     for row in rows:
         print(f"| {row['arch']} | {row.get('steps', '–')} | {row.get('images_per_s', '–')} | "
               + " | ".join(cell(row.get(c)) for c in COLUMNS) + " |")
+        if row.get("class_shares"):
+            print("    class shares: " + ", ".join(f"{k} {v:.3f}" for k, v in row["class_shares"].items()))
         if args.out:
             with args.out.open("a") as f:
                 f.write(json.dumps(row, default=str) + "\n")
