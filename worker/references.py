@@ -23,6 +23,9 @@ log = logging.getLogger("ganforge.worker")
 # Below this held-out accuracy the classifier's readings are weak evidence: measured, the `shapes` classifier at
 # 16 px reached 52.5 %, yet its domain scores backed published figures. MNIST-like sets reach about 98 %.
 RELIABLE_ACCURACY = 0.95
+# Above this mean confidence on uniform noise, a classifier's confidence is no sign that an image looks like the set
+# (MNIST's reads noise at 1.00; a colour set's, trained with outlier exposure, at about 1 / classes).
+SURE_OF_NOISE = 0.5
 
 
 @dataclass(frozen=True)
@@ -31,19 +34,28 @@ class Reference:
     held_out: torch.Tensor  # indices of the data set's images the classifier never trained on
     accuracy: float  # on those
     fingerprint: str
+    noise_confidence: float | None = None  # its mean confidence on uniform noise (classifier.noise_confidence)
 
     def real_split(self, dataset: ImageDataset) -> tuple[torch.Tensor, torch.Tensor]:
         return dataset.images[self.held_out], dataset.labels[self.held_out]
 
     def reliability(self) -> dict:
         """What every figure the classifier reads carries beside it: its held-out accuracy and whether that
-        reaches RELIABLE_ACCURACY (with why not, when not)."""
+        reaches RELIABLE_ACCURACY (with why not, when not), and how sure it is of noise (with what that means for
+        its confidence, when it is sure)."""
         out = {"accuracy": round(self.accuracy, 4), "held_out_images": len(self.held_out),
                "reliable": self.accuracy >= RELIABLE_ACCURACY}
         if not out["reliable"]:
             out["why"] = (f"the data set's reference classifier reaches {100 * self.accuracy:.1f} % on its held-out "
                           f"images (below {100 * RELIABLE_ACCURACY:g} %): figures it reads (domain scores, "
                           "classifier-feature FD/KID/PRDC, CAS) are weak evidence")
+        if self.noise_confidence is not None:
+            out["noise_confidence"] = round(self.noise_confidence, 3)
+            if self.noise_confidence > SURE_OF_NOISE:
+                out["confidence_caveat"] = (f"it reads uniform noise with a mean confidence of "
+                                            f"{self.noise_confidence:.2f}: its confidence and class shares say which "
+                                            "class a sample is nearest to, not that it looks like the data set; "
+                                            "read them beside the FD")
         return out
 
 
@@ -58,12 +70,13 @@ def reference_classifier(dataset: ImageDataset, store: ArtifactStore,
         held_out = tensors.pop("held_out")
         net = reference.load_classifier(tensors, meta["config"])
         wanted = reference.config_for(dataset.images, len(dataset.classes))
-        if net.config.blocks == wanted.blocks:
-            return Reference(net, held_out, meta["accuracy"], meta["fingerprint"])
-        # Built by an older rule (colour sets once got MNIST's depth, and read small shapes at 53-85 %): trained
-        # again, under a new fingerprint, so figures read with the old one do not mix with the new.
-        log.info("reference classifier for %s: %d conv blocks, now %d: training it again", dataset.name,
-                 net.config.blocks, wanted.blocks)
+        if _recipe(net.config) == _recipe(wanted):
+            return Reference(net, held_out, meta["accuracy"], meta["fingerprint"], reference.noise_confidence(net))
+        # Built by an older rule (colour sets once got MNIST's depth, and read small shapes at 53-85 %; then no
+        # outlier exposure, and read noise as a cross): trained again, under a new fingerprint, so figures read
+        # with the old one do not mix with the new.
+        log.info("reference classifier for %s: conv blocks and outlier weight %s, now %s: training it again",
+                 dataset.name, _recipe(net.config), _recipe(wanted))
     on_phase("training the reference classifier")
     trained = reference.train_classifier(dataset.images, dataset.labels, len(dataset.classes), on_epoch=on_epoch)
     tensors, config = reference.classifier_state(trained.net)
@@ -73,7 +86,12 @@ def reference_classifier(dataset: ImageDataset, store: ArtifactStore,
     store.put_bytes(key, tensors_to_bytes({**tensors, "held_out": trained.held_out_indices}, meta))
     log.info("reference classifier for %s: %.1f%% held-out accuracy in %.1f s", dataset.name,
              100 * trained.held_out_accuracy, trained.seconds)
-    return Reference(trained.net, trained.held_out_indices, trained.held_out_accuracy, fingerprint)
+    return Reference(trained.net, trained.held_out_indices, trained.held_out_accuracy, fingerprint,
+                     reference.noise_confidence(trained.net))
+
+
+def _recipe(config: reference.ClassifierConfig) -> tuple[int, float]:
+    return config.blocks, config.outlier_weight
 
 
 class NoLongerWanted(Exception):

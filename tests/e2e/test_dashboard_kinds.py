@@ -63,6 +63,10 @@ def every_score_explained(page, card: dict) -> None:
     assert rows.count() == sum(isinstance(v, float | int) for v in card["metrics"]["scores"].values()) > 0
     assert "no description" not in page.text_content("#scores")
     assert page.locator("#scores td", has_text="higher").count() + page.locator("#scores td", has_text="lower").count()
+    caveat = card["metrics"].get("reference", {}).get("confidence_caveat")  # a classifier sure of noise (gray sets)
+    assert page.locator("#reference-caveat").count() == (1 if caveat else 0)
+    if caveat:
+        assert "reads uniform noise with a mean confidence of" in page.text_content("#reference-caveat")
 
 
 def test_a_conditional_samplers_page_explains_its_scores_and_compares_with_another(page, cgan, trained_model):

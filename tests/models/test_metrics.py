@@ -27,13 +27,18 @@ from models.metrics import (
 )
 from models.metrics import inception as inception_module
 from models.metrics.classifier import (
+    COLOUR_OUTLIER_WEIGHT,
     ClassifierConfig,
     ReferenceCNN,
     config_for,
     fit,
     logits,
+    noise_confidence,
+    off_manifold,
     penultimate_features,
+    probabilities,
     stratified_split,
+    to_input,
 )
 from models.metrics.domain import classification_accuracy_score, classifier_frechet_distance, domain_scores
 
@@ -181,15 +186,35 @@ def test_shapes_reference_classifier_reads_95_percent_of_held_out_shapes_at_16_p
     reference = train_classifier(shapes.images, shapes.labels, len(shapes.classes))
     assert reference.net.config.blocks == 3
     assert reference.held_out_accuracy >= 0.95
+    # Trained with outlier exposure, it is unsure of noise (a uniform reading would be 0.25); without, it read
+    # noise as a cross at 1.00.
+    assert reference.net.config.outlier_weight == COLOUR_OUTLIER_WEIGHT
+    assert noise_confidence(reference.net) < 0.5
+    held_out = shapes.images[reference.held_out_indices]
+    assert probabilities(reference.net, held_out).amax(1).mean() > 0.9
+
+
+def test_off_manifold_images_keep_the_batch_shape_and_range_and_are_none_of_its_images():
+    x = to_input(load_builtin("shapes", 16).images[:8])
+    out = off_manifold(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1
+    assert torch.equal(out, off_manifold(x, torch.Generator().manual_seed(0)))  # seeded
+    assert all(not torch.allclose(o, i) for o, i in zip(out, x, strict=True))
+    shuffled = out[1]  # the second kind: the same pixels, in other places
+    assert torch.equal(shuffled.flatten().sort().values, x[1].flatten().sort().values)
+    odd = torch.rand(4, 1, 10, 10, generator=torch.Generator().manual_seed(1)) * 2 - 1  # 2 px tiles and a border
+    assert off_manifold(odd, torch.Generator().manual_seed(0)).shape == odd.shape
 
 
 def test_a_classifier_config_stored_before_min_blocks_rebuilds_its_trained_depth():
     stored = {"channels": 3, "image_size": 16, "num_classes": 4, "width": 32, "features": 128}
     legacy = ReferenceCNN(ClassifierConfig.from_json(stored))
     assert sum(isinstance(layer, torch.nn.Conv2d) for layer in legacy.body) == 1
+    assert ClassifierConfig.from_json(stored).outlier_weight == 0  # trained without outlier exposure, loaded as is
     colour = config_for(torch.zeros(2, 3, 16, 16, dtype=torch.uint8), 4)
     gray = config_for(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), 10)
     assert (colour.blocks, gray.blocks) == (3, 2)
+    assert (colour.outlier_weight, gray.outlier_weight) == (COLOUR_OUTLIER_WEIGHT, 0)  # MNIST's figures keep theirs
 
 
 def test_held_out_split_is_stratified_seeded_and_disjoint(digits):

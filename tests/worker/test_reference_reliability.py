@@ -45,6 +45,17 @@ def test_a_weak_classifier_says_why_its_figures_are_weak_evidence():
                                   "weak evidence")
 
 
+def test_a_classifier_sure_of_noise_says_what_its_confidence_means():
+    sure = Reference(net=None, held_out=torch.arange(200), accuracy=0.98, fingerprint="f" * 64, noise_confidence=0.997)
+    assert sure.reliability()["noise_confidence"] == 0.997 and sure.reliability()["reliable"] is True
+    assert sure.reliability()["confidence_caveat"].startswith("it reads uniform noise with a mean confidence of 1.00: "
+                                                             "its confidence and class shares say which class")
+    unsure = Reference(net=None, held_out=torch.arange(200), accuracy=0.98, fingerprint="f" * 64,
+                       noise_confidence=0.26)
+    assert unsure.reliability() == {"accuracy": 0.98, "held_out_images": 200, "reliable": True,
+                                    "noise_confidence": 0.26}
+
+
 def two_classes(name: str, separable: bool) -> ImageDataset:
     """40 8x8 images of two classes: a flat gray level per class (easy), or noise with random labels (hopeless)."""
     generator = torch.Generator().manual_seed(0)
@@ -69,20 +80,22 @@ def test_the_trained_classifier_is_flagged_by_its_held_out_accuracy_also_when_re
     assert reference_classifier(dataset, store).reliability() == trained.reliability()  # from the store
 
 
-def test_a_stored_classifier_built_by_an_older_depth_rule_is_trained_again(tmp_path):
+@pytest.mark.parametrize("rule", ["min_blocks", "outlier_weight"])
+def test_a_stored_classifier_built_by_an_older_rule_is_trained_again(tmp_path, rule):
     store = LocalStore(tmp_path)
     colour = ImageDataset("colour", torch.randint(0, 256, (40, 3, 16, 16), dtype=torch.uint8), torch.arange(40) % 2,
                           ("a", "b"))
     current = reference_classifier(colour, store)
-    assert current.net.config.blocks == 3
+    assert (current.net.config.blocks, current.net.config.outlier_weight) == (3, 0.5)
     tensors, meta = tensors_from_bytes(store.get_bytes(reference_key(colour.checksum(), colour.shape)))
-    old_config = {k: v for k, v in meta["config"].items() if k != "min_blocks"}  # as stored before the field
+    old_config = {k: v for k, v in meta["config"].items() if k != rule}  # as stored before the field
     old_net = ReferenceCNN(ClassifierConfig.from_json(old_config))
     old_tensors, _ = classifier_state(old_net)
     store.put_bytes(reference_key(colour.checksum(), colour.shape), tensors_to_bytes(
         {**old_tensors, "held_out": tensors["held_out"]}, {**meta, "config": old_config, "fingerprint": "old"}))
     again = reference_classifier(colour, store)
-    assert again.net.config.blocks == 3 and again.fingerprint not in ("old", None)
+    assert (again.net.config.blocks, again.net.config.outlier_weight) == (3, 0.5)
+    assert again.fingerprint not in ("old", None)
     assert reference_classifier(colour, store).fingerprint == again.fingerprint  # and stored for the next job
 
 

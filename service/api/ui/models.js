@@ -81,6 +81,8 @@ function scoresSection(card, words) {
       ? `Figures read by the data set's reference classifier, ${(100 * reference.accuracy).toFixed(1)} % right on ` +
         `${reference.held_out_images} held-out real images.`
       : (reference.why ? reference.why[0].toUpperCase() + reference.why.slice(1) : "The reference classifier is unreliable here") + ".") : null,
+    reference?.confidence_caveat ? h("p", { class: "hint", id: "reference-caveat" },
+      reference.confidence_caveat[0].toUpperCase() + reference.confidence_caveat.slice(1) + ".") : null,
     card.metrics?.scored_on ? h("p", { class: "hint" }, `Scored on ${card.metrics.scored_on}.`) : null);
 }
 
