@@ -1,6 +1,7 @@
 """Held-out accuracy of a built-in data set's reference classifier at each image size: the number an evaluation's
 classifier-feature figures rest on (the card marks them unreliable below 95 %), and its mean confidence on
-held-out real images and on uniform noise (the card's caveat above 0.5).
+held-out real images and on uniform noise (the card adds a caveat when that is more than halfway from an even
+reading to certainty).
 
     .venv/bin/python -m bench.reference_accuracy --dataset shapes --sizes 16,32,64
     .venv/bin/python -m bench.reference_accuracy --dataset shapes --sizes 32 --outlier-weight 0   # as before

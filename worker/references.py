@@ -23,8 +23,9 @@ log = logging.getLogger("ganforge.worker")
 # Below this held-out accuracy the classifier's readings are weak evidence: measured, the `shapes` classifier at
 # 16 px reached 52.5 %, yet its domain scores backed published figures. MNIST-like sets reach about 98 %.
 RELIABLE_ACCURACY = 0.95
-# Above this mean confidence on uniform noise, a classifier's confidence is no sign that an image looks like the set
-# (MNIST's reads noise at 1.00; a colour set's, trained with outlier exposure, at about 1 / classes).
+# A classifier whose mean confidence on uniform noise lies more than this share of the way from an even reading
+# (1 / classes) to certainty is sure of noise: its confidence is no sign that an image looks like the set. MNIST's
+# reads noise at 1.00; a colour set's, trained with outlier exposure, at about 1 / classes (shapes: 0.26 of 4).
 SURE_OF_NOISE = 0.5
 
 
@@ -51,7 +52,8 @@ class Reference:
                           "classifier-feature FD/KID/PRDC, CAS) are weak evidence")
         if self.noise_confidence is not None:
             out["noise_confidence"] = round(self.noise_confidence, 3)
-            if self.noise_confidence > SURE_OF_NOISE:
+            even = 1 / self.net.config.num_classes
+            if self.noise_confidence > even + SURE_OF_NOISE * (1 - even):
                 out["confidence_caveat"] = (f"it reads uniform noise with a mean confidence of "
                                             f"{self.noise_confidence:.2f}: its confidence and class shares say which "
                                             "class a sample is nearest to, not that it looks like the data set; "

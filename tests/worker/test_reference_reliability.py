@@ -45,15 +45,25 @@ def test_a_weak_classifier_says_why_its_figures_are_weak_evidence():
                                   "weak evidence")
 
 
+def reading_noise_at(confidence: float, classes: int) -> Reference:
+    net = ReferenceCNN(ClassifierConfig(channels=1, image_size=8, num_classes=classes))
+    return Reference(net=net, held_out=torch.arange(200), accuracy=0.98, fingerprint="f" * 64,
+                     noise_confidence=confidence)
+
+
 def test_a_classifier_sure_of_noise_says_what_its_confidence_means():
-    sure = Reference(net=None, held_out=torch.arange(200), accuracy=0.98, fingerprint="f" * 64, noise_confidence=0.997)
-    assert sure.reliability()["noise_confidence"] == 0.997 and sure.reliability()["reliable"] is True
-    assert sure.reliability()["confidence_caveat"].startswith("it reads uniform noise with a mean confidence of 1.00: "
-                                                             "its confidence and class shares say which class")
-    unsure = Reference(net=None, held_out=torch.arange(200), accuracy=0.98, fingerprint="f" * 64,
-                       noise_confidence=0.26)
-    assert unsure.reliability() == {"accuracy": 0.98, "held_out_images": 200, "reliable": True,
-                                    "noise_confidence": 0.26}
+    sure = reading_noise_at(0.997, 10).reliability()
+    assert sure["noise_confidence"] == 0.997 and sure["reliable"] is True
+    assert sure["confidence_caveat"].startswith("it reads uniform noise with a mean confidence of 1.00: its confidence "
+                                                "and class shares say which class")
+    assert reading_noise_at(0.26, 4).reliability() == {"accuracy": 0.98, "held_out_images": 200, "reliable": True,
+                                                       "noise_confidence": 0.26}
+
+
+@pytest.mark.parametrize(("classes", "unsure", "sure"), [(2, 0.74, 0.76), (4, 0.62, 0.63), (10, 0.54, 0.56)])
+def test_sure_of_noise_means_more_than_halfway_from_an_even_reading_to_certainty(classes, unsure, sure):
+    assert "confidence_caveat" not in reading_noise_at(unsure, classes).reliability()
+    assert "confidence_caveat" in reading_noise_at(sure, classes).reliability()
 
 
 def two_classes(name: str, separable: bool) -> ImageDataset:
