@@ -14,7 +14,7 @@ from core.store import LocalStore
 from core.store.keys import reference_key
 from models.checkpoint import tensors_from_bytes, tensors_to_bytes
 from models.data import ImageDataset
-from models.metrics.classifier import ClassifierConfig, ReferenceCNN, classifier_state
+from models.metrics.classifier import ClassifierConfig, ReferenceCNN, classifier_state, noise_confidence
 from tests.helpers import TINY_JOB
 from worker.evaluation import card_with
 from worker.references import (
@@ -88,6 +88,18 @@ def test_the_trained_classifier_is_flagged_by_its_held_out_accuracy_also_when_re
     assert trained.reliability()["held_out_images"] == 8  # a fifth of each class
     assert ("why" in trained.reliability()) is not separable
     assert reference_classifier(dataset, store).reliability() == trained.reliability()  # from the store
+
+
+def test_the_confidence_on_noise_is_measured_once_and_stored_and_measured_again_for_a_store_from_before(tmp_path):
+    store, dataset = LocalStore(tmp_path), two_classes("tiny", True)
+    trained = reference_classifier(dataset, store)
+    key = reference_key(dataset.checksum(), dataset.shape)
+    tensors, meta = tensors_from_bytes(store.get_bytes(key))
+    assert meta["noise_confidence"] == trained.noise_confidence == noise_confidence(trained.net)
+    store.put_bytes(key, tensors_to_bytes(tensors, {**meta, "noise_confidence": 0.123}))
+    assert reference_classifier(dataset, store).noise_confidence == 0.123  # read, not measured
+    store.put_bytes(key, tensors_to_bytes(tensors, {k: v for k, v in meta.items() if k != "noise_confidence"}))
+    assert reference_classifier(dataset, store).noise_confidence == trained.noise_confidence
 
 
 @pytest.mark.parametrize("rule", ["min_blocks", "outlier_weight"])
