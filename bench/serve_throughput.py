@@ -476,7 +476,7 @@ async def alternate_apis(targets: list[Target], forward: Callable[[], torch.Tens
     print(f"raw once more, after the last round: {raw_rounds[-1].images_per_s:.0f} images/s", flush=True)
     if args.profile:  # a round of its own: the sampler's own cost stays out of the measured rounds
         target = targets[-1]
-        with flame_graph(target.api.pid, args.profile):
+        with flame_graph(target.api.pid, args.profile, args.native):
             await http_round(target.client, target.api, target.send, max(args.clients), args.seconds, route)
         print(f"flame graph of the API ({target.api.label}) at N={max(args.clients)}: "
               f"{args.profile}", flush=True)
@@ -497,15 +497,15 @@ def paused(servers: list[int]):
 
 
 @contextmanager
-def flame_graph(pid: int, path: Path):
+def flame_graph(pid: int, path: Path, native: bool = False):
     """py-spy samples the API process and its worker processes (all their threads, idle ones left out) while the
     block runs. A `.txt` path gets the collapsed stacks, each under its thread, to count a thread's samples by
-    function (the event loop's, say); any other path an SVG."""
+    function (the event loop's, say); any other path an SVG. `native`: C frames too (uvloop's, torch's)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     path.parent.mkdir(parents=True, exist_ok=True)
     collapsed = ["--format", "raw", "--threads"] if path.suffix == ".txt" else []
     process = subprocess.Popen([spy, "record", "--pid", str(pid), "--subprocesses", "--output", str(path),
-                                "--rate", "250", *collapsed],
+                                "--rate", "250", *collapsed, *(["--native"] if native else [])],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)  # attached before the load starts
     try:
@@ -675,6 +675,7 @@ def add_round_options(parser: argparse.ArgumentParser, net: str) -> None:
     parser.add_argument("--profile", type=Path, metavar="PATH",
                         help="after the rounds, one more round at the most clients under py-spy: its flame graph "
                              "(SVG), or for a .txt path its collapsed stacks by thread")
+    parser.add_argument("--native", action="store_true", help="with --profile: C frames too (py-spy --native)")
 
 
 def round_options(args: argparse.Namespace) -> argparse.Namespace:

@@ -20,6 +20,7 @@ from models.device import resolve_device
 from models.gan import load_family_modules
 from service.api import dashboard, docs_pages, openapi, problems
 from service.api.cross_site import CrossSiteGuard
+from service.api.direct_route import HotRoutes
 from service.api.host_guard import HostGuard
 from service.api.json_default import JsonByDefault
 from service.api.key_gate import KeyGate
@@ -115,9 +116,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Each kind of model brings its routes (plugins' kinds too: loaded above, before this reads the table). They come
     # first, before the API's own pages, the docs and the dashboard: a request is matched against the routes in this
     # order, every route before its own costing it a regex (and no path of one router can match a route of another,
-    # so the order decides nothing else).
-    serving = [load(path) for path in dict.fromkeys(kind.router for kind in KINDS.values())]
-    for router in (*serving, health.router, jobs.router, events.router, model_files.router, models.router, kinds.router,
+    # so the order decides nothing else). Their hot routes (generate, translate, variations) are matched even before
+    # FastAPI's router is reached.
+    HotRoutes.include(app, [load(path) for path in dict.fromkeys(kind.router for kind in KINDS.values())])
+    for router in (health.router, jobs.router, events.router, model_files.router, models.router, kinds.router,
                    projections.router, datasets.router, sessions.router, workers.router):
         app.include_router(router)
     openapi.install(app, settings)

@@ -1,5 +1,6 @@
 """A DirectRoute answers every request as FastAPI's own handler would, and refuses at start-up a route it could not
-run that way (service/api/direct_route.py)."""
+run that way; HotRoutes, which hands such routes their requests before FastAPI's router, answers as the router would
+(service/api/direct_route.py)."""
 
 import asyncio
 from typing import Annotated
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from service.api.direct_route import DirectRoute
+from service.api.direct_route import DirectRoute, HotRoutes
 
 
 class Body(BaseModel):
@@ -45,7 +46,11 @@ async def raw_endpoint(model_id: str, request: Request, title: Annotated[str, De
     return Response(f"{title} {model_id} {len(await request.body())}", media_type="text/plain")
 
 
-def app(route_class: type | None) -> FastAPI:
+async def shadowing_endpoint(model_id: str) -> Response:
+    return Response(f"declared first {model_id}", media_type="text/plain")
+
+
+def app(route_class: type | None, hot: bool = False) -> FastAPI:
     application = FastAPI(title="t")
     router = APIRouter(prefix="/v1/models", dependencies=[Depends(guard)])
     extra = {"route_class_override": route_class} if route_class else {}
@@ -53,8 +58,25 @@ def app(route_class: type | None) -> FastAPI:
     router.add_api_route("/{model_id}/generate", endpoint, methods=["POST"],
                          dependencies=[Depends(refusing), Depends(guard)], **extra)
     router.add_api_route("/{model_id}/raw", raw_endpoint, methods=["POST"], **extra)
-    application.include_router(router)
+    # A plain route declared before a DirectRoute on the same path: FastAPI's router answers with the first.
+    router.add_api_route("/{model_id}/shadowed", shadowing_endpoint, methods=["POST"])
+    router.add_api_route("/{model_id}/shadowed", raw_endpoint, methods=["POST"], **extra)
+    if hot:
+        HotRoutes.include(application, [router])
+    else:
+        application.include_router(router)
+    routes_seen.clear()
+
+    @application.middleware("http")
+    async def note_route(request: Request, call_next):  # what the API's metrics label a request with
+        response = await call_next(request)
+        routes_seen.append(getattr(request.scope.get("route"), "path", None))
+        return response
+
     return application
+
+
+routes_seen: list[str | None] = []
 
 
 REQUESTS = [
@@ -96,6 +118,55 @@ def test_every_request_gets_what_fastapi_gives(path):
         assert ran >= 5  # the dependencies did run (not on a body that does not parse, as in FastAPI)
 
     asyncio.run(compare())
+
+
+@pytest.mark.parametrize("method, path, options", [
+    *[("POST", "/v1/models/m1/generate", request) for request in REQUESTS],
+    ("POST", "/v1/models/m%201/raw", {"content": b"abc"}),  # a path parameter that was percent-encoded
+    ("POST", "/v1/models/m1/shadowed", {"content": b"abc"}),  # the plain route declared first answers
+    ("GET", "/v1/models/m1/generate", {}),  # 405, from the router
+    ("POST", "/v1/models/m1/generate/", {"json": {"n": 1}}),  # not the route's path: the router's answer
+    ("POST", "/v1/models/m1/nothing", {"json": {"n": 1}}),
+])
+def test_hot_routes_answer_as_the_router_would(method, path, options):
+    async def compare():
+        answers = []
+        for hot in (False, True):
+            calls.clear()
+            async with client(app(DirectRoute, hot)) as api:
+                answer = await api.request(method, path, **options)
+            answers.append((answer.status_code, dict(answer.headers), answer.content, list(calls), list(routes_seen)))
+        assert answers[1] == answers[0]
+        return answers[0]
+
+    status, _, content, _, routes = asyncio.run(compare())
+    if path.endswith("shadowed"):
+        assert content == b"declared first m1"
+    if status == 200:  # the route template, as the API's metrics label a request
+        assert routes == ["/v1/models/{model_id}/" + path.rsplit("/", 1)[1]]
+
+
+def test_hot_routes_take_the_direct_routes_requests():
+    """The hot path is taken (not only equivalent): the router is not asked for a DirectRoute's request."""
+    async def run():
+        application = app(DirectRoute, hot=True)
+        asked: list[str] = []
+        router_handle = type(application.router).__call__
+
+        async def counting(self, scope, receive, send):
+            asked.append(scope["path"])
+            await router_handle(self, scope, receive, send)
+
+        type(application.router).__call__ = counting
+        try:
+            async with client(application) as api:
+                assert (await api.post("/v1/models/m1/generate", json={"n": 2})).status_code == 200
+                assert (await api.post("/v1/models/m1/shadowed", content=b"x")).status_code == 200
+        finally:
+            type(application.router).__call__ = router_handle
+        return asked
+
+    assert asyncio.run(run()) == ["/v1/models/m1/shadowed"]
 
 
 def test_direct_routes_keep_their_openapi():
