@@ -36,6 +36,7 @@ from fastapi.security.base import SecurityBase
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
@@ -201,10 +202,10 @@ class HotRoutes:
     def include(app: FastAPI, routers: list[APIRouter]) -> None:
         """Includes `routers` in the app as they are, and puts HotRoutes for their DirectRoutes between the app's
         innermost middleware and its router when the app builds its middleware stack (on its first request)."""
+        _check_hot(app, routers)
         for router in routers:
             app.include_router(router)
-        routes = [route for router in routers for route in router.routes
-                  if isinstance(route, APIRoute) and "POST" in route.methods]
+        routes = [route for router in routers for route in router.routes if "POST" in route.methods]
         if not any(isinstance(route, DirectRoute) for route in routes):
             return
         build = app.build_middleware_stack
@@ -218,3 +219,25 @@ class HotRoutes:
             return stack
 
         app.build_middleware_stack = build_with_hot_routes  # type: ignore[method-assign]
+
+
+def _check_hot(app: FastAPI, routers: list[APIRouter]) -> None:
+    """Refuses (TypeError) what would make a request's route or handler under HotRoutes differ from FastAPI's: a
+    route the app would match first (one that may take a POST, included before), dependencies or a body limit the app
+    adds to every route, and anything in the routers but plain routes (mounts, nested routers)."""
+    def refuse(why: str) -> TypeError:
+        return TypeError(f"HotRoutes: {why}; include the routers with app.include_router instead")
+
+    for earlier in app.router.routes:
+        if "POST" in (getattr(earlier, "methods", None) or {"POST"}):
+            raise refuse(f"the app already has a route that may take a POST ({getattr(earlier, 'path', earlier)!r})")
+    if app.router.dependencies:
+        raise refuse("the app adds dependencies to every route")
+    if getattr(app.router, "max_body_size", None) is not None or getattr(app, "max_body_size", None) is not None:
+        raise refuse("the app sets a body size limit on its routes")
+    for router in routers:
+        for route in router.routes:
+            if not isinstance(route, Route):
+                raise refuse(f"{route!r} is not a plain route")
+            if getattr(route, "max_body_size", None) is not None:
+                raise refuse(f"{route.path} has a body size limit of its own")

@@ -169,6 +169,31 @@ def test_hot_routes_take_the_direct_routes_requests():
     assert asyncio.run(run()) == ["/v1/models/m1/shadowed"]
 
 
+def _hot_router() -> APIRouter:
+    router = APIRouter(prefix="/v1/models")
+    router.add_api_route("/{model_id}/generate", endpoint, methods=["POST"], route_class_override=DirectRoute)
+    return router
+
+
+@pytest.mark.parametrize("application, why", [
+    (lambda: FastAPI(dependencies=[Depends(refusing)]), "dependencies"),
+    (lambda: _with_route(FastAPI(), "/v1/models/{model_id}/{action}", ["POST"]), "already has a route"),
+])
+def test_hot_routes_refuse_an_app_whose_router_would_answer_otherwise(application, why):
+    with pytest.raises(TypeError, match=why):
+        HotRoutes.include(application(), [_hot_router()])
+
+
+def test_hot_routes_leave_earlier_routes_that_take_no_post_alone():
+    application = _with_route(FastAPI(), "/v1/models/{model_id}/generate", ["GET"])
+    HotRoutes.include(application, [_hot_router()])  # GET-only: FastAPI would pass it over for a POST
+
+
+def _with_route(application: FastAPI, path: str, methods: list[str]) -> FastAPI:
+    application.add_api_route(path, shadowing_endpoint, methods=methods)
+    return application
+
+
 def test_direct_routes_keep_their_openapi():
     plain, direct = app(None).openapi(), app(DirectRoute).openapi()
     assert direct == plain
