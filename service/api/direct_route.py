@@ -205,7 +205,7 @@ class HotRoutes:
         _check_hot(app, routers)
         for router in routers:
             app.include_router(router)
-        routes = [route for router in routers for route in router.routes if "POST" in route.methods]
+        routes = [route for router in routers for route in router.routes if _may_take_post(route)]
         if not any(isinstance(route, DirectRoute) for route in routes):
             return
         build = app.build_middleware_stack
@@ -229,7 +229,7 @@ def _check_hot(app: FastAPI, routers: list[APIRouter]) -> None:
         return TypeError(f"HotRoutes: {why}; include the routers with app.include_router instead")
 
     for earlier in app.router.routes:
-        if "POST" in (getattr(earlier, "methods", None) or {"POST"}):
+        if _may_take_post(earlier):
             raise refuse(f"the app already has a route that may take a POST ({getattr(earlier, 'path', earlier)!r})")
     if app.router.dependencies:
         raise refuse("the app adds dependencies to every route")
@@ -241,3 +241,7 @@ def _check_hot(app: FastAPI, routers: list[APIRouter]) -> None:
                 raise refuse(f"{route!r} is not a plain route")
             if getattr(route, "max_body_size", None) is not None:
                 raise refuse(f"{route.path} has a body size limit of its own")
+
+
+def _may_take_post(route: Any) -> bool:
+    return "POST" in (getattr(route, "methods", None) or {"POST"})  # no methods: a mount, or a route for any method

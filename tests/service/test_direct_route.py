@@ -184,6 +184,28 @@ def test_hot_routes_refuse_an_app_whose_router_would_answer_otherwise(applicatio
         HotRoutes.include(application(), [_hot_router()])
 
 
+def test_a_route_for_any_method_among_the_routers_is_answered_as_the_router_would():
+    async def any_method(scope, receive, send):
+        await Response(b"any method", media_type="text/plain")(scope, receive, send)
+
+    def application(hot: bool) -> FastAPI:
+        router = APIRouter(prefix="/v1/models")
+        router.add_route("/{model_id}/generate", any_method)  # an ASGI app: a route for every method, declared first
+        router.add_api_route("/{model_id}/generate", endpoint, methods=["POST"], route_class_override=DirectRoute)
+        app = FastAPI(title="t")
+        if hot:
+            HotRoutes.include(app, [router])
+        else:
+            app.include_router(router)
+        return app
+
+    async def post(hot: bool):
+        async with client(application(hot)) as api:
+            return (await api.post("/v1/models/m1/generate", json={"n": 1})).content
+
+    assert asyncio.run(post(True)) == asyncio.run(post(False))
+
+
 def test_hot_routes_leave_earlier_routes_that_take_no_post_alone():
     application = _with_route(FastAPI(), "/v1/models/{model_id}/generate", ["GET"])
     HotRoutes.include(application, [_hot_router()])  # GET-only: FastAPI would pass it over for a POST
