@@ -175,13 +175,28 @@ def _hot_router() -> APIRouter:
     return router
 
 
-@pytest.mark.parametrize("application, why", [
-    (lambda: FastAPI(dependencies=[Depends(refusing)]), "dependencies"),
-    (lambda: _with_route(FastAPI(), "/v1/models/{model_id}/{action}", ["POST"]), "already has a route"),
+def _mounted() -> APIRouter:
+    router = _hot_router()
+    router.mount("/files", FastAPI())
+    return router
+
+
+def _limited() -> APIRouter:
+    router = _hot_router()
+    router.add_api_route("/{model_id}/big", endpoint, methods=["POST"], max_body_size=10)
+    return router
+
+
+@pytest.mark.parametrize("application, routers, why", [
+    (lambda: FastAPI(dependencies=[Depends(refusing)]), _hot_router, "dependencies"),
+    (lambda: _with_route(FastAPI(), "/v1/models/{model_id}/{action}", ["POST"]), _hot_router, "already has a route"),
+    (lambda: FastAPI(max_body_size=10), _hot_router, "body size limit"),
+    (FastAPI, _limited, "body size limit of its own"),
+    (FastAPI, _mounted, "not a plain route"),
 ])
-def test_hot_routes_refuse_an_app_whose_router_would_answer_otherwise(application, why):
+def test_hot_routes_refuse_an_app_whose_router_would_answer_otherwise(application, routers, why):
     with pytest.raises(TypeError, match=why):
-        HotRoutes.include(application(), [_hot_router()])
+        HotRoutes.include(application(), [routers()])
 
 
 def test_a_route_for_any_method_among_the_routers_is_answered_as_the_router_would():
