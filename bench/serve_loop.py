@@ -155,9 +155,10 @@ async def measure(variants: dict[str, FastAPI], model_id: str, args: argparse.Na
 
 
 def _sum_and_count(histogram) -> tuple[float, float]:
-    samples = {sample.name: sample.value for metric in histogram.collect() for sample in metric.samples
-               if sample.name.endswith(("_sum", "_count"))}
-    return samples[histogram._name + "_sum"], samples[histogram._name + "_count"]
+    """A histogram's sum and count of observations, as a scrape reads them."""
+    (metric,) = histogram.collect()
+    samples = {sample.name: sample.value for sample in metric.samples}
+    return samples[metric.name + "_sum"], samples[metric.name + "_count"]
 
 
 def main() -> None:
