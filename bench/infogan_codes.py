@@ -14,8 +14,10 @@ reference classifier:
   shear of the deskewing literature: columns moved per row) and its width, sqrt(mu20) in pixels. Per code: the slope
   of the mean curve per unit of code, and Spearman's rho of the mean curve against the code (1 or -1: monotonic),
   and the mean of each z's own rho (how monotonic a single traverse is).
-- Q's information on real digits: a label-free reading of the run (`real_information`). At 20 epochs it ranked
-  seven runs only loosely by their Hungarian accuracy (Spearman 0.57, docs/models.md): it cannot choose a run.
+- Q on the real digits (`real_reading`): its information about them, a label-free reading of the run (at 20 epochs
+  it ranked seven runs only loosely by their Hungarian accuracy, Spearman 0.57, docs/models.md: it cannot choose a
+  run), and the paper's own figure, Q's reading as a classifier of the real digits under the best one-to-one map of
+  values to their labels.
 
     .venv/bin/python -m bench.infogan_codes --seeds 0 1 2
     .venv/bin/python -m bench.infogan_codes --seeds 0 --train '{"ema": 0}' --out /tmp/infogan.jsonl
@@ -88,17 +90,25 @@ def categorical_reading(generator, gan, net, per_value: int, rng: torch.Generato
 
 
 @torch.inference_mode()
-def real_information(trainer: Trainer, real: torch.Tensor) -> float:
-    """What Q's categorical head says about real digits, without their labels: the mutual information (nats) between
-    a digit and Q's reading of it, H(mean p) - mean H(p) over the data set (IMSAT's criterion; at most ln 10). High
-    when Q files the real digits into its values evenly and surely."""
+def real_reading(trainer: Trainer, real: torch.Tensor, labels: torch.Tensor) -> dict:
+    """What Q's categorical head says about the real digits.
+
+    - information: without their labels, the mutual information (nats) between a digit and Q's reading of it,
+      H(mean p) - mean H(p) over the data set (IMSAT's criterion; at most ln 10). High when Q files the real digits
+      into its values evenly and surely.
+    - accuracy: the paper's own figure (sec. 5.1: 5 % error), Q's most likely value as a classifier of the real
+      digits, each value mapped to a digit by the best one-to-one map (Hungarian) against their labels."""
     discriminator = trainer.discriminator
     was_training = discriminator.training
     discriminator.eval()
-    p = torch.cat([discriminator(to_model_range(batch).to(trainer.device)).q_categorical.float().softmax(1)
+    p = torch.cat([discriminator(to_model_range(batch).to(trainer.device)).q_categorical.float().softmax(1).cpu()
                    for batch in real.split(500)])
     discriminator.train(was_training)
-    return (_entropy(p.mean(0)) - _entropy(p).mean()).item()
+    counts = torch.zeros(p.shape[1], int(labels.max()) + 1, dtype=torch.long)
+    counts.index_put_((p.argmax(1), labels), torch.ones_like(labels), accumulate=True)
+    rows, cols = linear_sum_assignment(-counts.numpy())
+    return {"information": (_entropy(p.mean(0)) - _entropy(p).mean()).item(),
+            "accuracy": counts[rows, cols].sum().item() / len(labels)}
 
 
 def _entropy(p: torch.Tensor) -> torch.Tensor:
@@ -183,7 +193,8 @@ def main() -> None:
           f"{torch.__version__}, {torch.get_num_threads()} threads")
     with tempfile.TemporaryDirectory() as root:
         net = reference_classifier(load_builtin("mnist"), LocalStore(args.store or Path(root))).net
-        real = load_builtin("mnist").data
+        mnist = load_builtin("mnist")
+        real, labels = mnist.data, mnist.labels
         accuracies = []
 
         def each_epoch(trainer: Trainer, epoch: int) -> None:
@@ -191,9 +202,10 @@ def main() -> None:
             generator.eval()
             cat = categorical_reading(generator, trainer.gan, net, 100, torch.Generator().manual_seed(7))
             generator.train()
+            q = real_reading(trainer, real, labels)
             print(f"  seed {trainer.config.seed}, epoch {epoch}: {trainer.step} G steps, values -> digits "
                   f"{cat['majority']}, {cat['distinct']} distinct, Hungarian {100 * cat['hungarian']:.1f} %, "
-                  f"Q's information on real digits {real_information(trainer, real):.3f} nats", flush=True)
+                  f"Q on real digits {q['information']:.3f} nats, {100 * q['accuracy']:.1f} % right", flush=True)
 
         each_epoch = each_epoch if args.each_epoch else None
         for seed in args.seeds:
@@ -205,7 +217,7 @@ def main() -> None:
             cat = categorical_reading(generator, gan, net, args.per_value, rng)
             codes = traverses(generator, gan, args.traverse_z, args.span, args.steps, rng)
             accuracies.append(cat["hungarian"])
-            information = real_information(trainer, real)
+            q = real_reading(trainer, real, labels)
             if args.grids:
                 args.grids.mkdir(parents=True, exist_ok=True)
                 (args.grids / f"seed{seed}.png").write_bytes(png_bytes(value_grid(generator, gan, rng)))
@@ -214,14 +226,15 @@ def main() -> None:
                               f"(rho {r['width']['rho']:+.2f}, each {r['width']['rho_each']:+.2f})" for r in codes)
             print(f"seed {seed}: {trainer.step} G steps, {seconds:.0f} s ({trainer.precision}), last epoch's "
                   f"information loss {last['aux_loss']:.3f}; values -> digits "
-                  f"{cat['majority']}, {cat['distinct']} distinct, Hungarian {100 * cat['hungarian']:.1f} %; Q's "
-                  f"information on real digits {information:.3f} nats; {moves}", flush=True)
+                  f"{cat['majority']}, {cat['distinct']} distinct, Hungarian {100 * cat['hungarian']:.1f} %; Q on real "
+                  f"digits {q['information']:.3f} nats, {100 * q['accuracy']:.1f} % right; {moves}", flush=True)
             if args.out:
                 with args.out.open("a") as f:
                     f.write(json.dumps({"seed": seed, "model": args.model, "train": args.train, "steps": trainer.step,
                                         "train_s": seconds, "precision": trainer.precision, "last_epoch": last,
                                         "resolved": str(trainer.config), "categorical": cat, "continuous": codes,
-                                        "real_information": information})
+                                        "real_information": q["information"],
+                                        "real_accuracy": q["accuracy"]})
                             + "\n")
         mean = sum(accuracies) / len(accuracies)
         spread = math.sqrt(sum((a - mean) ** 2 for a in accuracies) / len(accuracies))
