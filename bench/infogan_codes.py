@@ -82,10 +82,16 @@ def categorical_reading(generator, gan, net, per_value: int, rng: torch.Generato
     digits = classifier.logits(net, images(generator, z, categorical, continuous)).argmax(1)
     counts = torch.zeros(values, net.config.num_classes, dtype=torch.long)
     counts.index_put_((categorical, digits), torch.ones_like(digits), accumulate=True)
-    rows, cols = linear_sum_assignment(-counts.numpy())
     majority = counts.argmax(1)
     return {"counts": counts.tolist(), "majority": majority.tolist(), "distinct": len(set(majority.tolist())),
-            "hungarian": counts[rows, cols].sum().item() / len(categorical),
+            **hungarian(counts)}
+
+
+def hungarian(counts: torch.Tensor) -> dict:
+    """The best one-to-one map of rows (values) to columns (digits) of a count matrix, and the share of all counts
+    it keeps."""
+    rows, cols = linear_sum_assignment(-counts.numpy())
+    return {"hungarian": counts[rows, cols].sum().item() / max(counts.sum().item(), 1),
             "mapping": dict(zip(rows.tolist(), cols.tolist(), strict=True))}
 
 
@@ -106,9 +112,8 @@ def real_reading(trainer: Trainer, real: torch.Tensor, labels: torch.Tensor) -> 
     discriminator.train(was_training)
     counts = torch.zeros(p.shape[1], int(labels.max()) + 1, dtype=torch.long)
     counts.index_put_((p.argmax(1), labels), torch.ones_like(labels), accumulate=True)
-    rows, cols = linear_sum_assignment(-counts.numpy())
     return {"information": (_entropy(p.mean(0)) - _entropy(p).mean()).item(),
-            "accuracy": counts[rows, cols].sum().item() / len(labels)}
+            "accuracy": hungarian(counts)["hungarian"]}
 
 
 def _entropy(p: torch.Tensor) -> torch.Tensor:
