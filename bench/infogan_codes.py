@@ -11,7 +11,8 @@ reference classifier:
 - continuous codes: each traversed over --span (the paper shows -2..2, past the prior's [-1, 1]) with z, the
   categorical value and the other codes fixed, over --traverse-z draws of z for every categorical value; each image's
   moments about its centroid (pixel intensities as weights) give its slant, atan(mu11 / mu02) in degrees (the
-  shear of the deskewing literature: columns moved per row) and its width, sqrt(mu20) in pixels. Per code: the slope
+  shear of the deskewing literature: columns moved per row), its width, sqrt(mu20) in pixels, and its ink (summed
+  intensity in full pixels, which follows stroke thickness, a factor a code may take instead). Per code: the slope
   of the mean curve per unit of code, and Spearman's rho of the mean curve against the code (1 or -1: monotonic),
   and the mean of each z's own rho (how monotonic a single traverse is).
 - Q on the real digits (`real_reading`): its information about them, a label-free reading of the run (at 20 epochs
@@ -127,8 +128,9 @@ def value_grid(generator, gan, rng: torch.Generator, columns: int = 10) -> torch
     return grid(images(generator, z, categorical, torch.zeros(len(z), gan.cont_codes)), nrow=columns)
 
 
-def moments(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Slant (degrees, atan of mu11 / mu02) and width (pixels, sqrt of mu20) of uint8 images, about the centroid."""
+def moments(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Slant (degrees, atan of mu11 / mu02) and width (pixels, sqrt of mu20) of uint8 images, about the centroid,
+    and their ink (the pixels' summed intensity, in full pixels: with the size fixed, it follows stroke thickness)."""
     w = batch.float().squeeze(1) / 255
     h, wd = w.shape[-2:]
     ys, xs = torch.arange(h, dtype=torch.float32)[:, None], torch.arange(wd, dtype=torch.float32)[None, :]
@@ -137,7 +139,7 @@ def moments(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     dx, dy = xs - cx[:, None, None], ys - cy[:, None, None]
     mu20, mu02, mu11 = ((w * dx * dx).sum((1, 2)) / mass, (w * dy * dy).sum((1, 2)) / mass,
                         (w * dx * dy).sum((1, 2)) / mass)
-    return torch.rad2deg(torch.atan(mu11 / mu02.clamp_min(1e-6))), mu20.sqrt()
+    return torch.rad2deg(torch.atan(mu11 / mu02.clamp_min(1e-6))), mu20.sqrt(), mass
 
 
 def _ranks(x: torch.Tensor) -> torch.Tensor:
@@ -152,7 +154,7 @@ def spearman(values: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 def traverses(generator, gan, per_value: int, span: float, steps: int, rng: torch.Generator) -> list[dict]:
-    """For each continuous code: slope and monotonicity of slant and width along its traverse."""
+    """For each continuous code: slope and monotonicity of slant, width and ink along its traverse."""
     t = torch.linspace(-span, span, steps)
     n = gan.cat_codes * per_value
     z = torch.randn(n, gan.latent_dim, generator=rng)
@@ -164,7 +166,7 @@ def traverses(generator, gan, per_value: int, span: float, steps: int, rng: torc
         made = images(generator, z.repeat_interleave(steps, 0), categorical.repeat_interleave(steps),
                       continuous.reshape(n * steps, -1))
         row = {"code": code}
-        for name, measure in zip(("slant", "width"), moments(made), strict=True):
+        for name, measure in zip(("slant", "width", "ink"), moments(made), strict=True):
             curves = measure.reshape(n, steps)
             mean = curves.mean(0)
             slope = ((t - t.mean()) * (mean - mean.mean())).sum() / (t - t.mean()).pow(2).sum()
@@ -228,7 +230,8 @@ def main() -> None:
                 (args.grids / f"seed{seed}.png").write_bytes(png_bytes(value_grid(generator, gan, rng)))
             moves = "; ".join(f"c{r['code']}: slant {r['slant']['slope']:+.1f}°/unit (rho {r['slant']['rho']:+.2f}, "
                               f"each {r['slant']['rho_each']:+.2f}), width {r['width']['slope']:+.2f} px/unit "
-                              f"(rho {r['width']['rho']:+.2f}, each {r['width']['rho_each']:+.2f})" for r in codes)
+                              f"(rho {r['width']['rho']:+.2f}, each {r['width']['rho_each']:+.2f}), ink "
+                              f"{r['ink']['slope']:+.1f} px/unit (rho {r['ink']['rho']:+.2f})" for r in codes)
             print(f"seed {seed}: {trainer.step} G steps, {seconds:.0f} s ({trainer.precision}), last epoch's "
                   f"information loss {last['aux_loss']:.3f}; values -> digits "
                   f"{cat['majority']}, {cat['distinct']} distinct, Hungarian {100 * cat['hungarian']:.1f} %; Q on real "

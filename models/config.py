@@ -45,7 +45,13 @@ class TrainConfig:
     info_invariance: float | None = field(default=None, metadata=_api(
         "InfoGAN: weight of a second categorical term, read by Q from a randomly deformed copy of each generated "
         "image (a small rotation, scaling, shear and shift), so that the categorical code cannot stand for slant "
-        "or width (images only: 2-D points have no such copy); default 0, as no recipe sets it", ge=0, le=100))
+        "or width (images only: 2-D points have no such copy); default: the recipe's (1 on 28 px images), else 0",
+        ge=0, le=100))
+    info_real: float | None = field(default=None, metadata=_api(
+        "InfoGAN: weight of a term that has Q sort the real images into the categorical code's values by itself "
+        "(self-augmented training, as IMSAT): Q reads each real image and a randomly deformed copy of it alike, "
+        "surely, and spreads a batch evenly over the values (images only); default: the recipe's (1 on 28 px "
+        "images), else 0", ge=0, le=100))
     lr_decay: bool | None = field(default=None, metadata=_api("Decay learning rates linearly to 0 over the "
                                                               "schedule; default: the recipe's, else off"))
     recon_weight: float | None = field(default=None, metadata=_api(
@@ -136,6 +142,6 @@ class TrainConfig:
 # What a setting is when neither the job nor the family's recipe says. Small data sets need many updates
 # per epoch: with batch 16, one MNIST epoch is 312 steps.
 GENERAL_DEFAULTS = {"epochs": 5, "batch_size": 16, "lr_decay": False, "reuse_fakes": False, "info_cont_weight": 0.1,
-                    "info_invariance": 0.0,
+                    "info_invariance": 0.0, "info_real": 0.0,
                     "recon_weight": 0.0, "identity_weight": 0.0, "partner_warp": 0.0,
                     "diversity_weight": 0.0, "dihedral_pairs": 0.0}

@@ -180,6 +180,7 @@ class Trainer:
         self.step = 0
         # train.reuse_fakes: the last D update of a step hands its inputs and fakes (with G's graph) to G's update.
         self._keep_fakes = False
+        self._real_for_q: torch.Tensor | None = None
         self._kept_fakes: tuple[Inputs, torch.Tensor] | None = None
 
     def _fixed_inputs(self) -> Inputs | None:
@@ -314,6 +315,7 @@ class Trainer:
                                 to_stat(fake_out.logit.float()).mean(), penalty, aux]).detach().float()
 
     def _discriminator_step(self, real, labels):
+        self._real_for_q = real if self.config.info_real and self.gan.cat_codes and real.dim() == 4 else None
         inputs = self._sample_inputs(real.shape[0], self.noise_rng)
         with self._autocast():
             # D's step alone needs no graph through G (the same values, without recording one); G's step keeps
@@ -374,6 +376,8 @@ class Trainer:
                 if self.config.info_invariance and inputs.categorical is not None and fake.dim() == 4:
                     warped = self.d(deformed(fake, self.noise_rng), inputs.labels).q_categorical
                     aux = aux + self.config.info_invariance * F.cross_entropy(warped.float(), inputs.categorical)
+                if self.config.info_real and self._real_for_q is not None and inputs.categorical is not None:
+                    aux = aux + self.config.info_real * self._real_clustering(self._real_for_q)
                 loss = loss + self.config.info_weight * aux
         self.opt_g.zero_grad(set_to_none=True)
         if self.opt_q is not None:
@@ -384,6 +388,20 @@ class Trainer:
             self.scaler_g.step(self.opt_q)
         self.scaler_g.update()
         return loss.detach(), aux.detach()
+
+    def _real_clustering(self, real: torch.Tensor) -> torch.Tensor:
+        """IMSAT's self-augmented training (Hu et al. 2017, arXiv:1702.08720) for Q's categorical head on the real
+        images of D's last step: a deformed copy must read as the image does (cross-entropy to its reading, held
+        fixed), each reading must be sure and the batch's readings spread evenly over the values (mean entropy minus
+        the entropy of the mean: at least -log of the values, so the term can read below 0). Without it, which factor
+        each value takes is settled by the split G happens to make early on (two values sharing 4s and 9s on some
+        seeds); with it Q sorts the real digits by what survives a deformation, and G's values follow
+        (bench/infogan_codes.py, docs/models.md)."""
+        reading = self.d(real).q_categorical.float()
+        moved = self.d(deformed(real, self.noise_rng)).q_categorical.float()
+        p = reading.softmax(1)
+        consistency = -(p.detach() * moved.log_softmax(1)).sum(1).mean()
+        return consistency + _entropy(p).mean() - _entropy(p.mean(0))
 
     @staticmethod
     def _information_loss(out: DOutput, inputs: Inputs, continuous_weight: float) -> torch.Tensor:
@@ -554,6 +572,10 @@ class Trainer:
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         optimizers = {"g": self.opt_g, "d": self.opt_d}
         return optimizers | ({"q": self.opt_q} if self.opt_q is not None else {})
+
+
+def _entropy(p: torch.Tensor) -> torch.Tensor:
+    return -(p * p.clamp_min(1e-12).log()).sum(-1)
 
 
 def make_trainer(gan: GANConfig, config: TrainConfig, device: str | torch.device = "cpu") -> Trainer:

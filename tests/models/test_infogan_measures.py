@@ -17,13 +17,13 @@ def _bar(width: int, slant_per_row: float = 0.0, size: int = 28) -> torch.Tensor
 
 
 def test_width_is_the_spread_of_the_columns():
-    _, width = moments(torch.stack([_bar(4), _bar(10)]))
+    _, width, _ = moments(torch.stack([_bar(4), _bar(10)]))
     # A uniform spread over w columns has a standard deviation of sqrt((w^2 - 1) / 12).
     assert torch.allclose(width, torch.tensor([math.sqrt(15 / 12), math.sqrt(99 / 12)]), atol=1e-4)
 
 
 def test_slant_follows_the_shear_and_its_sign():
-    slant, _ = moments(torch.stack([_bar(3), _bar(3, 0.5), _bar(3, -0.5)]))
+    slant, _, _ = moments(torch.stack([_bar(3), _bar(3, 0.5), _bar(3, -0.5)]))
     assert abs(slant[0]) < 1e-3
     # Half a column per row is atan(0.5), 26.6 degrees, less what rounding the rows' offsets takes off.
     assert 22 < slant[1] < 28 and torch.isclose(slant[2], -slant[1], atol=1e-3)
@@ -42,3 +42,8 @@ def test_hungarian_gives_each_digit_to_one_value_only():
     reading = hungarian(counts)
     assert reading["mapping"] == {0: 2, 1: 3, 2: 0, 3: 1}
     assert reading["hungarian"] == (90 + 40 + 100 + 100) / 400
+
+
+def test_ink_counts_full_pixels_whatever_the_shape():
+    *_, ink = moments(torch.stack([_bar(2), _bar(6), _bar(2, 0.5)]))
+    assert torch.allclose(ink, torch.tensor([2.0 * 20, 6.0 * 20, 2.0 * 20]))
