@@ -39,6 +39,7 @@ from scipy.optimize import linear_sum_assignment
 
 from core.spec import JobSpec, gan_config, train_config
 from core.store import LocalStore
+from models import losses
 from models.data import load_builtin, to_model_range
 from models.metrics import classifier
 from models.sampling import grid, png_bytes, to_uint8
@@ -113,12 +114,8 @@ def real_reading(trainer: Trainer, real: torch.Tensor, labels: torch.Tensor) -> 
     discriminator.train(was_training)
     counts = torch.zeros(p.shape[1], int(labels.max()) + 1, dtype=torch.long)
     counts.index_put_((p.argmax(1), labels), torch.ones_like(labels), accumulate=True)
-    return {"information": (_entropy(p.mean(0)) - _entropy(p).mean()).item(),
+    return {"information": (losses.entropy(p.mean(0)) - losses.entropy(p).mean()).item(),
             "accuracy": hungarian(counts)["hungarian"]}
-
-
-def _entropy(p: torch.Tensor) -> torch.Tensor:
-    return -(p * p.clamp_min(1e-12).log()).sum(-1)
 
 
 def value_grid(generator, gan, rng: torch.Generator, columns: int = 10) -> torch.Tensor:

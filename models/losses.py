@@ -47,3 +47,8 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, labels, gen
     scores = critic(mixed, labels).logit
     (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
     return (grad.reshape(scores.shape[0], -1).norm(dim=1) - 1).pow(2).mean()
+
+
+def entropy(p: torch.Tensor) -> torch.Tensor:
+    """The entropy (nats) of each row of class probabilities."""
+    return -(p * p.clamp_min(1e-12).log()).sum(-1)

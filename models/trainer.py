@@ -401,7 +401,7 @@ class Trainer:
         moved = self.d(deformed(real, self.noise_rng)).q_categorical.float()
         p = reading.softmax(1)
         consistency = -(p.detach() * moved.log_softmax(1)).sum(1).mean()
-        return consistency + _entropy(p).mean() - _entropy(p.mean(0))
+        return consistency + losses.entropy(p).mean() - losses.entropy(p.mean(0))
 
     @staticmethod
     def _information_loss(out: DOutput, inputs: Inputs, continuous_weight: float) -> torch.Tensor:
@@ -572,10 +572,6 @@ class Trainer:
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         optimizers = {"g": self.opt_g, "d": self.opt_d}
         return optimizers | ({"q": self.opt_q} if self.opt_q is not None else {})
-
-
-def _entropy(p: torch.Tensor) -> torch.Tensor:
-    return -(p * p.clamp_min(1e-12).log()).sum(-1)
 
 
 def make_trainer(gan: GANConfig, config: TrainConfig, device: str | torch.device = "cpu") -> Trainer:
