@@ -9,6 +9,10 @@ digits) for conditional models. The reference classifier is trained once into a 
 
     .venv/bin/python -m bench.family_scores --archs dcgan cgan acgan infogan wgan-gp sngan --seeds 0
     .venv/bin/python -m bench.family_scores --archs dcgan --model '{"g_width": 32}' --train '{"epochs": 12}'
+    .venv/bin/python -m bench.family_scores --archs stylegan2 --model '{"image_size": 32}'   # resized, as a job
+
+`model.image_size` resizes the digits as a job's does (StyleGAN2 and ProGAN take powers of two), and the reference
+classifier is then the one for that size.
 
 Settings compared side by side: each --arm is a label and a JSON run ({"arch", "model", "train"}); every seed
 runs the arms in turn. At equal wall-clock time: on a machine others share, a run's seconds say more of their load
@@ -39,7 +43,7 @@ from core.spec import EvaluationSpec, JobSpec, gan_config, train_config
 from core.store import ArtifactStore, LocalStore
 from models.data import load_builtin
 from models.metrics import EvalOptions, evaluate_images
-from models.trainer import Callbacks, Trainer
+from models.trainer import Callbacks, make_trainer
 from worker.evaluation import evaluate, scores
 from worker.references import reference_classifier
 
@@ -50,9 +54,9 @@ COLUMNS = ("confidence", "class_coverage", "min_class_share", "conditional_accur
 
 def run(arch: str, seed: int, model: dict, train: dict, store: ArtifactStore, samples: int) -> dict:
     spec = JobSpec(dataset="mnist", model={"arch": arch, **model}, train={"seed": seed, **train})
-    dataset = load_builtin("mnist")
+    dataset = load_builtin("mnist", spec.model.image_size)  # the job's resize (stylegan2 and progan take 32 px)
     gan = gan_config(spec, tuple(dataset.shape), dataset.classes)
-    trainer = Trainer(gan, train_config(spec))
+    trainer = make_trainer(gan, train_config(spec))
     started = time.perf_counter()
     result = trainer.fit(dataset.data, dataset.labels if gan.conditions_generator else None)
     seconds = time.perf_counter() - started
@@ -102,7 +106,7 @@ def seconds_per_step(arch: str, model: dict, train: dict, steps: int) -> float:
     dataset = load_builtin("mnist")
     gan = gan_config(spec, tuple(dataset.shape), dataset.classes)
     clock = _Clock()
-    Trainer(gan, train_config(spec)).fit(dataset.data, dataset.labels if gan.conditions_generator else None, clock)
+    make_trainer(gan, train_config(spec)).fit(dataset.data, dataset.labels if gan.conditions_generator else None, clock)
     return (clock.times[-1] - clock.times[2]) / (len(clock.times) - 3)
 
 

@@ -77,6 +77,9 @@ class ModelSpec(StrictModel):
                               "D sees the spread of groups of this many samples; 0: off. Default: the recipe's")
     mapping_layers: int | None = Field(None, ge=1, le=8, description="stylegan2: fully connected layers of the mapping "
                                        "network from z to w (the paper's 8); default: the recipe's, else 8")
+    d_architecture: Literal["resnet", "orig"] | None = Field(
+        None, description="stylegan2: D's blocks, resnet (the paper's config F: a 1x1 skip beside the convs) or orig "
+        "(plain convs, stylegan2-ada's config for small images); default: the recipe's (orig), else resnet")
     blocks: int | None = Field(None, ge=1, le=32, description="Residual blocks of CycleGAN's generators (default 6 "
                                "below 256 px) and SRGAN's (default 16)")
     recipe: Literal["measured", "paper"] = Field(
@@ -229,7 +232,8 @@ class JobSpec(StrictModel):
         return self
 
 
-_NET_CHOICES = ("latent_dim", "g_width", "d_width", "hidden", "depth", "pack", "mbstd", "blocks", "mapping_layers")
+_NET_CHOICES = ("latent_dim", "g_width", "d_width", "hidden", "depth", "pack", "mbstd", "blocks", "mapping_layers",
+               "d_architecture")
 
 
 def gan_config(spec: JobSpec, shape: tuple[int, ...], classes: tuple[str, ...] | list[str],

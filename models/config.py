@@ -78,9 +78,9 @@ class TrainConfig:
         "the recipe's (1), else stylegan2-ada's heuristic 0.0002 x image_size^2 / batch_size", ge=0, le=1000))
     r1_every: int = field(default=16, metadata=_api(
         "StyleGAN2: lazy regularisation: the R1 step comes every this many D steps, weighted by it", ge=1, le=256))
-    style_mixing: float = field(default=0.9, metadata=_api(
-        "StyleGAN2: the share of generated images made from two latents, switching at a random layer", ge=0,
-        le=1))
+    style_mixing: float | None = field(default=None, metadata=_api(
+        "StyleGAN2: the share of generated images made from two latents, switching at a random layer; default: the "
+        "recipe's (0 on images, as stylegan2-ada's small-image config), else the paper's 0.9", ge=0, le=1))
     pl_weight: float = field(default=0.0, metadata=_api(
         "StyleGAN2: weight of the path-length regulariser (the paper's 2), every 4 G steps; 0: off", ge=0,
         le=100))
@@ -142,6 +142,6 @@ class TrainConfig:
 # What a setting is when neither the job nor the family's recipe says. Small data sets need many updates
 # per epoch: with batch 16, one MNIST epoch is 312 steps.
 GENERAL_DEFAULTS = {"epochs": 5, "batch_size": 16, "lr_decay": False, "reuse_fakes": False, "info_cont_weight": 0.1,
-                    "info_invariance": 0.0, "info_real": 0.0,
+                    "info_invariance": 0.0, "info_real": 0.0, "style_mixing": 0.9,
                     "recon_weight": 0.0, "identity_weight": 0.0, "partner_warp": 0.0,
                     "diversity_weight": 0.0, "dihedral_pairs": 0.0}

@@ -157,6 +157,9 @@ class GANConfig:
     source_shape: tuple[int, ...] = ()  # translators: (C, H, W) of an input image (domain A)
     blocks: int = 0  # residual blocks (CycleGAN's and SRGAN's generators); 0: the family's default
     mapping_layers: int = 8  # stylegan2: fully connected layers of the mapping network z -> w
+    # stylegan2: D's blocks, "resnet" (config F, with a 1x1 skip) or "orig" (two plain convs, stylegan2-ada's config
+    # for small images)
+    d_architecture: str = "resnet"
     # infogan's MNIST nets: fully connected units between the latents and G's convs and after D's, shared by D's heads
     # and Q; 0: none (cards made before it existed, too, so their generators still load).
     fc_stem: int = 0

@@ -3,7 +3,8 @@
 G: a mapping network turns z into w; w drives every layer of a synthesis network that starts from a learned 4x4
 constant, through weight modulation and demodulation (the paper's replacement for AdaIN, which caused its
 droplet artefacts), with per-pixel noise and an RGB output at every resolution summed up the levels (the
-"skip" generator). D: residual blocks down to 4x4, minibatch std, two fully connected layers. Every layer uses an
+"skip" generator). D: residual blocks down to 4x4 (config F; stylegan2-ada's small-image config has plain ones,
+`d_architecture` "orig"), minibatch std, two fully connected layers. Every layer uses an
 equalised learning rate (weights N(0, 1), He's constant applied at run time).
 
 Resampling is plain: bilinear 2x upsampling in G (with align_corners=False it is the paper's [1, 3, 3, 1] FIR
@@ -258,24 +259,31 @@ class StyleGenerator(nn.Module):
         return self.synthesis(self.truncate(self.mapping(z, labels), psi, cutoff))
 
 
+D_ARCHITECTURES = ("resnet", "orig")
+
+
 class _DBlock(nn.Module):
-    """The residual D block: two 3x3 convs (the second halving the size) beside a 1x1 skip, summed with
+    """Two 3x3 convs, the second halving the size; in the residual block (config F) beside a 1x1 skip, summed with
     1/sqrt(2) so the variance holds."""
 
-    def __init__(self, in_channels: int, out_channels: int):
+    def __init__(self, in_channels: int, out_channels: int, residual: bool):
         super().__init__()
         self.conv0 = EqualConv2d(in_channels, in_channels, 3)
         self.conv1 = EqualConv2d(in_channels, out_channels, 3, down=True)
-        self.skip = EqualConv2d(in_channels, out_channels, 1, bias=False, activate=False, down=True)
+        self.skip = EqualConv2d(in_channels, out_channels, 1, bias=False, activate=False, down=True) \
+            if residual else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.skip is None:
+            return self.conv1(self.conv0(x))
         return (self.skip(x) + self.conv1(self.conv0(x))) * math.sqrt(0.5)
 
 
 class StyleDiscriminator(nn.Module):
-    """fromRGB at the top resolution, residual blocks down to 4x4, minibatch std (config.mbstd, the recipe's 4;
-    0: off), a 3x3 conv and two fully connected layers. With classes, a projection (Miyato & Koyama 2018): the
-    score plus <embed(y), features> / sqrt(features) (the equalised-LR scale of an N(0, 1) embedding)."""
+    """fromRGB at the top resolution, blocks down to 4x4 (residual or plain: config.d_architecture), minibatch std
+    (config.mbstd, the recipe's 4; 0: off), a 3x3 conv and two fully connected layers. With classes, a projection
+    (Miyato & Koyama 2018): the score plus <embed(y), features> / sqrt(features) (the equalised-LR scale of an N(0, 1)
+    embedding)."""
 
     def __init__(self, config: GANConfig):
         super().__init__()
@@ -283,9 +291,12 @@ class StyleDiscriminator(nn.Module):
         if config.pack > 1:
             raise ValueError("stylegan2's D judges one image at a time: leave pack at 1 (minibatch std sees the "
                              "batch's spread)")
+        if config.d_architecture not in D_ARCHITECTURES:
+            raise ValueError(f"stylegan2's D is one of {', '.join(D_ARCHITECTURES)}; got {config.d_architecture!r}")
         widths = _widths(size, config.d_width)
         self.from_rgb = EqualConv2d(config.data_shape[0], widths[size], 1)
-        self.blocks = nn.Sequential(*[_DBlock(widths[res], widths[res // 2]) for res in reversed(list(widths)[1:])])
+        self.blocks = nn.Sequential(*[_DBlock(widths[res], widths[res // 2], config.d_architecture == "resnet")
+                                      for res in reversed(list(widths)[1:])])
         self.mbstd = MinibatchStd(config.mbstd) if config.mbstd else None
         features = widths[4]
         self.conv = EqualConv2d(features + (1 if self.mbstd else 0), features, 3)

@@ -4,6 +4,7 @@ generator serves what the trainer made."""
 import pytest
 import torch
 
+from core.spec import JobSpec, gan_config, train_config
 from models.checkpoint import load_generator, save_generator
 from models.config import TrainConfig
 from models.data import load_builtin, resize, to_model_range
@@ -56,6 +57,30 @@ def test_demodulation_gives_unit_variance_outputs_whatever_the_style():
         std = out.std(dim=(2, 3))  # per sample and output channel
         assert std.min() > 0.85 and std.max() < 1.15, (scale, std.min(), std.max())
         assert abs(std.mean().item() - 1) < 0.05
+
+
+def test_plain_d_blocks_drop_the_skip_and_unknown_ones_are_refused():
+    resnet, plain = (build_discriminator(tiny(16, 3, d_architecture=a)) for a in ("resnet", "orig"))
+    names = {net: {name for name, _ in net.named_parameters()} for net in (resnet, plain)}
+    skips = {name for name in names[resnet] if ".skip." in name}
+    assert skips and names[resnet] - names[plain] == skips and not names[plain] - names[resnet]
+    plain.load_state_dict({k: v for k, v in resnet.state_dict().items() if k not in skips})
+    x = torch.randn(4, 3, 16, 16)
+    assert not torch.allclose(plain(x).logit, resnet(x).logit)  # the same convs without the skip path
+    with pytest.raises(ValueError, match="one of resnet, orig; got 'skip'"):
+        build_discriminator(tiny(16, d_architecture="skip"))
+
+
+def test_the_cpu_recipe_takes_the_small_image_config_and_the_paper_keeps_config_f():
+    dataset = load_builtin("shapes", 32)
+    for model, architecture, mixing in (({}, "orig", 0.0), ({"recipe": "paper"}, "resnet", 0.9),
+                                        ({"d_architecture": "resnet"}, "resnet", 0.0)):
+        spec = JobSpec(dataset="shapes", model={"arch": "stylegan2", "image_size": 32, **model})
+        gan = gan_config(spec, tuple(dataset.shape), dataset.classes)
+        assert gan.d_architecture == architecture
+        assert train_config(spec).for_family(gan).style_mixing == mixing
+        assert not any(".skip." in name for name, _ in build_discriminator(gan).named_parameters()) == (
+            architecture == "orig")
 
 
 def test_truncation_moves_the_layers_below_cutoff_to_w_avg_and_keeps_the_rest():

@@ -162,6 +162,7 @@ JOBS = [
     {"model": {"blocks": 3}}, {"model": {"arch": "dcgan", "blocks": 3}}, {"model": {"arch": "cyclegan", "blocks": 3}},
     {"model": {"arch": "srgan", "scale": 4}}, {"model": {"arch": "cyclegan", "scale": 4}},
     {"model": {"arch": "stylegan2", "mapping_layers": 4}}, {"model": {"mapping_layers": 4}},
+    {"model": {"arch": "stylegan2", "d_architecture": "resnet"}}, {"model": {"d_architecture": "orig"}},
     {"model": {"arch": "cgan", "conditional": False}}, {"model": {"arch": "sngan", "conditional": True}},
     {"model": {"conditional": True}}, {"model": {"arch": "infogan", "codes": {"categorical": 0, "continuous": 0}}},
     {"model": {"arch": "infogan", "codes": {"categorical": 0}}}, {"model": {"codes": {}}},
