@@ -79,8 +79,8 @@ def test_the_cpu_recipe_takes_the_small_image_config_and_the_paper_keeps_config_
         gan = gan_config(spec, tuple(dataset.shape), dataset.classes)
         assert gan.d_architecture == architecture
         assert train_config(spec).for_family(gan).style_mixing == mixing
-        assert not any(".skip." in name for name, _ in build_discriminator(gan).named_parameters()) == (
-            architecture == "orig")
+        has_skips = any(".skip." in name for name, _ in build_discriminator(gan).named_parameters())
+        assert has_skips == (architecture == "resnet")
 
 
 def test_truncation_moves_the_layers_below_cutoff_to_w_avg_and_keeps_the_rest():
