@@ -3,12 +3,13 @@
 from models.family import Family, register_family
 from models.nets.progan import ProGANDiscriminator, ProGANGenerator
 
-# ProGAN on small image sets: quarter-width nets (16 channels at the full size, 128 at 4x4 for 32 px), batch 32,
-# 12 epochs: on the 1,797 digits at 32 px, 672 steps in 157 s on one CPU core (137 images/s, float32), with
-# recognisable digits (a sample's L2 distance to the nearest real digit 10.4, seeds 0-1). No EMA:
-# at this budget the phases are a hundred steps long and an EMA of 0.99 lagged behind them (16 px: 7.3-8.4
-# against 5.2-6.5 without).
-PROGAN = {"g_width": 16, "d_width": 16, "batch_size": 32, "epochs": 12}
+# ProGAN on small image sets: quarter-width nets (16 channels at the full size, 128 at 4x4 for 32 px), batch 8,
+# 12 epochs. On 32 px shapes (seed 0, one thread) batch 8 took the classifier FD from 1492 to 737 and the confidence
+# from 0.35 to 0.66 for 1.24x the time (6,000 steps against 1,500; docs/benchmarks.md): a short CPU job needs steps
+# more than images per step. At batch 32, on the 1,797 digits at 32 px: 672 steps in 157 s on one CPU core, with
+# recognisable digits (a sample's L2 distance to the nearest real digit 10.4, seeds 0-1). No EMA: at batch 32 the
+# phases were a hundred steps long and an EMA of 0.99 lagged behind them (16 px: 7.3-8.4 against 5.2-6.5 without).
+PROGAN = {"g_width": 16, "d_width": 16, "batch_size": 8, "epochs": 12}
 
 # WGAN-GP (lambda 10) plus a drift term, one critic step, Adam 1e-3 (0, 0.99).
 register_family("progan", Family(
