@@ -16,7 +16,8 @@ A last row scores real shapes the classifier did not train on: what a perfect ge
 
 --train settings apply to every arch (epochs above the budget make the budget the stop, where a default job
 would end at its recipe's epochs); --store keeps the reference classifier across invocations; --grids DIR saves
-64 samples of each trained arch as a picture.
+64 samples of each trained arch as a picture; --psi 0.7 0.85 scores a style-based G once more at each truncation
+(what `/generate` with `psi` serves), as rows of their own after its untruncated row.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image
+from torch import nn
 
 from core.spec import EvaluationSpec, JobSpec, gan_config, train_config
 from core.store import ArtifactStore, LocalStore
@@ -66,8 +68,19 @@ class _Budget(Callbacks):
         return time.perf_counter() > self.deadline
 
 
+class _AtPsi(nn.Module):
+    """A style-based G whose every sample is truncated towards the mean w by `psi`."""
+
+    def __init__(self, generator: nn.Module, psi: float):
+        super().__init__()
+        self.generator, self.psi = generator, psi
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.generator(z, labels, psi=self.psi)
+
+
 def run(arch: str, size: int, budget: float, seed: int, model: dict, store: ArtifactStore, samples: int,
-        train_settings: dict | None = None, grids: Path | None = None) -> dict:
+        train_settings: dict | None = None, grids: Path | None = None, psis: tuple[float, ...] = ()) -> list[dict]:
     dataset = load_builtin("shapes", size)
 
     def trainer_for(train: dict):
@@ -84,17 +97,23 @@ def run(arch: str, size: int, budget: float, seed: int, model: dict, store: Arti
     started = time.perf_counter()
     result = trainer.fit(dataset.data, dataset.labels if trainer.needs_labels else None, _Budget(budget))
     seconds = time.perf_counter() - started
-    scored = evaluate(trainer.serving_generator().eval(), gan, dataset.classes, dataset, store,
-                      EvaluationSpec(metrics=["domain", "fid", "kid", "prdc"], samples=samples, seed=0))
-    shares = [row["value"] for row in scored["rows"] if row["metric"] == "class_share"]
-    if grids is not None:
-        save_grid(trainer.serving_generator().eval(), gan, grids / f"{arch}-{size}px-seed{seed}.png")
-    return {"arch": arch, "seed": seed, "size": size, "steps": result.steps,
-            "planned_steps": trainer.config.max_steps, "stopped_by_budget": result.stopped,
-            "train_s": round(seconds, 1), "score_s": scored["seconds"],
-            "images_per_s": round(result.steps * trainer.config.batch_size * trainer.config.d_steps / seconds, 1),
-            **scored["scores"], "min_class_share": min(shares) if shares else None,
-            "class_shares": dict(zip(dataset.classes, shares, strict=True))}
+    trained = {"seed": seed, "size": size, "steps": result.steps, "planned_steps": trainer.config.max_steps,
+               "stopped_by_budget": result.stopped, "train_s": round(seconds, 1),
+               "images_per_s": round(result.steps * trainer.config.batch_size * trainer.config.d_steps / seconds, 1)}
+    generator = trainer.serving_generator().eval()
+    readings = [(arch, generator)] + [(f"{arch} psi {psi:g}", _AtPsi(generator, psi)) for psi in psis
+                                      if hasattr(generator, "truncate")]
+    rows = []
+    for name, sampled in readings:
+        scored = evaluate(sampled, gan, dataset.classes, dataset, store,
+                          EvaluationSpec(metrics=["domain", "fid", "kid", "prdc"], samples=samples, seed=0))
+        shares = [row["value"] for row in scored["rows"] if row["metric"] == "class_share"]
+        if grids is not None:
+            save_grid(sampled, gan, grids / f"{name.replace(' ', '-')}-{size}px-seed{seed}.png")
+        rows.append({"arch": name, **trained, "score_s": scored["seconds"], **scored["scores"],
+                     "min_class_share": min(shares) if shares else None,
+                     "class_shares": dict(zip(dataset.classes, shares, strict=True))})
+    return rows
 
 
 def save_grid(generator: torch.nn.Module, gan, path: Path) -> None:
@@ -141,13 +160,16 @@ def main() -> None:
                                                    "temporary store, trained again each run)")
     parser.add_argument("--out", type=Path, help="append each row as JSON to this file")
     parser.add_argument("--grids", type=Path, help="save 64 samples of each trained arch here as a PNG grid")
+    parser.add_argument("--psi", type=float, nargs="*", default=[], help="also score style-based archs truncated "
+                                                                        "by each of these psi")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         store = LocalStore(args.store or Path(tmp))
-        rows = [run(arch, args.size, args.budget, seed, args.model, store, args.samples, args.train, args.grids)
-                for seed in args.seeds for arch in args.archs]
+        rows = [row for seed in args.seeds for arch in args.archs
+                for row in run(arch, args.size, args.budget, seed, args.model, store, args.samples, args.train,
+                               args.grids, tuple(args.psi))]
         rows.append(real_row(args.size, store, args.samples))
     print(f"shapes at {args.size} px, {args.budget:g} s of training per arch, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
