@@ -83,6 +83,20 @@ def test_the_cpu_recipe_takes_the_small_image_config_and_the_paper_keeps_config_
         assert has_skips == (architecture == "resnet")
 
 
+@pytest.mark.parametrize("size,model,rate", [(32, {}, 4e-3), (32, {"recipe": "paper"}, 2.5e-3), (16, {}, 2.5e-3),
+                                             (64, {}, 2.5e-3)])
+def test_adams_rate_is_the_32_px_recipes_own(size, model, rate):
+    dataset = load_builtin("shapes", size)
+    spec = JobSpec(dataset="shapes", model={"arch": "stylegan2", "image_size": size, **model})
+    gan = gan_config(spec, tuple(dataset.shape), dataset.classes)
+    trainer = make_trainer(gan, train_config(spec))
+    c = 16 / 17  # lazy R1's correction (the test below)
+    assert [group["lr"] for opt in (trainer.opt_g, trainer.opt_d) for group in opt.param_groups] == \
+        pytest.approx([rate, rate * c])
+    if not model:  # the rest of the CPU recipe holds at 32 px too
+        assert (trainer.config.batch_size, trainer.config.style_mixing, gan.d_architecture) == (8, 0.0, "orig")
+
+
 def test_truncation_moves_the_layers_below_cutoff_to_w_avg_and_keeps_the_rest():
     generator = build_generator(tiny(16)).eval()
     generator.w_avg.copy_(torch.randn(generator.w_dim))
