@@ -18,6 +18,8 @@ A last row scores real shapes the classifier did not train on: what a perfect ge
 would end at its recipe's epochs); --store keeps the reference classifier across invocations; --grids DIR saves
 64 samples of each trained arch as a picture; --psi 0.7 0.85 scores a style-based G once more at each truncation
 (what `/generate` with `psi` serves), as rows of their own after its untruncated row.
+--noise zero fresh scores it once more without per-pixel noise, and with a noise map of its own per sample
+(eval mode gives every sample the same fixed maps).
 """
 
 from __future__ import annotations
@@ -79,8 +81,28 @@ class _AtPsi(nn.Module):
         return self.generator(z, labels, psi=self.psi)
 
 
+class _WithNoise(nn.Module):
+    """A style-based G whose per-pixel noise is `zero` or `fresh` (a map of its own for every sample, seeded by
+    the sample's latent) in place of eval mode's one fixed map per layer, which every sample shares."""
+
+    def __init__(self, generator: nn.Module, noise: str):
+        super().__init__()
+        self.generator, self.noise = generator, noise
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        g = self.generator
+        if self.noise == "zero":
+            maps = [torch.zeros(1, 1, layer.resolution, layer.resolution, device=z.device) for layer in g.layers]
+        else:
+            rngs = [torch.Generator().manual_seed(hash(tuple(row.tolist())) % 2**63) for row in z.cpu()]
+            maps = [torch.cat([torch.randn(1, 1, layer.resolution, layer.resolution, generator=rng) for rng in rngs])
+                    .to(z.device) for layer in g.layers]
+        return g.synthesis(g.truncate(g.mapping(z, labels)), maps)
+
+
 def run(arch: str, size: int, budget: float, seed: int, model: dict, store: ArtifactStore, samples: int,
-        train_settings: dict | None = None, grids: Path | None = None, psis: tuple[float, ...] = ()) -> list[dict]:
+        train_settings: dict | None = None, grids: Path | None = None, psis: tuple[float, ...] = (),
+        noises: tuple[str, ...] = ()) -> list[dict]:
     dataset = load_builtin("shapes", size)
 
     def trainer_for(train: dict):
@@ -101,8 +123,9 @@ def run(arch: str, size: int, budget: float, seed: int, model: dict, store: Arti
                "stopped_by_budget": result.stopped, "train_s": round(seconds, 1),
                "images_per_s": round(result.steps * trainer.config.batch_size * trainer.config.d_steps / seconds, 1)}
     generator = trainer.serving_generator().eval()
-    readings = [(arch, generator)] + [(f"{arch} psi {psi:g}", _AtPsi(generator, psi)) for psi in psis
-                                      if hasattr(generator, "truncate")]
+    styled = hasattr(generator, "truncate")
+    readings = [(arch, generator)] + [(f"{arch} psi {psi:g}", _AtPsi(generator, psi)) for psi in psis if styled] \
+        + [(f"{arch} noise {noise}", _WithNoise(generator, noise)) for noise in noises if styled]
     rows = []
     for name, sampled in readings:
         scored = evaluate(sampled, gan, dataset.classes, dataset, store,
@@ -162,6 +185,9 @@ def main() -> None:
     parser.add_argument("--grids", type=Path, help="save 64 samples of each trained arch here as a PNG grid")
     parser.add_argument("--psi", type=float, nargs="*", default=[], help="also score style-based archs truncated "
                                                                         "by each of these psi")
+    parser.add_argument("--noise", nargs="*", default=[], choices=["zero", "fresh"],
+                        help="also score style-based archs with this per-pixel noise in place of eval mode's "
+                             "fixed maps")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -169,7 +195,7 @@ def main() -> None:
         store = LocalStore(args.store or Path(tmp))
         rows = [row for seed in args.seeds for arch in args.archs
                 for row in run(arch, args.size, args.budget, seed, args.model, store, args.samples, args.train,
-                               args.grids, tuple(args.psi))]
+                               args.grids, tuple(args.psi), tuple(args.noise))]
         rows.append(real_row(args.size, store, args.samples))
     print(f"shapes at {args.size} px, {args.budget:g} s of training per arch, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")

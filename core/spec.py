@@ -160,8 +160,9 @@ def _train_spec_fields() -> dict:
             continue
         annotation = hints[f.name]
         default = f.default
-        if get_origin(annotation) is tuple:  # JSON has lists: augment is a list of policies
-            annotation, default = list[get_args(annotation)[0]], list(default)
+        if tuple in [get_origin(a) for a in (annotation, *get_args(annotation))]:  # JSON has lists: augment's
+            policies = next(a for a in (annotation, *get_args(annotation)) if get_origin(a) is tuple)
+            annotation = list[get_args(policies)[0]] | None
         specs[f.name] = (annotation, Field(default, **f.metadata["api"]))
     specs["time_limit_s"] = (int | None, Field(None, ge=1, description="Fail the job after this long running; "
                                                "default and cap: the server's job_time_limit_s"))
@@ -182,7 +183,8 @@ MIXTURE_SCORING = {"eval_every_epochs": 8, "keep_best": True}
 def train_config(spec: JobSpec) -> TrainConfig:
     """The trainer's config for a job: the spec's train fields, plus the model's loss."""
     train = spec.train.model_dump(exclude={"time_limit_s"})
-    return TrainConfig(**{**train, "augment": tuple(train["augment"]), "loss": spec.model.loss})
+    augment = None if train["augment"] is None else tuple(train["augment"])
+    return TrainConfig(**{**train, "augment": augment, "loss": spec.model.loss})
 
 
 class JobSpec(StrictModel):

@@ -104,8 +104,9 @@ class TrainConfig:
         "Conditional models: draw the real images of each batch so that every class comes equally often (a rare "
         "class's images repeat within an epoch), matching the uniform labels G is asked for; default: on when the "
         "largest class has more than twice the images of the smallest"))
-    augment: tuple[Literal[POLICIES], ...] = field(  # type: ignore[valid-type]
-        default=(), metadata=_api("DiffAugment policies for small data sets"))
+    augment: tuple[Literal[POLICIES], ...] | None = field(  # type: ignore[valid-type]
+        default=None, metadata=_api("DiffAugment policies for small data sets; default: the recipe's (stylegan2 at "
+                                    "32 px: translation and color), else none; [] turns a recipe's off"))
     ada_target: float | None = field(default=None, metadata=_api(
         "ADA (Karras et al. 2020): augment each image D sees with train.augment's policies with a probability p "
         "that adapts while training, rising while E[sign D(real)] is above this target (the paper: 0.6) and "
@@ -141,7 +142,7 @@ class TrainConfig:
 
 # What a setting is when neither the job nor the family's recipe says. Small data sets need many updates
 # per epoch: with batch 16, one MNIST epoch is 312 steps.
-GENERAL_DEFAULTS = {"epochs": 5, "batch_size": 16, "lr_decay": False, "reuse_fakes": False, "info_cont_weight": 0.1,
-                    "info_invariance": 0.0, "info_real": 0.0, "style_mixing": 0.9,
+GENERAL_DEFAULTS = {"epochs": 5, "batch_size": 16, "augment": (), "lr_decay": False, "reuse_fakes": False,
+                    "info_cont_weight": 0.1, "info_invariance": 0.0, "info_real": 0.0, "style_mixing": 0.9,
                     "recon_weight": 0.0, "identity_weight": 0.0, "partner_warp": 0.0,
                     "diversity_weight": 0.0, "dihedral_pairs": 0.0}

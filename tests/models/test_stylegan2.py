@@ -97,6 +97,17 @@ def test_adams_rate_is_the_32_px_recipes_own(size, model, rate):
         assert (trainer.config.batch_size, trainer.config.style_mixing, gan.d_architecture) == (8, 0.0, "orig")
 
 
+@pytest.mark.parametrize("size,model,train,epochs,augment", [
+    (32, {}, {}, 30, ("translation", "color")), (32, {}, {"augment": []}, 30, ()),
+    (32, {}, {"augment": ["cutout"]}, 30, ("cutout",)), (32, {"recipe": "paper"}, {}, 5, ()), (16, {}, {}, 6, ())])
+def test_the_32_px_recipe_trains_15_minutes_with_diffaugment_unless_the_job_says_otherwise(size, model, train, epochs,
+                                                                                         augment):
+    dataset = load_builtin("shapes", size)
+    spec = JobSpec(dataset="shapes", model={"arch": "stylegan2", "image_size": size, **model}, train=train)
+    config = make_trainer(gan_config(spec, tuple(dataset.shape), dataset.classes), train_config(spec)).config
+    assert (config.epochs, config.augment) == (epochs, augment)
+
+
 def test_truncation_moves_the_layers_below_cutoff_to_w_avg_and_keeps_the_rest():
     generator = build_generator(tiny(16)).eval()
     generator.w_avg.copy_(torch.randn(generator.w_dim))
