@@ -160,7 +160,8 @@ def _train_spec_fields() -> dict:
             continue
         annotation = hints[f.name]
         default = f.default
-        if tuple in [get_origin(a) for a in (annotation, *get_args(annotation))]:  # JSON has lists: augment's
+        # augment: JSON has lists of policies, and None leaves the choice to the recipe
+        if tuple in [get_origin(a) for a in (annotation, *get_args(annotation))]:
             policies = next(a for a in (annotation, *get_args(annotation)) if get_origin(a) is tuple)
             annotation = list[get_args(policies)[0]] | None
         specs[f.name] = (annotation, Field(default, **f.metadata["api"]))
