@@ -13,7 +13,8 @@ STYLEGAN2_CPU = {"g_width": 8, "d_width": 16, "mapping_layers": 2, "mbstd": 4, "
 # At 32 px, Adam at 0.004 for both nets: in those 15 minutes FD 44 and confidence 0.875 against 129 and 0.834 at
 # 0.0025 (dcgan: 118 and 0.879); 0.006 was worse than both in a 600 s screening. Measured at 32 px only. 6 epochs
 # drew 71-85 % circles on shapes (FD 577-617); 30 epochs with translation and colour, 15,000 steps on shapes (about
-# 14 minutes on 2 cores), give every shape 6 % or more and FD 44-93 (seeds 0-2), and MNIST FD 6.5 (6 epochs: 31.4).
+# 14 minutes on 2 cores), give every shape 6 % or more and FD 44-93 (seeds 0-2), and MNIST FD 6.5-11.4 (6 epochs:
+# 23-31).
 STYLEGAN2_CPU_32 = {**STYLEGAN2_CPU, "lr_g": 4e-3, "lr_d": 4e-3, "epochs": 30, "augment": ("translation", "color")}
 
 # Config F's loss and regularisers: Adam (0, 0.99) at 0.0025, stylegan2-ada's rate below 1024 px; lazy R1, style
