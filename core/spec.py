@@ -160,9 +160,8 @@ def _train_spec_fields() -> dict:
             continue
         annotation = hints[f.name]
         default = f.default
-        # augment: JSON has lists of policies, and None leaves the choice to the recipe
-        if tuple in [get_origin(a) for a in (annotation, *get_args(annotation))]:
-            policies = next(a for a in (annotation, *get_args(annotation)) if get_origin(a) is tuple)
+        policies = next((a for a in get_args(annotation) if get_origin(a) is tuple), None)
+        if policies is not None:  # augment: JSON has lists of policies; None leaves them to the recipe
             annotation = list[get_args(policies)[0]] | None
         specs[f.name] = (annotation, Field(default, **f.metadata["api"]))
     specs["time_limit_s"] = (int | None, Field(None, ge=1, description="Fail the job after this long running; "
@@ -224,12 +223,13 @@ class JobSpec(StrictModel):
         if self.train.keep_best and not self.train.eval_every_epochs:
             raise ValueError("train.keep_best picks the best of the per-epoch scores: set train.eval_every_epochs too")
         if self.train.ada_target is not None:
-            if not self.train.augment:
-                raise ValueError("train.ada_target adapts how often train.augment's policies apply: give "
-                                 'train.augment too (e.g. ["translation", "cutout"])')
+            # The loop first: only stylegan2's recipe gives augment, and its own loop takes no ADA either way.
             if self.model.family.trainer != STANDARD_LOOP:
                 raise ValueError(f"train.ada_target reads D's outputs in the standard loop; {self.model.arch} trains "
                                  "with its own loop: use train.augment alone")
+            if not self.train.augment:
+                raise ValueError("train.ada_target adapts how often train.augment's policies apply: give "
+                                 'train.augment too (e.g. ["translation", "cutout"])')
         if self.dataset in MIXTURES and not {"eval_every_epochs", "keep_best"} & self.train.model_fields_set:
             self.train = self.train.model_copy(update=MIXTURE_SCORING)
         return self

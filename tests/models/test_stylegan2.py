@@ -3,6 +3,7 @@ generator serves what the trainer made."""
 
 import pytest
 import torch
+from pydantic import ValidationError
 
 from core.spec import JobSpec, gan_config, train_config
 from models.checkpoint import load_generator, save_generator
@@ -249,3 +250,8 @@ def _tensors(state: dict, prefix: str = "") -> dict[str, torch.Tensor]:
         elif isinstance(value, list):
             found |= _tensors(dict(enumerate(value)), f"{path}.")
     return found
+
+
+def test_ada_on_a_32_px_job_is_refused_for_the_loop_not_for_the_augment_its_recipe_gives():
+    with pytest.raises(ValidationError, match="stylegan2 trains with its own loop"):
+        JobSpec(dataset="shapes", model={"arch": "stylegan2", "image_size": 32}, train={"ada_target": 0.6})
