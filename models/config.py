@@ -11,7 +11,7 @@ from models.family import GANConfig
 
 
 def _api(doc: str, **bounds) -> dict:
-    """Field metadata for the job spec (worker/spec.py builds TrainSpec from these fields): what a user
+    """Field metadata for the job spec (core/spec.py builds TrainSpec from these fields): what a user
     reads, and the bounds the API checks. Fields without it are not part of the API."""
     return {"api": {"description": doc, **bounds}}
 
@@ -95,9 +95,13 @@ class TrainConfig:
         "ProGAN: real images shown in each phase of the growing schedule (each fade-in of a new resolution, and each "
         "stable phase after it; the paper: 800,000); default: the job's images split evenly over its phases, so "
         "that it reaches the full resolution and ends with a stable phase there", ge=1))
+    final_phase: float | None = field(default=None, metadata=_api(
+        "ProGAN, when phase_images is unset: the share of the job's images shown in the last, full-resolution stable "
+        "phase, the other phases splitting the rest evenly; default: the recipe's (0.5 at 32 px), else an even split "
+        "over all phases, as the paper's schedule", gt=0, lt=1))
     drift_weight: float = field(default=0.001, metadata=_api(
-        "ProGAN: epsilon of the drift term epsilon * E[D(x)^2] added to the critic's loss, which keeps its scores "
-        "near 0 (the paper: 0.001)", ge=0))
+        "ProGAN with WGAN-GP: epsilon of the drift term epsilon * E[D(x)^2] added to the critic's loss, which keeps "
+        "its scores near 0 (the paper: 0.001)", ge=0))
     ema: float | None = field(default=None, metadata=_api("Keep an EMA of G with this decay and serve it; 0: "
                                                           "none (default: the recipe's, else none)", ge=0, lt=1))
     balance_classes: bool | None = field(default=None, metadata=_api(

@@ -4,8 +4,9 @@ Training starts at 4x4; each further resolution is faded in over one phase and t
 another, so the schedule is 4x4 stable, 8x8 fade-in, 8x8 stable, ... up to the full size, which stays
 stable to the end. The stage (level, alpha) is a function of the step alone, so resuming anywhere, across
 a phase boundary included, needs no saved state. D sees real images at the stage's resolution, faded the
-same way as G's output. The loss is WGAN-GP plus the paper's drift term, which keeps the critic's scores
-from wandering off from 0 (the penalty alone leaves their offset free).
+same way as G's output. The paper's loss is WGAN-GP plus a drift term, which keeps the critic's scores from
+wandering off from 0 (the penalty alone leaves their offset free); with the non-saturating loss (the 32 px recipe)
+D's step has neither.
 """
 
 from __future__ import annotations
@@ -30,12 +31,17 @@ class Growth:
     images_per_step: int
 
     @classmethod
-    def for_job(cls, levels: int, phase_images: int | None, total_steps: int, images_per_step: int) -> Growth:
-        """`phase_images` per phase, or None: the job's images split evenly over its 2 x levels - 1 phases, so
-        that it ends with a stable phase at full resolution (the paper's 800k images per phase are days of a
-        CPU)."""
+    def for_job(cls, levels: int, phase_images: int | None, total_steps: int, images_per_step: int,
+                final_share: float | None = None) -> Growth:
+        """`phase_images` per phase, or None: the job's images split over its 2 x levels - 1 phases, so that it
+        ends with a stable phase at full resolution (the paper's 800k images per phase are days of a CPU) — evenly,
+        or with `final_share` of them in that last phase and the rest split evenly over the others."""
         if phase_images is None:
-            phase_images = Fraction(total_steps * images_per_step, 2 * levels - 1)
+            total = Fraction(total_steps * images_per_step)
+            if final_share is None or levels == 1:
+                phase_images = total / (2 * levels - 1)
+            else:
+                phase_images = total * (1 - Fraction(final_share)) / (2 * levels - 2)
         return cls(levels, Fraction(phase_images), images_per_step)
 
     def phase(self, step: int) -> int:
@@ -58,7 +64,7 @@ class ProGANTrainer(Trainer):
     def fit(self, data, labels=None, callbacks=None):
         schedule = _Schedule(self.config, len(data), self.gan.pack)
         self.growth = Growth.for_job(levels_for(self.gan.data_shape[-1]), self.config.phase_images, schedule.total,
-                                     schedule.images_per_step)
+                                     schedule.images_per_step, self.config.final_phase)
         return super().fit(data, labels, callbacks)
 
     def train_step(self, batches):

@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from core.spec import JobSpec, gan_config, train_config
 from models.checkpoint import load_generator, save_generator
 from models.config import TrainConfig
 from models.data import load_builtin, resize, to_model_range
@@ -101,6 +102,32 @@ def test_by_default_the_phases_share_the_job_and_it_ends_stable_at_full_resoluti
     phases = [growth.phase(step) for step in range(70)]
     assert phases == [phase for phase in range(7) for _ in range(10)]  # 4x4 stable, then fade and stable per level
     assert growth.stage(59) == (3, 0.9) and growth.stage(60) == growth.stage(69) == (3, 1.0)
+
+
+def test_a_final_share_gives_the_last_phase_that_share_and_splits_the_rest_evenly():
+    growth = Growth.for_job(levels=4, phase_images=None, total_steps=120, images_per_step=10, final_share=0.5)
+    phases = [growth.phase(step) for step in range(120)]
+    assert phases == [phase for phase in range(6) for _ in range(10)] + [6] * 60
+    assert growth.stage(55) == (3, 0.5) and growth.stage(60) == (3, 1.0)
+    # Phases given in images outrank the share; a 4x4 job has a single phase either way.
+    assert Growth.for_job(4, 100, 120, 10, final_share=0.5).phase_images == 100
+    only = Growth.for_job(levels=1, phase_images=None, total_steps=50, images_per_step=10, final_share=0.5)
+    assert {only.stage(step) for step in range(50)} == {(0, 1.0)}
+
+
+@pytest.mark.parametrize("size,model,loss,epochs,final_steps", [
+    (32, {}, "non-saturating", 34, 14), (32, {"recipe": "paper"}, "wasserstein-gp", 5, 4),
+    (32, {"loss": "wasserstein-gp"}, "wasserstein-gp", 34, 14), (16, {}, "wasserstein-gp", 12, 5)])
+def test_the_32_px_recipe_trains_non_saturating_with_half_the_job_at_full_size(size, model, loss, epochs,
+                                                                              final_steps):
+    dataset = load_builtin("shapes", size)
+    spec = JobSpec(dataset="shapes", model={"arch": "progan", "image_size": size, **model}, train={"max_steps": 28})
+    trainer = make_trainer(gan_config(spec, tuple(dataset.shape), dataset.classes), train_config(spec))
+    assert (trainer.config.loss, trainer.config.epochs) == (loss, epochs)
+    trainer.fit(torch.rand(96, 3, size, size), callbacks=StopAt(trainer, 1))  # 28 steps at batch 8 or 16
+    levels = 4 if size == 32 else 3
+    phases = [trainer.growth.phase(step) for step in range(28)]
+    assert phases.count(2 * levels - 2) == final_steps  # half of 28, or an even split's last
 
 
 def test_the_trainer_follows_the_schedule_and_ends_with_the_nets_at_the_top(digits):
