@@ -115,15 +115,15 @@ def test_a_final_share_gives_the_last_phase_that_share_and_splits_the_rest_evenl
     assert {only.stage(step) for step in range(50)} == {(0, 1.0)}
 
 
-@pytest.mark.parametrize("size,model,loss,epochs,final_steps", [
-    (32, {}, "non-saturating", 34, 14), (32, {"recipe": "paper"}, "wasserstein-gp", 5, 4),
-    (32, {"loss": "wasserstein-gp"}, "wasserstein-gp", 34, 14), (16, {}, "wasserstein-gp", 12, 5)])
-def test_the_32_px_recipe_trains_non_saturating_with_half_the_job_at_full_size(size, model, loss, epochs,
+@pytest.mark.parametrize("size,model,loss,epochs,ema,final_steps", [
+    (32, {}, "non-saturating", 34, 0.999, 14), (32, {"recipe": "paper"}, "wasserstein-gp", 5, None, 4),
+    (32, {"loss": "wasserstein-gp"}, "wasserstein-gp", 34, 0.999, 14), (16, {}, "wasserstein-gp", 12, None, 5)])
+def test_the_32_px_recipe_trains_non_saturating_with_half_the_job_at_full_size(size, model, loss, epochs, ema,
                                                                               final_steps):
     dataset = load_builtin("shapes", size)
     spec = JobSpec(dataset="shapes", model={"arch": "progan", "image_size": size, **model}, train={"max_steps": 28})
     trainer = make_trainer(gan_config(spec, tuple(dataset.shape), dataset.classes), train_config(spec))
-    assert (trainer.config.loss, trainer.config.epochs) == (loss, epochs)
+    assert (trainer.config.loss, trainer.config.epochs, trainer.config.ema or None) == (loss, epochs, ema)
     trainer.fit(torch.rand(96, 3, size, size), callbacks=StopAt(trainer, 1))  # 28 steps at batch 8 or 16
     levels = 4 if size == 32 else 3
     phases = [trainer.growth.phase(step) for step in range(28)]
