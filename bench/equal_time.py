@@ -19,7 +19,8 @@ would end at its recipe's epochs); --store keeps the reference classifier across
 64 samples of each trained arch as a picture; --psi 0.7 0.85 scores a style-based G once more at each truncation
 (what `/generate` with `psi` serves), as rows of their own after its untruncated row.
 --noise zero fresh scores it once more without per-pixel noise, and with a noise map of its own per sample
-(eval mode gives every sample the same fixed maps).
+(eval mode gives every sample the same fixed maps). --keep DIR saves each trained G (the module, pickled, with its
+GAN config) for bench/truncation.py to read again.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class _WithNoise(nn.Module):
 
 def run(arch: str, size: int, budget: float, seed: int, model: dict, store: ArtifactStore, samples: int,
         train_settings: dict | None = None, grids: Path | None = None, psis: tuple[float, ...] = (),
-        noises: tuple[str, ...] = ()) -> list[dict]:
+        noises: tuple[str, ...] = (), keep: Path | None = None) -> list[dict]:
     dataset = load_builtin("shapes", size)
 
     def trainer_for(train: dict):
@@ -123,6 +124,9 @@ def run(arch: str, size: int, budget: float, seed: int, model: dict, store: Arti
                "stopped_by_budget": result.stopped, "train_s": round(seconds, 1),
                "images_per_s": round(result.steps * trainer.config.batch_size * trainer.config.d_steps / seconds, 1)}
     generator = trainer.serving_generator().eval()
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        torch.save({"generator": generator, "gan": gan, "trained": trained}, keep / f"{arch}-{size}px-seed{seed}.pt")
     styled = hasattr(generator, "truncate")
     readings = [(arch, generator)] + [(f"{arch} psi {psi:g}", _AtPsi(generator, psi)) for psi in psis if styled] \
         + [(f"{arch} noise {noise}", _WithNoise(generator, noise)) for noise in noises if styled]
@@ -188,6 +192,7 @@ def main() -> None:
     parser.add_argument("--noise", nargs="*", default=[], choices=["zero", "fresh"],
                         help="also score style-based archs with this per-pixel noise in place of eval mode's "
                              "fixed maps")
+    parser.add_argument("--keep", type=Path, help="save each trained G here (pickled, with its GAN config)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -195,7 +200,7 @@ def main() -> None:
         store = LocalStore(args.store or Path(tmp))
         rows = [row for seed in args.seeds for arch in args.archs
                 for row in run(arch, args.size, args.budget, seed, args.model, store, args.samples, args.train,
-                               args.grids, tuple(args.psi), tuple(args.noise))]
+                               args.grids, tuple(args.psi), tuple(args.noise), args.keep)]
         rows.append(real_row(args.size, store, args.samples))
     print(f"shapes at {args.size} px, {args.budget:g} s of training per arch, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
