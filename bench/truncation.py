@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 from pathlib import Path
 
 import torch
@@ -76,39 +75,39 @@ def main() -> None:
     parser.add_argument("--psi", type=float, nargs="+", default=[0.7])
     parser.add_argument("--centres", type=int, nargs="+", default=[0, 16], help="0: the mean w (the paper's)")
     parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument("--store", type=Path, help="the reference classifier's store (bench.equal_time's)")
+    parser.add_argument("--store", type=Path, required=True,
+                        help="the reference classifier's store (bench.equal_time's --store)")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--out", type=Path, help="append each row as JSON to this file")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        store = LocalStore(args.store or Path(tmp))
-        for path in args.kept:
-            kept = torch.load(path, weights_only=False)
-            generator, gan = kept["generator"].eval(), kept["gan"]
-            dataset = load_builtin("shapes", gan.data_shape[-1])
-            print(f"{path.name}: {kept['trained']['steps']} steps")
-            print("| truncation | psi | " + " | ".join(COLUMNS) + " | class shares |")
-            print("|---" * (len(COLUMNS) + 3) + "|")
-            for count in args.centres:
-                centres = w_centres(generator, count) if count else None
-                for psi in ([1.0] if count == 0 else []) + args.psi:
-                    sampled = _Truncated(generator, psi, centres)
-                    scored = evaluate(sampled, gan, dataset.classes, dataset, store,
-                                      EvaluationSpec(metrics=["domain", "fid", "kid", "prdc"], samples=args.samples,
-                                                     seed=0))
-                    read = [row["value"] for row in scored["rows"] if row["metric"] == "class_share"]
-                    shares = dict(zip(dataset.classes, read, strict=True))
-                    row = {"kept": path.name, "centres": count, "psi": psi, **scored["scores"],
-                           "min_class_share": min(shares.values()), "class_shares": shares}
-                    name = f"{count} centres" if count else "mean w"
-                    print(f"| {name} | {psi:g} | " + " | ".join(f"{row[c]:.3f}" if abs(row[c]) < 10
-                                                                 else f"{row[c]:.1f}" for c in COLUMNS)
-                          + " | " + " / ".join(f"{v:.2f}" for v in shares.values()) + " |", flush=True)
-                    if args.out:
-                        with args.out.open("a") as f:
-                            f.write(json.dumps(row, default=str) + "\n")
+    store = LocalStore(args.store)
+    for path in args.kept:
+        kept = torch.load(path, weights_only=False)
+        generator, gan = kept["generator"].eval(), kept["gan"]
+        dataset = load_builtin("shapes", gan.data_shape[-1])
+        print(f"{path.name}: {kept['trained']['steps']} steps")
+        print("| truncation | psi | " + " | ".join(COLUMNS) + " | class shares |")
+        print("|---" * (len(COLUMNS) + 3) + "|")
+        for count in args.centres:
+            centres = w_centres(generator, count) if count else None
+            for psi in ([1.0] if count == 0 else []) + args.psi:
+                sampled = _Truncated(generator, psi, centres)
+                scored = evaluate(sampled, gan, dataset.classes, dataset, store,
+                                  EvaluationSpec(metrics=["domain", "fid", "kid", "prdc"], samples=args.samples,
+                                                 seed=0))
+                read = [row["value"] for row in scored["rows"] if row["metric"] == "class_share"]
+                shares = dict(zip(dataset.classes, read, strict=True))
+                row = {"kept": path.name, "centres": count, "psi": psi, **scored["scores"],
+                       "min_class_share": min(shares.values()), "class_shares": shares}
+                name = f"{count} centres" if count else "mean w"
+                print(f"| {name} | {psi:g} | " + " | ".join(f"{row[c]:.3f}" if abs(row[c]) < 10
+                                                             else f"{row[c]:.1f}" for c in COLUMNS)
+                      + " | " + " / ".join(f"{v:.2f}" for v in shares.values()) + " |", flush=True)
+                if args.out:
+                    with args.out.open("a") as f:
+                        f.write(json.dumps(row, default=str) + "\n")
 
 
 if __name__ == "__main__":
