@@ -4,7 +4,8 @@ Reads style-based generators that `bench.equal_time --keep DIR` saved, and score
 paper's truncation towards the one mean w, and with multi-modal truncation (Mokady et al. 2022, "Self-Distilled
 StyleGAN"): w's of many random latents clustered by k-means into K centres, each sample's w moved towards its
 nearest centre. On data made of a few distinct kinds (the four shapes), the mean w is one of them or none, so the
-paper's truncation pulls every sample towards it; the centres keep every kind.
+paper's truncation pulls every sample towards it, and the centres were meant to keep every kind. Measured on the
+32 px default (docs/benchmarks.md), they cost less FD at the same psi but lie on the same precision-FD curve.
 
     .venv/bin/python -m bench.equal_time --threads 1 --size 32 --budget 3000 --archs stylegan2 --keep DIR --seeds 0
     .venv/bin/python -m bench.truncation DIR/stylegan2-32px-seed0.pt --store STORE --psi 0.5 0.7 --centres 0 16 64
