@@ -160,6 +160,9 @@ class GANConfig:
     # stylegan2: D's blocks, "resnet" (config F, with a 1x1 skip) or "orig" (two plain convs, stylegan2-ada's config
     # for small images)
     d_architecture: str = "resnet"
+    # stylegan2: every level of G has at least g_top_scale x g_width channels, so 2 makes the top level as wide as the
+    # one below it; 1: the plain doubling (cards made before it existed too)
+    g_top_scale: int = 1
     # infogan's MNIST nets: fully connected units between the latents and G's convs and after D's, shared by D's heads
     # and Q; 0: none (cards made before it existed, too, so their generators still load).
     fc_stem: int = 0

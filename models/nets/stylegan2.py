@@ -67,9 +67,11 @@ def _image_size(config: GANConfig) -> int:
     return h
 
 
-def _widths(size: int, width: int) -> dict[int, int]:
-    """Channels per resolution: `width` at the top, doubling per level down, at most _WIDEST x width."""
-    return {4 * 2**i: min(width * size // (4 * 2**i), _WIDEST * width) for i in range(int(math.log2(size)) - 1)}
+def _widths(size: int, width: int, top_scale: int = 1) -> dict[int, int]:
+    """Channels per resolution: `width` at the top, doubling per level down, at most _WIDEST x width; and at least
+    `top_scale` x width on every level."""
+    return {4 * 2**i: max(top_scale * width, min(width * size // (4 * 2**i), _WIDEST * width))
+            for i in range(int(math.log2(size)) - 1)}
 
 
 class EqualLinear(nn.Module):
@@ -187,7 +189,9 @@ class StyleGenerator(nn.Module):
                                                        activate=True) for i in range(config.mapping_layers)])
         self.register_buffer("w_avg", torch.zeros(self.w_dim))
 
-        widths, channels = _widths(size, config.g_width), config.data_shape[0]
+        if config.g_top_scale < 1:
+            raise ValueError(f"g_top_scale must be at least 1; got {config.g_top_scale}")
+        widths, channels = _widths(size, config.g_width, config.g_top_scale), config.data_shape[0]
         self.const = nn.Parameter(torch.randn(widths[4], 4, 4))
         layers, to_rgb = [SynthesisLayer(widths[4], widths[4], self.w_dim, 4, up=False)], [
             ToRGB(widths[4], channels, self.w_dim)]

@@ -109,6 +109,25 @@ def test_the_32_px_recipe_trains_15_minutes_with_diffaugment_unless_the_job_says
     assert (config.epochs, config.augment) == (epochs, augment)
 
 
+def test_g_top_scale_widens_the_top_levels_only_and_is_the_32_px_recipes_own():
+    def widths(gan: GANConfig) -> list[int]:
+        return [layer.conv.weight.shape[0] for layer in build_generator(gan).layers]
+
+    assert widths(tiny(32)) == [32, 16, 16, 8, 8, 4, 4]
+    assert widths(tiny(32, g_top_scale=2)) == [32, 16, 16, 8, 8, 8, 8]
+    assert widths(tiny(32, g_top_scale=4)) == [32, 16, 16, 16, 16, 16, 16]
+    with pytest.raises(ValueError, match="g_top_scale must be at least 1; got 0"):
+        build_generator(tiny(32, g_top_scale=0))
+    for size, model, scale in ((32, {}, 2), (32, {"recipe": "paper"}, 1), (16, {}, 1), (64, {}, 1)):
+        dataset = load_builtin("shapes", size)
+        spec = JobSpec(dataset="shapes", model={"arch": "stylegan2", "image_size": size, **model})
+        gan = gan_config(spec, tuple(dataset.shape), dataset.classes)
+        assert gan.g_top_scale == scale
+    # A card made before the option rebuilds its generator as it was trained: the plain doubling.
+    old_card = {k: v for k, v in gan.to_dict().items() if k != "g_top_scale"}
+    assert GANConfig.from_dict(old_card).g_top_scale == 1
+
+
 def test_truncation_moves_the_layers_below_cutoff_to_w_avg_and_keeps_the_rest():
     generator = build_generator(tiny(16)).eval()
     generator.w_avg.copy_(torch.randn(generator.w_dim))
